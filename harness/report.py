@@ -1,0 +1,117 @@
+"""Reports of claim checks: a verdict table (terminal and Markdown) and a plot of the six pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from .claims import Check, Evaluation
+
+VERDICT_COLUMNS = ["check", "statement", "measured", "threshold", "verdict"]
+
+
+def verdict_frame(checks: Iterable[Check], skipped: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per check: id, claim statement, measured value, threshold, verdict."""
+    from .claims import STATEMENTS
+
+    rows = [
+        {
+            "check": c.key,
+            "statement": c.statement,
+            "measured": c.measured,
+            "threshold": c.condition,
+            "verdict": "reproduced" if c.holds else "NOT REPRODUCED",
+        }
+        for c in checks
+    ]
+    for key, reason in (skipped or {}).items():
+        rows.append({"check": key, "statement": STATEMENTS[key.split("[")[0]], "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}"})
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def terminal_table(frame: pd.DataFrame, width: int = 60) -> str:
+    """The verdict table for a terminal: statements shortened to `width` characters."""
+    short = frame.copy()
+    short["statement"] = short["statement"].str.slice(0, width)
+    return short.to_string(index=False, justify="left")
+
+
+def summary_markdown(evaluations: Iterable[Evaluation], checks: Iterable[Check], skipped: dict[str, str] | None = None) -> str:
+    """The whole Markdown report: transfer summary per source, then the verdict table."""
+    parts = ["# IOI head transfer: claim verdicts", ""]
+    for ev in evaluations:
+        parts += [f"## Transfer summary, source `{ev.source}`", "", markdown_table(ev.summary.round(4)), ""]
+    frame = verdict_frame(checks, skipped)
+    n_ok = int((frame["verdict"] == "reproduced").sum())
+    n_bad = int((frame["verdict"] == "NOT REPRODUCED").sum())
+    parts += ["## Verdicts", "", f"{n_ok} reproduced, {n_bad} not reproduced, {len(frame) - n_ok - n_bad} skipped.", ""]
+    parts += [markdown_table(frame), ""]
+    return "\n".join(parts)
+
+
+def plot_pairs(evaluation: Evaluation, path: Path, intervals: pd.DataFrame | None = None) -> Path:
+    """PNG of the six pairs: mean_frac_rank (with bootstrap intervals when given) and both missing
+    fractions plus frac_lost, within-family pairs left of cross-family ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    s = evaluation.summary
+    labels = [f"{b}\n-> {t}" for b, t in zip(s["base_model"], s["tgt_model"])]
+    x = np.arange(len(s))
+    colors = ["tab:blue" if k == "within" else "tab:orange" for k in s["kind"]]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    yerr = None
+    if intervals is not None:
+        iv = intervals.set_index(["base_model", "tgt_model"]).loc[list(zip(s["base_model"], s["tgt_model"]))]
+        yerr = np.vstack([s["mean_frac_rank"].to_numpy() - iv["mfr_lo"].to_numpy(), iv["mfr_hi"].to_numpy() - s["mean_frac_rank"].to_numpy()])
+    ax1.bar(x, s["mean_frac_rank"], color=colors, yerr=yerr, capsize=4)
+    ax1.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax1.set_ylim(0, 1)
+    ax1.set_ylabel("mean_frac_rank (0 = strongest)")
+    ax1.set_title("Rank of the base's top-20 IOI heads in the target")
+    w = 0.27
+    ax2.bar(x - w, s["frac_missing_table"], w, label="missing (not a table row: origin)")
+    ax2.bar(x, s["frac_missing_geometry"], w, label="missing (index absent: seed's words)")
+    ax2.bar(x + w, s["frac_lost"], w, label="lost (missing or weaker half)")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("fraction of base heads")
+    ax2.set_title("Missing and lost heads")
+    ax2.legend(fontsize=8, loc="upper left")
+    for ax in (ax1, ax2):
+        ax.set_xticks(x, labels, fontsize=7)
+    fig.suptitle(f"IOI head transfer, source: {evaluation.source} (blue/left = within Pythia, orange = cross-family)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def pair_intervals(evaluation: Evaluation, n_boot: int, level: float, seed: int) -> pd.DataFrame:
+    """Bootstrap intervals of every pair metric, one row per pair (columns <metric>_lo / _hi)."""
+    from .uncertainty import bootstrap_pair
+
+    rows = []
+    short = {"mean_frac_rank": "mfr"}
+    for (base, target), heads in evaluation.heads.items():
+        row = {"base_model": base, "tgt_model": target}
+        for r in bootstrap_pair(heads, n_boot=n_boot, level=level, seed=seed).itertuples():
+            name = short.get(r.metric, r.metric)
+            row[f"{name}_lo"], row[f"{name}_hi"] = r.lo, r.hi
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,111 @@
+"""Uncertainty of transfer metrics: bootstrap intervals over base heads and a permutation test.
+
+Both are seeded (numpy default_rng) so the same inputs give the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .transfer import summarize_heads
+
+DEFAULT_SEED = 0
+
+
+def bootstrap_pair(
+    heads: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, seed: int = DEFAULT_SEED
+) -> pd.DataFrame:
+    """Percentile bootstrap intervals for every pair metric, resampling the pair's base heads.
+
+    Returns one row per metric: estimate, lo, hi. A metric undefined in a resample (mean_frac_rank
+    when no resampled head is present in the target) is left out of that metric's distribution.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    n = len(heads)
+    estimate = summarize_heads(heads)
+    draws = {m: [] for m in estimate if m != "n_present"}
+    for _ in range(n_boot):
+        sample = heads.iloc[rng.integers(0, n, n)]
+        for metric, value in summarize_heads(sample).items():
+            if metric in draws and np.isfinite(value):
+                draws[metric].append(value)
+    alpha = (1 - level) / 2
+    rows = []
+    for metric, values in draws.items():
+        lo, hi = (np.quantile(values, [alpha, 1 - alpha]) if values else (np.nan, np.nan))
+        rows.append({"metric": metric, "estimate": estimate[metric], "lo": float(lo), "hi": float(hi)})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """cross - within for one per-head quantity, with a bootstrap interval and a permutation p-value."""
+
+    quantity: str
+    within_mean: float
+    cross_mean: float
+    diff: float  # cross_mean - within_mean
+    lo: float
+    hi: float
+    p_value: float  # one-sided: P(diff >= observed) when group labels are exchangeable
+    n_within: int
+    n_cross: int
+
+
+def compare_groups(
+    within: Sequence[np.ndarray],
+    cross: Sequence[np.ndarray],
+    quantity: str,
+    n_boot: int = 2000,
+    n_perm: int = 10000,
+    level: float = 0.95,
+    seed: int = DEFAULT_SEED,
+) -> GroupComparison:
+    """Is a per-head quantity larger across families than within?
+
+    `within` and `cross` hold one array per pair (NaN entries, e.g. the rank of a missing head, are
+    dropped). The statistic is the difference of the pooled head means. The interval resamples heads
+    within each pair (stratified bootstrap); the p-value permutes heads between the two groups. Heads
+    of pairs sharing a base model are not independent, so read p as descriptive, not exact.
+    """
+    w = [np.asarray(a, float)[np.isfinite(a)] for a in within]
+    c = [np.asarray(a, float)[np.isfinite(a)] for a in cross]
+    w_all, c_all = np.concatenate(w), np.concatenate(c)
+    if w_all.size == 0 or c_all.size == 0:
+        raise ValueError(f"{quantity}: a group has no finite values (within {w_all.size}, cross {c_all.size})")
+    observed = float(c_all.mean() - w_all.mean())
+    rng = np.random.default_rng(seed)
+
+    def resample(groups: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups if g.size])
+
+    boots = np.array([resample(c).mean() - resample(w).mean() for _ in range(n_boot)])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
+
+    pooled = np.concatenate([w_all, c_all])
+    n_w = w_all.size
+    exceed = 0
+    for _ in range(n_perm):
+        perm = rng.permutation(pooled)
+        if perm[n_w:].mean() - perm[:n_w].mean() >= observed - 1e-12:
+            exceed += 1
+    p_value = (exceed + 1) / (n_perm + 1)
+    return GroupComparison(
+        quantity=quantity,
+        within_mean=float(w_all.mean()),
+        cross_mean=float(c_all.mean()),
+        diff=observed,
+        lo=float(lo),
+        hi=float(hi),
+        p_value=float(p_value),
+        n_within=int(w_all.size),
+        n_cross=int(c_all.size),
+    )
+
