@@ -82,21 +82,22 @@ def compare_groups(
     observed = float(c_all.mean() - w_all.mean())
     rng = np.random.default_rng(seed)
 
-    def resample(groups: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups if g.size])
+    def resampled_means(groups: list[np.ndarray]) -> np.ndarray:
+        """Pooled mean of each of n_boot stratified resamples (heads drawn within their pair)."""
+        total = np.zeros(n_boot)
+        for g in (g for g in groups if g.size):
+            total += g[rng.integers(0, g.size, (n_boot, g.size))].sum(axis=1)
+        return total / sum(g.size for g in groups)
 
-    boots = np.array([resample(c).mean() - resample(w).mean() for _ in range(n_boot)])
+    boots = resampled_means(c) - resampled_means(w)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boots, [alpha, 1 - alpha])
 
     pooled = np.concatenate([w_all, c_all])
     n_w = w_all.size
-    exceed = 0
-    for _ in range(n_perm):
-        perm = rng.permutation(pooled)
-        if perm[n_w:].mean() - perm[:n_w].mean() >= observed - 1e-12:
-            exceed += 1
-    p_value = (exceed + 1) / (n_perm + 1)
+    perms = pooled[np.argsort(rng.random((n_perm, pooled.size)), axis=1)]
+    diffs = perms[:, n_w:].mean(axis=1) - perms[:, :n_w].mean(axis=1)
+    p_value = (int((diffs >= observed - 1e-12).sum()) + 1) / (n_perm + 1)
     return GroupComparison(
         quantity=quantity,
         within_mean=float(w_all.mean()),

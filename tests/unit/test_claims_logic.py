@@ -1,0 +1,82 @@
+"""The claim checks can fail: edits of the published table flip exactly the checks they should.
+
+These tests are the programmatic form of "break the input, watch it go red"; the README shows the
+same on the real files with `--allow-modified-fixtures`.
+"""
+
+import pytest
+
+from harness import claims, published, thresholds
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def table():
+    return published.load_heads()[0]
+
+
+@pytest.fixture(scope="module")
+def baseline(table):
+    return claims.evaluate(table, "published")
+
+
+def held(ev):
+    return {k for k, c in ev.checks.items() if c.holds}
+
+
+def test_every_claim_id_has_checks(baseline):
+    assert {c for c, _ in baseline.checks} == set(claims.CLAIM_IDS)
+    for claim in claims.CLAIM_IDS:
+        assert {v for c, v in baseline.checks if c == claim} == set(claims.variants(claim))
+
+
+def test_making_a_target_keep_every_base_head_breaks_the_within_claims(table):
+    """Copy pythia-160m's base heads into pythia-410m at top strength: 160m -> 410m transfers perfectly."""
+    base = claims.transfer.top_k_base(table, "pythia-160m", 20)
+    edited = table[~((table["model"] == "pythia-410m") & table.set_index(["layer", "head"]).index.isin(list(zip(base["layer"], base["head"]))))]
+    strong = base.assign(model="pythia-410m", delta_ioi=-5.0 - base["abs_delta_ioi"].to_numpy(), category="ioi_only")
+    edited = claims.pd.concat([edited, strong], ignore_index=True)
+    ev = claims.evaluate(edited, "published")
+    flipped = held(claims.evaluate(table, "published")) - held(ev)
+    assert ("W1", "pythia-160m->pythia-410m") in flipped
+    assert ("P2", "missing_table") in flipped
+    assert ("T1", "within") in flipped
+    assert ("T3", "all_pairs") in flipped
+    assert ("X1", "pythia-160m->opt-125m") not in flipped  # untouched pairs keep their verdicts
+
+
+def test_one_delta_moves_a_pair_metric(table):
+    """Give gpt2-medium's (layer 10, head 7) a huge |delta_ioi|: pythia-410m -> gpt2-medium improves."""
+    edited = table.copy()
+    mask = (edited["model"] == "gpt2-medium") & (edited["layer"] == 10) & (edited["head"] == 7)
+    edited.loc[mask, "delta_ioi"] = -9.0
+    before = claims.evaluate(table, "published")
+    after = claims.evaluate(edited, "published")
+    assert after.checks[("P6", "mfr")].value < before.checks[("P6", "mfr")].value
+    rows = after.heads[("pythia-410m", "gpt2-medium")]
+    assert rows.loc[(rows["layer"] == 10) & (rows["head"] == 7), "tgt_rank"].item() == 0
+
+
+def test_quantifiers():
+    cfg = thresholds.load()
+    assert thresholds.quantifier_holds("moderate", 0.40, cfg)
+    assert not thresholds.quantifier_holds("moderate", 0.50, cfg)
+    assert not thresholds.quantifier_holds("most", 0.50, cfg)
+    assert thresholds.quantifier_holds("most", 0.55, cfg)
+    with pytest.raises(KeyError, match="quantifier"):
+        thresholds.quantifier_holds("several", 0.5, cfg)
+
+
+def test_every_threshold_has_a_rationale():
+    cfg = thresholds.load()
+    sections = [cfg["approx"], *cfg["quantifiers"].values(), cfg["W1"], cfg["W2"], cfg["X1"], cfg["X2"], cfg["X3"], cfg["T3"]]
+    assert all(len(s.get("rationale", "")) > 20 for s in sections)
+
+
+def test_missing_models_make_checks_unavailable_with_a_reason(table):
+    ev = claims.evaluate(table[table["model"] != "opt-125m"], "published")
+    assert ("P5", "mfr") not in ev.checks
+    assert "opt-125m" in ev.unavailable[("P5", "mfr")]
+    assert "opt-125m" in ev.unavailable[("X2", "missing_table")]
+    assert ("P1", "mfr") in ev.checks
