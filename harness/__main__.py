@@ -74,7 +74,7 @@ def cmd_report(args) -> int:
     ev = claims.evaluate(src.table, args.source)
     skipped = {claims.check_key(c, args.source, v): r for (c, v), r in ev.unavailable.items()}
     frame = report.verdict_frame(ev.checks.values(), skipped)
-    print(report.terminal_table(frame, width=args.width))
+    print(report.terminal_table(frame))
     n_ok = int((frame["verdict"] == "reproduced").sum())
     print(f"\n{n_ok}/{len(frame)} checks reproduced on source {args.source}", file=sys.stderr)
     if args.markdown:
@@ -148,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
-    p.add_argument("--width", type=int, default=50, help="characters of each claim statement shown")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("audit", help="findings on a source's head table")

@@ -7,7 +7,9 @@ from typing import Iterable
 
 import pandas as pd
 
-from .claims import Check, Evaluation
+from .claims import PAIR_CLAIMS, Check, Evaluation
+
+SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.values()}
 
 VERDICT_COLUMNS = ["check", "statement", "measured", "threshold", "verdict"]
 
@@ -40,11 +42,16 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def terminal_table(frame: pd.DataFrame, width: int = 60) -> str:
-    """The verdict table for a terminal: statements shortened to `width` characters."""
-    short = frame.copy()
-    short["statement"] = short["statement"].str.slice(0, width)
-    return short.to_string(index=False, justify="left")
+def terminal_table(frame: pd.DataFrame) -> str:
+    """The verdict table for a terminal: one block per claim, its statement once, then its checks."""
+    lines = []
+    width = max((len(c) for c in frame["check"]), default=10)
+    measured_width = min(max((len(m) for m in frame["measured"]), default=10), 70)
+    for claim, block in frame.groupby(frame["check"].str.split("[").str[0], sort=False):
+        lines.append(f"{claim}: {block['statement'].iloc[0]}")
+        for row in block.itertuples(index=False):
+            lines.append(f"  {row.check:<{width}}  {row.verdict:<14}  {row.measured:<{measured_width}}  needs {row.threshold}")
+    return "\n".join(lines)
 
 
 def summary_markdown(evaluations: Iterable[Evaluation], checks: Iterable[Check], skipped: dict[str, str] | None = None) -> str:
@@ -80,13 +87,16 @@ def plot_pairs(evaluation: Evaluation, path: Path, intervals: pd.DataFrame | Non
         yerr = np.vstack([s["mean_frac_rank"].to_numpy() - iv["mfr_lo"].to_numpy(), iv["mfr_hi"].to_numpy() - s["mean_frac_rank"].to_numpy()])
     ax1.bar(x, s["mean_frac_rank"], color=colors, yerr=yerr, capsize=4)
     ax1.axhline(0.5, color="grey", lw=0.8, ls="--")
+    seed_values = [SEED_MFR.get((b, t)) for b, t in zip(s["base_model"], s["tgt_model"])]
+    ax1.scatter(x, [v if v is not None else np.nan for v in seed_values], marker="D", color="black", zorder=3, label="seed's value")
+    ax1.legend(fontsize=8, loc="upper left")
     ax1.set_ylim(0, 1)
     ax1.set_ylabel("mean_frac_rank (0 = strongest)")
     ax1.set_title("Rank of the base's top-20 IOI heads in the target")
     w = 0.27
-    ax2.bar(x - w, s["frac_missing_table"], w, label="missing (not a table row: origin)")
-    ax2.bar(x, s["frac_missing_geometry"], w, label="missing (index absent: seed's words)")
-    ax2.bar(x + w, s["frac_lost"], w, label="lost (missing or weaker half)")
+    ax2.bar(x - w, s["frac_missing_table"], w, color="0.45", label="missing (not a table row: origin)")
+    ax2.bar(x, s["frac_missing_geometry"], w, color="tab:purple", label="missing (index absent: seed's words)")
+    ax2.bar(x + w, s["frac_lost"], w, color="tab:red", label="lost (missing or weaker half)")
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("fraction of base heads")
     ax2.set_title("Missing and lost heads")

@@ -27,18 +27,23 @@ def bootstrap_pair(
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     rng = np.random.default_rng(seed)
-    n = len(heads)
     estimate = summarize_heads(heads)
-    draws = {m: [] for m in estimate if m != "n_present"}
-    for _ in range(n_boot):
-        sample = heads.iloc[rng.integers(0, n, n)]
-        for metric, value in summarize_heads(sample).items():
-            if metric in draws and np.isfinite(value):
-                draws[metric].append(value)
+    idx = rng.integers(0, len(heads), (n_boot, len(heads)))
+    frac_rank = heads["tgt_frac_rank"].to_numpy(float)[idx]
+    present = np.isfinite(frac_rank)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mfr = np.where(present, frac_rank, 0.0).sum(axis=1) / present.sum(axis=1)
+    draws = {
+        "mean_frac_rank": mfr[np.isfinite(mfr)],  # undefined when no resampled head is present
+        "mean_frac_rank_missing_as_one": heads["frac_rank_missing_as_one"].to_numpy(float)[idx].mean(axis=1),
+        "frac_missing_table": heads["missing_table"].to_numpy(float)[idx].mean(axis=1),
+        "frac_missing_geometry": heads["missing_geometry"].to_numpy(float)[idx].mean(axis=1),
+        "frac_lost": heads["lost"].to_numpy(float)[idx].mean(axis=1),
+    }
     alpha = (1 - level) / 2
     rows = []
     for metric, values in draws.items():
-        lo, hi = (np.quantile(values, [alpha, 1 - alpha]) if values else (np.nan, np.nan))
+        lo, hi = np.quantile(values, [alpha, 1 - alpha]) if values.size else (np.nan, np.nan)
         rows.append({"metric": metric, "estimate": estimate[metric], "lo": float(lo), "hi": float(hi)})
     return pd.DataFrame(rows)
 

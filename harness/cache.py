@@ -1,0 +1,125 @@
+"""Content-addressed cache of computed head scores: a CSV table plus a JSON metadata file per key.
+
+Key = model name + weights fingerprint + dataset spec + method + algorithm + harness version, hashed.
+Writes are atomic (temporary file, then os.replace) under a file lock, so two pytest-xdist workers
+writing the same key lose nothing. The metadata records the table's sha256: an entry whose table does
+not match (a torn or edited file) is reported with a warning and treated as absent, so it is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from filelock import FileLock
+
+from . import HARNESS_VERSION
+from .paths import cache_dir
+
+log = logging.getLogger("harness.cache")
+
+
+class CorruptCacheEntry(UserWarning):
+    """A cache entry failed its integrity check and will be recomputed."""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    model: str
+    fingerprint: str  # weights identity: hub revision, GGUF sha256, or twin seed
+    dataset: tuple[tuple[str, Any], ...]  # TaskSpec.key() items, sorted
+    method: str
+    algorithm: str
+    harness_version: str = HARNESS_VERSION
+
+    @classmethod
+    def make(cls, model: str, fingerprint: str, dataset: dict[str, Any], method: str, algorithm: str) -> "CacheKey":
+        return cls(model, fingerprint, tuple(sorted(dataset.items())), method, algorithm)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "fingerprint": self.fingerprint,
+            "dataset": dict(self.dataset),
+            "method": self.method,
+            "algorithm": self.algorithm,
+            "harness_version": self.harness_version,
+        }
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ScoreCache:
+    """Head-score tables on disk, by CacheKey. `root` defaults to harness.paths.cache_dir()/scores."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else cache_dir() / "scores"
+
+    def entry_dir(self, key: CacheKey) -> Path:
+        return self.root / key.model / key.digest
+
+    def get(self, key: CacheKey) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+        """The cached table and metadata, or None when absent or corrupt (with a warning)."""
+        folder = self.entry_dir(key)
+        meta_path, table_path = folder / "meta.json", folder / "table.csv"
+        if not meta_path.exists():
+            return None
+        try:
+            with FileLock(str(folder / ".lock")):
+                meta = json.loads(meta_path.read_text())
+                text = table_path.read_text()
+            if meta.get("table_sha256") != _sha256_text(text) or meta.get("key") != key.as_dict():
+                raise ValueError("checksum or key mismatch")
+            return pd.read_csv(io.StringIO(text)), meta
+        except (OSError, ValueError, json.JSONDecodeError) as exc:
+            warnings.warn(f"corrupt cache entry {folder} ({exc}); recomputing", CorruptCacheEntry, stacklevel=2)
+            return None
+
+    def put(self, key: CacheKey, table: pd.DataFrame, meta: dict[str, Any]) -> Path:
+        """Store a table; the table file is replaced before the metadata that vouches for it."""
+        folder = self.entry_dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = table.to_csv(index=False)
+        record = {**meta, "key": key.as_dict(), "table_sha256": _sha256_text(text)}
+        with FileLock(str(folder / ".lock")):
+            _atomic_write(folder / "table.csv", text)
+            _atomic_write(folder / "meta.json", json.dumps(record, indent=2, sort_keys=True, default=str))
+        log.info("cached %s", folder)
+        return folder
+
+    def entries(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Metadata of every readable entry (optionally of one model)."""
+        base = self.root / model if model else self.root
+        out = []
+        for meta_path in sorted(base.glob("**/meta.json")):
+            try:
+                out.append(json.loads(meta_path.read_text()))
+            except (OSError, json.JSONDecodeError):
+                continue
+        return out

@@ -1,0 +1,58 @@
+"""The command line: transfer table columns and values, per-head output, report, audit."""
+
+import io
+
+import pandas as pd
+import pytest
+
+from harness.__main__ import main
+
+pytestmark = pytest.mark.unit
+
+SUMMARY_COLUMNS = "base_model,tgt_model,k,n_present,mean_frac_rank,frac_missing_table,frac_missing_geometry,frac_lost"
+
+
+def run(capsys, *argv) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_transfer_csv_has_the_issue_columns_and_both_missing_readings(capsys):
+    out = run(capsys, "transfer", "--source", "published", "--k", "20", "--format", "csv")
+    assert out.splitlines()[0].startswith(SUMMARY_COLUMNS)
+    frame = pd.read_csv(io.StringIO(out))
+    assert len(frame) == 6
+    assert frame["frac_missing_table"].tolist() == [0.4, 0.65, 0.65, 0.6, 0.85, 0.75]
+    assert frame["frac_missing_geometry"].tolist() == [0.0, 0.0, 0.3, 0.0, 0.0, 0.0]
+
+
+def test_transfer_markdown_and_intervals(capsys):
+    out = run(capsys, "transfer", "--format", "markdown", "--intervals", "--n-boot", "200")
+    assert out.startswith("| base_model | tgt_model |")
+    assert "mean_frac_rank_lo" in out.splitlines()[0]
+
+
+def test_per_head_output_has_the_origins_layout(capsys):
+    out = run(capsys, "transfer", "--per-head", "--ties", "min")
+    frame = pd.read_csv(io.StringIO(out))
+    origin = pd.read_csv("fixtures/published/ioi_transfer_generic.csv")
+    assert list(frame.columns) == list(origin.columns) and len(frame) == len(origin) == 120
+    pd.testing.assert_series_equal(frame["missing_in_target_index"], origin["missing_in_target_index"])
+
+
+def test_report_and_audit(capsys, tmp_path):
+    out = run(capsys, "report", "--markdown", str(tmp_path / "r.md"), "--plot", str(tmp_path / "p.png"))
+    assert "P1[published-mfr]" in out and "NOT REPRODUCED" in out
+    assert (tmp_path / "r.md").read_text().startswith("# IOI head transfer")
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    audit = run(capsys, "audit", "--format", "csv")
+    assert "geometry" in audit and "category_rule" in audit
+    assert main(["audit", "--strict"]) == 1  # the published table has geometry errors
+    capsys.readouterr()
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    with pytest.raises(SystemExit):
+        main(["transfer", "--ties", "bogus"])
+    with pytest.raises(ValueError, match="unknown source"):
+        main(["transfer", "--source", "recomputed:bogus"])
