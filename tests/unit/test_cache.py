@@ -1,0 +1,74 @@
+"""The score cache: content-addressed keys, integrity check, atomic concurrent writes."""
+
+import multiprocessing as mp
+import warnings
+
+import pandas as pd
+import pytest
+
+from harness.cache import CacheKey, CorruptCacheEntry, ScoreCache
+
+pytestmark = pytest.mark.unit
+
+TABLE = pd.DataFrame({"layer": [0, 0, 1], "head": [0, 1, 0], "delta": [-0.5, 0.1, 0.0], "delta_norm": [-0.1, 0.02, 0.0]})
+
+
+def key(**over):
+    base = dict(model="smollm2-135m", fingerprint="abc", dataset={"task": "ioi", "n_prompts": 8, "seed": 0}, method="mean", algorithm="batched")
+    base.update(over)
+    return CacheKey.make(**base)
+
+
+def test_roundtrip(tmp_path):
+    cache = ScoreCache(tmp_path)
+    assert cache.get(key()) is None
+    cache.put(key(), TABLE, {"clean_logit_diff": 3.0})
+    table, meta = cache.get(key())
+    pd.testing.assert_frame_equal(table, TABLE)
+    assert meta["clean_logit_diff"] == 3.0 and meta["key"]["method"] == "mean"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [dict(model="gpt2"), dict(fingerprint="abd"), dict(dataset={"task": "ioi", "n_prompts": 8, "seed": 1}), dict(method="zero"), dict(algorithm="naive")],
+)
+def test_every_part_of_the_key_matters(change):
+    assert key().digest != key(**change).digest
+
+
+def test_a_corrupt_entry_warns_and_reads_as_absent(tmp_path):
+    cache = ScoreCache(tmp_path)
+    folder = cache.put(key(), TABLE, {})
+    (folder / "table.csv").write_text((folder / "table.csv").read_text().replace("-0.5", "-0.7"))
+    with pytest.warns(CorruptCacheEntry, match="recomputing"):
+        assert cache.get(key()) is None
+    (folder / "meta.json").write_text("{not json")
+    with pytest.warns(CorruptCacheEntry):
+        assert cache.get(key()) is None
+    cache.put(key(), TABLE, {})  # recomputed entry replaces the broken one
+    assert cache.get(key()) is not None
+
+
+def _writer(root, n):
+    cache = ScoreCache(root)
+    for _ in range(n):
+        cache.put(key(), TABLE, {"writer": "x"})
+
+
+def test_concurrent_writers_of_one_key_lose_nothing(tmp_path):
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), 20)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    reader = ScoreCache(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CorruptCacheEntry)  # a torn read during the writes fails the test
+        while any(p.is_alive() for p in procs):
+            hit = reader.get(key())
+            assert hit is None or hit[0].equals(TABLE)
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    table, _ = reader.get(key())
+    pd.testing.assert_frame_equal(table, TABLE)
+    assert not list(tmp_path.glob("**/*.tmp"))  # no temporary file left behind
