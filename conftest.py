@@ -77,7 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             entry = verdicts.get(key)
             if entry and entry.get("verdict") == "not reproduced":
                 item.add_marker(
-                    pytest.mark.xfail(strict=True, reason=f"recorded not reproduced: {entry.get('measured', '?')}")
+                    pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"recorded not reproduced: {entry.get('measured', '?')}")
                 )
         kept.append(item)
     if deselected:
