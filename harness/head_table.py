@@ -36,7 +36,7 @@ DEFAULT_TAU = 0.05  # the origin's tau (PROVENANCE.md)
 class Finding:
     """One problem found in a head table."""
 
-    check: str  # columns | type | nan | duplicate | unknown_model | geometry | category | category_rule
+    check: str  # columns | type | nan | duplicate | unknown_model | geometry | category | category_rule | copied_values
     severity: Literal["error", "warning"]
     message: str
     model: str | None = None
@@ -173,6 +173,37 @@ def category_rule_findings(table: pd.DataFrame, tau: float = DEFAULT_TAU) -> lis
     return findings
 
 
+# Two models share "copied" values when at least this many of their nonzero deltas at the same (layer,
+# head) are equal to the last bit: independent measurements of different weights never agree that way.
+COPIED_MIN_MATCHES = 5
+
+
+def copied_value_findings(table: pd.DataFrame, min_matches: int = COPIED_MIN_MATCHES) -> list[Finding]:
+    """Pairs of models whose nonzero delta_ioi or delta_anti are bit-identical at the same (layer,
+    head) for at least `min_matches` heads: a column copied from one model to another, not measured."""
+    findings = []
+    models = list(dict.fromkeys(table["model"]))
+    for column in ("delta_ioi", "delta_anti"):
+        for i, first in enumerate(models):
+            for second in models[i + 1 :]:
+                a = table[table["model"] == first].reset_index()
+                b = table[table["model"] == second].reset_index()
+                merged = a.merge(b, on=["layer", "head"], suffixes=("_a", "_b"))
+                same = (merged[f"{column}_a"] == merged[f"{column}_b"]) & (merged[f"{column}_a"] != 0)
+                if int(same.sum()) >= min_matches:
+                    findings.append(
+                        Finding(
+                            "copied_values",
+                            "warning",
+                            f"{column} equals {second}'s to the last digit at {int(same.sum())} of the {len(merged)} "
+                            f"(layer, head) both list (nonzero values only): copied, not measured on {first}'s weights?",
+                            model=str(first),
+                            rows=tuple(int(x) for x in merged.loc[same, "index_a"]),
+                        )
+                    )
+    return findings
+
+
 def validate(
     table: pd.DataFrame,
     *,
@@ -192,6 +223,7 @@ def validate(
     if not findings:  # value checks need well-typed columns
         findings += _check_values(table)
         findings += category_rule_findings(table, tau)
+        findings += copied_value_findings(table)
     errors = [f for f in findings if f.severity == "error"]
     if mode == "strict" and errors:
         raise HeadTableError(errors)

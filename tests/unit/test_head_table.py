@@ -71,3 +71,27 @@ def test_category_rule_findings_are_warnings_with_rows():
     signed = [f for f in findings if "signed" in f.message]
     assert signed and signed[0].severity == "warning" and signed[0].rows == (0,)
     assert not [f for f in findings if "absolute" in f.message]
+
+
+def test_audit_flags_a_delta_column_copied_from_another_model():
+    from harness.head_table import COPIED_MIN_MATCHES, copied_value_findings
+
+    n = COPIED_MIN_MATCHES
+    rows = [("pythia", m, 0, h, -0.1 * (h + 1), 0.01 * (h + 1)) for m in ("pythia-70m", "pythia-160m") for h in range(n)]
+    table = pd.DataFrame(rows, columns=["family", "model", "layer", "head", "delta_ioi", "delta_anti"])
+    table.loc[table["model"] == "pythia-160m", "delta_ioi"] -= 0.5  # delta_ioi measured, delta_anti copied
+    found = copied_value_findings(table)
+    assert [(f.check, f.model) for f in found] == [("copied_values", "pythia-70m")]
+    assert "delta_anti" in found[0].message and len(found[0].rows) == n
+    table.loc[table.index[0], "delta_anti"] += 1e-9  # one measured value breaks a run below the bar
+    assert copied_value_findings(table, min_matches=n) == []
+
+
+def test_the_published_pythia_control_column_is_one_column_copied_across_the_ladder():
+    from harness import published
+    from harness.head_table import copied_value_findings
+
+    table, _ = published.load_heads()
+    pairs = {(f.model, f.message.split(" equals ")[1].split("'s")[0]) for f in copied_value_findings(table) if "delta_anti" in f.message}
+    ladder = ["pythia-70m", "pythia-160m", "pythia-410m", "pythia-1b"]
+    assert pairs == {(a, b) for i, a in enumerate(ladder) for b in ladder[i + 1 :]}

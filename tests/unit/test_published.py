@@ -43,4 +43,4 @@ def test_audit_finds_the_category_rule_mismatch():
     assert [(f.model, len(f.rows)) for f in rules if "signed" in f.message] == [("pythia-70m", 3)]
     assert not [f for f in rules if "absolute" in f.message]
     frame = findings_frame(findings)
-    assert set(frame["check"]) == {"geometry", "category_rule"}
+    assert set(frame["check"]) == {"geometry", "category_rule", "copied_values"}
