@@ -4,7 +4,11 @@ Runs, once each, in one process and on one prompt set: the naive per-head loop (
 TransformerLens's patching helper, the batched exact scan and attribution patching. Prints the
 seconds of each, how far each exact scan's deltas are from the naive loop's, the speed ratios
 naive/batched, TL/batched and naive/attribution, attribution's agreement with the exact scan
-(Spearman over heads, top-20 overlap), and the machine it ran on.
+(Spearman over heads, top-20 overlap), and the machine it ran on. Next to the measured naive/batched
+ratio it prints the multiply-add ratios (`harness.scan_flops`) naive/batched and naive/lower bound
+for the same prompts and layers: the lower bound is the least work any exact scan must redo, so the
+naive/lower-bound FLOP ratio caps what an exact scan can gain over the naive loop, unless the naive
+loop runs fewer FLOPs per second than the scan.
 
 On a shared machine pass `--threads 1`: with two OpenMP threads, another busy process on one core
 stalls every parallel op waiting for the descheduled thread, which slowed small forwards more
@@ -24,6 +28,7 @@ import torch
 
 from . import head_scores
 from .head_scores import ScanResult
+from .scan_flops import ScanFlops, geometry_from_cfg, scan_flops
 
 
 def parse_layers(text: str) -> list[int] | None:
@@ -76,8 +81,55 @@ def run_all(bridge, prompts, method: str, layers: Sequence[int] | None, progress
     }
 
 
-def report(results: dict[str, ScanResult], all_layers: bool) -> str:
-    """The table of times, differences and ratios, as text."""
+def bench_flops(cfg, prompts, layers: Sequence[int] | None) -> dict[str, ScanFlops]:
+    """Multiply-adds of the scans on `prompts` (a PromptSet) over `layers` (None: all), for a model
+    with config `cfg` (`bridge.cfg`). "as_run": the naive loop at the padded width of the whole
+    batch (it runs `prompts.tokens` as one right-padded batch) and the batched scan at the padded
+    width of each row's length segment; "unpadded": both at each prompt's own length. The lower
+    bound is at the true lengths in both."""
+    geometry = geometry_from_cfg(cfg)
+    lengths = [int(x) + 1 for x in np.asarray(prompts.last_pos)]
+    width = int(np.asarray(prompts.tokens).shape[1])
+    # The segments scan_batched forms (its own grouping, so the widths match what it runs).
+    scan_widths = [0] * len(lengths)
+    for rows in head_scores.segment_rows(prompts):
+        seg_width = max(lengths[i] for i in rows)
+        for i in rows:
+            scan_widths[i] = seg_width
+    return {
+        "as_run": scan_flops(
+            geometry, lengths, layers=layers, naive_widths=[width] * len(lengths), scan_widths=scan_widths
+        ),
+        "unpadded": scan_flops(geometry, lengths, layers=layers),
+    }
+
+
+def flops_lines(flops: dict[str, ScanFlops], measured: float) -> list[str]:
+    """The FLOP comparison, as report lines: `measured` is the timed naive/batched ratio."""
+    run, flat = flops["as_run"], flops["unpadded"]
+    return [
+        (
+            f"multiply-adds (per-head work, scanned heads; shared clean/mean forwards left out): "
+            f"naive {run.naive:.3e}, batched {run.ours:.3e}, exact lower bound {run.lower_bound:.3e}"
+        ),
+        (
+            f"naive / batched       measured {measured:5.1f}x   FLOPs {run.naive_over_ours:5.2f}x "
+            f"(unpadded {flat.naive_over_ours:.2f}x)"
+        ),
+        (
+            f"naive / lower bound                   FLOPs {run.naive_over_lower_bound:5.2f}x "
+            f"(unpadded {flat.naive_over_lower_bound:.2f}x)"
+        ),
+        (
+            "an exact scan cannot beat the naive loop by more than the naive / lower-bound FLOP ratio, "
+            "unless the naive loop is less efficient per FLOP"
+        ),
+    ]
+
+
+def report(results: dict[str, ScanResult], all_layers: bool, flops: dict[str, ScanFlops] | None = None) -> str:
+    """The table of times, differences and ratios, as text; with `flops` (from `bench_flops`), also
+    the multiply-add ratios next to the measured naive/batched one."""
     naive = results["naive"]
     lines = [f"{'algorithm':<12} {'heads':>6} {'seconds':>9}  max|delta - naive|"]
     for name, res in results.items():
@@ -91,6 +143,7 @@ def report(results: dict[str, ScanResult], all_layers: bool) -> str:
         f"naive / batched       {t['naive'] / t['batched']:8.1f}x",
         f"TL helper / batched   {t['tl_patching'] / t['batched']:8.1f}x",
         f"naive / attribution   {t['naive'] / t['attribution']:8.1f}x{subset_note}",
+        *(flops_lines(flops, t["naive"] / t["batched"]) if flops else []),
         (
             f"attribution vs exact: Spearman {agree['spearman']:.3f} over {agree['n_heads']} heads, "
             f"top-{agree['top_k']} overlap {agree['top_k_overlap']}/{agree['top_k']}"
@@ -133,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = build_prompts(spec, loaded.tokenizer)
     layers = parse_layers(args.layers)
     results = run_all(loaded.bridge, prompts, args.method, layers, progress=not args.no_progress)
-    print(report(results, all_layers=layers is None))
+    flops = bench_flops(loaded.bridge.cfg, prompts, layers)
+    print(report(results, all_layers=layers is None, flops=flops))
     return 0
 
 

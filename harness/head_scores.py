@@ -490,6 +490,12 @@ def _segment_rows(p: _Prompts) -> list[torch.Tensor]:
     return groups
 
 
+def segment_rows(prompts: Any) -> list[list[int]]:
+    """The row groups the batched scan runs together (rows of similar length, see `_segment_rows`),
+    for a PromptSet: what a cost model needs to know the padded width each row is computed at."""
+    return [rows.tolist() for rows in _segment_rows(_prompts(prompts, torch.device("cpu")))]
+
+
 def _segments(bridge: Any, p: _Prompts, first: int) -> list[_Segment]:
     """One recorded clean forward per segment of rows of similar length."""
     return [_record_segment(bridge, p, rows, first) for rows in _segment_rows(p)]
