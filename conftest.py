@@ -136,13 +136,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_line(report.terminal_table(shown) if len(shown) else "(no check ran)")
     n_skip = len(frame) - len(shown)
     if n_skip:
-        reasons = sorted(set(skipped.values()))
-        terminalreporter.write_line(f"{n_skip} checks skipped; reasons: " + " | ".join(reasons[:3]))
-    evaluations = [e for e in config._claims_evaluations.values() if not isinstance(e, str)]  # type: ignore[attr-defined]
+        terminalreporter.write_line(f"{n_skip} checks skipped (reasons per source below and with -rs)")
+    results = config._claims_evaluations  # type: ignore[attr-defined]
+    table_of_sources = report.sources_frame(results)
+    terminalreporter.write_line("")
+    terminalreporter.write_line(report.terminal_sources(table_of_sources))
+    reference = report.reference_summary()
+    terminalreporter.write_line("reference model: " + "\n  ".join(reference))
+    evaluations = [e for e in results.values() if not isinstance(e, str)]
     path = config.getoption("--claims-report")
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(report.summary_markdown(evaluations, checks, skipped))
+        Path(path).write_text(report.summary_markdown(evaluations, checks, skipped, table_of_sources, reference))
         terminalreporter.write_line(f"claims report written to {path}")
     plot = config.getoption("--claims-plot")
     if plot and evaluations:

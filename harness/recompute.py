@@ -4,10 +4,13 @@
 and returns a table in the published schema (so every transfer function and claim test takes it),
 with extra columns: normalised deltas and the clean logit difference and accuracy of each task.
 Each task's scan is cached by content (harness.cache); a model is loaded only when a scan is missing.
+Look-ups try the user cache, then the scores committed with the repository (fixtures/recomputed/,
+matched by the same content key), so the default SmolLM2 table needs no scan on a fresh clone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from . import registry
-from .cache import CacheKey, ScoreCache
+from .cache import CacheKey, ScoreCache, committed_cache, digest_of
 from .head_table import DEFAULT_TAU, categorize, with_derived_columns
 from .ioi_dataset import TaskSpec
 
@@ -59,6 +62,39 @@ class _LazyModel:
         return self._loaded
 
 
+def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
+    """The content key of one task's scan of `model` under `run` (WeightsNotFound when the
+    pretrained weights are absent: their fingerprint is part of the key)."""
+    from .models import weights_fingerprint
+
+    fingerprint = weights_fingerprint(model, run.weights, run.seed)
+    return CacheKey.make(model, fingerprint, run.task(task).key(), run.method, run.algorithm)
+
+
+def cached_scores(
+    key: CacheKey, cache: ScoreCache, *, use_committed: bool = True
+) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """A task's scores from the user cache, else from the committed ones, else None."""
+    hit = cache.get(key)
+    if hit is None and use_committed:
+        hit = committed_cache().get(key)
+        if hit is not None:
+            log.info("committed scores %s %s", key.model, key.digest)
+    return hit
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("torch", "transformers", "transformer-lens"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "absent"
+    return out
+
+
 def task_scores(
     model: str,
     task: str,
@@ -68,16 +104,15 @@ def task_scores(
     refresh: bool = False,
     cache: ScoreCache | None = None,
     progress: bool = True,
+    use_committed: bool = True,
     _lazy: _LazyModel | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-head scores (layer, head, delta, delta_norm) of one task, from the cache or computed."""
-    from .models import weights_fingerprint
-
+    """Per-head scores (layer, head, delta, delta_norm) of one task, from a cache or computed.
+    `refresh` recomputes; `use_committed=False` ignores the scores committed in fixtures/recomputed/."""
     cache = cache or ScoreCache()
-    spec = run.task(task)
-    key = CacheKey.make(model, weights_fingerprint(model, run.weights, run.seed), spec.key(), run.method, run.algorithm)
+    key = cache_key(model, task, run)
     if not refresh:
-        hit = cache.get(key)
+        hit = cached_scores(key, cache, use_committed=use_committed)
         if hit is not None:
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
@@ -86,7 +121,7 @@ def task_scores(
     from .head_scores import score_heads
     from .ioi_dataset import build_prompts
 
-    prompts = build_prompts(spec, loaded.tokenizer)
+    prompts = build_prompts(run.task(task), loaded.tokenizer)
     started = time.perf_counter()
     result = score_heads(loaded.bridge, prompts, method=run.method, algorithm=run.algorithm, progress=progress)
     meta = {
@@ -97,6 +132,8 @@ def task_scores(
         "device": result.device,
         "dtype": result.dtype,
         "seconds": round(time.perf_counter() - started, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": _versions(),
     }
     table = result.table[["layer", "head", "delta", "delta_norm"]]
     cache.put(key, table, meta)
@@ -111,11 +148,25 @@ def head_table(
     refresh: bool = False,
     cache: ScoreCache | None = None,
     progress: bool = True,
+    use_committed: bool = True,
 ) -> pd.DataFrame:
-    """The model's full head table (all heads) in the published schema, plus extra columns."""
-    spec = registry.get(model)
+    """The model's full head table (all heads) in the published schema, plus extra columns;
+    `table.attrs["tasks"]` holds each task's metadata (cache key, clean LD, device, seconds)."""
     lazy = _LazyModel(model, run, device)
-    per_task = {t: task_scores(model, t, run, device=device, refresh=refresh, cache=cache, progress=progress, _lazy=lazy) for t in TASKS}
+    per_task = {
+        t: task_scores(
+            model, t, run, device=device, refresh=refresh, cache=cache, progress=progress, use_committed=use_committed, _lazy=lazy
+        )
+        for t in TASKS
+    }
+    return assemble_head_table(model, run, per_task)
+
+
+def assemble_head_table(
+    model: str, run: RunSpec, per_task: dict[str, tuple[pd.DataFrame, dict[str, Any]]]
+) -> pd.DataFrame:
+    """The head table of `model` from its per-task scores and metadata ({"ioi": ..., "anti": ...})."""
+    spec = registry.get(model)
     ioi, anti = per_task["ioi"][0], per_task["anti"][0]
     merged = ioi.merge(anti, on=["layer", "head"], suffixes=("_ioi", "_anti"), validate="one_to_one")
     table = pd.DataFrame(
@@ -135,24 +186,81 @@ def head_table(
     for task, (_, meta) in per_task.items():
         table[f"clean_logit_diff_{task}"] = meta["clean_logit_diff"]
         table[f"clean_accuracy_{task}"] = meta["clean_accuracy"]
+    table.attrs["tasks"] = {task: meta for task, (_, meta) in per_task.items()}
     return table
 
 
-def scores_table(
-    model: str,
-    *,
-    task: str = "ioi",
-    method: str = "mean",
-    n_prompts: int = DEFAULT_N_PROMPTS,
-    seed: int = DEFAULT_SEED,
-    style: str = "wang",
-    device: str = "auto",
-    weights: str = "pretrained",
-    refresh: bool = False,
-    algorithm: str = "batched",
-) -> pd.DataFrame:
+def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
+    """The head table committed in fixtures/recomputed/ for `model` under `run`, read without the
+    weights (matched on everything in the key but the weights fingerprint, which the metadata
+    records). FileNotFoundError, naming the command that writes it, when a task is missing."""
+    per_task = {}
+    for task in TASKS:
+        wanted = {
+            "model": model,
+            "dataset": run.task(task).key(),
+            "method": run.method,
+            "algorithm": run.algorithm,
+        }
+        found = [
+            meta
+            for meta in committed_cache().entries(model)
+            if {k: meta.get("key", {}).get(k) for k in wanted} == json_roundtrip(wanted)
+        ]
+        if not found:
+            raise FileNotFoundError(
+                f"no committed {task} scores for {model} under {run}; write them with "
+                f"`python -m harness scores --model {model} --task both --method {run.method} --commit`"
+            )
+        newest = max(found, key=lambda meta: meta.get("created", ""))
+        key = CacheKey.make(model, newest["key"]["fingerprint"], run.task(task).key(), run.method, run.algorithm)
+        hit = committed_cache().get(dataclasses.replace(key, harness_version=newest["key"]["harness_version"]))
+        if hit is None:
+            raise FileNotFoundError(f"committed {task} scores for {model} are unreadable (see the warning)")
+        per_task[task] = hit
+    return assemble_head_table(model, run, per_task)
+
+
+def commit_scores(model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | None = None) -> list[str]:
+    """Copy `model`'s scores for both tasks under `run` from the user cache into fixtures/recomputed/
+    (to be committed), replacing committed entries of the same run computed from other weights or
+    by another harness version. Returns the written folders."""
+    import shutil
+
+    from .paths import FIXTURES_DIR
+
+    cache = cache or ScoreCache()
+    target = ScoreCache(FIXTURES_DIR / "recomputed")
+    written = []
+    for task in TASKS:
+        key = cache_key(model, task, run)
+        hit = cache.get(key)
+        if hit is None and committed_cache().get(key) is not None:
+            log.warning("%s %s scores under this key are committed already", model, task)
+            continue
+        if hit is None:
+            raise FileNotFoundError(f"{model} {task} scores under {run} are not in the cache {cache.root}; compute them first")
+        same_run = {"dataset": json_roundtrip(run.task(task).key()), "method": run.method, "algorithm": run.algorithm}
+        for meta in target.entries(model):
+            stored = meta.get("key", {})
+            if {k: stored.get(k) for k in same_run} == same_run and stored != key.as_dict():
+                shutil.rmtree(target.root / model / digest_of(stored), ignore_errors=True)
+        table, meta = hit
+        folder = target.put(key, table, {k: v for k, v in meta.items() if k not in ("key", "table_sha256")})
+        (folder / ".lock").unlink(missing_ok=True)
+        written.append(str(folder))
+    return written
+
+
+def json_roundtrip(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples become lists), for comparing with stored keys."""
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def scores_table(model: str, run: RunSpec, *, task: str = "ioi", device: str = "auto", refresh: bool = False) -> pd.DataFrame:
     """What `python -m harness scores` prints: one task's scores, or with task='both' the head table."""
-    run = RunSpec(method=method, algorithm=algorithm, style=style, n_prompts=n_prompts, seed=seed, weights=weights)
     if task == "both":
         return head_table(model, run, device=device, refresh=refresh)
     table, meta = task_scores(model, task, run, device=device, refresh=refresh)
@@ -167,27 +275,36 @@ def seed_models() -> list[str]:
 
 def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto") -> tuple[pd.DataFrame, list[str]]:
     """Head tables of the seed's models for a recomputed source: cached ones, and (when `compute`)
-    freshly computed ones for every model whose weights are here. Notes say what is absent and why."""
+    freshly computed ones for every model whose weights are here. Notes say, one short line each,
+    what is absent and why (`python -m harness models` gives the full story per model)."""
     from .models import weights_available
 
-    tables, notes = [], []
+    tables, absent, uncached = [], [], []
     run = RunSpec(method=method)
     cache = ScoreCache()
     for model in seed_models():
-        available, why = weights_available(model)
-        if not available:
-            notes.append(f"{model}: weights absent ({why.splitlines()[0]})")
+        if not weights_available(model)[0]:
+            absent.append(model)
             continue
         if not compute and not _fully_cached(model, run, cache):
-            notes.append(f"{model}: not cached (run `python -m harness scores --model {model} --task both --method {method}`)")
+            uncached.append(model)
             continue
         tables.append(head_table(model, run, device=device, cache=cache))
+    notes = []
+    if absent:
+        notes.append(
+            f"pretrained weights absent from the local Hugging Face cache for {len(absent)} of "
+            f"{len(seed_models())} seed models ({', '.join(absent)}); `python -m harness models` says where "
+            "the harness looked and how to get them"
+        )
+    if uncached:
+        notes.append(
+            f"not cached and --no-compute given: {', '.join(uncached)} "
+            f"(run `python -m harness scores --model NAME --task both --method {method}`)"
+        )
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return table, notes
 
 
 def _fully_cached(model: str, run: RunSpec, cache: ScoreCache) -> bool:
-    from .models import weights_fingerprint
-
-    fp = weights_fingerprint(model, run.weights, run.seed)
-    return all(cache.get(CacheKey.make(model, fp, run.task(t).key(), run.method, run.algorithm)) for t in TASKS)
+    return all(cached_scores(cache_key(model, t, run), cache) is not None for t in TASKS)

