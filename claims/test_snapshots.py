@@ -1,12 +1,17 @@
-"""Syrupy snapshots of the transfer summary and the verdict table, one readable line per number.
+"""Syrupy snapshots of the transfer summary, the verdict table and the committed SmolLM2 head table,
+one readable line per number.
 
-A change of data, model or code shows as a diff naming the pair and metric that moved:
+A change of data, model or code shows as a diff naming the pair, metric or head that moved:
 `pytest claims/ --snapshot-update` after reviewing it. Stored under snapshots/claims/.
+The SmolLM2 table is read from fixtures/recomputed/ (no model needed); after regenerating it
+(`python -m harness scores --model smollm2-135m --task both --refresh --commit`) this snapshot shows
+which heads moved and which changed category.
 """
 
 import pytest
 
 from harness import claims, published
+from harness.recompute import RunSpec, committed_head_table
 
 DECIMALS = 4  # rounding of snapshotted numbers: float noise below this never shows as a diff
 
@@ -32,4 +37,20 @@ def test_verdict_table_snapshot(evaluation, snapshot):
         f"{c.key:46s} {'reproduced' if c.holds else 'NOT REPRODUCED':15s} {c.measured}"
         for c in evaluation.checks.values()
     ]
+    assert "\n".join(lines) == snapshot
+
+
+def test_smollm2_head_table_snapshot(snapshot):
+    table = committed_head_table("smollm2-135m")
+    run = RunSpec()
+    lines = [f"spec: {run}"]
+    for task, meta in table.attrs["tasks"].items():
+        lines.append(
+            f"{task}: clean logit diff {meta['clean_logit_diff']:.{DECIMALS}f}, accuracy {meta['clean_accuracy']:.{DECIMALS}f}, "
+            f"{meta['n_prompts']} prompts, weights sha256 {meta['key']['fingerprint'][:16]}"
+        )
+    for row in table.sort_values(["layer", "head"]).itertuples():
+        lines.append(
+            f"L{row.layer:02d}H{row.head} delta_ioi {row.delta_ioi:+.{DECIMALS}f} delta_anti {row.delta_anti:+.{DECIMALS}f} {row.category}"
+        )
     assert "\n".join(lines) == snapshot
