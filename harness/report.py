@@ -119,11 +119,43 @@ def reference_summary() -> list[str]:
     from .recompute import committed_head_table
     from .registry import REFERENCE_MODEL
 
-    try:
-        table = committed_head_table(REFERENCE_MODEL)
-    except FileNotFoundError as err:
-        return [f"{REFERENCE_MODEL}: {err}"]
-    return [f"{REFERENCE_MODEL}, committed head table (fixtures/recomputed/):", *reference_lines(table, REFERENCE_MODEL)]
+    from .recompute import RunSpec
+    from .registry import REFERENCE_METHODS
+
+    tables = {}
+    for method in REFERENCE_METHODS:
+        try:
+            tables[method] = committed_head_table(REFERENCE_MODEL, RunSpec(method=method))
+        except FileNotFoundError as err:
+            return [f"{REFERENCE_MODEL}: {err}"]
+    default, *others = REFERENCE_METHODS
+    lines = [f"{REFERENCE_MODEL}, committed head table (fixtures/recomputed/):", *reference_lines(tables[default], REFERENCE_MODEL)]
+    for other in others:
+        a = method_agreement(tables[default], tables[other])
+        lines.append(
+            f"{default} vs {other} ablation: Spearman of delta_ioi {a['spearman']:.3f} over {a['n_heads']} heads, "
+            f"top-{a['top_k']} |delta_ioi| heads shared {a['top_k_overlap']}/{a['top_k']}"
+        )
+    return lines
+
+
+def method_agreement(first: pd.DataFrame, second: pd.DataFrame, k: int = 20) -> dict[str, float]:
+    """How two head tables of one model rank its heads on IOI: Spearman of delta_ioi over the heads
+    both hold, and how many of the top-k heads by |delta_ioi| they share."""
+    from scipy.stats import spearmanr
+
+    merged = first.merge(second, on=["layer", "head"], suffixes=("_a", "_b"), validate="one_to_one")
+
+    def top(column: str) -> set[tuple[int, int]]:
+        ranked = merged.reindex(merged[column].abs().sort_values(ascending=False, kind="stable").index).head(k)
+        return set(zip(ranked["layer"], ranked["head"]))
+
+    return {
+        "spearman": float(spearmanr(merged["delta_ioi_a"], merged["delta_ioi_b"]).statistic),
+        "n_heads": len(merged),
+        "top_k": k,
+        "top_k_overlap": len(top("delta_ioi_a") & top("delta_ioi_b")),
+    }
 
 
 def summary_markdown(

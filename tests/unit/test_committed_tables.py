@@ -20,9 +20,9 @@ pytestmark = pytest.mark.unit
 MODEL = "smollm2-135m"
 
 
-@pytest.fixture(scope="module")
-def table():
-    return committed_head_table(MODEL)
+@pytest.fixture(scope="module", params=registry.REFERENCE_METHODS)
+def table(request):
+    return committed_head_table(MODEL, RunSpec(method=request.param))
 
 
 def test_every_head_of_both_tasks_is_committed(table):
@@ -34,12 +34,14 @@ def test_every_head_of_both_tasks_is_committed(table):
 
 def test_the_committed_table_is_a_valid_head_table(table):
     head_table.validate(table)  # strict: raises naming the bad rows
-    expected = head_table.categorize(table["delta_ioi"], table["delta_anti"], RunSpec().tau, RunSpec().rule)
+    run = RunSpec()
+    expected = head_table.categorize(table["delta_ioi"], table["delta_anti"], run.tau, run.rule)
     assert (table["category"] == expected).all()
 
 
 def test_the_metadata_says_how_the_scores_were_made(table):
-    run = RunSpec()
+    run = RunSpec(method=table.attrs["tasks"]["ioi"]["key"]["method"])
+    assert run.method in registry.REFERENCE_METHODS
     for task, meta in table.attrs["tasks"].items():
         key = meta["key"]
         assert key["dataset"] == json.loads(json.dumps(run.task(task).key()))
@@ -62,6 +64,19 @@ def test_self_transfer_on_the_committed_table_keeps_every_head(table):
     summary = transfer.summarize_heads(heads)
     assert summary["frac_missing_table"] == 0 and summary["frac_missing_geometry"] == 0
     assert summary["frac_lost"] == 0
+
+
+def test_method_agreement_counts_shared_top_heads():
+    import pandas as pd
+
+    from harness.report import method_agreement
+
+    a = pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "delta_ioi": [-3.0, -2.0, -1.0, 0.1]})
+    b = a.assign(delta_ioi=[-2.0, -3.0, 0.1, -1.0])
+    out = method_agreement(a, b, k=2)
+    assert out["top_k_overlap"] == 2 and out["n_heads"] == 4
+    assert out["spearman"] == pytest.approx(0.6)  # ranks 1234 vs 2143: 1 - 6*4/(4*15)
+    assert method_agreement(a, a, k=2)["spearman"] == pytest.approx(1.0)
 
 
 def test_a_missing_committed_table_names_the_command_that_writes_it():
