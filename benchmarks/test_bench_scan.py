@@ -103,20 +103,11 @@ def test_naive(benchmark, setup):
     assert result.clean_logit_diff > 0 and result.table["delta"].abs().max() > 0.01
 
 
-def test_tl_patching_helper(benchmark, setup, reference):
+@pytest.mark.parametrize("scan", [hs.scan_tl_patching, hs.scan_batched], ids=["tl_patching", "batched"])
+def test_exact_scan_equals_naive(benchmark, setup, reference, scan):
     result = _once(
         benchmark,
-        lambda: hs.scan_tl_patching(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False),
-    )
-    diff = _max_diff(result, reference)
-    _record(benchmark, result, setup, max_abs_diff_vs_naive=diff)
-    assert diff < EXACT_ATOL
-
-
-def test_batched(benchmark, setup, reference):
-    result = _once(
-        benchmark,
-        lambda: hs.scan_batched(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False),
+        lambda: scan(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False),
     )
     diff = _max_diff(result, reference)
     _record(benchmark, result, setup, max_abs_diff_vs_naive=diff)

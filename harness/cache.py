@@ -45,6 +45,18 @@ class CacheKey:
     def make(cls, model: str, fingerprint: str, dataset: dict[str, Any], method: str, algorithm: str) -> "CacheKey":
         return cls(model, fingerprint, tuple(sorted(dataset.items())), method, algorithm)
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> "CacheKey":
+        """The key as `as_dict` wrote it (e.g. from an entry's meta.json), harness version included."""
+        return cls(
+            stored["model"],
+            stored["fingerprint"],
+            tuple(sorted(stored["dataset"].items())),
+            stored["method"],
+            stored["algorithm"],
+            stored["harness_version"],
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,

@@ -291,6 +291,17 @@ def _layers(bridge: Any, layers: Sequence[int] | None) -> list[int]:
     return chosen
 
 
+def _exact_scan_inputs(
+    bridge: Any, prompts: Any, method: str, layers: Sequence[int] | None, memory_budget_mb: float
+) -> tuple[_Prompts, list[int], int, AblationValues]:
+    """What every exact scan starts from: the prompts as tensors, the layers to scan, the number of
+    heads per layer, and the replacement values of `method`."""
+    p = _prompts(prompts, _param(bridge).device)
+    chosen = _layers(bridge, layers)
+    values = ablation_values(bridge, p, method, memory_budget_mb=memory_budget_mb)
+    return p, chosen, _geometry(bridge)[1], values
+
+
 def _result(
     bridge: Any,
     layers: Sequence[int],
@@ -375,10 +386,7 @@ def scan_naive(
     """The reference scan: one forward of all prompts per head, with a plain hook on
     `blocks.L.attn.hook_z` replacing head h at every position, and LD read off the full logits."""
     started = time.perf_counter()
-    p = _prompts(prompts, _param(bridge).device)
-    chosen = _layers(bridge, layers)
-    n_heads = _geometry(bridge)[1]
-    values = ablation_values(bridge, p, method, memory_budget_mb=memory_budget_mb)
+    p, chosen, n_heads, values = _exact_scan_inputs(bridge, prompts, method, layers, memory_budget_mb)
     deltas = torch.zeros(len(chosen), n_heads, dtype=torch.float64)
     with torch.no_grad():
         clean = logit_diff(bridge, p, full_logits=True)
@@ -597,10 +605,7 @@ def scan_batched(
     """The exact scan, fast: same deltas as `scan_naive` (to float rounding), computed from recorded
     block inputs, many heads per forward, and the last-position logit difference only."""
     started = time.perf_counter()
-    p = _prompts(prompts, _param(bridge).device)
-    chosen = _layers(bridge, layers)
-    n_heads = _geometry(bridge)[1]
-    values = ablation_values(bridge, p, method, memory_budget_mb=memory_budget_mb)
+    p, chosen, n_heads, values = _exact_scan_inputs(bridge, prompts, method, layers, memory_budget_mb)
     with torch.no_grad():
         segments = _segments(bridge, p, chosen[0])
         clean = torch.empty(len(p), dtype=segments[0].clean.dtype, device=p.tokens.device)
@@ -709,10 +714,7 @@ def scan_tl_patching(
     from transformer_lens import patching
 
     started = time.perf_counter()
-    p = _prompts(prompts, _param(bridge).device)
-    chosen = _layers(bridge, layers)
-    n_heads = _geometry(bridge)[1]
-    values = ablation_values(bridge, p, method, memory_budget_mb=memory_budget_mb)
+    p, chosen, n_heads, values = _exact_scan_inputs(bridge, prompts, method, layers, memory_budget_mb)
     cache = {_z_name(layer): values.rows(layer, slice(None)) for layer in chosen}
     index = pd.DataFrame([(layer, head) for layer in chosen for head in range(n_heads)], columns=["layer", "head"])
     rows = torch.arange(len(p), device=p.tokens.device)

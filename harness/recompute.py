@@ -10,7 +10,7 @@ matched by the same content key), so the default SmolLM2 table needs no scan on 
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -192,33 +192,30 @@ def assemble_head_table(
 
 def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
     """The head table committed in fixtures/recomputed/ for `model` under `run`, read without the
-    weights (matched on everything in the key but the weights fingerprint, which the metadata
-    records). FileNotFoundError, naming the command that writes it, when a task is missing."""
+    weights (matched on everything in the key but the weights fingerprint and harness version, which
+    the metadata records; the newest entry wins). FileNotFoundError, naming the command that writes
+    it, when a task is missing."""
     per_task = {}
     for task in TASKS:
-        wanted = {
-            "model": model,
-            "dataset": run.task(task).key(),
-            "method": run.method,
-            "algorithm": run.algorithm,
-        }
-        found = [
-            meta
-            for meta in committed_cache().entries(model)
-            if {k: meta.get("key", {}).get(k) for k in wanted} == json_roundtrip(wanted)
-        ]
+        found = [meta for meta in committed_cache().entries(model) if _same_run(meta.get("key", {}), model, task, run)]
         if not found:
             raise FileNotFoundError(
                 f"no committed {task} scores for {model} under {run}; write them with "
                 f"`python -m harness scores --model {model} --task both --method {run.method} --commit`"
             )
         newest = max(found, key=lambda meta: meta.get("created", ""))
-        key = CacheKey.make(model, newest["key"]["fingerprint"], run.task(task).key(), run.method, run.algorithm)
-        hit = committed_cache().get(dataclasses.replace(key, harness_version=newest["key"]["harness_version"]))
+        hit = committed_cache().get(CacheKey.from_dict(newest["key"]))
         if hit is None:
             raise FileNotFoundError(f"committed {task} scores for {model} are unreadable (see the warning)")
         per_task[task] = hit
     return assemble_head_table(model, run, per_task)
+
+
+def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:
+    """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
+    version it was computed with."""
+    wanted = {"model": model, "dataset": run.task(task).key(), "method": run.method, "algorithm": run.algorithm}
+    return {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
 
 
 def commit_scores(model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | None = None) -> list[str]:
@@ -240,23 +237,15 @@ def commit_scores(model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | N
             continue
         if hit is None:
             raise FileNotFoundError(f"{model} {task} scores under {run} are not in the cache {cache.root}; compute them first")
-        same_run = {"dataset": json_roundtrip(run.task(task).key()), "method": run.method, "algorithm": run.algorithm}
         for meta in target.entries(model):
             stored = meta.get("key", {})
-            if {k: stored.get(k) for k in same_run} == same_run and stored != key.as_dict():
+            if _same_run(stored, model, task, run) and stored != key.as_dict():
                 shutil.rmtree(target.root / model / digest_of(stored), ignore_errors=True)
         table, meta = hit
         folder = target.put(key, table, {k: v for k, v in meta.items() if k not in ("key", "table_sha256")})
         (folder / ".lock").unlink(missing_ok=True)
         written.append(str(folder))
     return written
-
-
-def json_roundtrip(value: Any) -> Any:
-    """`value` as it reads back from JSON (tuples become lists), for comparing with stored keys."""
-    import json
-
-    return json.loads(json.dumps(value))
 
 
 def scores_table(model: str, run: RunSpec, *, task: str = "ioi", device: str = "auto", refresh: bool = False) -> pd.DataFrame:

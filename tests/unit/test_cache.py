@@ -94,3 +94,11 @@ def test_look_ups_fall_back_to_the_committed_scores(tmp_path, monkeypatch):
     assert recompute.cached_scores(key(), user) is not None
     assert recompute.cached_scores(key(), user, use_committed=False) is None
     assert recompute.cached_scores(key(fingerprint="other weights"), user) is None  # the key must match exactly
+
+
+def test_a_key_reads_back_from_its_stored_form():
+    import json
+
+    stored = json.loads(json.dumps(key().as_dict()))  # as it sits in meta.json
+    assert CacheKey.from_dict(stored) == key() and CacheKey.from_dict(stored).digest == key().digest
+    assert CacheKey.from_dict({**stored, "harness_version": "0.0.9"}).digest != key().digest
