@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from filelock import FileLock
 
@@ -40,10 +41,13 @@ class CacheKey:
     method: str
     algorithm: str
     harness_version: str = HARNESS_VERSION
+    dtype: str = "float32"  # compute dtype; float32 (the reference) is left out of the stored key
 
     @classmethod
-    def make(cls, model: str, fingerprint: str, dataset: dict[str, Any], method: str, algorithm: str) -> "CacheKey":
-        return cls(model, fingerprint, tuple(sorted(dataset.items())), method, algorithm)
+    def make(
+        cls, model: str, fingerprint: str, dataset: dict[str, Any], method: str, algorithm: str, dtype: str = "float32"
+    ) -> "CacheKey":
+        return cls(model, fingerprint, tuple(sorted(dataset.items())), method, algorithm, HARNESS_VERSION, dtype)
 
     @classmethod
     def from_dict(cls, stored: dict[str, Any]) -> "CacheKey":
@@ -55,10 +59,11 @@ class CacheKey:
             stored["method"],
             stored["algorithm"],
             stored["harness_version"],
+            stored.get("dtype", "float32"),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        key = {
             "model": self.model,
             "fingerprint": self.fingerprint,
             "dataset": dict(self.dataset),
@@ -66,6 +71,9 @@ class CacheKey:
             "algorithm": self.algorithm,
             "harness_version": self.harness_version,
         }
+        if self.dtype != "float32":  # float32 keys read as they did before dtypes existed
+            key["dtype"] = self.dtype
+        return key
 
     @property
     def digest(self) -> str:
@@ -86,6 +94,26 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+ARRAYS_FILE = "per_prompt.npz"
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -125,19 +153,44 @@ class ScoreCache:
             warnings.warn(f"corrupt cache entry {folder} ({exc}); recomputing", CorruptCacheEntry, stacklevel=2)
             return None
 
-    def put(self, key: CacheKey, table: pd.DataFrame, meta: dict[str, Any]) -> Path:
-        """Store a table; the table file is replaced before the metadata that vouches for it."""
+    def put(
+        self, key: CacheKey, table: pd.DataFrame, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None
+    ) -> Path:
+        """Store a table (and optional per-prompt arrays, `ARRAYS_FILE`); the data files are
+        replaced before the metadata that vouches for them."""
         if self.read_only:
             raise PermissionError(f"{self.root} is a read-only score cache")
         folder = self.entry_dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         text = table.to_csv(index=False)
         record = {**meta, "key": key.as_dict(), "table_sha256": _sha256_text(text)}
+        payload = _npz_bytes(arrays) if arrays else None
+        if payload is not None:
+            record["arrays_sha256"] = hashlib.sha256(payload).hexdigest()
         with FileLock(str(folder / ".lock")):
             _atomic_write(folder / "table.csv", text)
+            if payload is not None:
+                _atomic_write_bytes(folder / ARRAYS_FILE, payload)
             _atomic_write(folder / "meta.json", json.dumps(record, indent=2, sort_keys=True, default=str))
         log.info("cached %s", folder)
         return folder
+
+    def arrays(self, key: CacheKey) -> dict[str, np.ndarray] | None:
+        """The per-prompt arrays stored with an entry, checked against the sha256 its metadata
+        records; None when the entry has none (or is corrupt, with a warning)."""
+        hit = self.get(key)
+        if hit is None or "arrays_sha256" not in hit[1]:
+            return None
+        path = self.entry_dir(key) / ARRAYS_FILE
+        try:
+            payload = path.read_bytes()
+            if hashlib.sha256(payload).hexdigest() != hit[1]["arrays_sha256"]:
+                raise ValueError("checksum mismatch")
+            with np.load(io.BytesIO(payload)) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"corrupt per-prompt arrays {path} ({exc})", CorruptCacheEntry, stacklevel=2)
+            return None
 
     def entries(self, model: str | None = None) -> list[dict[str, Any]]:
         """Metadata of every readable entry (optionally of one model)."""

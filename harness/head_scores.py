@@ -93,6 +93,10 @@ class ScanResult:
     dtype: str
     seconds: float
     n_prompts: int
+    # Exact batched scans only: each prompt's logit difference with each head ablated,
+    # (len(layers), n_heads, N), and the clean ones (N,) -- for split halves and resampling.
+    ablated_per_prompt: np.ndarray | None = None
+    clean_per_prompt: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,14 +574,15 @@ def _n_forwards(seg: _Segment, n_heads: int, plan: tuple[int, int]) -> int:
     return -(-n_heads // heads_per) * -(-int(seg.rows.shape[0]) // rows_per)
 
 
-def _ablated_sums(
-    bridge: Any, p: _Prompts, seg: _Segment, layer: int, values: AblationValues, plan: tuple[int, int], bar: tqdm
-) -> torch.Tensor:
-    """For each head of `layer`: the sum over the segment's rows of the logit difference with that
-    head ablated, (n_heads,) float64; `plan` says how many heads and rows go into one forward."""
+def _ablated_rows(
+    bridge: Any, p: _Prompts, seg: _Segment, layer: int, values: AblationValues, plan: tuple[int, int],
+    out: torch.Tensor, bar: tqdm,
+) -> None:
+    """For each head of `layer`, the logit difference of each of the segment's rows with that head
+    ablated, written into `out` (n_heads, N) at the segment's rows; `plan` says how many heads and
+    rows go into one forward."""
     n_heads = _geometry(bridge)[1]
     heads_per, rows_per = plan
-    sums = torch.zeros(n_heads, dtype=torch.float64, device=seg.rows.device)
     for rows in _row_chunks(int(seg.rows.shape[0]), rows_per):
         seg_rows = seg.rows[rows]
         layer_values = values.rows(layer, seg_rows, seg.length)
@@ -588,9 +593,49 @@ def _ablated_sums(
             correct = p.correct[seg_rows].repeat(len(heads))
             distractor = p.distractor[seg_rows].repeat(len(heads))
             ablated = head_logit_diff(bridge, resid_last, correct, distractor)
-            sums[heads] += ablated.view(len(heads), -1).double().sum(1)
+            out[heads[0] : heads[-1] + 1, seg_rows] = ablated.view(len(heads), -1).double()
             bar.update()
-    return sums
+
+
+def iter_batched_layers(
+    bridge: Any,
+    prompts: Any,
+    method: str = "mean",
+    *,
+    layers: Sequence[int] | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+    progress: bool = True,
+    desc: str = "batched scan",
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """The batched exact scan one layer at a time: yields (layer, ablated, clean) where `ablated`
+    (n_heads, N) float64 holds every prompt's logit difference with each head of the layer ablated
+    and `clean` (N,) the clean ones. What a resumable scan stores as one shard per layer."""
+    p, chosen, n_heads, values = _exact_scan_inputs(bridge, prompts, method, layers, memory_budget_mb)
+    with torch.no_grad():
+        segments = _segments(bridge, p, chosen[0])
+        clean = torch.empty(len(p), dtype=torch.float64, device=p.tokens.device)
+        for seg in segments:
+            clean[seg.rows] = seg.clean.double()
+        plans = [_plan(bridge, seg, n_heads, memory_budget_mb) for seg in segments]
+        total = len(chosen) * sum(_n_forwards(seg, n_heads, plan) for seg, plan in zip(segments, plans))
+        with _bar(total, desc, progress) as bar:
+            for layer in chosen:
+                ablated = torch.empty(n_heads, len(p), dtype=torch.float64, device=p.tokens.device)
+                for seg, plan in zip(segments, plans):
+                    _ablated_rows(bridge, p, seg, layer, values, plan, ablated, bar)
+                yield layer, ablated.cpu(), clean.cpu()
+
+
+def result_from_rows(
+    bridge: Any, layers: Sequence[int], ablated: torch.Tensor, clean: torch.Tensor, method: str, algorithm: str, started: float
+) -> ScanResult:
+    """A ScanResult from per-prompt ablated logit differences (len(layers), n_heads, N) and clean
+    ones (N,): delta = mean over prompts of ablated - mean of clean (exactly what the sums gave)."""
+    deltas = ablated.double().mean(-1) - clean.double().mean()
+    result = _result(bridge, layers, deltas, clean, method, algorithm, started)
+    result.ablated_per_prompt = ablated.double().numpy()
+    result.clean_per_prompt = clean.double().numpy()
+    return result
 
 
 def scan_batched(
@@ -603,25 +648,14 @@ def scan_batched(
     progress: bool = True,
 ) -> ScanResult:
     """The exact scan, fast: same deltas as `scan_naive` (to float rounding), computed from recorded
-    block inputs, many heads per forward, and the last-position logit difference only."""
+    block inputs, many heads per forward, and the last-position logit difference only. The result
+    keeps every prompt's ablated logit difference (`ablated_per_prompt`) for split halves and
+    resampling over prompts."""
     started = time.perf_counter()
-    p, chosen, n_heads, values = _exact_scan_inputs(bridge, prompts, method, layers, memory_budget_mb)
-    with torch.no_grad():
-        segments = _segments(bridge, p, chosen[0])
-        clean = torch.empty(len(p), dtype=segments[0].clean.dtype, device=p.tokens.device)
-        for seg in segments:
-            clean[seg.rows] = seg.clean
-        plans = [_plan(bridge, seg, n_heads, memory_budget_mb) for seg in segments]
-        total = len(chosen) * sum(_n_forwards(seg, n_heads, plan) for seg, plan in zip(segments, plans))
-        with _bar(total, "batched scan", progress) as bar:
-            sums = torch.stack(
-                [
-                    sum(_ablated_sums(bridge, p, seg, layer, values, plan, bar) for seg, plan in zip(segments, plans))
-                    for layer in chosen
-                ]
-            )
-    deltas = sums / len(p) - clean.double().mean()
-    return _result(bridge, chosen, deltas.cpu(), clean, method, "batched", started)
+    done = list(iter_batched_layers(bridge, prompts, method, layers=layers, memory_budget_mb=memory_budget_mb, progress=progress))
+    chosen = [layer for layer, _, _ in done]
+    ablated = torch.stack([rows for _, rows, _ in done])
+    return result_from_rows(bridge, chosen, ablated, done[0][2], method, "batched", started)
 
 
 # ---------------------------------------------------------------------------------------------

