@@ -60,7 +60,7 @@ def load_verdicts(path: Path = VERDICTS_FILE) -> dict[str, dict]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from harness.claims import check_key
+    from harness.claims.checks import check_key
 
     verdicts = load_verdicts()
     wanted = config.getoption("--sources")
@@ -87,7 +87,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _evaluation(config: pytest.Config, source: str):
     """The claims evaluation of a source (computed once per session), or the reason it has none."""
-    from harness import claims, sources
+    from harness.claims import checks as claims
+    from harness.claims import sources
 
     cache = config._claims_evaluations  # type: ignore[attr-defined]
     if source not in cache:
@@ -102,7 +103,7 @@ def _evaluation(config: pytest.Config, source: str):
 @pytest.fixture
 def check_claim(request: pytest.FixtureRequest):
     """Evaluate one check of one claim on one source and assert that it holds."""
-    from harness.claims import check_key
+    from harness.claims.checks import check_key
 
     config = request.config
 
@@ -124,7 +125,7 @@ def check_claim(request: pytest.FixtureRequest):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    from harness import report
+    from harness.report import render as report
 
     checks = config._claims_checks  # type: ignore[attr-defined]
     skipped = config._claims_skipped  # type: ignore[attr-defined]
@@ -151,7 +152,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(f"claims report written to {path}")
     plot = config.getoption("--claims-plot")
     if plot and evaluations:
-        from harness import thresholds
+        from harness.claims import thresholds
 
         unc = thresholds.load()["uncertainty"]
         ev = next((e for e in evaluations if e.source == "published"), evaluations[0])

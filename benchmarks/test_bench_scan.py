@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import head_scores as hs
-from harness.models import weights_available
+from harness.scoring import head_scores as hs
+from harness.models.loaders import weights_available
 
 pytestmark = pytest.mark.bench
 
@@ -54,8 +54,8 @@ def _short_mode(config: pytest.Config) -> bool:
 
 @pytest.fixture(scope="module")
 def setup(request) -> Setup:
-    from harness.ioi_dataset import TaskSpec, build_prompts
-    from harness.models import load_model
+    from harness.data.ioi_dataset import TaskSpec, build_prompts
+    from harness.models.loaders import load_model
 
     short = _short_mode(request.config)
     loaded = load_model("smollm2-135m", device="cpu", progress=False)

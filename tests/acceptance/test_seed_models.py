@@ -39,11 +39,15 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from harness import models, published, registry, thresholds, transfer
-from harness.cache import ScoreCache
-from harness.head_scores import logit_diff
-from harness.ioi_dataset import TaskSpec, build_prompts
-from harness.recompute import RunSpec, seed_models, task_scores
+from harness.models import loaders as models
+from harness.data import published
+from harness.models import registry
+from harness.claims import thresholds
+from harness.analysis import transfer
+from harness.runs.cache import ScoreCache
+from harness.scoring.head_scores import logit_diff
+from harness.data.ioi_dataset import TaskSpec, build_prompts
+from harness.runs.recompute import RunSpec, seed_models, task_scores
 
 pytestmark = pytest.mark.acceptance
 

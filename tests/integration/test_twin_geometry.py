@@ -8,8 +8,10 @@ The registry says how many layers and heads each model has; here each target mod
 import pytest
 import torch
 
-from harness import published, registry, transfer
-from harness.models import load_model
+from harness.data import published
+from harness.models import registry
+from harness.analysis import transfer
+from harness.models.loaders import load_model
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,9 @@ same on the real files with `--allow-modified-fixtures`.
 
 import pytest
 
-from harness import claims, published, thresholds
+from harness.claims import checks as claims
+from harness.data import published
+from harness.claims import thresholds
 
 pytestmark = pytest.mark.unit
 

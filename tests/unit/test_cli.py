@@ -5,7 +5,7 @@ import io
 import pandas as pd
 import pytest
 
-from harness.__main__ import main
+from harness.cli.main import main
 
 pytestmark = pytest.mark.unit
 
@@ -63,7 +63,7 @@ def test_bad_arguments_exit_with_usage(capsys):
 
 
 def test_models_lists_the_registry_with_where_the_weights_are(capsys):
-    from harness import registry
+    from harness.models import registry
 
     out = run(capsys, "models", "--format", "csv")
     frame = pd.read_csv(io.StringIO(out))

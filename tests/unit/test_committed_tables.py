@@ -11,9 +11,11 @@ import json
 import numpy as np
 import pytest
 
-from harness import head_table, registry, transfer
-from harness.cache import committed_cache
-from harness.recompute import RunSpec, committed_head_table
+from harness.data import head_table
+from harness.models import registry
+from harness.analysis import transfer
+from harness.runs.cache import committed_cache
+from harness.runs.recompute import RunSpec, committed_head_table
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +71,7 @@ def test_self_transfer_on_the_committed_table_keeps_every_head(table):
 def test_method_agreement_counts_shared_top_heads():
     import pandas as pd
 
-    from harness.report import method_agreement
+    from harness.report.render import method_agreement
 
     a = pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "delta_ioi": [-3.0, -2.0, -1.0, 0.1]})
     b = a.assign(delta_ioi=[-2.0, -3.0, 0.1, -1.0])
@@ -92,11 +94,11 @@ def test_committed_entries_carry_no_lock_files():
 def test_commit_copies_both_tasks_and_replaces_entries_of_older_weights(tmp_path, monkeypatch):
     import pandas as pd
 
-    import harness.cache as cache_module
-    import harness.models as models
+    import harness.runs.cache as cache_module
+    import harness.models.loaders as models
     import harness.paths as paths
-    from harness.cache import ScoreCache
-    from harness.recompute import cache_key, commit_scores
+    from harness.runs.cache import ScoreCache
+    from harness.runs.recompute import cache_key, commit_scores
 
     monkeypatch.setattr(paths, "FIXTURES_DIR", tmp_path / "fixtures")
     monkeypatch.setattr(cache_module, "FIXTURES_DIR", tmp_path / "fixtures")

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import published, registry, transfer
+from harness.data import published
+from harness.models import registry
+from harness.analysis import transfer
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import published, transfer
-from harness.uncertainty import bootstrap_pair, compare_groups
+from harness.data import published
+from harness.analysis import transfer
+from harness.analysis.uncertainty import bootstrap_pair, compare_groups
 
 pytestmark = pytest.mark.unit
 

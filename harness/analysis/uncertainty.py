@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .transfer import summarize_heads
+from harness.analysis.transfer import summarize_heads
 
 DEFAULT_SEED = 0
 

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from .claims import PAIR_CLAIMS, Check, Evaluation
+from harness.claims.checks import PAIR_CLAIMS, Check, Evaluation
 
 SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.values()}
 
@@ -16,7 +16,7 @@ VERDICT_COLUMNS = ["check", "statement", "measured", "threshold", "verdict"]
 
 def verdict_frame(checks: Iterable[Check], skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per check: id, claim statement, measured value, threshold, verdict."""
-    from .claims import STATEMENTS
+    from harness.claims.checks import STATEMENTS
 
     rows = [
         {
@@ -93,7 +93,7 @@ def terminal_sources(frame: pd.DataFrame) -> str:
 def reference_lines(table: pd.DataFrame, model: str) -> list[str]:
     """What a recomputed head table of one model says, in a few lines: how well the model does each
     task, how many heads fall in each category, its strongest IOI heads, and its self-transfer."""
-    from . import transfer
+    from harness.analysis import transfer
 
     lines = []
     for task, meta in table.attrs.get("tasks", {}).items():
@@ -116,11 +116,11 @@ def reference_lines(table: pd.DataFrame, model: str) -> list[str]:
 
 def reference_summary() -> list[str]:
     """The reference model's committed head table in a few lines (or why there is none)."""
-    from .recompute import committed_head_table
-    from .registry import REFERENCE_MODEL
+    from harness.runs.recompute import committed_head_table
+    from harness.models.registry import REFERENCE_MODEL
 
-    from .recompute import RunSpec
-    from .registry import REFERENCE_METHODS
+    from harness.runs.recompute import RunSpec
+    from harness.models.registry import REFERENCE_METHODS
 
     tables = {}
     for method in REFERENCE_METHODS:
@@ -229,7 +229,7 @@ def plot_pairs(evaluation: Evaluation, path: Path, intervals: pd.DataFrame | Non
 
 def pair_intervals(evaluation: Evaluation, n_boot: int, level: float, seed: int) -> pd.DataFrame:
     """Bootstrap intervals of every pair metric, one row per pair (columns <metric>_lo / _hi)."""
-    from .uncertainty import bootstrap_pair
+    from harness.analysis.uncertainty import bootstrap_pair
 
     rows = []
     short = {"mean_frac_rank": "mfr"}

@@ -22,7 +22,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerFast
 
-from harness import registry
+from harness.models import registry
 from harness.paths import FIXTURES_DIR, smollm2_gguf_path
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import registry, thresholds as thresholds_mod, transfer, uncertainty
+from harness.models import registry
+from harness.claims import thresholds as thresholds_mod
+from harness.analysis import transfer
+from harness.analysis import uncertainty
 
 # (base, target, seed mean_frac_rank, quantifier word, quantity it qualifies) -- from the seed text.
 PAIR_CLAIMS: dict[str, tuple[str, str, float, str, str]] = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .claims import Evaluation
-from .paths import REPO_ROOT
+from harness.claims.checks import Evaluation
+from harness.paths import REPO_ROOT
 
 VERDICTS_FILE = REPO_ROOT / "claims" / "verdicts.toml"
 

@@ -18,8 +18,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from . import registry
-from .head_table import IOI_LIKE, model_table
+from harness.models import registry
+from harness.data.head_table import IOI_LIKE, model_table
 
 DEFAULT_K = 20
 DEFAULT_WEAK_ABOVE = 0.5  # "weak" = in the target's weaker half

@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import registry
-from .cache import CacheKey, ScoreCache, committed_cache, digest_of
-from .head_table import DEFAULT_TAU, categorize, with_derived_columns
-from .ioi_dataset import TaskSpec
+from harness.models import registry
+from harness.runs.cache import CacheKey, ScoreCache, committed_cache, digest_of
+from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
+from harness.data.ioi_dataset import TaskSpec
 
 log = logging.getLogger("harness.recompute")
 
@@ -56,7 +56,7 @@ class _LazyModel:
 
     def get(self):
         if self._loaded is None:
-            from .models import load_model
+            from harness.models.loaders import load_model
 
             self._loaded = load_model(self.name, weights=self.run.weights, device=self.device, seed=self.run.seed)
         return self._loaded
@@ -65,7 +65,7 @@ class _LazyModel:
 def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     """The content key of one task's scan of `model` under `run` (WeightsNotFound when the
     pretrained weights are absent: their fingerprint is part of the key)."""
-    from .models import weights_fingerprint
+    from harness.models.loaders import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
     return CacheKey.make(model, fingerprint, run.task(task).key(), run.method, run.algorithm)
@@ -118,8 +118,8 @@ def task_scores(
             return hit
     lazy = _lazy or _LazyModel(model, run, device)
     loaded = lazy.get()
-    from .head_scores import score_heads
-    from .ioi_dataset import build_prompts
+    from harness.scoring.head_scores import score_heads
+    from harness.data.ioi_dataset import build_prompts
 
     prompts = build_prompts(run.task(task), loaded.tokenizer)
     started = time.perf_counter()
@@ -224,7 +224,7 @@ def commit_scores(model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | N
     by another harness version. Returns the written folders."""
     import shutil
 
-    from .paths import FIXTURES_DIR
+    from harness.paths import FIXTURES_DIR
 
     cache = cache or ScoreCache()
     target = ScoreCache(FIXTURES_DIR / "recomputed")
@@ -266,7 +266,7 @@ def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto"
     """Head tables of the seed's models for a recomputed source: cached ones, and (when `compute`)
     freshly computed ones for every model whose weights are here. Notes say, one short line each,
     what is absent and why (`python -m harness models` gives the full story per model)."""
-    from .models import weights_available
+    from harness.models.loaders import weights_available
 
     tables, absent, uncached = [], [], []
     run = RunSpec(method=method)

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .paths import REPO_ROOT
+from harness.paths import REPO_ROOT
 
 THRESHOLDS_FILE = REPO_ROOT / "claims" / "thresholds.toml"
 

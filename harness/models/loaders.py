@@ -38,9 +38,9 @@ from unittest import mock
 
 import torch
 
-from harness import registry
+from harness.models import registry
 from harness.paths import SMOLLM2_PACKAGE, cache_dir, smollm2_gguf_path
-from harness.registry import ModelSpec
+from harness.models.registry import ModelSpec
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -330,7 +330,7 @@ def build_twin_module(spec: ModelSpec, seed: int) -> PreTrainedModel:
 def _load_twin(
     spec: ModelSpec, seed: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[TransformerBridge, str]:
-    from harness.tokenizers import load_tokenizer
+    from harness.data.tokenizers import load_tokenizer
 
     model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
     return _bridge_around(model, spec, load_tokenizer(spec.tokenizer)), f"twin-seed{seed}"
@@ -477,7 +477,7 @@ def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
 def _load_gguf(
     spec: ModelSpec, device: torch.device, dtype: torch.dtype
 ) -> tuple[TransformerBridge, str]:
-    from harness.tokenizers import load_tokenizer
+    from harness.data.tokenizers import load_tokenizer
     from transformers import AutoModelForCausalLM
 
     try:
