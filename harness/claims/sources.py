@@ -14,7 +14,7 @@ from harness.data import head_table
 from harness.data import published
 
 PUBLISHED = "published"
-RECOMPUTED_METHODS = ("mean", "zero")
+from harness.scoring.methods import ABLATION_METHODS as RECOMPUTED_METHODS
 SOURCES = (PUBLISHED,) + tuple(f"recomputed:{m}" for m in RECOMPUTED_METHODS)
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import transfer
+from harness.claims import thresholds
+from harness.scoring.methods import ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_METHOD, SCAN_ALGORITHMS
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -26,6 +28,25 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (recomputed sources)")
+
+
+def _add_transfer_overrides(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", type=int, default=None, help="base heads per pair (default: [transfer] k of claims/thresholds.toml)")
+    p.add_argument("--ties", default=None, choices=transfer.TIE_POLICIES, help="tie policy (default: [transfer] ties of claims/thresholds.toml)")
+
+
+def _settings(args) -> tuple[thresholds.Thresholds, list[str]]:
+    """claims/thresholds.toml with the [transfer] values a flag overrides, and one note per override
+    (printed on stderr and in the Markdown report, so an output never hides that it left the file)."""
+    from harness.report.render import settings_notes
+
+    settings = thresholds.load()
+    overrides = {name: getattr(args, name) for name in ("k", "ties") if getattr(args, name) is not None}
+    settings = settings.with_transfer(**overrides) if overrides else settings
+    notes = settings_notes(settings, overrides)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return settings, notes
 
 
 def _load(args):
@@ -52,9 +73,10 @@ def cmd_transfer(args) -> int:
     from harness.models import registry
     from harness.analysis import uncertainty
 
+    settings, _ = _settings(args)
     src = _load(args)
     pairs = [p for p in registry.SEED_PAIRS if set(p) <= set(src.table["model"])]
-    heads = {p: transfer.transfer_heads(src.table, *p, k=args.k, ties=args.ties) for p in pairs}
+    heads = {p: transfer.transfer_heads(src.table, *p, **settings.transfer.kwargs()) for p in pairs}
     if args.per_head:
         frame = transfer.origin_format(pd.concat(heads.values(), ignore_index=True))
         _emit(frame, args.format, args.out)
@@ -63,7 +85,10 @@ def cmd_transfer(args) -> int:
     frame = frame[["base_model", "tgt_model", "k", "n_present", "mean_frac_rank", "frac_missing_table", "frac_missing_geometry", "frac_lost", "mean_frac_rank_missing_as_one", "kind"]]
     if args.intervals:
         for i, p in enumerate(pairs):
-            iv = uncertainty.bootstrap_pair(heads[p], n_boot=args.n_boot, seed=args.seed).set_index("metric")
+            unc = settings.uncertainty
+            iv = uncertainty.bootstrap_pair(
+                heads[p], n_boot=args.n_boot or unc.n_boot, level=unc.level, seed=unc.seed if args.seed is None else args.seed
+            ).set_index("metric")
             for metric in ("mean_frac_rank", "frac_lost"):
                 frame.loc[i, f"{metric}_lo"] = iv.loc[metric, "lo"]
                 frame.loc[i, f"{metric}_hi"] = iv.loc[metric, "hi"]
@@ -73,14 +98,14 @@ def cmd_transfer(args) -> int:
 
 def cmd_report(args) -> int:
     from harness.claims import checks as claims
-    from harness.report import render as report
     from harness.claims import sources
-    from harness.claims import thresholds
+    from harness.report import render as report
 
+    settings, notes = _settings(args)
     results: dict[str, claims.Evaluation | str] = {}
     for name in args.source.split(","):
         src = sources.load(name, compute=not args.no_compute, device=args.device)
-        results[name] = claims.evaluate(src.table, name) if len(src.table) else "; ".join(src.notes) or "no head table"
+        results[name] = claims.evaluate(src.table, name, settings) if len(src.table) else "; ".join(src.notes) or "no head table"
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     checks = [c for ev in evaluations for c in ev.checks.values()]
     skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
@@ -88,19 +113,12 @@ def cmd_report(args) -> int:
     table_of_sources = report.sources_frame(results)
     print(report.terminal_table(frame))
     print("\n" + report.markdown_table(table_of_sources))
-    reference = report.reference_summary()
+    reference = report.reference_summary(settings.transfer)
     print("\nreference model: " + "\n  ".join(reference))
     n_ok = int((frame["verdict"] == "reproduced").sum())
     print(f"\n{n_ok}/{len(frame)} checks reproduced over sources {args.source}", file=sys.stderr)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report.summary_markdown(evaluations, checks, skipped, table_of_sources, reference))
-        print(f"Markdown report: {args.markdown}", file=sys.stderr)
-    if args.plot and evaluations:
-        unc = thresholds.load()["uncertainty"]
-        ev = next((e for e in evaluations if e.source == "published"), evaluations[0])
-        intervals = report.pair_intervals(ev, unc["n_boot"], unc["level"], unc["seed"])
-        print(f"plot: {report.plot_pairs(ev, args.plot, intervals)}", file=sys.stderr)
+    for line in report.write_files(results, checks, skipped, settings, args.markdown, args.plot, notes):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -190,19 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transfer", help="pair metrics of the seed's pairs")
     _add_source(p)
-    p.add_argument("--k", type=int, default=transfer.DEFAULT_K)
-    p.add_argument("--ties", default=transfer.DEFAULT_TIES, choices=transfer.TIE_POLICIES)
+    _add_transfer_overrides(p)
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--per-head", action="store_true", help="per-head rows in the layout of the origin's ioi_transfer_generic.csv")
     p.add_argument("--intervals", action="store_true", help="add bootstrap intervals (over base heads)")
-    p.add_argument("--n-boot", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-boot", type=int, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
+    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("report", help="claims verdict table")
     _add_source(p)
     p.set_defaults(source="published,recomputed:mean")
+    _add_transfer_overrides(p)
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
     p.set_defaults(func=cmd_report)
@@ -221,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scores", help="head table of one model from its weights")
     p.add_argument("--model", required=True, help="registry name, e.g. smollm2-135m")
     p.add_argument("--task", default="ioi", choices=["ioi", "anti", "both"], help="'both' gives the full head table (categories)")
-    p.add_argument("--method", default="mean", choices=["zero", "mean"])
-    p.add_argument("--algorithm", default="batched", choices=["batched", "naive", "attribution"])
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
+    p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
     p.add_argument("--style", default="wang", choices=["wang", "replication"])
     p.add_argument("--n-prompts", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)

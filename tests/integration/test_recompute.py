@@ -9,6 +9,7 @@ import pytest
 
 from harness.data import head_table
 from harness.analysis import transfer
+from harness.claims import thresholds
 from harness.runs.cache import ScoreCache
 from harness.models.loaders import weights_available
 from harness.runs.recompute import RunSpec, head_table as recompute_head_table
@@ -36,7 +37,7 @@ def test_recomputed_table_has_the_published_schema_and_every_head(smollm2_table)
 
 
 def test_self_transfer_keeps_every_head(smollm2_table):
-    heads = transfer.transfer_heads(smollm2_table, "smollm2-135m", "smollm2-135m", k=20)
+    heads = transfer.transfer_heads(smollm2_table, "smollm2-135m", "smollm2-135m", **thresholds.load().transfer.kwargs())
     m = transfer.summarize_heads(heads)
     assert m["frac_missing_table"] == 0 and m["frac_missing_geometry"] == 0
     assert m["frac_lost"] == 0

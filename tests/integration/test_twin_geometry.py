@@ -11,6 +11,7 @@ import torch
 from harness.data import published
 from harness.models import registry
 from harness.analysis import transfer
+from harness.claims import thresholds
 from harness.models.loaders import load_model
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,6 @@ def test_missing_geometry_agrees_with_the_twin(target):
     for base, tgt in registry.SEED_PAIRS:
         if tgt != target:
             continue
-        heads = transfer.transfer_heads(table, base, tgt)
+        heads = transfer.transfer_heads(table, base, tgt, **thresholds.load().transfer.kwargs())
         from_twin = [not (layer < n_layers and head < n_heads) for layer, head in zip(heads["layer"], heads["head"])]
         assert heads["missing_geometry"].tolist() == from_twin

@@ -14,6 +14,7 @@ import pytest
 from harness.data import head_table
 from harness.models import registry
 from harness.analysis import transfer
+from harness.claims import thresholds
 from harness.runs.cache import committed_cache
 from harness.runs.recompute import RunSpec, committed_head_table
 
@@ -62,23 +63,23 @@ def test_smollm2_does_ioi_in_the_committed_table(table):
 
 
 def test_self_transfer_on_the_committed_table_keeps_every_head(table):
-    heads = transfer.transfer_heads(table, MODEL, MODEL, k=20)
+    heads = transfer.transfer_heads(table, MODEL, MODEL, **thresholds.load().transfer.kwargs())
     summary = transfer.summarize_heads(heads)
     assert summary["frac_missing_table"] == 0 and summary["frac_missing_geometry"] == 0
     assert summary["frac_lost"] == 0
 
 
-def test_method_agreement_counts_shared_top_heads():
+def test_table_agreement_counts_shared_top_heads():
     import pandas as pd
 
-    from harness.report.render import method_agreement
+    from harness.analysis.agreement import table_agreement
 
     a = pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "delta_ioi": [-3.0, -2.0, -1.0, 0.1]})
     b = a.assign(delta_ioi=[-2.0, -3.0, 0.1, -1.0])
-    out = method_agreement(a, b, k=2)
+    out = table_agreement(a, b, k=2)
     assert out["top_k_overlap"] == 2 and out["n_heads"] == 4
     assert out["spearman"] == pytest.approx(0.6)  # ranks 1234 vs 2143: 1 - 6*4/(4*15)
-    assert method_agreement(a, a, k=2)["spearman"] == pytest.approx(1.0)
+    assert table_agreement(a, a, k=2)["spearman"] == pytest.approx(1.0)
 
 
 def test_a_missing_committed_table_names_the_command_that_writes_it():

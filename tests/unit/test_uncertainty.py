@@ -6,6 +6,7 @@ import pytest
 
 from harness.data import published
 from harness.analysis import transfer
+from harness.claims import thresholds
 from harness.analysis.uncertainty import bootstrap_pair, compare_groups
 
 pytestmark = pytest.mark.unit
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def heads():
     table, _ = published.load_heads()
-    return transfer.transfer_heads(table, "pythia-70m", "pythia-160m")
+    return transfer.transfer_heads(table, "pythia-70m", "pythia-160m", **thresholds.load().transfer.kwargs())
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate(heads):
