@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import head_scores as hs
-from harness.models import weights_available
+from harness.scoring import head_scores as hs
+from harness.models.loaders import weights_available
 
 pytestmark = pytest.mark.bench
 
@@ -54,8 +54,8 @@ def _short_mode(config: pytest.Config) -> bool:
 
 @pytest.fixture(scope="module")
 def setup(request) -> Setup:
-    from harness.ioi_dataset import TaskSpec, build_prompts
-    from harness.models import load_model
+    from harness.data.ioi_dataset import TaskSpec, build_prompts
+    from harness.models.loaders import load_model
 
     short = _short_mode(request.config)
     loaded = load_model("smollm2-135m", device="cpu", progress=False)
@@ -65,17 +65,10 @@ def setup(request) -> Setup:
     return Setup(loaded.bridge, prompts, layers, short)
 
 
-_RESULTS: dict[str, hs.ScanResult] = {}
-
-
 @pytest.fixture(scope="module")
 def reference(setup) -> hs.ScanResult:
-    """The naive loop's result: the one test_naive timed, or computed here when it did not run."""
-    if "naive" not in _RESULTS:
-        _RESULTS["naive"] = hs.scan_naive(
-            setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False
-        )
-    return _RESULTS["naive"]
+    """The naive loop's result, computed here (untimed) so that no test depends on which ran first."""
+    return hs.scan_naive(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False)
 
 
 def _once(benchmark, fn):
@@ -94,13 +87,13 @@ def _record(benchmark, result: hs.ScanResult, setup: Setup, **extra) -> None:
     )
 
 
-def test_naive(benchmark, setup):
+def test_naive(benchmark, setup, reference):
     result = _once(
         benchmark, lambda: hs.scan_naive(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False)
     )
-    _RESULTS["naive"] = result
     _record(benchmark, result, setup)
     assert result.clean_logit_diff > 0 and result.table["delta"].abs().max() > 0.01
+    assert _max_diff(result, reference) < EXACT_ATOL  # the timed run is the reference run, repeated
 
 
 @pytest.mark.parametrize("scan", [hs.scan_tl_patching, hs.scan_batched], ids=["tl_patching", "batched"])

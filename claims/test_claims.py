@@ -6,8 +6,8 @@ claims/verdicts.toml and in the verdict table. Thresholds: claims/thresholds.tom
 
 import pytest
 
-from harness.claims import variants
-from harness.sources import SOURCES
+from harness.claims.checks import variants
+from harness.claims.sources import SOURCES
 
 
 def cases(claim: str) -> list:

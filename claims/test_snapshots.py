@@ -10,9 +10,10 @@ which heads moved and which changed category.
 
 import pytest
 
-from harness import claims, published
-from harness.recompute import RunSpec, committed_head_table
-from harness.registry import REFERENCE_METHODS, REFERENCE_MODEL
+from harness.claims import checks as claims
+from harness.data import published
+from harness.runs.recompute import RunSpec, committed_head_table
+from harness.models.registry import REFERENCE_METHODS, REFERENCE_MODEL
 
 DECIMALS = 4  # rounding of snapshotted numbers: float noise below this never shows as a diff
 

@@ -39,16 +39,20 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from harness import models, published, registry, thresholds, transfer
-from harness.cache import ScoreCache
-from harness.head_scores import logit_diff
-from harness.ioi_dataset import TaskSpec, build_prompts
-from harness.recompute import RunSpec, seed_models, task_scores
+from harness.models import loaders as models
+from harness.data import published
+from harness.models import registry
+from harness.claims import thresholds
+from harness.analysis import transfer
+from harness.runs.cache import ScoreCache
+from harness.scoring.head_scores import logit_diff
+from harness.data.ioi_dataset import TaskSpec, build_prompts
+from harness.runs.recompute import RunSpec, seed_models, task_scores
 
 pytestmark = pytest.mark.acceptance
 
-THRESHOLDS = thresholds.load()["acceptance"]
-K = int(THRESHOLDS["k"])
+THRESHOLDS = thresholds.load().acceptance
+K = THRESHOLDS.k
 
 DEVICE = "auto"
 # Behaviour check: the varied "wang" prompts (17 templates, both name orders).
@@ -126,8 +130,8 @@ def test_geometry_matches_the_registry_and_the_model_does_ioi(model_name):
 
     assert np.isfinite(ld).all(), f"{model_name}: non-finite logit differences"
     mean_ld, accuracy = float(ld.mean()), float((ld > 0).mean())
-    ld_min = THRESHOLDS["clean_logit_diff"]["min_exclusive"]
-    acc_min = THRESHOLDS["clean_accuracy"]["min"]
+    ld_min = THRESHOLDS.clean_logit_diff.min_exclusive
+    acc_min = THRESHOLDS.clean_accuracy.min
     summary = f"{model_name} on {len(ld)} wang IOI prompts: mean logit diff {mean_ld:+.3f}, accuracy {accuracy:.3f}"
     assert mean_ld > ld_min, f"{summary}; needs mean logit diff > {ld_min}"
     assert accuracy >= acc_min, f"{summary}; needs accuracy >= {acc_min}"
@@ -183,7 +187,7 @@ def test_recomputed_scores_correlate_with_published(model_name, recomputed, publ
     )
     assert len(shared) == len(published_measured)  # every measured head exists in a full scan
     rho = spearmanr(shared["delta_ioi_published"], shared["delta_ioi_recomputed"]).statistic
-    need = THRESHOLDS["spearman"]["min"]
+    need = THRESHOLDS.spearman.min
     assert np.isfinite(rho) and rho >= need, (
         f"{model_name}: Spearman of delta_ioi (recomputed zero/replication vs published) over "
         f"{len(shared)} measured heads = {rho:.3f}; needs >= {need}"
@@ -196,7 +200,7 @@ def test_published_top_heads_are_recomputed_top_heads(model_name, recomputed, pu
     overlap = len(set(theirs) & set(ours)) / K
     chance = K / len(recomputed)  # expected overlap of two random k-sets of the model's heads
     above_chance = (overlap - chance) / (1 - chance)  # 0 = chance, 1 = the same k heads
-    need = THRESHOLDS["top_k_overlap"]["min_above_chance"]
+    need = THRESHOLDS.top_k_overlap.min_above_chance
     assert above_chance >= need, (
         f"{model_name}: {overlap:.2f} of the published top-{K} IOI heads are in the recomputed top-{K} "
         f"(chance {chance:.2f}; {above_chance:.2f} of the way from chance to full overlap); needs >= {need}. "
@@ -213,7 +217,7 @@ def test_published_top_heads_rank_high_in_the_recomputed_ranking(model_name, rec
     mean_frac_rank = float(placed["tgt_frac_rank"].mean())
     best, chance = (K + 1) / (2 * n), (n + 1) / (2 * n)
     displacement = (mean_frac_rank - best) / (chance - best)
-    limit = THRESHOLDS["top_k_displacement"]["max_exclusive"]
+    limit = THRESHOLDS.top_k_displacement.max_exclusive
     assert displacement < limit, (
         f"{model_name}: the published top-{K} IOI heads have mean frac_rank {mean_frac_rank:.3f} among "
         f"the {n} recomputed heads (best attainable {best:.3f}, chance {chance:.3f}): displacement "

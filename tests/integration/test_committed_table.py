@@ -13,10 +13,10 @@ the installed weights.
 
 import pytest
 
-from harness.cache import committed_cache
-from harness.models import weights_available
-from harness.recompute import TASKS, RunSpec, cache_key
-from harness.registry import REFERENCE_METHODS
+from harness.runs.cache import committed_cache
+from harness.models.loaders import weights_available
+from harness.runs.recompute import TASKS, RunSpec, cache_key
+from harness.models.registry import REFERENCE_METHODS
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def regenerate(method: str) -> str:
 def model():
     if not _AVAILABLE:
         pytest.skip(f"SmolLM2-135M weights are not installed: {_REASON}")
-    from harness.models import load_model
+    from harness.models.loaders import load_model
 
     return load_model(MODEL, device="cpu", progress=False)
 
@@ -61,8 +61,8 @@ def test_a_fresh_scan_of_the_top_layers_gives_the_committed_deltas(committed, ta
     run, hits = committed
     if hits[task] is None:
         pytest.skip("stale committed scores (see test_the_committed_scores_have_the_current_key)")
-    from harness.head_scores import scan_batched
-    from harness.ioi_dataset import build_prompts
+    from harness.scoring.head_scores import scan_batched
+    from harness.data.ioi_dataset import build_prompts
 
     prompts = build_prompts(run.task(task), model.tokenizer)
     fresh = scan_batched(model.bridge, prompts, run.method, layers=LAYERS, progress=False)

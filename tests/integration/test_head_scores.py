@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import head_scores as hs
-from harness.models import weights_available
+from harness.scoring import head_scores as hs
+from harness.models.loaders import weights_available
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,13 @@ ATTRIBUTION_MIN_TOP20 = 12
 def model():
     if not _AVAILABLE:
         pytest.skip(f"SmolLM2-135M weights are not installed: {_REASON}")
-    from harness.models import load_model
+    from harness.models.loaders import load_model
 
     return load_model("smollm2-135m", device="cpu", progress=False)
 
 
 def _prompts(model, seed: int):
-    from harness.ioi_dataset import TaskSpec, build_prompts
+    from harness.data.ioi_dataset import TaskSpec, build_prompts
 
     return build_prompts(TaskSpec(task="ioi", style="wang", n_prompts=N_PROMPTS, seed=seed), model.tokenizer)
 

@@ -7,10 +7,12 @@ compared with the naive loop in test_head_scores.py.
 
 import pytest
 
-from harness import head_table, transfer
-from harness.cache import ScoreCache
-from harness.models import weights_available
-from harness.recompute import RunSpec, head_table as recompute_head_table
+from harness.data import head_table
+from harness.analysis import transfer
+from harness.claims import thresholds
+from harness.runs.cache import ScoreCache
+from harness.models.loaders import weights_available
+from harness.runs.recompute import RunSpec, head_table as recompute_head_table
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,7 +37,7 @@ def test_recomputed_table_has_the_published_schema_and_every_head(smollm2_table)
 
 
 def test_self_transfer_keeps_every_head(smollm2_table):
-    heads = transfer.transfer_heads(smollm2_table, "smollm2-135m", "smollm2-135m", k=20)
+    heads = transfer.transfer_heads(smollm2_table, "smollm2-135m", "smollm2-135m", **thresholds.load().transfer.kwargs())
     m = transfer.summarize_heads(heads)
     assert m["frac_missing_table"] == 0 and m["frac_missing_geometry"] == 0
     assert m["frac_lost"] == 0
@@ -48,7 +50,7 @@ def test_the_cache_answers_the_second_time(tmp_path, monkeypatch):
     cache = ScoreCache(tmp_path)
     run = RunSpec(method="zero", algorithm="attribution", n_prompts=8, seed=3)
     first = recompute_head_table("smollm2-135m", run, device="cpu", cache=cache, progress=False)
-    import harness.recompute as recompute
+    import harness.runs.recompute as recompute
 
     monkeypatch.setattr(recompute._LazyModel, "get", lambda self: pytest.fail("model loaded despite a warm cache"))
     second = recompute_head_table("smollm2-135m", run, device="cpu", cache=cache, progress=False)

@@ -8,8 +8,11 @@ The registry says how many layers and heads each model has; here each target mod
 import pytest
 import torch
 
-from harness import published, registry, transfer
-from harness.models import load_model
+from harness.data import published
+from harness.models import registry
+from harness.analysis import transfer
+from harness.claims import thresholds
+from harness.models.loaders import load_model
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +43,6 @@ def test_missing_geometry_agrees_with_the_twin(target):
     for base, tgt in registry.SEED_PAIRS:
         if tgt != target:
             continue
-        heads = transfer.transfer_heads(table, base, tgt)
+        heads = transfer.transfer_heads(table, base, tgt, **thresholds.load().transfer.kwargs())
         from_twin = [not (layer < n_layers and head < n_heads) for layer, head in zip(heads["layer"], heads["head"])]
         assert heads["missing_geometry"].tolist() == from_twin

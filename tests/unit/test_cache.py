@@ -6,7 +6,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from harness.cache import CacheKey, CorruptCacheEntry, ScoreCache
+from harness.runs.cache import CacheKey, CorruptCacheEntry, ScoreCache
 
 pytestmark = pytest.mark.unit
 
@@ -86,7 +86,7 @@ def test_a_read_only_cache_reads_without_locks_and_refuses_writes(tmp_path):
 
 
 def test_look_ups_fall_back_to_the_committed_scores(tmp_path, monkeypatch):
-    import harness.recompute as recompute
+    import harness.runs.recompute as recompute
 
     user, committed_root = ScoreCache(tmp_path / "user"), tmp_path / "committed"
     ScoreCache(committed_root).put(key(), TABLE, {"clean_logit_diff": 3.0})

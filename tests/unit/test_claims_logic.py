@@ -4,9 +4,13 @@ These tests are the programmatic form of "break the input, watch it go red"; the
 same on the real files with `--allow-modified-fixtures`.
 """
 
+import tomllib
+
 import pytest
 
-from harness import claims, published, thresholds
+from harness.claims import checks as claims
+from harness.data import published
+from harness.claims import thresholds
 
 pytestmark = pytest.mark.unit
 
@@ -60,20 +64,48 @@ def test_one_delta_moves_a_pair_metric(table):
 
 def test_quantifiers():
     cfg = thresholds.load()
-    assert thresholds.quantifier_holds("moderate", 0.40, cfg)
-    assert not thresholds.quantifier_holds("moderate", 0.50, cfg)
-    assert not thresholds.quantifier_holds("most", 0.50, cfg)
-    assert thresholds.quantifier_holds("most", 0.55, cfg)
+    assert cfg.quantifier("moderate").holds(0.40)
+    assert not cfg.quantifier("moderate").holds(0.50)
+    assert not cfg.quantifier("most").holds(0.50)
+    assert cfg.quantifier("most").holds(0.55)
+    assert cfg.quantifier("moderate").text() == "0.20 <= x < 0.50"
     with pytest.raises(KeyError, match="quantifier"):
-        thresholds.quantifier_holds("several", 0.5, cfg)
+        cfg.quantifier("several")
 
 
 def test_every_threshold_has_a_rationale():
     cfg = thresholds.load()
-    sections = [cfg["approx"], *cfg["quantifiers"].values(), cfg["W1"], cfg["W2"], cfg["X1"], cfg["X2"], cfg["X3"], cfg["T3"]]
-    acceptance = [v for v in cfg["acceptance"].values() if isinstance(v, dict)]
-    assert len(acceptance) >= 4  # tests/acceptance reads clean_logit_diff, clean_accuracy, spearman, top_k_*
-    assert all(len(s.get("rationale", "")) > 20 for s in sections + acceptance)
+    sections = [cfg.approx, *cfg.quantifiers.values(), cfg.W1, cfg.W2, cfg.X1, cfg.X2, cfg.X3, cfg.T3]
+    a = cfg.acceptance
+    acceptance = [a.clean_logit_diff, a.clean_accuracy, a.spearman, a.top_k_overlap, a.top_k_displacement]
+    assert all(len(s.rationale) > 20 for s in sections + acceptance)
+
+
+def _raw_thresholds() -> dict:
+    with open(thresholds.THRESHOLDS_FILE, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def test_an_unknown_threshold_key_is_an_error_naming_key_and_file():
+    raw = _raw_thresholds()
+    raw["quantifiers"]["moderate"]["max"] = 0.5  # only max_exclusive exists
+    with pytest.raises(thresholds.ThresholdsError, match=r"thresholds\.toml: unknown key quantifiers\.moderate\.max"):
+        thresholds.parse(raw)
+
+
+def test_a_missing_or_mistyped_threshold_is_an_error():
+    raw = _raw_thresholds()
+    del raw["W1"]["max_kept_strong"]
+    with pytest.raises(thresholds.ThresholdsError, match="missing key W1.max_kept_strong"):
+        thresholds.parse(raw)
+    raw = _raw_thresholds()
+    raw["transfer"]["k"] = "20"
+    with pytest.raises(thresholds.ThresholdsError, match="transfer.k = '20' must be int"):
+        thresholds.parse(raw)
+    raw = _raw_thresholds()
+    raw["transfer"]["ties"] = "random"
+    with pytest.raises(thresholds.ThresholdsError, match="transfer.ties"):
+        thresholds.parse(raw)
 
 
 def test_missing_models_make_checks_unavailable_with_a_reason(table):

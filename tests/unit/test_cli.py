@@ -5,7 +5,8 @@ import io
 import pandas as pd
 import pytest
 
-from harness.__main__ import main
+from harness.claims import thresholds
+from harness.cli.main import main
 
 pytestmark = pytest.mark.unit
 
@@ -63,7 +64,7 @@ def test_bad_arguments_exit_with_usage(capsys):
 
 
 def test_models_lists_the_registry_with_where_the_weights_are(capsys):
-    from harness import registry
+    from harness.models import registry
 
     out = run(capsys, "models", "--format", "csv")
     frame = pd.read_csv(io.StringIO(out))
@@ -74,3 +75,23 @@ def test_models_lists_the_registry_with_where_the_weights_are(capsys):
 def test_commit_needs_both_tasks(capsys):
     with pytest.raises(SystemExit, match="--task both"):
         main(["scores", "--model", "smollm2-135m", "--task", "ioi", "--commit"])
+
+
+def test_k_and_ties_come_from_thresholds_unless_a_flag_overrides_them(capsys):
+    default = pd.read_csv(io.StringIO(run(capsys, "transfer")))
+    assert set(default["k"]) == {thresholds.load().transfer.k}
+    assert main(["transfer", "--k", "10"]) == 0
+    captured = capsys.readouterr()
+    assert set(pd.read_csv(io.StringIO(captured.out))["k"]) == {10}
+    assert f"k = 10 (from --k; thresholds.toml says {thresholds.load().transfer.k})" in captured.err
+
+
+def test_cli_method_choices_are_the_methods_registry():
+    from harness.cli.main import build_parser
+    from harness.models import registry
+    from harness.scoring import methods
+
+    scores = build_parser()._subparsers._group_actions[0].choices["scores"]
+    choices = {a.dest: tuple(a.choices) for a in scores._actions if a.choices}
+    assert choices["method"] == methods.ABLATION_METHODS and choices["algorithm"] == methods.SCAN_ALGORITHMS
+    assert set(registry.REFERENCE_METHODS) <= set(methods.ABLATION_METHODS)

@@ -11,9 +11,12 @@ import json
 import numpy as np
 import pytest
 
-from harness import head_table, registry, transfer
-from harness.cache import committed_cache
-from harness.recompute import RunSpec, committed_head_table
+from harness.data import head_table
+from harness.models import registry
+from harness.analysis import transfer
+from harness.claims import thresholds
+from harness.runs.cache import committed_cache
+from harness.runs.recompute import RunSpec, committed_head_table
 
 pytestmark = pytest.mark.unit
 
@@ -60,23 +63,23 @@ def test_smollm2_does_ioi_in_the_committed_table(table):
 
 
 def test_self_transfer_on_the_committed_table_keeps_every_head(table):
-    heads = transfer.transfer_heads(table, MODEL, MODEL, k=20)
+    heads = transfer.transfer_heads(table, MODEL, MODEL, **thresholds.load().transfer.kwargs())
     summary = transfer.summarize_heads(heads)
     assert summary["frac_missing_table"] == 0 and summary["frac_missing_geometry"] == 0
     assert summary["frac_lost"] == 0
 
 
-def test_method_agreement_counts_shared_top_heads():
+def test_table_agreement_counts_shared_top_heads():
     import pandas as pd
 
-    from harness.report import method_agreement
+    from harness.analysis.agreement import table_agreement
 
     a = pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "delta_ioi": [-3.0, -2.0, -1.0, 0.1]})
     b = a.assign(delta_ioi=[-2.0, -3.0, 0.1, -1.0])
-    out = method_agreement(a, b, k=2)
+    out = table_agreement(a, b, k=2)
     assert out["top_k_overlap"] == 2 and out["n_heads"] == 4
     assert out["spearman"] == pytest.approx(0.6)  # ranks 1234 vs 2143: 1 - 6*4/(4*15)
-    assert method_agreement(a, a, k=2)["spearman"] == pytest.approx(1.0)
+    assert table_agreement(a, a, k=2)["spearman"] == pytest.approx(1.0)
 
 
 def test_a_missing_committed_table_names_the_command_that_writes_it():
@@ -92,11 +95,11 @@ def test_committed_entries_carry_no_lock_files():
 def test_commit_copies_both_tasks_and_replaces_entries_of_older_weights(tmp_path, monkeypatch):
     import pandas as pd
 
-    import harness.cache as cache_module
-    import harness.models as models
+    import harness.runs.cache as cache_module
+    import harness.models.loaders as models
     import harness.paths as paths
-    from harness.cache import ScoreCache
-    from harness.recompute import cache_key, commit_scores
+    from harness.runs.cache import ScoreCache
+    from harness.runs.recompute import cache_key, commit_scores
 
     monkeypatch.setattr(paths, "FIXTURES_DIR", tmp_path / "fixtures")
     monkeypatch.setattr(cache_module, "FIXTURES_DIR", tmp_path / "fixtures")

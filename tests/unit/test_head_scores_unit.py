@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from harness import head_scores as hs
-from harness.ioi_dataset import PromptSet, TaskSpec
+from harness.scoring import head_scores as hs
+from harness.data.ioi_dataset import PromptSet, TaskSpec
 
 pytestmark = pytest.mark.unit
 

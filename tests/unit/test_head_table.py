@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import head_table
-from harness.head_table import HeadTableError, categorize, validate
+from harness.data import head_table
+from harness.data.head_table import HeadTableError, categorize, validate
 
 pytestmark = pytest.mark.unit
 
@@ -74,7 +74,7 @@ def test_category_rule_findings_are_warnings_with_rows():
 
 
 def test_audit_flags_a_delta_column_copied_from_another_model():
-    from harness.head_table import COPIED_MIN_MATCHES, copied_value_findings
+    from harness.data.head_table import COPIED_MIN_MATCHES, copied_value_findings
 
     n = COPIED_MIN_MATCHES
     rows = [("pythia", m, 0, h, -0.1 * (h + 1), 0.01 * (h + 1)) for m in ("pythia-70m", "pythia-160m") for h in range(n)]
@@ -88,8 +88,8 @@ def test_audit_flags_a_delta_column_copied_from_another_model():
 
 
 def test_the_published_pythia_control_column_is_one_column_copied_across_the_ladder():
-    from harness import published
-    from harness.head_table import copied_value_findings
+    from harness.data import published
+    from harness.data.head_table import copied_value_findings
 
     table, _ = published.load_heads()
     pairs = {(f.model, f.message.split(" equals ")[1].split("'s")[0]) for f in copied_value_findings(table) if "delta_anti" in f.message}

@@ -9,11 +9,11 @@ import re
 import numpy as np
 import pytest
 
-from harness import ioi_dataset as ds
-from harness import registry
-from harness.ioi_dataset import PromptSet, TaskSpec, build_prompts, vocabulary_survival
+from harness.data import ioi_dataset as ds
+from harness.models import registry
+from harness.data.ioi_dataset import PromptSet, TaskSpec, build_prompts, vocabulary_survival
 from harness.paths import smollm2_gguf_path
-from harness.tokenizers import load_tokenizer
+from harness.data.tokenizers import load_tokenizer
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import models, registry
+from harness.models import loaders as models
+from harness.models import registry
 from harness.paths import CACHE_ENV, SMOLLM2_PACKAGE
 
 pytestmark = pytest.mark.unit
@@ -43,7 +44,7 @@ def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_auto_device_falls_back_to_cpu_with_a_log(monkeypatch, caplog):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with caplog.at_level(logging.INFO, logger="harness.models"):
+    with caplog.at_level(logging.INFO, logger="harness.models.loaders"):
         assert models.resolve_device("auto") == torch.device("cpu")
     assert "CUDA is not available" in caplog.text
 
@@ -67,7 +68,7 @@ def test_dtype_resolution(caplog):
     assert models.resolve_dtype("float32", cpu) == torch.float32
     assert models.resolve_dtype("bf16", torch.device("cuda")) == torch.bfloat16
     assert models.resolve_dtype(torch.float16, torch.device("cuda")) == torch.float16
-    with caplog.at_level(logging.WARNING, logger="harness.models"):
+    with caplog.at_level(logging.WARNING, logger="harness.models.loaders"):
         assert models.resolve_dtype("half", cpu) == torch.float16
     assert "slow" in caplog.text
     with pytest.raises(ValueError, match="unknown dtype"):

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from harness import published
-from harness.head_table import findings_frame
+from harness.data import published
+from harness.data.head_table import findings_frame
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.scan_flops import Geometry, ScanFlops, geometry_from_cfg, scan_flops
+from harness.scoring.scan_flops import Geometry, ScanFlops, geometry_from_cfg, scan_flops
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +141,7 @@ def test_geometry_from_a_real_bridge_cfg(arch, expected):
 
 
 def test_smollm2_lower_bound_below_ours_below_naive():
-    from harness import registry
+    from harness.models import registry
 
     hf = registry.get("smollm2-135m").hf_config
     assert (SMOLLM2.n_layers, SMOLLM2.n_heads, SMOLLM2.kv_heads) == (
@@ -171,7 +171,7 @@ def test_smollm2_lower_bound_below_ours_below_naive():
 
 
 def _prompt_set(lengths: list[int]):
-    from harness.ioi_dataset import PromptSet, TaskSpec
+    from harness.data.ioi_dataset import PromptSet, TaskSpec
 
     n, width = len(lengths), max(lengths)
     lengths_arr = np.array(lengths)
@@ -195,7 +195,7 @@ def _prompt_set(lengths: list[int]):
 
 
 def test_bench_flops_use_the_scans_widths():
-    from harness import bench
+    from harness.cli import bench
 
     # 8 rows of 8 tokens make one segment (64 tokens); 2 rows of 10 are too few alone and join the
     # 6 rows of 11 in a segment of width 11. The naive loop runs all 16 rows at width 11.

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from harness import registry
+from harness.models import registry
 from harness.paths import smollm2_gguf_path
-from harness.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model
+from harness.data.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import published, registry, transfer
+from harness.data import published
+from harness.models import registry
+from harness.analysis import transfer
+from harness.claims import thresholds
+
+SETTINGS = thresholds.load()  # k, ties and weak_above of claims/thresholds.toml
 
 pytestmark = pytest.mark.unit
 
@@ -20,7 +25,7 @@ def origin():
 
 
 def ours_origin_format(table, ties):
-    rows = [transfer.transfer_heads(table, b, t, ties=ties) for b, t in registry.SEED_PAIRS]
+    rows = [transfer.transfer_heads(table, b, t, **SETTINGS.with_transfer(ties=ties).transfer.kwargs()) for b, t in registry.SEED_PAIRS]
     return transfer.origin_format(pd.concat(rows, ignore_index=True))
 
 
@@ -42,14 +47,14 @@ def test_reproduces_the_origins_rows_except_the_order_of_tied_heads(heads_table,
 
 
 def test_missing_fractions_match_the_origin_to_the_last_digit(heads_table, origin):
-    summary = transfer.transfer_summary(heads_table)
+    summary = transfer.transfer_summary(heads_table, **SETTINGS.transfer.kwargs())
     theirs = origin.groupby(["base_model", "tgt_model"], sort=False)["missing_in_target_index"].mean().to_numpy()
     np.testing.assert_array_equal(summary["frac_missing_table"].to_numpy(), theirs)
 
 
 def test_the_two_readings_of_missing(heads_table):
     """Only 410m -> 1b loses heads because the index does not exist (1b has 16 layers x 8 heads)."""
-    s = transfer.transfer_summary(heads_table).set_index(["base_model", "tgt_model"])
+    s = transfer.transfer_summary(heads_table, **SETTINGS.transfer.kwargs()).set_index(["base_model", "tgt_model"])
     assert s.loc[("pythia-410m", "pythia-1b"), "frac_missing_geometry"] == pytest.approx(0.30)
     others = s.drop(index=[("pythia-410m", "pythia-1b")])
     assert (others["frac_missing_geometry"] == 0).all()
@@ -68,14 +73,14 @@ def toy_table():
 
 
 def test_metrics_on_a_hand_worked_example():
-    heads = transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=3, ties="average")
+    heads = transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=3, ties="average", weak_above=0.5)
     assert list(zip(heads["layer"], heads["head"])) == [(0, 0), (0, 1), (1, 0)]  # anti_only (2,2) excluded
     # target ranks by |delta|: (0,1)=0, (0,0)=1, then (1,0),(3,3) tied at 0.0 -> mid rank 2.5; n = 4
     np.testing.assert_allclose(heads["tgt_frac_rank"], [2 / 4, 1 / 4, 3.5 / 4])
     m = transfer.summarize_heads(heads)
     assert m["mean_frac_rank"] == pytest.approx((0.5 + 0.25 + 0.875) / 3)
     assert m["frac_missing_table"] == 0 and m["frac_lost"] == pytest.approx(1 / 3)
-    k4 = transfer.summarize_heads(transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=4))
+    k4 = transfer.summarize_heads(transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=4, ties="average", weak_above=0.5))
     assert k4["frac_missing_table"] == pytest.approx(0.25)  # (11,11) is not a row of the target table
     assert k4["frac_missing_geometry"] == pytest.approx(0.25)  # ... and pythia-70m has no layer 11
     assert k4["mean_frac_rank_missing_as_one"] == pytest.approx((0.5 + 0.25 + 0.875 + 1.0) / 4)
@@ -87,4 +92,4 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="tie policy"):
         transfer.target_ranks(toy_table(), "gpt2", ties="random")
     with pytest.raises(KeyError, match="no rows"):
-        transfer.transfer_heads(toy_table(), "gpt2", "opt-125m")
+        transfer.transfer_heads(toy_table(), "gpt2", "opt-125m", k=3, ties="average", weak_above=0.5)

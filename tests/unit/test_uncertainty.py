@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import published, transfer
-from harness.uncertainty import bootstrap_pair, compare_groups
+from harness.data import published
+from harness.analysis import transfer
+from harness.claims import thresholds
+from harness.analysis.uncertainty import bootstrap_pair, compare_groups
 
 pytestmark = pytest.mark.unit
 
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def heads():
     table, _ = published.load_heads()
-    return transfer.transfer_heads(table, "pythia-70m", "pythia-160m")
+    return transfer.transfer_heads(table, "pythia-70m", "pythia-160m", **thresholds.load().transfer.kwargs())
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate(heads):

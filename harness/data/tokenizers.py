@@ -23,7 +23,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerFast
 
-from harness import registry
+from harness.models import registry
 from harness.paths import FIXTURES_DIR
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
     Cached: every caller shares one object, so callers must not modify it.
     """
     if name.startswith("gguf:"):  # the tokenizer embedded in a registry model's GGUF file
-        from harness.models import gguf_tokenizer
+        from harness.models.loaders import gguf_tokenizer
 
         return gguf_tokenizer(registry.get(name.removeprefix("gguf:")))
     if name not in _LOADERS:

@@ -53,8 +53,8 @@ import torch
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge.exceptions import StopAtLayerException
 
-METHODS = ("zero", "mean")
-ALGORITHMS = ("naive", "batched", "attribution")
+from harness.scoring.methods import ABLATION_METHODS as METHODS, SCAN_ALGORITHMS as ALGORITHMS
+
 DEFAULT_MEMORY_BUDGET_MB = 1024
 TOP_K_AGREEMENT = 20
 # The clean LD computed from the final-position residual must match the full logits this closely (in

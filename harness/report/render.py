@@ -1,4 +1,8 @@
-"""Reports of claim checks: a verdict table (terminal and Markdown) and a plot of the six pairs."""
+"""Reports of claim checks: a verdict table (terminal and Markdown) and a plot of the six pairs.
+
+Computes no statistic: the checks, intervals and agreements it shows are passed in or computed by
+harness.claims / harness.analysis.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Iterable
 
 import pandas as pd
 
-from .claims import PAIR_CLAIMS, Check, Evaluation
+from harness.claims.checks import PAIR_CLAIMS, Check, Evaluation
+from harness.claims.thresholds import Thresholds, Transfer
 
 SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.values()}
 
@@ -16,7 +21,7 @@ VERDICT_COLUMNS = ["check", "statement", "measured", "threshold", "verdict"]
 
 def verdict_frame(checks: Iterable[Check], skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per check: id, claim statement, measured value, threshold, verdict."""
-    from .claims import STATEMENTS
+    from harness.claims.checks import STATEMENTS
 
     rows = [
         {
@@ -90,10 +95,10 @@ def terminal_sources(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def reference_lines(table: pd.DataFrame, model: str) -> list[str]:
+def reference_lines(table: pd.DataFrame, model: str, transfer_settings: Transfer) -> list[str]:
     """What a recomputed head table of one model says, in a few lines: how well the model does each
     task, how many heads fall in each category, its strongest IOI heads, and its self-transfer."""
-    from . import transfer
+    from harness.analysis import transfer
 
     lines = []
     for task, meta in table.attrs.get("tasks", {}).items():
@@ -106,21 +111,19 @@ def reference_lines(table: pd.DataFrame, model: str) -> list[str]:
     lines.append("categories: " + ", ".join(f"{name} {counts[name]}" for name in sorted(counts.index)))
     top = table.reindex(table["delta_ioi"].sort_values(kind="stable").index).head(5)
     lines.append("strongest IOI heads (delta_ioi): " + ", ".join(f"L{r.layer}H{r.head} {r.delta_ioi:+.2f}" for r in top.itertuples()))
-    summary = transfer.summarize_heads(transfer.transfer_heads(table, model, model))
+    summary = transfer.summarize_heads(transfer.transfer_heads(table, model, model, **transfer_settings.kwargs()))
     lines.append(
-        f"self-transfer (k=20): frac_missing {summary['frac_missing_table']:.2f}, mean_frac_rank "
+        f"self-transfer (k={transfer_settings.k}): frac_missing {summary['frac_missing_table']:.2f}, mean_frac_rank "
         f"{summary['mean_frac_rank']:.3f}, frac_lost {summary['frac_lost']:.2f}"
     )
     return lines
 
 
-def reference_summary() -> list[str]:
+def reference_summary(transfer_settings: Transfer) -> list[str]:
     """The reference model's committed head table in a few lines (or why there is none)."""
-    from .recompute import committed_head_table
-    from .registry import REFERENCE_MODEL
-
-    from .recompute import RunSpec
-    from .registry import REFERENCE_METHODS
+    from harness.analysis.agreement import table_agreement
+    from harness.models.registry import REFERENCE_METHODS, REFERENCE_MODEL
+    from harness.runs.recompute import RunSpec, committed_head_table
 
     tables = {}
     for method in REFERENCE_METHODS:
@@ -129,33 +132,14 @@ def reference_summary() -> list[str]:
         except FileNotFoundError as err:
             return [f"{REFERENCE_MODEL}: {err}"]
     default, *others = REFERENCE_METHODS
-    lines = [f"{REFERENCE_MODEL}, committed head table (fixtures/recomputed/):", *reference_lines(tables[default], REFERENCE_MODEL)]
+    lines = [f"{REFERENCE_MODEL}, committed head table (fixtures/recomputed/):", *reference_lines(tables[default], REFERENCE_MODEL, transfer_settings)]
     for other in others:
-        a = method_agreement(tables[default], tables[other])
+        a = table_agreement(tables[default], tables[other])
         lines.append(
             f"{default} vs {other} ablation: Spearman of delta_ioi {a['spearman']:.3f} over {a['n_heads']} heads, "
             f"top-{a['top_k']} |delta_ioi| heads shared {a['top_k_overlap']}/{a['top_k']}"
         )
     return lines
-
-
-def method_agreement(first: pd.DataFrame, second: pd.DataFrame, k: int = 20) -> dict[str, float]:
-    """How two head tables of one model rank its heads on IOI: Spearman of delta_ioi over the heads
-    both hold, and how many of the top-k heads by |delta_ioi| they share."""
-    from scipy.stats import spearmanr
-
-    merged = first.merge(second, on=["layer", "head"], suffixes=("_a", "_b"), validate="one_to_one")
-
-    def top(column: str) -> set[tuple[int, int]]:
-        ranked = merged.reindex(merged[column].abs().sort_values(ascending=False, kind="stable").index).head(k)
-        return set(zip(ranked["layer"], ranked["head"]))
-
-    return {
-        "spearman": float(spearmanr(merged["delta_ioi_a"], merged["delta_ioi_b"]).statistic),
-        "n_heads": len(merged),
-        "top_k": k,
-        "top_k_overlap": len(top("delta_ioi_a") & top("delta_ioi_b")),
-    }
 
 
 def summary_markdown(
@@ -164,10 +148,13 @@ def summary_markdown(
     skipped: dict[str, str] | None = None,
     sources: pd.DataFrame | None = None,
     reference: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """The whole Markdown report: sources side by side, transfer summary per source, the verdicts,
     and the reference model's recomputed head table in a few lines."""
     parts = ["# IOI head transfer: claim verdicts", ""]
+    if notes:
+        parts += ["## Settings overridden on the command line", "", *[f"- {line}" for line in notes], ""]
     if sources is not None and len(sources):
         parts += ["## Sources", "", markdown_table(sources), ""]
     if reference:
@@ -227,16 +214,41 @@ def plot_pairs(evaluation: Evaluation, path: Path, intervals: pd.DataFrame | Non
     return path
 
 
-def pair_intervals(evaluation: Evaluation, n_boot: int, level: float, seed: int) -> pd.DataFrame:
-    """Bootstrap intervals of every pair metric, one row per pair (columns <metric>_lo / _hi)."""
-    from .uncertainty import bootstrap_pair
+def settings_notes(settings: Thresholds, overrides: dict[str, object]) -> list[str]:
+    """One line per [transfer] setting a command-line flag overrode, naming the file's value."""
+    from harness.claims.thresholds import load
 
-    rows = []
-    short = {"mean_frac_rank": "mfr"}
-    for (base, target), heads in evaluation.heads.items():
-        row = {"base_model": base, "tgt_model": target}
-        for r in bootstrap_pair(heads, n_boot=n_boot, level=level, seed=seed).itertuples():
-            name = short.get(r.metric, r.metric)
-            row[f"{name}_lo"], row[f"{name}_hi"] = r.lo, r.hi
-        rows.append(row)
-    return pd.DataFrame(rows)
+    file_values = load(settings.path).transfer
+    return [
+        f"{name} = {value} (from --{name.replace('_', '-')}; {settings.path.name} says {getattr(file_values, name)})"
+        for name, value in overrides.items()
+    ]
+
+
+def write_files(
+    results: dict[str, Evaluation | str],
+    checks: list[Check],
+    skipped: dict[str, str],
+    settings: Thresholds,
+    markdown: Path | None = None,
+    plot: Path | None = None,
+    notes: list[str] | None = None,
+) -> list[str]:
+    """Write the Markdown report and/or the pairs plot; returns one line per file written. The CLI
+    (`report`) and the pytest plugin (`--claims-report`, `--claims-plot`) both call this."""
+    from harness.analysis.uncertainty import pair_intervals
+
+    written = []
+    evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
+    if markdown:
+        markdown = Path(markdown)
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference_summary(settings.transfer), notes)
+        markdown.write_text(text)
+        written.append(f"claims report written to {markdown}")
+    if plot and evaluations:
+        unc = settings.uncertainty
+        ev = next((e for e in evaluations if e.source == "published"), evaluations[0])
+        intervals = pair_intervals(ev.heads, unc.n_boot, unc.level, unc.seed)
+        written.append(f"claims plot written to {plot_pairs(ev, Path(plot), intervals)}")
+    return written

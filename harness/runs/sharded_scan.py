@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import registry
-from .cache import CacheKey
-from .paths import CACHE_ENV, cache_dir
-from .shards import ShardStore
+from harness.models import registry
+from harness.runs.cache import CacheKey
+from harness.paths import CACHE_ENV, cache_dir
+from harness.runs.shards import ShardStore
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ def scan_layers(
     plain arguments only, so it pickles for process pools and Ray). Returns the layers stored."""
     import torch
 
-    from .head_scores import iter_batched_layers
-    from .ioi_dataset import build_prompts
-    from .models import load_model
-    from .recompute import RunSpec
+    from harness.scoring.head_scores import iter_batched_layers
+    from harness.data.ioi_dataset import build_prompts
+    from harness.models.loaders import load_model
+    from harness.runs.recompute import RunSpec
 
     if cache_root:
         os.environ[CACHE_ENV] = cache_root
@@ -90,10 +90,10 @@ def _run_local(model, task, run, todo, key, device, workers, progress, bar) -> N
 def _scan_in_process(model, task, run, todo, key, device, progress, bar) -> None:
     import torch  # noqa: F401  (the scan runs here)
 
-    from .head_scores import iter_batched_layers
-    from .ioi_dataset import build_prompts
-    from .models import load_model
-    from .recompute import RunSpec
+    from harness.scoring.head_scores import iter_batched_layers
+    from harness.data.ioi_dataset import build_prompts
+    from harness.models.loaders import load_model
+    from harness.runs.recompute import RunSpec
 
     spec = RunSpec(**run)
     loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=progress)

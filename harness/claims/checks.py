@@ -1,10 +1,10 @@
 """The seed's claims as checks over a head table.
 
-Every claim id of CLAIMS.md (P1..P6, W1, W2, X1..X3, T1..T3) expands into one check per *variant*
+Every claim id of the seed (P1..P6, W1, W2, X1..X3, T1..T3; their statements are STATEMENTS below) expands into one check per *variant*
 (a pair, a reading of "missing", a tie policy). `evaluate` computes them all for one source (one
 combined head table) and returns `Check` objects with the measured value, the condition from
 claims/thresholds.toml, and whether it holds. The pytest files in claims/ and the CLI report both read
-these objects, so a test id, a report line and CLAIMS.md name the same thing.
+these objects, so a test id, a report line and claims/verdicts.toml name the same thing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import registry, thresholds as thresholds_mod, transfer, uncertainty
+from harness.models import registry
+from harness.claims import thresholds as thresholds_mod
+from harness.claims.thresholds import Thresholds
+from harness.analysis import transfer
+from harness.analysis import uncertainty
 
 # (base, target, seed mean_frac_rank, quantifier word, quantity it qualifies) -- from the seed text.
 PAIR_CLAIMS: dict[str, tuple[str, str, float, str, str]] = {
@@ -99,6 +103,17 @@ def check_key(claim: str, source: str, variant: str) -> str:
     return f"{claim}[{source}-{variant}]"
 
 
+def check_order(sources: tuple[str, ...]):
+    """Sort key of (claim, source, variant): claims in CLAIM_IDS order, then `sources` order, then the
+    claim's variants in order -- the order of claims/test_claims.py, whatever order the tests ran in."""
+
+    def key(check: tuple[str, str, str]) -> tuple[int, int, int]:
+        claim, source, variant = check
+        return CLAIM_IDS.index(claim), sources.index(source), variants(claim).index(variant)
+
+    return key
+
+
 @dataclass
 class Evaluation:
     """All checks of one source, and why the others could not be computed."""
@@ -110,25 +125,25 @@ class Evaluation:
     heads: dict[tuple[str, str], pd.DataFrame]  # per-head transfer rows per pair
 
 
-def _pair_heads(table: pd.DataFrame, cfg: dict[str, Any], ties: str | None = None) -> dict[tuple[str, str], pd.DataFrame]:
-    t = cfg["transfer"]
+def _pair_heads(table: pd.DataFrame, cfg: Thresholds, ties: str | None = None) -> dict[tuple[str, str], pd.DataFrame]:
+    t = cfg.transfer if ties is None else cfg.with_transfer(ties=ties).transfer
     present = set(table["model"].unique())
     return {
-        pair: transfer.transfer_heads(table, *pair, k=t["k"], ties=ties or t["ties"], weak_above=t["weak_above"])
+        pair: transfer.transfer_heads(table, *pair, **t.kwargs())
         for pair in registry.SEED_PAIRS
         if set(pair) <= present
     }
 
 
-def _pair_checks(claim: str, source: str, heads: dict, heads_by_ties: dict, cfg: dict) -> list[Check]:
+def _pair_checks(claim: str, source: str, heads: dict, heads_by_ties: dict, cfg: Thresholds) -> list[Check]:
     base, target, seed_mfr, word, quantity = PAIR_CLAIMS[claim]
     pair = (base, target)
     m = transfer.summarize_heads(heads[pair])
-    tol = cfg["approx"]["tolerance"]
+    tol = cfg.approx.tolerance
     lo = transfer.summarize_heads(heads_by_ties["min"][pair])["mean_frac_rank"]
     hi = transfer.summarize_heads(heads_by_ties["max"][pair])["mean_frac_rank"]
     checks = [
-        Check(claim, source, "mfr", f"mean_frac_rank = {m['mean_frac_rank']:.3f} (ties: {cfg['transfer']['ties']})",
+        Check(claim, source, "mfr", f"mean_frac_rank = {m['mean_frac_rank']:.3f} (ties: {cfg.transfer.ties})",
               f"|x - {seed_mfr:.2f}| <= {tol:.2f}", abs(m["mean_frac_rank"] - seed_mfr) <= tol, m["mean_frac_rank"]),
         # Is the seed's number attainable by SOME order of the tied heads (the origin's was arbitrary)?
         # The seed rounds to two decimals, hence the 0.005 margin.
@@ -140,14 +155,14 @@ def _pair_checks(claim: str, source: str, heads: dict, heads_by_ties: dict, cfg:
         column = "frac_lost" if reading == "lost" else f"frac_{reading}"
         value = m[column]
         checks.append(
-            Check(claim, source, reading, f"{column} = {value:.2f}", thresholds_mod.quantifier_text(word, cfg),
-                  thresholds_mod.quantifier_holds(word, value, cfg), value)
+            Check(claim, source, reading, f"{column} = {value:.2f}", f"{word}: {cfg.quantifier(word).text()}",
+                  cfg.quantifier(word).holds(value), value)
         )
     return checks
 
 
-def _w1(source: str, heads: dict, cfg: dict) -> list[Check]:
-    limit = cfg["W1"]["max_kept_strong"]
+def _w1(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
+    limit = cfg.W1.max_kept_strong
     out = []
     for pair in WITHIN_PAIRS:
         kept = 1.0 - transfer.summarize_heads(heads[pair])["frac_lost"]
@@ -155,25 +170,25 @@ def _w1(source: str, heads: dict, cfg: dict) -> list[Check]:
     return out
 
 
-def _w2(source: str, heads: dict, cfg: dict) -> list[Check]:
-    rule = cfg["W2"]
+def _w2(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
+    rule = cfg.W2
     out = []
     for variant in variants("W2"):
         column = "frac_lost" if variant == "lost" else f"frac_{variant}"
         series = [transfer.summarize_heads(heads[p])[column] for p in LADDER_PAIRS]
         steps = [b - a for a, b in zip(series, series[1:])]
         total = series[-1] - series[0]
-        holds = min(steps) >= -rule["max_step_decrease"] and total >= rule["min_total_increase"]
+        holds = min(steps) >= -rule.max_step_decrease and total >= rule.min_total_increase
         out.append(
             Check("W2", source, variant, f"{column} along the ladder = " + " -> ".join(f"{v:.2f}" for v in series),
-                  f"no step down by more than {rule['max_step_decrease']:.2f}, last - first >= {rule['min_total_increase']:.2f}",
+                  f"no step down by more than {rule.max_step_decrease:.2f}, last - first >= {rule.min_total_increase:.2f}",
                   holds, total)
         )
     return out
 
 
-def _x1(source: str, heads: dict, cfg: dict) -> list[Check]:
-    limit = cfg["X1"]["min_lost_exclusive"]
+def _x1(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
+    limit = cfg.X1.min_lost_exclusive
     out = []
     for pair in CROSS_PAIRS:
         lost = transfer.summarize_heads(heads[pair])["frac_lost"]
@@ -181,36 +196,36 @@ def _x1(source: str, heads: dict, cfg: dict) -> list[Check]:
     return out
 
 
-def _group(claim: str, source: str, heads: dict, cfg: dict, variant: str, column: str) -> Check:
-    rule, unc = cfg[claim], cfg["uncertainty"]
+def _group(claim: str, source: str, heads: dict, cfg: Thresholds, variant: str, column: str) -> Check:
+    rule, unc = getattr(cfg, claim), cfg.uncertainty
     comparison = uncertainty.compare_groups(
         [heads[p][column].to_numpy(float) for p in WITHIN_PAIRS],
         [heads[p][column].to_numpy(float) for p in CROSS_PAIRS],
         quantity=column,
-        n_boot=unc["n_boot"],
-        n_perm=unc["n_perm"],
-        level=unc["level"],
-        seed=unc["seed"],
+        n_boot=unc.n_boot,
+        n_perm=unc.n_perm,
+        level=unc.level,
+        seed=unc.seed,
     )
-    holds = comparison.diff >= rule["min_diff"] and comparison.p_value < rule["max_p"]
+    holds = comparison.diff >= rule.min_diff and comparison.p_value < rule.max_p
     measured = (
         f"cross {comparison.cross_mean:.3f} - within {comparison.within_mean:.3f} = {comparison.diff:+.3f} "
         f"[{comparison.lo:+.3f}, {comparison.hi:+.3f}], p = {comparison.p_value:.3f}"
     )
-    return Check(claim, source, variant, measured, f"diff >= {rule['min_diff']:.2f} and p < {rule['max_p']:.2f}", holds, comparison.diff)
+    return Check(claim, source, variant, measured, f"diff >= {rule.min_diff:.2f} and p < {rule.max_p:.2f}", holds, comparison.diff)
 
 
-def _x2x3(source: str, heads: dict, cfg: dict) -> list[Check]:
+def _x2x3(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
     out = [_group("X2", source, heads, cfg, reading, reading) for reading in MISSING_READINGS]
     out.append(_group("X3", source, heads, cfg, "mean_frac_rank", "tgt_frac_rank"))
     out.append(_group("X3", source, heads, cfg, "mean_frac_rank_missing_as_one", "frac_rank_missing_as_one"))
     return out
 
 
-def _takeaways(source: str, checks: dict[tuple[str, str], Check], heads: dict, cfg: dict) -> list[Check]:
+def _takeaways(source: str, checks: dict[tuple[str, str], Check], heads: dict, cfg: Thresholds) -> list[Check]:
     w1 = [checks[("W1", v)] for v in variants("W1")]
     x1 = [checks[("X1", v)] for v in variants("X1")]
-    limit = cfg["T3"]["max_lost_robust"]
+    limit = cfg.T3.max_lost_robust
     lost = {pair_label(p): transfer.summarize_heads(h)["frac_lost"] for p, h in heads.items()}
     robust = [p for p, v in lost.items() if v <= limit]
     return [
@@ -223,7 +238,7 @@ def _takeaways(source: str, checks: dict[tuple[str, str], Check], heads: dict, c
     ]
 
 
-def evaluate(table: pd.DataFrame, source: str, cfg: dict[str, Any] | None = None) -> Evaluation:
+def evaluate(table: pd.DataFrame, source: str, cfg: Thresholds | None = None) -> Evaluation:
     """Every check of every claim that `table` has the models for."""
     cfg = cfg or thresholds_mod.load()
     heads = _pair_heads(table, cfg)

@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import registry
-from .cache import CacheKey, ScoreCache, committed_cache, digest_of
-from .head_table import DEFAULT_TAU, categorize, with_derived_columns
-from .ioi_dataset import TaskSpec
+from harness.models import registry
+from harness.runs.cache import CacheKey, ScoreCache, committed_cache, digest_of
+from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
+from harness.data.ioi_dataset import TaskSpec
 
 log = logging.getLogger("harness.recompute")
 
@@ -59,7 +59,7 @@ class _LazyModel:
 
     def get(self):
         if self._loaded is None:
-            from .models import load_model
+            from harness.models.loaders import load_model
 
             self._loaded = load_model(
                 self.name, weights=self.run.weights, device=self.device, dtype=self.run.dtype, seed=self.run.seed
@@ -70,7 +70,7 @@ class _LazyModel:
 def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     """The content key of one task's scan of `model` under `run` (WeightsNotFound when the
     pretrained weights are absent: their fingerprint is part of the key)."""
-    from .models import weights_fingerprint
+    from harness.models.loaders import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
     return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm, run.dtype)
@@ -127,8 +127,8 @@ def task_scores(
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
     if run.algorithm == "batched":
-        from .sharded_scan import run_sharded
-        from .shards import ShardStore
+        from harness.runs.sharded_scan import run_sharded
+        from harness.runs.shards import ShardStore
 
         if refresh:
             ShardStore(key).clear()
@@ -148,8 +148,8 @@ def task_scores(
         return table, {**meta, "key": key.as_dict()}
     lazy = _lazy or _LazyModel(model, run, device)
     loaded = lazy.get()
-    from .head_scores import score_heads
-    from .ioi_dataset import build_prompts
+    from harness.scoring.head_scores import score_heads
+    from harness.data.ioi_dataset import build_prompts
 
     prompts = build_prompts(run.task(task, model), loaded.tokenizer)
     started = time.perf_counter()
@@ -179,13 +179,15 @@ def head_table(
     cache: ScoreCache | None = None,
     progress: bool = True,
     use_committed: bool = True,
+    **scan: Any,
 ) -> pd.DataFrame:
     """The model's full head table (all heads) in the published schema, plus extra columns;
     `table.attrs["tasks"]` holds each task's metadata (cache key, clean LD, device, seconds)."""
     lazy = _LazyModel(model, run, device)
     per_task = {
         t: task_scores(
-            model, t, run, device=device, refresh=refresh, cache=cache, progress=progress, use_committed=use_committed, _lazy=lazy
+            model, t, run, device=device, refresh=refresh, cache=cache, progress=progress, use_committed=use_committed,
+            _lazy=lazy, **scan,
         )
         for t in TASKS
     }
@@ -245,21 +247,31 @@ def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -
     """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
     version it was computed with."""
     wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm}
-    return {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
+    same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
+    return same and stored_key.get("dtype", "float32") == run.dtype
 
 
-def commit_scores(model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | None = None) -> list[str]:
-    """Copy `model`'s scores for both tasks under `run` from the user cache into fixtures/recomputed/
-    (to be committed), replacing committed entries of the same run computed from other weights or
-    by another harness version. Returns the written folders."""
+def zoo_run(model: str, method: str, dtype: str = "float32") -> RunSpec:
+    """The RunSpec of a zoo table: the zoo prompt style (the same sentences for all four models),
+    IOI only, the registry's prompt count for the model."""
+    n = registry.ZOO_N_PROMPTS.get(model, registry.ZOO_DEFAULT_N_PROMPTS)
+    return RunSpec(method=method, style="zoo", n_prompts=n, dtype=dtype)
+
+
+def commit_scores(
+    model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | None = None, tasks: tuple[str, ...] = TASKS
+) -> list[str]:
+    """Copy `model`'s scores for `tasks` under `run` from the user cache into fixtures/recomputed/
+    (to be committed), with their per-prompt arrays, replacing committed entries of the same run
+    computed from other weights or by another harness version. Returns the written folders."""
     import shutil
 
-    from .paths import FIXTURES_DIR
+    from harness.paths import FIXTURES_DIR
 
     cache = cache or ScoreCache()
     target = ScoreCache(FIXTURES_DIR / "recomputed")
     written = []
-    for task in TASKS:
+    for task in tasks:
         key = cache_key(model, task, run)
         hit = cache.get(key)
         if hit is None and committed_cache().get(key) is not None:
@@ -272,17 +284,21 @@ def commit_scores(model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | N
             if _same_run(stored, model, task, run) and stored != key.as_dict():
                 shutil.rmtree(target.root / model / digest_of(stored), ignore_errors=True)
         table, meta = hit
-        folder = target.put(key, table, {k: v for k, v in meta.items() if k not in ("key", "table_sha256")})
+        kept = {k: v for k, v in meta.items() if k not in ("key", "table_sha256", "arrays_sha256")}
+        folder = target.put(key, table, kept, cache.arrays(key))
         (folder / ".lock").unlink(missing_ok=True)
         written.append(str(folder))
     return written
 
 
-def scores_table(model: str, run: RunSpec, *, task: str = "ioi", device: str = "auto", refresh: bool = False) -> pd.DataFrame:
-    """What `python -m harness scores` prints: one task's scores, or with task='both' the head table."""
+def scores_table(
+    model: str, run: RunSpec, *, task: str = "ioi", device: str = "auto", refresh: bool = False, **scan: Any
+) -> pd.DataFrame:
+    """What `python -m harness scores` prints: one task's scores, or with task='both' the head table.
+    `scan` goes to the sharded scan (workers, executor, ray_address)."""
     if task == "both":
-        return head_table(model, run, device=device, refresh=refresh)
-    table, meta = task_scores(model, task, run, device=device, refresh=refresh)
+        return head_table(model, run, device=device, refresh=refresh, **scan)
+    table, meta = task_scores(model, task, run, device=device, refresh=refresh, **scan)
     return table.assign(clean_logit_diff=meta["clean_logit_diff"], clean_accuracy=meta["clean_accuracy"])
 
 
@@ -296,7 +312,7 @@ def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto"
     """Head tables of the seed's models for a recomputed source: cached ones, and (when `compute`)
     freshly computed ones for every model whose weights are here. Notes say, one short line each,
     what is absent and why (`python -m harness models` gives the full story per model)."""
-    from .models import weights_available
+    from harness.models.loaders import weights_available
 
     tables, absent, uncached = [], [], []
     run = RunSpec(method=method)

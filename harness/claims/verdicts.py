@@ -7,13 +7,14 @@ check flipped; the diff of this file is then the record of what changed.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Iterable
 
-from .claims import Evaluation
-from .paths import REPO_ROOT
+from harness.claims.checks import Evaluation
+from harness.paths import REPO_ROOT
 
-VERDICTS_FILE = REPO_ROOT / "claims" / "verdicts.toml"
+VERDICTS_FILE = REPO_ROOT / "claims" / "verdicts.toml"  # the one definition (the pytest plugin reads it too)
 
 HEADER = """\
 # Checks recorded as NOT REPRODUCED, one table per check id (CLAIM[source-variant]).
@@ -41,6 +42,14 @@ def render(evaluations: Iterable[Evaluation]) -> str:
                 "",
             ]
     return "\n".join(lines)
+
+
+def load_verdicts(path: Path = VERDICTS_FILE) -> dict[str, dict]:
+    """The recorded checks, by check id (empty when the file does not exist)."""
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
 
 
 def write_verdicts(evaluations: Iterable[Evaluation], path: Path | None = None) -> Path:

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from . import HARNESS_VERSION
-from .paths import FIXTURES_DIR, cache_dir
+from harness import HARNESS_VERSION
+from harness.paths import FIXTURES_DIR, cache_dir
 
 log = logging.getLogger("harness.cache")
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .transfer import summarize_heads
+from harness.analysis.transfer import summarize_heads
 
 DEFAULT_SEED = 0
 
@@ -115,3 +115,19 @@ def compare_groups(
         n_cross=int(c_all.size),
     )
 
+
+
+def pair_intervals(
+    heads_by_pair: dict[tuple[str, str], pd.DataFrame], n_boot: int, level: float, seed: int
+) -> pd.DataFrame:
+    """Bootstrap intervals of every pair metric, one row per pair (columns <metric>_lo / _hi, with
+    mean_frac_rank shortened to mfr), from per-head transfer rows keyed by (base, target)."""
+    rows = []
+    short = {"mean_frac_rank": "mfr"}
+    for (base, target), heads in heads_by_pair.items():
+        row = {"base_model": base, "tgt_model": target}
+        for r in bootstrap_pair(heads, n_boot=n_boot, level=level, seed=seed).itertuples():
+            name = short.get(r.metric, r.metric)
+            row[f"{name}_lo"], row[f"{name}_hi"] = r.lo, r.hi
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import head_table
-from .paths import FIXTURES_DIR
+from harness.data import head_table
+from harness.paths import FIXTURES_DIR
 
 PUBLISHED_DIR = FIXTURES_DIR / "published"
 HEADS_FILE = "joint_ioi_anti_repeat_heads.csv"

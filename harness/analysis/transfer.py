@@ -18,11 +18,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from . import registry
-from .head_table import IOI_LIKE, model_table
+from harness.models import registry
+from harness.data.head_table import IOI_LIKE, model_table
 
-DEFAULT_K = 20
-DEFAULT_WEAK_ABOVE = 0.5  # "weak" = in the target's weaker half
+# k (how many base heads), ties (how tied target heads are ranked) and weak_above ("weak" = frac_rank
+# above it) have no defaults here: they are claims/thresholds.toml [transfer], passed by every caller
+# (harness.claims.thresholds.Transfer.kwargs()).
 
 PER_HEAD_COLUMNS = [
     "base_model",
@@ -53,7 +54,7 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def top_k_base(table: pd.DataFrame, model: str, k: int = DEFAULT_K, categories: Iterable[str] = IOI_LIKE) -> pd.DataFrame:
+def top_k_base(table: pd.DataFrame, model: str, k: int, categories: Iterable[str] = IOI_LIKE) -> pd.DataFrame:
     """The base model's top-k heads among `categories`, by |delta_ioi| descending (ties keep table order)."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -64,15 +65,14 @@ def top_k_base(table: pd.DataFrame, model: str, k: int = DEFAULT_K, categories: 
 
 
 TIE_POLICIES = ("average", "min", "max", "first")
-DEFAULT_TIES = "average"
 
 
-def target_ranks(table: pd.DataFrame, model: str, ties: str = DEFAULT_TIES) -> pd.DataFrame:
+def target_ranks(table: pd.DataFrame, model: str, ties: str) -> pd.DataFrame:
     """Every row of the target ranked by |delta_ioi| (0 = strongest), with frac_rank = (rank+1)/n.
 
     Heads with equal |delta_ioi| (in the published tables: the many 0.0 fill values of heads that were
     only in the control task's top list) get, by `ties`: the mid rank of their block ("average", the
-    default: independent of row order), its best ("min") or worst ("max") rank, or table order ("first").
+    thresholds file's choice: independent of row order), its best ("min") or worst ("max") rank, or table order ("first").
     The origin broke ties by an unrecorded row order, so its ranks of tied heads are not reproducible.
     """
     if ties not in TIE_POLICIES:
@@ -97,9 +97,10 @@ def transfer_heads(
     table: pd.DataFrame,
     base: str,
     target: str,
-    k: int = DEFAULT_K,
-    ties: str = DEFAULT_TIES,
-    weak_above: float = DEFAULT_WEAK_ABOVE,
+    *,
+    k: int,
+    ties: str,
+    weak_above: float,
 ) -> pd.DataFrame:
     """One row per base head: its rank in the target and both readings of missing.
 
@@ -147,12 +148,13 @@ def summarize_heads(heads: pd.DataFrame) -> dict[str, float]:
 def transfer_summary(
     table: pd.DataFrame,
     pairs: Iterable[tuple[str, str]] = registry.SEED_PAIRS,
-    k: int = DEFAULT_K,
-    ties: str = DEFAULT_TIES,
-    weak_above: float = DEFAULT_WEAK_ABOVE,
+    *,
+    k: int,
+    ties: str,
+    weak_above: float,
 ) -> pd.DataFrame:
     """One row per (base, target) pair with every pair metric."""
-    return summary_frame({(b, t): transfer_heads(table, b, t, k, ties, weak_above) for b, t in pairs})
+    return summary_frame({(b, t): transfer_heads(table, b, t, k=k, ties=ties, weak_above=weak_above) for b, t in pairs})
 
 
 def summary_frame(heads_by_pair: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:

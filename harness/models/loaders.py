@@ -38,9 +38,10 @@ from unittest import mock
 
 import torch
 
-from harness import gguf_weights, registry
+from harness.models import gguf as gguf_weights
+from harness.models import registry
 from harness.paths import cache_dir
-from harness.registry import ModelSpec
+from harness.models.registry import ModelSpec
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -329,7 +330,7 @@ def build_twin_module(spec: ModelSpec, seed: int) -> PreTrainedModel:
 def _load_twin(
     spec: ModelSpec, seed: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[TransformerBridge, str]:
-    from harness.tokenizers import load_tokenizer
+    from harness.data.tokenizers import load_tokenizer
 
     model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
     name = f"gguf:{spec.name}" if spec.tokenizer == "gguf" else spec.tokenizer
@@ -490,7 +491,7 @@ def gguf_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
     (parsing a GGUF's metadata takes seconds; the saved tokenizer loads in milliseconds)."""
     from transformers import AutoTokenizer
 
-    from harness.tokenizers import ensure_pad
+    from harness.data.tokenizers import ensure_pad
 
     gguf = _gguf_file(spec)
     folder = _ensure_dequantized(spec, gguf, spec.gguf.sha256)

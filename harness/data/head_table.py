@@ -13,7 +13,7 @@ from typing import Iterable, Literal
 import numpy as np
 import pandas as pd
 
-from . import registry
+from harness.models import registry
 
 REQUIRED_COLUMNS: dict[str, str] = {
     "family": "str",

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from . import head_scores
-from .head_scores import ScanResult
-from .scan_flops import ScanFlops, geometry_from_cfg, scan_flops
+from harness.scoring import head_scores
+from harness.scoring.head_scores import ScanResult
+from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, scan_flops
 
 
 def parse_layers(text: str) -> list[int] | None:
@@ -176,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     `python -m harness bench -- --n-prompts 8` passes its options through)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv[1:] if argv[:1] == ["--"] else argv)
-    from .ioi_dataset import TaskSpec, build_prompts
-    from .models import load_model
+    from harness.data.ioi_dataset import TaskSpec, build_prompts
+    from harness.models.loaders import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import CacheKey
-from .paths import cache_dir
+from harness.runs.cache import CacheKey
+from harness.paths import cache_dir
 
 _SHARD = re.compile(r"layer_(\d+)\.npz$")
 

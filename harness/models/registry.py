@@ -347,6 +347,20 @@ REFERENCE_MODEL = "smollm2-135m"
 # origin's method), so the effect of the method on the head ranking is on record.
 REFERENCE_METHODS: tuple[str, ...] = ("mean", "zero")
 
+# The offline zoo: four real models from PyPI GGUF packages, three families. Its pairs follow the
+# seed's design: one within-family scaling pair and cross-family pairs at similar scale.
+ZOO_MODELS: tuple[str, ...] = ("smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "gemma-3-270m")
+ZOO_PAIRS: tuple[tuple[str, str], ...] = (
+    ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"),
+    ("qwen2.5-coder-0.5b", "smollm2-135m"),
+    ("qwen2.5-coder-0.5b", "gemma-3-270m"),
+    ("smollm2-135m", "gemma-3-270m"),
+)
+# Prompts per zoo table: 200 (the harness default) where this CPU allows, fewer for the 1.5B model
+# (an exact float32 scan of it costs about 13x SmolLM2's per prompt; see README "zoo").
+ZOO_N_PROMPTS: dict[str, int] = {"qwen2.5-coder-1.5b": 200}
+ZOO_DEFAULT_N_PROMPTS = 200
+
 SEED_PAIRS: tuple[tuple[str, str], ...] = (
     ("pythia-70m", "pythia-160m"),
     ("pythia-160m", "pythia-410m"),

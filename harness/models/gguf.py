@@ -22,8 +22,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .paths import cache_dir
-from .registry import GgufSource, ModelSpec
+from harness.paths import cache_dir
+from harness.models.registry import GgufSource, ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import head_table, published
+from harness.data import head_table
+from harness.data import published
 
 PUBLISHED = "published"
-RECOMPUTED_METHODS = ("mean", "zero")
+from harness.scoring.methods import ABLATION_METHODS as RECOMPUTED_METHODS
 SOURCES = (PUBLISHED,) + tuple(f"recomputed:{m}" for m in RECOMPUTED_METHODS)
 
 
@@ -42,7 +43,7 @@ def load(name: str, *, allow_modified: bool | None = None, compute: bool = True,
     if kind == PUBLISHED:
         table, findings = published.load_heads(allow_modified=allow_modified)
         return Source(name, table, findings)
-    from .recompute import recomputed_tables  # torch is imported only for this source
+    from harness.runs.recompute import recomputed_tables  # torch is imported only for this source
 
     table, notes = recomputed_tables(method, compute=compute, device=device)
     return Source(name, table, head_table.validate(table, mode="audit") if len(table) else [], notes)

@@ -1,0 +1,7 @@
+"""Statistics over head tables, pure functions of pandas frames: transfer of IOI heads between two
+models (`transfer`) and its uncertainty (`uncertainty`: bootstrap intervals, permutation tests).
+Agreement of two scans of one model lives with the scans (`harness.scoring.head_scores.agreement`).
+
+May import: harness.data, harness.models.registry, harness.scoring.methods.
+Must not import: runs (no model is ever run from here), claims, report, cli.
+"""

