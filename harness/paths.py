@@ -19,3 +19,12 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("ioi-head-claims"))
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for good). Files the harness writes through
+    mkstemp (0600) are chmod-ed to 0666 & ~umask, as the Hugging Face cache does, so a cache shared
+    between users works when their umask allows it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

