@@ -229,18 +229,33 @@ def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
     it, when a task is missing."""
     per_task = {}
     for task in TASKS:
-        found = [meta for meta in committed_cache().entries(model) if _same_run(meta.get("key", {}), model, task, run)]
-        if not found:
+        found = stored_scores(model, task, run, caches=(committed_cache(),))
+        if found is None:
             raise FileNotFoundError(
                 f"no committed {task} scores for {model} under {run}; write them with "
                 f"`python -m harness scores --model {model} --task both --method {run.method} --commit`"
             )
-        newest = max(found, key=lambda meta: meta.get("created", ""))
-        hit = committed_cache().get(CacheKey.from_dict(newest["key"]))
-        if hit is None:
-            raise FileNotFoundError(f"committed {task} scores for {model} are unreadable (see the warning)")
-        per_task[task] = hit
+        per_task[task] = found[:2]
     return assemble_head_table(model, run, per_task)
+
+
+def stored_scores(
+    model: str, task: str, run: RunSpec, *, caches: tuple[ScoreCache, ...] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
+    """The newest stored scores of `model`'s `task` under `run` in `caches` (default: the user cache,
+    then the committed layer), found without the weights (matched on everything in the key but the
+    weights fingerprint and harness version): (table, meta, per-prompt arrays or None), or None."""
+    found = []
+    for cache in caches or (ScoreCache(), committed_cache()):
+        for meta in cache.entries(model):
+            if _same_run(meta.get("key", {}), model, task, run):
+                found.append((meta.get("created", ""), cache, meta))
+    for _, cache, meta in sorted(found, key=lambda item: item[0], reverse=True):
+        key = CacheKey.from_dict(meta["key"])
+        hit = cache.get(key)
+        if hit is not None:
+            return hit[0], hit[1], cache.arrays(key)
+    return None
 
 
 def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:

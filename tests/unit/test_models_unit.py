@@ -33,14 +33,6 @@ def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-@pytest.fixture
-def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private harness cache ($IOI_CLAIMS_CACHE)."""
-    cache = tmp_path / "harness-cache"
-    monkeypatch.setenv(CACHE_ENV, str(cache))
-    return cache
-
-
 # --- device and dtype -------------------------------------------------------------------------
 
 
