@@ -65,19 +65,39 @@ def top_k_base(table: pd.DataFrame, model: str, k: int = DEFAULT_K, categories: 
 
 TIE_POLICIES = ("average", "min", "max", "first")
 DEFAULT_TIES = "average"
+# What a target's ranking runs over, i.e. which reading of "missing" the rank and `lost` use:
+# "table" = the rows of its table (the origin's); "geometry" = every head of its architecture, a head
+# that is not a row counting as |delta_ioi| = 0.0 (the value the tables themselves fill in for "not in
+# the IOI top list"), rows outside the architecture dropped (the seed's sentence: index absent).
+MISSING_READINGS = ("table", "geometry")
+DEFAULT_MISSING = "table"
 
 
-def target_ranks(table: pd.DataFrame, model: str, ties: str = DEFAULT_TIES) -> pd.DataFrame:
+def _geometry_rows(table: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Every (layer, head) of `model`'s architecture with its |delta_ioi| from the table (0.0 when not a row)."""
+    spec = registry.get(model)
+    grid = pd.DataFrame(
+        [(layer, head) for layer in range(spec.n_layers) for head in range(spec.n_heads)], columns=["layer", "head"]
+    )
+    rows = model_table(table, model)[["layer", "head", "delta_ioi"]]
+    merged = grid.merge(rows, on=["layer", "head"], how="left", validate="one_to_one")
+    return merged.fillna({"delta_ioi": 0.0})
+
+
+def target_ranks(table: pd.DataFrame, model: str, ties: str = DEFAULT_TIES, over: str = DEFAULT_MISSING) -> pd.DataFrame:
     """Every row of the target ranked by |delta_ioi| (0 = strongest), with frac_rank = (rank+1)/n.
 
     Heads with equal |delta_ioi| (in the published tables: the many 0.0 fill values of heads that were
     only in the control task's top list) get, by `ties`: the mid rank of their block ("average", the
     default: independent of row order), its best ("min") or worst ("max") rank, or table order ("first").
     The origin broke ties by an unrecorded row order, so its ranks of tied heads are not reproducible.
+    `over` = "table" ranks the table's rows; "geometry" ranks every head of the architecture (MISSING_READINGS).
     """
     if ties not in TIE_POLICIES:
         raise ValueError(f"unknown tie policy {ties!r}; use one of {TIE_POLICIES}")
-    rows = model_table(table, model)
+    if over not in MISSING_READINGS:
+        raise ValueError(f"unknown reading of missing {over!r}; use one of {MISSING_READINGS}")
+    rows = model_table(table, model) if over == "table" else _geometry_rows(table, model)
     strength = rows["delta_ioi"].abs()
     rank = strength.rank(ascending=False, method=ties) - 1.0
     n = len(rows)
@@ -100,17 +120,22 @@ def transfer_heads(
     k: int = DEFAULT_K,
     ties: str = DEFAULT_TIES,
     weak_above: float = DEFAULT_WEAK_ABOVE,
+    missing: str = DEFAULT_MISSING,
 ) -> pd.DataFrame:
     """One row per base head: its rank in the target and both readings of missing.
 
-    `lost` = missing from the target's table, or present but weak (frac_rank > weak_above).
+    `lost` = missing (by the `missing` reading: not a table row, or index absent), or present but weak
+    (frac_rank > weak_above). The ranks run over what `missing` says (see target_ranks); the number of
+    heads ranked is kept in `attrs["n_target"]` (the n of frac_rank = (rank+1)/n).
     """
     spec = registry.get(target)
     base_rows = top_k_base(table, base, k)
-    merged = base_rows[["layer", "head", "delta_ioi"]].merge(
-        target_ranks(table, target, ties), on=["layer", "head"], how="left", validate="one_to_one"
-    )
-    missing_table = merged["tgt_rank"].isna()
+    ranks = target_ranks(table, target, ties, over=missing)
+    merged = base_rows[["layer", "head", "delta_ioi"]].merge(ranks, on=["layer", "head"], how="left", validate="one_to_one")
+    rows = model_table(table, target)
+    rows_index = set(zip(rows["layer"].astype(int), rows["head"].astype(int)))
+    missing_table = pd.Series([(int(l), int(h)) not in rows_index for l, h in zip(merged["layer"], merged["head"])], dtype=bool)
+    unranked = merged["tgt_rank"].isna()
     missing_geometry = ~np.array([spec.has_head(int(l), int(h)) for l, h in zip(merged["layer"], merged["head"])], dtype=bool)
     out = pd.DataFrame(
         {
@@ -125,10 +150,12 @@ def transfer_heads(
             "missing_table": missing_table.to_numpy(),
             "missing_geometry": missing_geometry,
             "frac_rank_missing_as_one": merged["tgt_frac_rank"].fillna(1.0),
-            "lost": (missing_table | (merged["tgt_frac_rank"] > weak_above)).to_numpy(),
+            "lost": (unranked | (merged["tgt_frac_rank"] > weak_above)).to_numpy(),
         }
     )
-    return out[PER_HEAD_COLUMNS]
+    out = out[PER_HEAD_COLUMNS]
+    out.attrs["n_target"] = len(ranks)
+    return out
 
 
 def summarize_heads(heads: pd.DataFrame) -> dict[str, float]:
