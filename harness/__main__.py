@@ -6,6 +6,7 @@
   verdicts   write claims/verdicts.toml from the current evaluation (after reviewing a flip)
   scores     head table of one model computed from its weights (cached)
   models     the model registry: geometry, and whether each model's weights are on this machine
+  robustness share of a grid of analyst's choices (claims/robustness.toml) where each check holds
   bench      speed of the head-scan algorithms on SmolLM2, as ratios
 """
 
@@ -139,6 +140,27 @@ def cmd_scores(args) -> int:
     return 0
 
 
+def cmd_robustness(args) -> int:
+    from . import robustness, sources
+    from .robustness_plot import plot_heatmap
+
+    names = args.source.split(",") if args.source else list(sources.SOURCES)
+    only = args.choices.split(",") if args.choices else None
+    try:
+        result = robustness.run(names, quick=args.quick, only=only)
+    except (ValueError, LookupError) as err:
+        raise SystemExit(f"robustness: {err.args[0] if err.args else err}") from None
+    _emit(result.summary, args.format, args.out)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.heatmap:
+        grid = " x ".join(f"{c.name} {len(c.values)}" for c in result.choices.values())
+        title = f"Share of universes where each check holds ({', '.join(sorted(set(result.long['source'])))}; grid {grid})"
+        path = plot_heatmap(robustness.marginal_shares(result.long, result.choices), args.heatmap, title)
+        print(f"heatmap: {path}", file=sys.stderr)
+    return 0
+
+
 def models_frame() -> pd.DataFrame:
     """One row per registry model: geometry and where its weights are (or how to get them)."""
     from . import registry
@@ -228,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_scores)
+
+    p = sub.add_parser("robustness", help="share of a grid of analyst's choices where each claim check holds")
+    p.add_argument("--source", default=None, help="comma-separated sources (default: every source; cached data only, never a scan)")
+    p.add_argument("--quick", action="store_true", help="table-level grid only (seconds)")
+    p.add_argument("--choices", default=None, help="comma-separated table-level choices to sweep (default: all of claims/robustness.toml)")
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.add_argument("--out", type=Path)
+    p.add_argument("--heatmap", type=Path, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
+    p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])

@@ -119,14 +119,15 @@ def _pair_heads(
     missing, categories = t.get("missing", transfer.DEFAULT_MISSING), t.get("categories", LABELLED)
     out = {}
     for pair in (p for p in registry.SEED_PAIRS if set(p) <= present):
-        key = ("heads", pair, t["k"], ties or t["ties"], t["weak_above"], missing, categories)
-        if memo is None or key not in memo:
-            heads = transfer.transfer_heads(table, *pair, k=t["k"], ties=ties or t["ties"], weak_above=t["weak_above"], missing=missing)
-            if memo is None:
-                out[pair] = heads
-                continue
-            memo[key] = heads
-        out[pair] = memo[key]
+        if memo is None:
+            out[pair] = transfer.transfer_heads(table, *pair, k=t["k"], ties=ties or t["ties"], weak_above=t["weak_above"], missing=missing)
+            continue
+        ranked = ("heads", pair, t["k"], ties or t["ties"], missing, categories)  # the weak cut needs no re-ranking
+        if ranked not in memo:
+            memo[ranked] = transfer.transfer_heads(table, *pair, k=t["k"], ties=ties or t["ties"], weak_above=t["weak_above"], missing=missing)
+        if ranked + (t["weak_above"],) not in memo:
+            memo[ranked + (t["weak_above"],)] = transfer.with_weak_cut(memo[ranked], t["weak_above"])
+        out[pair] = memo[ranked + (t["weak_above"],)]
     return out
 
 

@@ -158,6 +158,11 @@ def transfer_heads(
     return out
 
 
+def with_weak_cut(heads: pd.DataFrame, weak_above: float) -> pd.DataFrame:
+    """Per-head rows of transfer_heads with `lost` recomputed for another weak cut (no re-ranking)."""
+    return heads.assign(lost=(heads["tgt_rank"].isna() | (heads["tgt_frac_rank"] > weak_above)).to_numpy())
+
+
 def summarize_heads(heads: pd.DataFrame) -> dict[str, float]:
     """Pair metrics from the per-head rows of one pair (pure; used by the bootstrap too)."""
     present = heads["tgt_frac_rank"].dropna()
