@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--choices", default=None, help="comma-separated table-level choices to sweep (default: all of claims/robustness.toml)")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
-    p.add_argument("--heatmap", type=Path, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
+    p.add_argument("--heatmap", type=lambda s: Path(s) if s else None, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
