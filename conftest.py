@@ -130,14 +130,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     skipped = config._claims_skipped  # type: ignore[attr-defined]
     if not checks and not skipped:
         return
-    frame = report.verdict_frame(checks, skipped)
-    terminalreporter.section("claims verdicts")
+    from harness import robustness
+
+    results = config._claims_evaluations  # type: ignore[attr-defined]
+    notes = robustness.notes_for([e for e in results.values() if not isinstance(e, str)])
+    frame = report.verdict_frame(checks, skipped, notes)
+    terminalreporter.section("claims verdicts (robustness: share of the claims/robustness.toml grid where the check holds)")
     shown = frame[~frame["verdict"].str.startswith("skipped")]
     terminalreporter.write_line(report.terminal_table(shown) if len(shown) else "(no check ran)")
     n_skip = len(frame) - len(shown)
     if n_skip:
         terminalreporter.write_line(f"{n_skip} checks skipped (reasons per source below and with -rs)")
-    results = config._claims_evaluations  # type: ignore[attr-defined]
     table_of_sources = report.sources_frame(results)
     terminalreporter.write_line("")
     terminalreporter.write_line(report.terminal_sources(table_of_sources))
@@ -147,7 +150,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     path = config.getoption("--claims-report")
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(report.summary_markdown(evaluations, checks, skipped, table_of_sources, reference))
+        Path(path).write_text(report.summary_markdown(evaluations, checks, skipped, table_of_sources, reference, notes))
         terminalreporter.write_line(f"claims report written to {path}")
     plot = config.getoption("--claims-plot")
     if plot and evaluations:

@@ -81,7 +81,10 @@ def cmd_report(args) -> int:
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     checks = [c for ev in evaluations for c in ev.checks.values()]
     skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
-    frame = report.verdict_frame(checks, skipped)
+    from . import robustness
+
+    notes = robustness.notes_for(evaluations)
+    frame = report.verdict_frame(checks, skipped, notes)
     table_of_sources = report.sources_frame(results)
     print(report.terminal_table(frame))
     print("\n" + report.markdown_table(table_of_sources))
@@ -91,7 +94,15 @@ def cmd_report(args) -> int:
     print(f"\n{n_ok}/{len(frame)} checks reproduced over sources {args.source}", file=sys.stderr)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report.summary_markdown(evaluations, checks, skipped, table_of_sources, reference))
+        heatmap = None
+        if args.robustness_heatmap:
+            from .robustness_plot import plot_heatmap
+
+            result = robustness.run([ev.source for ev in evaluations], quick=True)
+            shares = robustness.marginal_shares(result.long, result.choices)
+            path = plot_heatmap(shares, args.robustness_heatmap, "Share of the table-level grid where each check holds")
+            heatmap = path.name if path.parent == args.markdown.parent else str(path)
+        args.markdown.write_text(report.summary_markdown(evaluations, checks, skipped, table_of_sources, reference, notes, heatmap))
         print(f"Markdown report: {args.markdown}", file=sys.stderr)
     if args.plot and evaluations:
         unc = thresholds.load()["uncertainty"]
@@ -222,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(source="published,recomputed:mean")
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
+    p.add_argument("--robustness-heatmap", type=Path, help="also draw the robustness heatmap here (linked from the Markdown report)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("audit", help="findings on a source's head table")

@@ -109,6 +109,7 @@ class Evaluation:
     unavailable: dict[tuple[str, str], str]
     summary: pd.DataFrame  # transfer_summary of the pairs this source covers
     heads: dict[tuple[str, str], pd.DataFrame]  # per-head transfer rows per pair
+    table: pd.DataFrame | None = None  # the head table evaluated (robustness sweeps re-evaluate it)
 
 
 def _pair_heads(
@@ -248,7 +249,7 @@ def evaluate(table: pd.DataFrame, source: str, cfg: dict[str, Any] | None = None
     group comparisons that several variants share.
     """
     cfg = cfg or thresholds_mod.load()
-    table = with_categories(table, cfg["transfer"].get("categories", LABELLED))
+    given, table = table, with_categories(table, cfg["transfer"].get("categories", LABELLED))
     heads = _pair_heads(table, cfg, memo=memo)
     heads_by_ties = {t: _pair_heads(table, cfg, ties=t, memo=memo) for t in ("min", "max")}
     checks: dict[tuple[str, str], Check] = {}
@@ -281,4 +282,4 @@ def evaluate(table: pd.DataFrame, source: str, cfg: dict[str, Any] | None = None
         add(_takeaways(source, checks, heads, cfg))
 
     summary = transfer.summary_frame(heads)
-    return Evaluation(source, checks, unavailable, summary, heads)
+    return Evaluation(source, checks, unavailable, summary, heads, given)

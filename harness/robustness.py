@@ -361,3 +361,15 @@ def run(source_names: Iterable[str], *, quick: bool = False, only: Iterable[str]
     long = pd.concat(longs, ignore_index=True)
     score_rows = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame()
     return Sweep(long, score_rows, summarize(long, choices, labels, score_rows), choices, notes)
+
+
+def notes_for(evaluations) -> dict[str, str]:
+    """Verdict-table notes ('robust 0.97') for the checks of evaluations (table-level grid), from each
+    evaluation's own table; {} for none."""
+    out: dict[str, str] = {}
+    choices, labels = table_choices(load_choices()), load_labels()
+    for ev in evaluations:
+        if ev.table is None:
+            continue
+        out.update(verdict_notes(summarize(sweep(ev.table, ev.source, choices), choices, labels)))
+    return out
