@@ -73,14 +73,14 @@ def toy_table():
 
 
 def test_metrics_on_a_hand_worked_example():
-    heads = transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=3, ties="average", weak_above=0.5)
+    heads = transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=3, ties="average", weak_above=0.5, missing="table")
     assert list(zip(heads["layer"], heads["head"])) == [(0, 0), (0, 1), (1, 0)]  # anti_only (2,2) excluded
     # target ranks by |delta|: (0,1)=0, (0,0)=1, then (1,0),(3,3) tied at 0.0 -> mid rank 2.5; n = 4
     np.testing.assert_allclose(heads["tgt_frac_rank"], [2 / 4, 1 / 4, 3.5 / 4])
     m = transfer.summarize_heads(heads)
     assert m["mean_frac_rank"] == pytest.approx((0.5 + 0.25 + 0.875) / 3)
     assert m["frac_missing_table"] == 0 and m["frac_lost"] == pytest.approx(1 / 3)
-    k4 = transfer.summarize_heads(transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=4, ties="average", weak_above=0.5))
+    k4 = transfer.summarize_heads(transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=4, ties="average", weak_above=0.5, missing="table"))
     assert k4["frac_missing_table"] == pytest.approx(0.25)  # (11,11) is not a row of the target table
     assert k4["frac_missing_geometry"] == pytest.approx(0.25)  # ... and pythia-70m has no layer 11
     assert k4["mean_frac_rank_missing_as_one"] == pytest.approx((0.5 + 0.25 + 0.875 + 1.0) / 4)
@@ -90,6 +90,6 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="k must be"):
         transfer.top_k_base(toy_table(), "gpt2", k=0)
     with pytest.raises(ValueError, match="tie policy"):
-        transfer.target_ranks(toy_table(), "gpt2", ties="random")
+        transfer.target_ranks(toy_table(), "gpt2", ties="random", over="table")
     with pytest.raises(KeyError, match="no rows"):
-        transfer.transfer_heads(toy_table(), "gpt2", "opt-125m", k=3, ties="average", weak_above=0.5)
+        transfer.transfer_heads(toy_table(), "gpt2", "opt-125m", k=3, ties="average", weak_above=0.5, missing="table")
