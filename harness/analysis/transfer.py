@@ -122,21 +122,28 @@ def transfer_heads(
     ties: str,
     weak_above: float,
     missing: str,
+    ranks: pd.DataFrame | None = None,
+    base_rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per base head: its rank in the target and both readings of missing.
 
     `lost` = missing (by the `missing` reading: not a table row, or index absent), or present but weak
     (frac_rank > weak_above). The ranks run over what `missing` says (see target_ranks); the number of
-    heads ranked is kept in `attrs["n_target"]` (the n of frac_rank = (rank+1)/n).
+    heads ranked is kept in `attrs["n_target"]` (the n of frac_rank = (rank+1)/n). `ranks` and
+    `base_rows`: the caller's `target_ranks(table, target, ties, over=missing)` and
+    `top_k_base(table, base, k)`, when it reuses them (a robustness sweep).
     """
     spec = registry.get(target)
-    base_rows = top_k_base(table, base, k)
-    ranks = target_ranks(table, target, ties, over=missing)
+    base_rows = top_k_base(table, base, k) if base_rows is None else base_rows
+    ranks = target_ranks(table, target, ties, over=missing) if ranks is None else ranks
     merged = base_rows[["layer", "head", "delta_ioi"]].merge(ranks, on=["layer", "head"], how="left", validate="one_to_one")
-    rows = model_table(table, target)
-    rows_index = set(zip(rows["layer"].astype(int), rows["head"].astype(int)))
-    missing_table = pd.Series([(int(l), int(h)) not in rows_index for l, h in zip(merged["layer"], merged["head"])], dtype=bool)
     unranked = merged["tgt_rank"].isna()
+    if missing == "table":  # the ranks run over the table's rows: unranked = not a row
+        missing_table = unranked
+    else:
+        rows = model_table(table, target)
+        rows_index = set(zip(rows["layer"].astype(int), rows["head"].astype(int)))
+        missing_table = pd.Series([(int(l), int(h)) not in rows_index for l, h in zip(merged["layer"], merged["head"])], dtype=bool)
     missing_geometry = ~np.array([spec.has_head(int(l), int(h)) for l, h in zip(merged["layer"], merged["head"])], dtype=bool)
     out = pd.DataFrame(
         {
@@ -165,15 +172,23 @@ def with_weak_cut(heads: pd.DataFrame, weak_above: float) -> pd.DataFrame:
 
 
 def summarize_heads(heads: pd.DataFrame) -> dict[str, float]:
-    """Pair metrics from the per-head rows of one pair (pure; used by the bootstrap too)."""
-    present = heads["tgt_frac_rank"].dropna()
+    """Pair metrics from the per-head rows of one pair (pure; used by the bootstrap too).
+
+    On numpy arrays (a robustness sweep calls this some 10^4 times); the same sums as pandas' mean."""
+    rank = heads["tgt_frac_rank"].to_numpy(dtype=float)
+    present = rank[~np.isnan(rank)]
+
+    def mean(column: str) -> float:
+        values = heads[column].to_numpy(dtype=float)
+        return float(values.mean()) if values.size else float("nan")
+
     return {
         "n_present": int(present.size),
         "mean_frac_rank": float(present.mean()) if present.size else float("nan"),
-        "mean_frac_rank_missing_as_one": float(heads["frac_rank_missing_as_one"].mean()),
-        "frac_missing_table": float(heads["missing_table"].mean()),
-        "frac_missing_geometry": float(heads["missing_geometry"].mean()),
-        "frac_lost": float(heads["lost"].mean()),
+        "mean_frac_rank_missing_as_one": mean("frac_rank_missing_as_one"),
+        "frac_missing_table": mean("missing_table"),
+        "frac_missing_geometry": mean("missing_geometry"),
+        "frac_lost": mean("lost"),
     }
 
 

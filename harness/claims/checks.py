@@ -139,8 +139,14 @@ def _pair_heads(
             out[pair] = transfer.transfer_heads(table, *pair, **t.kwargs())
             continue
         ranked = ("heads", pair, t.k, t.ties, t.missing, t.categories)  # the weak cut needs no re-ranking
+        ranks = ("ranks", pair[1], t.ties, t.missing)  # a target's ranking reads no category: k, tau free
+        base = ("base", pair[0], t.k, t.categories)
+        if ranks not in memo:
+            memo[ranks] = transfer.target_ranks(table, pair[1], t.ties, over=t.missing)
+        if base not in memo:
+            memo[base] = transfer.top_k_base(table, pair[0], t.k)
         if ranked not in memo:
-            memo[ranked] = transfer.transfer_heads(table, *pair, **t.kwargs())
+            memo[ranked] = transfer.transfer_heads(table, *pair, **t.kwargs(), ranks=memo[ranks], base_rows=memo[base])
         if ranked + (t.weak_above,) not in memo:
             memo[ranked + (t.weak_above,)] = transfer.with_weak_cut(memo[ranked], t.weak_above)
         out[pair] = memo[ranked + (t.weak_above,)]

@@ -93,3 +93,30 @@ def test_bad_arguments_are_refused():
         transfer.target_ranks(toy_table(), "gpt2", ties="random", over="table")
     with pytest.raises(KeyError, match="no rows"):
         transfer.transfer_heads(toy_table(), "gpt2", "opt-125m", k=3, ties="average", weak_above=0.5, missing="table")
+
+
+def test_precomputed_ranks_and_base_rows_give_the_same_rows():
+    """A sweep passes target_ranks / top_k_base it already has; the rows must not change."""
+    table, _ = published.load_heads()
+    for missing in ("table", "geometry"):
+        settings = SETTINGS.with_transfer(missing=missing).transfer
+        plain = transfer.transfer_heads(table, "pythia-410m", "pythia-1b", **settings.kwargs())
+        given = transfer.transfer_heads(
+            table, "pythia-410m", "pythia-1b", **settings.kwargs(),
+            ranks=transfer.target_ranks(table, "pythia-1b", settings.ties, over=missing),
+            base_rows=transfer.top_k_base(table, "pythia-410m", settings.k),
+        )
+        pd.testing.assert_frame_equal(plain, given)
+        assert plain.attrs == given.attrs
+
+
+def test_summarize_heads_equals_the_pandas_means():
+    table, _ = published.load_heads()
+    for pair in registry.SEED_PAIRS:
+        heads = transfer.transfer_heads(table, *pair, **SETTINGS.with_transfer(missing="geometry").transfer.kwargs())
+        got = transfer.summarize_heads(heads)
+        present = heads["tgt_frac_rank"].dropna()
+        assert got["mean_frac_rank"] == float(present.mean()) and got["n_present"] == present.size
+        for column, key in [("frac_rank_missing_as_one", "mean_frac_rank_missing_as_one"), ("missing_table", "frac_missing_table"),
+                            ("missing_geometry", "frac_missing_geometry"), ("lost", "frac_lost")]:
+            assert got[key] == float(heads[column].mean()), key
