@@ -4,8 +4,10 @@
   verdict table, skips with the reason when the source lacks the models, and asserts that it holds.
 - claims/verdicts.toml lists checks recorded as "not reproduced"; they are marked xfail(strict=True),
   so CI stays green and turns red the day a verdict flips either way.
-- After a run that executed claim checks, the controlling process prints the verdict table;
-  `--claims-report` writes it as Markdown and `--claims-plot` draws the six pairs as a PNG.
+- After a run that executed claim checks, the controlling process prints the verdict table, each
+  check with its robustness (share of the claims/robustness.toml table-level grid where it holds;
+  `--claims-no-robustness` leaves the column out); `--claims-report` writes it as Markdown and
+  `--claims-plot` draws the six pairs as a PNG.
 - Snapshots (syrupy) live under snapshots/<test folder>/ at the top of the repository.
 
 Options share the `--claims-` prefix (plus `--allow-modified-fixtures`). All state lives in one
@@ -41,6 +43,7 @@ class ClaimsSession:
     allow_modified: bool
     report_path: Path | None
     plot_path: Path | None
+    robustness: bool = True
     evaluations: dict[str, Any] = field(default_factory=dict)  # source -> Evaluation | reason (str)
     checks: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # (claim, source, variant) -> Check
     skipped: dict[tuple[str, str, str], str] = field(default_factory=dict)
@@ -56,6 +59,7 @@ class ClaimsSession:
             allow_modified=config.getoption("--allow-modified-fixtures"),
             report_path=Path(report) if report else None,
             plot_path=Path(plot) if plot else None,
+            robustness=not config.getoption("--claims-no-robustness"),
         )
 
     def evaluation(self, source: str, compute: bool | None = None):
@@ -107,6 +111,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--claims-report", metavar="PATH", help="write the claims verdict table as Markdown to PATH")
     group.addoption("--claims-plot", metavar="PATH", help="write a PNG of the six pairs (published source) to PATH")
+    group.addoption(
+        "--claims-no-robustness",
+        action="store_true",
+        help="leave the robustness column (claims/robustness.toml table-level grid) out of the verdict table",
+    )
     group.addoption(
         "--allow-modified-fixtures",
         action="store_true",
@@ -189,21 +198,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     ordered = sorted(set(session.checks) | set(session.skipped), key=claims_checks.check_order(sources.SOURCES))
     checks = [session.checks[k] for k in ordered if k in session.checks]
     skipped = {claims_checks.check_key(*k): session.skipped[k] for k in ordered if k in session.skipped}
-    frame = report.verdict_frame(checks, skipped)
-    terminalreporter.section("claims verdicts")
+    # A serial run evaluated its sources already; under xdist the workers did, and this process reads
+    # them again from the caches the workers filled (compute=False: the controller never runs a model).
+    results = {source: session.evaluation(source, compute=False) for source in dict.fromkeys(k[1] for k in ordered)}
+    notes = None
+    if session.robustness:
+        from harness.claims import robustness
+
+        notes = robustness.notes_for([ev for ev in results.values() if not isinstance(ev, str)])
+    frame = report.verdict_frame(checks, skipped, notes)
+    title = "claims verdicts" + (" (robustness: share of the claims/robustness.toml grid where the check holds)" if notes is not None else "")
+    terminalreporter.section(title)
     shown = frame[~frame["verdict"].str.startswith("skipped")]
     terminalreporter.write_line(report.terminal_table(shown) if len(shown) else "(no check ran)")
     n_skip = len(frame) - len(shown)
     if n_skip:
         terminalreporter.write_line(f"{n_skip} checks skipped (reasons per source below and with -rs)")
-    # A serial run evaluated its sources already; under xdist the workers did, and this process reads
-    # them again from the caches the workers filled (compute=False: the controller never runs a model).
-    results = {source: session.evaluation(source, compute=False) for source in dict.fromkeys(k[1] for k in ordered)}
     settings = thresholds.load()
     terminalreporter.write_line("")
     terminalreporter.write_line(report.terminal_sources(report.sources_frame(results)))
     terminalreporter.write_line("reference model: " + "\n  ".join(report.reference_summary(settings.transfer)))
-    for line in report.write_files(results, checks, skipped, settings, session.report_path, session.plot_path):
+    for line in report.write_files(results, checks, skipped, settings, session.report_path, session.plot_path, robustness=notes):
         terminalreporter.write_line(line)
 
 

@@ -21,8 +21,9 @@ import pandas as pd
 from harness.models import registry
 from harness.data.head_table import IOI_LIKE, model_table
 
-# k (how many base heads), ties (how tied target heads are ranked) and weak_above ("weak" = frac_rank
-# above it) have no defaults here: they are claims/thresholds.toml [transfer], passed by every caller
+# k (how many base heads), ties (how tied target heads are ranked), weak_above ("weak" = frac_rank
+# above it) and missing (what a target's ranking runs over, MISSING_READINGS) have no defaults here:
+# they are claims/thresholds.toml [transfer], passed by every caller
 # (harness.claims.thresholds.Transfer.kwargs()).
 
 PER_HEAD_COLUMNS = [
@@ -65,19 +66,38 @@ def top_k_base(table: pd.DataFrame, model: str, k: int, categories: Iterable[str
 
 
 TIE_POLICIES = ("average", "min", "max", "first")
+# What a target's ranking runs over, i.e. which reading of "missing" the rank and `lost` use:
+# "table" = the rows of its table (the origin's); "geometry" = every head of its architecture, a head
+# that is not a row counting as |delta_ioi| = 0.0 (the value the tables themselves fill in for "not in
+# the IOI top list"), rows outside the architecture dropped (the seed's sentence: index absent).
+MISSING_READINGS = ("table", "geometry")
 
 
-def target_ranks(table: pd.DataFrame, model: str, ties: str) -> pd.DataFrame:
+def _geometry_rows(table: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Every (layer, head) of `model`'s architecture with its |delta_ioi| from the table (0.0 when not a row)."""
+    spec = registry.get(model)
+    grid = pd.DataFrame(
+        [(layer, head) for layer in range(spec.n_layers) for head in range(spec.n_heads)], columns=["layer", "head"]
+    )
+    rows = model_table(table, model)[["layer", "head", "delta_ioi"]]
+    merged = grid.merge(rows, on=["layer", "head"], how="left", validate="one_to_one")
+    return merged.fillna({"delta_ioi": 0.0})
+
+
+def target_ranks(table: pd.DataFrame, model: str, ties: str, *, over: str) -> pd.DataFrame:
     """Every row of the target ranked by |delta_ioi| (0 = strongest), with frac_rank = (rank+1)/n.
 
     Heads with equal |delta_ioi| (in the published tables: the many 0.0 fill values of heads that were
     only in the control task's top list) get, by `ties`: the mid rank of their block ("average", the
     thresholds file's choice: independent of row order), its best ("min") or worst ("max") rank, or table order ("first").
     The origin broke ties by an unrecorded row order, so its ranks of tied heads are not reproducible.
+    `over` = "table" ranks the table's rows; "geometry" ranks every head of the architecture (MISSING_READINGS).
     """
     if ties not in TIE_POLICIES:
         raise ValueError(f"unknown tie policy {ties!r}; use one of {TIE_POLICIES}")
-    rows = model_table(table, model)
+    if over not in MISSING_READINGS:
+        raise ValueError(f"unknown reading of missing {over!r}; use one of {MISSING_READINGS}")
+    rows = model_table(table, model) if over == "table" else _geometry_rows(table, model)
     strength = rows["delta_ioi"].abs()
     rank = strength.rank(ascending=False, method=ties) - 1.0
     n = len(rows)
@@ -101,17 +121,29 @@ def transfer_heads(
     k: int,
     ties: str,
     weak_above: float,
+    missing: str,
+    ranks: pd.DataFrame | None = None,
+    base_rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per base head: its rank in the target and both readings of missing.
 
-    `lost` = missing from the target's table, or present but weak (frac_rank > weak_above).
+    `lost` = missing (by the `missing` reading: not a table row, or index absent), or present but weak
+    (frac_rank > weak_above). The ranks run over what `missing` says (see target_ranks); the number of
+    heads ranked is kept in `attrs["n_target"]` (the n of frac_rank = (rank+1)/n). `ranks` and
+    `base_rows`: the caller's `target_ranks(table, target, ties, over=missing)` and
+    `top_k_base(table, base, k)`, when it reuses them (a robustness sweep).
     """
     spec = registry.get(target)
-    base_rows = top_k_base(table, base, k)
-    merged = base_rows[["layer", "head", "delta_ioi"]].merge(
-        target_ranks(table, target, ties), on=["layer", "head"], how="left", validate="one_to_one"
-    )
-    missing_table = merged["tgt_rank"].isna()
+    base_rows = top_k_base(table, base, k) if base_rows is None else base_rows
+    ranks = target_ranks(table, target, ties, over=missing) if ranks is None else ranks
+    merged = base_rows[["layer", "head", "delta_ioi"]].merge(ranks, on=["layer", "head"], how="left", validate="one_to_one")
+    unranked = merged["tgt_rank"].isna()
+    if missing == "table":  # the ranks run over the table's rows: unranked = not a row
+        missing_table = unranked
+    else:
+        rows = model_table(table, target)
+        rows_index = set(zip(rows["layer"].astype(int), rows["head"].astype(int)))
+        missing_table = pd.Series([(int(l), int(h)) not in rows_index for l, h in zip(merged["layer"], merged["head"])], dtype=bool)
     missing_geometry = ~np.array([spec.has_head(int(l), int(h)) for l, h in zip(merged["layer"], merged["head"])], dtype=bool)
     out = pd.DataFrame(
         {
@@ -126,22 +158,37 @@ def transfer_heads(
             "missing_table": missing_table.to_numpy(),
             "missing_geometry": missing_geometry,
             "frac_rank_missing_as_one": merged["tgt_frac_rank"].fillna(1.0),
-            "lost": (missing_table | (merged["tgt_frac_rank"] > weak_above)).to_numpy(),
+            "lost": (unranked | (merged["tgt_frac_rank"] > weak_above)).to_numpy(),
         }
     )
-    return out[PER_HEAD_COLUMNS]
+    out = out[PER_HEAD_COLUMNS]
+    out.attrs["n_target"] = len(ranks)
+    return out
+
+
+def with_weak_cut(heads: pd.DataFrame, weak_above: float) -> pd.DataFrame:
+    """Per-head rows of transfer_heads with `lost` recomputed for another weak cut (no re-ranking)."""
+    return heads.assign(lost=(heads["tgt_rank"].isna() | (heads["tgt_frac_rank"] > weak_above)).to_numpy())
 
 
 def summarize_heads(heads: pd.DataFrame) -> dict[str, float]:
-    """Pair metrics from the per-head rows of one pair (pure; used by the bootstrap too)."""
-    present = heads["tgt_frac_rank"].dropna()
+    """Pair metrics from the per-head rows of one pair (pure; used by the bootstrap too).
+
+    On numpy arrays (a robustness sweep calls this some 10^4 times); the same sums as pandas' mean."""
+    rank = heads["tgt_frac_rank"].to_numpy(dtype=float)
+    present = rank[~np.isnan(rank)]
+
+    def mean(column: str) -> float:
+        values = heads[column].to_numpy(dtype=float)
+        return float(values.mean()) if values.size else float("nan")
+
     return {
         "n_present": int(present.size),
         "mean_frac_rank": float(present.mean()) if present.size else float("nan"),
-        "mean_frac_rank_missing_as_one": float(heads["frac_rank_missing_as_one"].mean()),
-        "frac_missing_table": float(heads["missing_table"].mean()),
-        "frac_missing_geometry": float(heads["missing_geometry"].mean()),
-        "frac_lost": float(heads["lost"].mean()),
+        "mean_frac_rank_missing_as_one": mean("frac_rank_missing_as_one"),
+        "frac_missing_table": mean("missing_table"),
+        "frac_missing_geometry": mean("missing_geometry"),
+        "frac_lost": mean("lost"),
     }
 
 
@@ -152,9 +199,12 @@ def transfer_summary(
     k: int,
     ties: str,
     weak_above: float,
+    missing: str,
 ) -> pd.DataFrame:
     """One row per (base, target) pair with every pair metric."""
-    return summary_frame({(b, t): transfer_heads(table, b, t, k=k, ties=ties, weak_above=weak_above) for b, t in pairs})
+    return summary_frame(
+        {(b, t): transfer_heads(table, b, t, k=k, ties=ties, weak_above=weak_above, missing=missing) for b, t in pairs}
+    )
 
 
 def summary_frame(heads_by_pair: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:

@@ -17,8 +17,10 @@ import pandas as pd
 from harness.models import registry
 from harness.claims import thresholds as thresholds_mod
 from harness.claims.thresholds import Thresholds
+from harness.analysis import rank_metric
 from harness.analysis import transfer
 from harness.analysis import uncertainty
+from harness.data.head_table import with_categories
 
 # (base, target, seed mean_frac_rank, quantifier word, quantity it qualifies) -- from the seed text.
 PAIR_CLAIMS: dict[str, tuple[str, str, float, str, str]] = {
@@ -123,16 +125,32 @@ class Evaluation:
     unavailable: dict[tuple[str, str], str]
     summary: pd.DataFrame  # transfer_summary of the pairs this source covers
     heads: dict[tuple[str, str], pd.DataFrame]  # per-head transfer rows per pair
+    table: pd.DataFrame | None = None  # the head table evaluated (robustness sweeps re-evaluate it)
 
 
-def _pair_heads(table: pd.DataFrame, cfg: Thresholds, ties: str | None = None) -> dict[tuple[str, str], pd.DataFrame]:
+def _pair_heads(
+    table: pd.DataFrame, cfg: Thresholds, ties: str | None = None, memo: dict | None = None
+) -> dict[tuple[str, str], pd.DataFrame]:
     t = cfg.transfer if ties is None else cfg.with_transfer(ties=ties).transfer
     present = set(table["model"].unique())
-    return {
-        pair: transfer.transfer_heads(table, *pair, **t.kwargs())
-        for pair in registry.SEED_PAIRS
-        if set(pair) <= present
-    }
+    out = {}
+    for pair in (p for p in registry.SEED_PAIRS if set(p) <= present):
+        if memo is None:
+            out[pair] = transfer.transfer_heads(table, *pair, **t.kwargs())
+            continue
+        ranked = ("heads", pair, t.k, t.ties, t.missing, t.categories)  # the weak cut needs no re-ranking
+        ranks = ("ranks", pair[1], t.ties, t.missing)  # a target's ranking reads no category: k, tau free
+        base = ("base", pair[0], t.k, t.categories)
+        if ranks not in memo:
+            memo[ranks] = transfer.target_ranks(table, pair[1], t.ties, over=t.missing)
+        if base not in memo:
+            memo[base] = transfer.top_k_base(table, pair[0], t.k)
+        if ranked not in memo:
+            memo[ranked] = transfer.transfer_heads(table, *pair, **t.kwargs(), ranks=memo[ranks], base_rows=memo[base])
+        if ranked + (t.weak_above,) not in memo:
+            memo[ranked + (t.weak_above,)] = transfer.with_weak_cut(memo[ranked], t.weak_above)
+        out[pair] = memo[ranked + (t.weak_above,)]
+    return out
 
 
 def _pair_checks(claim: str, source: str, heads: dict, heads_by_ties: dict, cfg: Thresholds) -> list[Check]:
@@ -196,17 +214,18 @@ def _x1(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
     return out
 
 
-def _group(claim: str, source: str, heads: dict, cfg: Thresholds, variant: str, column: str) -> Check:
+def _group(claim: str, source: str, heads: dict, cfg: Thresholds, variant: str, column: str, memo: dict | None = None) -> Check:
     rule, unc = getattr(cfg, claim), cfg.uncertainty
-    comparison = uncertainty.compare_groups(
-        [heads[p][column].to_numpy(float) for p in WITHIN_PAIRS],
-        [heads[p][column].to_numpy(float) for p in CROSS_PAIRS],
-        quantity=column,
-        n_boot=unc.n_boot,
-        n_perm=unc.n_perm,
-        level=unc.level,
-        seed=unc.seed,
-    )
+    within = [heads[p][column].to_numpy(float) for p in WITHIN_PAIRS]
+    cross = [heads[p][column].to_numpy(float) for p in CROSS_PAIRS]
+    settings = dict(quantity=column, n_boot=unc.n_boot, n_perm=unc.n_perm, level=unc.level, seed=unc.seed)
+    key = ("group", tuple(a.tobytes() for a in within), tuple(a.tobytes() for a in cross), tuple(settings.items()))
+    if memo is not None and key in memo:
+        comparison = memo[key]
+    else:
+        comparison = uncertainty.compare_groups(within, cross, **settings)
+        if memo is not None:
+            memo[key] = comparison
     holds = comparison.diff >= rule.min_diff and comparison.p_value < rule.max_p
     measured = (
         f"cross {comparison.cross_mean:.3f} - within {comparison.within_mean:.3f} = {comparison.diff:+.3f} "
@@ -215,10 +234,14 @@ def _group(claim: str, source: str, heads: dict, cfg: Thresholds, variant: str, 
     return Check(claim, source, variant, measured, f"diff >= {rule.min_diff:.2f} and p < {rule.max_p:.2f}", holds, comparison.diff)
 
 
-def _x2x3(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
-    out = [_group("X2", source, heads, cfg, reading, reading) for reading in MISSING_READINGS]
-    out.append(_group("X3", source, heads, cfg, "mean_frac_rank", "tgt_frac_rank"))
-    out.append(_group("X3", source, heads, cfg, "mean_frac_rank_missing_as_one", "frac_rank_missing_as_one"))
+def _x2x3(source: str, heads: dict, cfg: Thresholds, memo: dict | None = None) -> list[Check]:
+    out = [_group("X2", source, heads, cfg, reading, reading, memo) for reading in MISSING_READINGS]
+    # X3 pools ranks of targets of different size: on the "normalised" metric each pair's ranks are
+    # rescaled to 0 = best attainable, 1 = chance (harness.analysis.rank_metric) before pooling.
+    if cfg.transfer.rank_metric == "normalised":
+        heads = {p: rank_metric.normalised_heads(h) for p, h in heads.items()}
+    out.append(_group("X3", source, heads, cfg, "mean_frac_rank", "tgt_frac_rank", memo))
+    out.append(_group("X3", source, heads, cfg, "mean_frac_rank_missing_as_one", "frac_rank_missing_as_one", memo))
     return out
 
 
@@ -238,11 +261,18 @@ def _takeaways(source: str, checks: dict[tuple[str, str], Check], heads: dict, c
     ]
 
 
-def evaluate(table: pd.DataFrame, source: str, cfg: Thresholds | None = None) -> Evaluation:
-    """Every check of every claim that `table` has the models for."""
+def evaluate(table: pd.DataFrame, source: str, cfg: Thresholds | None = None, memo: dict | None = None) -> Evaluation:
+    """Every check of every claim that `table` has the models for.
+
+    `cfg` (default: claims/thresholds.toml) sets every threshold and the analyst's choices in its
+    [transfer] table (k, ties, weak_above, categories, missing, rank_metric); a robustness sweep passes
+    variants of it (`Thresholds.with_transfer`). `memo`, a dict reused across calls on the SAME table,
+    caches the per-pair rows and group comparisons that several variants share.
+    """
     cfg = cfg or thresholds_mod.load()
-    heads = _pair_heads(table, cfg)
-    heads_by_ties = {t: _pair_heads(table, cfg, ties=t) for t in ("min", "max")}
+    given, table = table, with_categories(table, cfg.transfer.categories)
+    heads = _pair_heads(table, cfg, memo=memo)
+    heads_by_ties = {t: _pair_heads(table, cfg, ties=t, memo=memo) for t in ("min", "max")}
     checks: dict[tuple[str, str], Check] = {}
     unavailable: dict[tuple[str, str], str] = {}
     present = set(table["model"].unique())
@@ -268,9 +298,9 @@ def evaluate(table: pd.DataFrame, source: str, cfg: Thresholds | None = None) ->
     if need("X1", CROSS_PAIRS):
         add(_x1(source, heads, cfg))
     if all([need("X2", registry.SEED_PAIRS), need("X3", registry.SEED_PAIRS)]):
-        add(_x2x3(source, heads, cfg))
+        add(_x2x3(source, heads, cfg, memo))
     if all([need("T1", WITHIN_PAIRS), need("T2", CROSS_PAIRS), need("T3", registry.SEED_PAIRS)]):
         add(_takeaways(source, checks, heads, cfg))
 
     summary = transfer.summary_frame(heads)
-    return Evaluation(source, checks, unavailable, summary, heads)
+    return Evaluation(source, checks, unavailable, summary, heads, given)

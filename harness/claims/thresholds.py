@@ -15,7 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness.analysis.transfer import TIE_POLICIES
+from harness.analysis.rank_metric import RANK_METRICS
+from harness.analysis.transfer import MISSING_READINGS, TIE_POLICIES
+from harness.data.head_table import LABELLED
 from harness.paths import REPO_ROOT
 
 THRESHOLDS_FILE = REPO_ROOT / "claims" / "thresholds.toml"
@@ -27,13 +29,38 @@ class ThresholdsError(ValueError):
 
 @dataclass(frozen=True)
 class Transfer:
+    """The analyst's table-level choices: how many base heads, how tied target heads rank, what "weak"
+    and "missing" mean, which heads are IOI-like (`categories`: LABELLED or a tau) and the rank metric
+    X3 pools (raw or normalised). claims/robustness.toml varies them."""
+
     k: int
     ties: str
     weak_above: float
+    categories: str | float
+    missing: str
+    rank_metric: str
 
     def kwargs(self) -> dict[str, Any]:
-        """As keyword arguments of harness.analysis.transfer.transfer_heads."""
-        return dataclasses.asdict(self)
+        """As keyword arguments of harness.analysis.transfer.transfer_heads (categories are applied to
+        the table first, harness.data.head_table.with_categories; rank_metric is read by X3 only)."""
+        return {"k": self.k, "ties": self.ties, "weak_above": self.weak_above, "missing": self.missing}
+
+    def problem(self) -> str | None:
+        """What is wrong with a value, as 'transfer.<key> = <value> must be ...', or None."""
+        if self.k < 1:
+            return f"transfer.k = {self.k} must be >= 1"
+        if self.ties not in TIE_POLICIES:
+            return f"transfer.ties = {self.ties!r} must be one of {TIE_POLICIES}"
+        if not 0.0 <= self.weak_above <= 1.0:
+            return f"transfer.weak_above = {self.weak_above!r} must be in [0, 1]"
+        tau_ok = self.categories > 0 if isinstance(self.categories, float) else self.categories == LABELLED
+        if not tau_ok:
+            return f"transfer.categories = {self.categories!r} must be {LABELLED!r} or a positive tau"
+        if self.missing not in MISSING_READINGS:
+            return f"transfer.missing = {self.missing!r} must be one of {MISSING_READINGS}"
+        if self.rank_metric not in RANK_METRICS:
+            return f"transfer.rank_metric = {self.rank_metric!r} must be one of {RANK_METRICS}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -154,8 +181,19 @@ class Thresholds:
             raise KeyError(f"quantifier {word!r} has no entry in {self.path.name}") from None
 
     def with_transfer(self, **changes: Any) -> Thresholds:
-        """A copy with some [transfer] settings replaced (a CLI flag that overrides the file)."""
-        return dataclasses.replace(self, transfer=dataclasses.replace(self.transfer, **changes))
+        """A copy with some [transfer] settings replaced (a CLI flag that overrides the file, a universe
+        of the robustness sweep), each converted and validated as the file's values are."""
+        hints = typing.get_type_hints(Transfer)
+        converted = {}
+        for name, value in changes.items():
+            if name not in hints:
+                raise ThresholdsError(f"{self.path.name}: unknown key transfer.{name} (allowed there: {', '.join(hints)})")
+            converted[name] = _convert(hints[name], value, f"transfer.{name}", self.path)
+        transfer = dataclasses.replace(self.transfer, **converted)
+        problem = transfer.problem()
+        if problem:
+            raise ThresholdsError(f"{self.path.name}: {problem} (set to {changes})")
+        return dataclasses.replace(self, transfer=transfer)
 
 
 def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
@@ -168,12 +206,12 @@ def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
         _, item = typing.get_args(hint)
         return {name: _convert(item, sub, f"{where}.{name}", path) for name, sub in value.items()}
     allowed = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-    kind = allowed[0]
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if kind in (int, str) and isinstance(value, kind) and not isinstance(value, bool):
-        return value
-    raise ThresholdsError(f"{path.name}: {where} = {value!r} must be {kind.__name__}")
+    for kind in allowed:  # `str | float`: a string stays one, a number becomes a float
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind in (int, str) and isinstance(value, kind) and not isinstance(value, bool):
+            return value
+    raise ThresholdsError(f"{path.name}: {where} = {value!r} must be {' or '.join(k.__name__ for k in allowed)}")
 
 
 def _build(cls: type, raw: Any, where: str, path: Path) -> Any:
@@ -200,10 +238,9 @@ def parse(raw: dict[str, Any], path: Path = THRESHOLDS_FILE) -> Thresholds:
     """Validate the parsed TOML of a thresholds file into `Thresholds`."""
     thresholds = _build(Thresholds, raw, "", path)
     thresholds = dataclasses.replace(thresholds, path=path)
-    if thresholds.transfer.ties not in TIE_POLICIES:
-        raise ThresholdsError(f"{path}: transfer.ties = {thresholds.transfer.ties!r} must be one of {TIE_POLICIES}")
-    if thresholds.transfer.k < 1:
-        raise ThresholdsError(f"{path}: transfer.k = {thresholds.transfer.k} must be >= 1")
+    problem = thresholds.transfer.problem()
+    if problem:
+        raise ThresholdsError(f"{path}: {problem}")
     return thresholds
 
 

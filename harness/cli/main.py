@@ -6,6 +6,7 @@
   verdicts   write claims/verdicts.toml from the current evaluation (after reviewing a flip)
   scores     head table of one model computed from its weights (cached)
   models     the model registry: geometry, and whether each model's weights are on this machine
+  robustness share of a grid of analyst's choices (claims/robustness.toml) where each check holds
   bench      speed of the head-scan algorithms on SmolLM2, as ratios
 """
 
@@ -73,11 +74,13 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
 def cmd_transfer(args) -> int:
     from harness.models import registry
     from harness.analysis import uncertainty
+    from harness.data.head_table import with_categories
 
     settings, _ = _settings(args)
     src = _load(args)
-    pairs = [p for p in registry.SEED_PAIRS if set(p) <= set(src.table["model"])]
-    heads = {p: transfer.transfer_heads(src.table, *p, **settings.transfer.kwargs()) for p in pairs}
+    table = with_categories(src.table, settings.transfer.categories)
+    pairs = [p for p in registry.SEED_PAIRS if set(p) <= set(table["model"])]
+    heads = {p: transfer.transfer_heads(table, *p, **settings.transfer.kwargs()) for p in pairs}
     if args.per_head:
         frame = transfer.origin_format(pd.concat(heads.values(), ignore_index=True))
         _emit(frame, args.format, args.out)
@@ -99,7 +102,7 @@ def cmd_transfer(args) -> int:
 
 def cmd_report(args) -> int:
     from harness.claims import checks as claims
-    from harness.claims import sources
+    from harness.claims import robustness, sources
     from harness.report import render as report
 
     settings, notes = _settings(args)
@@ -110,7 +113,11 @@ def cmd_report(args) -> int:
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     checks = [c for ev in evaluations for c in ev.checks.values()]
     skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
-    frame = report.verdict_frame(checks, skipped)
+    # Robustness beside each verdict: the table-level grid of claims/robustness.toml around the file's
+    # settings (a --k / --ties override moves the verdict, not the grid), one sweep for notes and heatmap.
+    sweep = robustness.sweep_evaluations(evaluations)
+    robust_notes = robustness.verdict_notes(sweep.summary)
+    frame = report.verdict_frame(checks, skipped, robust_notes)
     table_of_sources = report.sources_frame(results)
     print(report.terminal_table(frame))
     print("\n" + report.markdown_table(table_of_sources))
@@ -118,7 +125,15 @@ def cmd_report(args) -> int:
     print("\nreference model: " + "\n  ".join(reference))
     n_ok = int((frame["verdict"] == "reproduced").sum())
     print(f"\n{n_ok}/{len(frame)} checks reproduced over sources {args.source}", file=sys.stderr)
-    for line in report.write_files(results, checks, skipped, settings, args.markdown, args.plot, notes):
+    heatmap = None
+    if args.robustness_heatmap and len(sweep.long):
+        from harness.report.robustness_plot import plot_heatmap
+
+        shares = robustness.marginal_shares(sweep.long, sweep.choices)
+        path = plot_heatmap(shares, args.robustness_heatmap, "Share of the table-level grid where each check holds")
+        print(f"robustness heatmap written to {path}", file=sys.stderr)
+        heatmap = path.name if args.markdown and path.parent == args.markdown.parent else str(path)
+    for line in report.write_files(results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap):
         print(line, file=sys.stderr)
     return 0
 
@@ -184,6 +199,27 @@ def cmd_zoo(args) -> int:
             if args.commit:
                 for folder in commit_scores(model, run, tasks=("ioi",)):
                     print(f"committed scores written to {folder}", file=sys.stderr)
+    return 0
+
+
+def cmd_robustness(args) -> int:
+    from harness.claims import robustness, sources
+    from harness.report.robustness_plot import plot_heatmap
+
+    names = args.source.split(",") if args.source else list(sources.SOURCES)
+    only = args.choices.split(",") if args.choices else None
+    try:
+        result = robustness.run(names, quick=args.quick, only=only)
+    except (ValueError, LookupError) as err:
+        raise SystemExit(f"robustness: {err.args[0] if err.args else err}") from None
+    _emit(result.summary, args.format, args.out)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.heatmap:
+        grid = " x ".join(f"{c.name} {len(c.values)}" for c in result.choices.values())
+        title = f"Share of universes where each check holds ({', '.join(sorted(set(result.long['source'])))}; grid {grid})"
+        path = plot_heatmap(robustness.marginal_shares(result.long, result.choices), args.heatmap, title)
+        print(f"heatmap: {path}", file=sys.stderr)
     return 0
 
 
@@ -256,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer_overrides(p)
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
+    p.add_argument("--robustness-heatmap", type=Path, help="also draw the robustness heatmap here (linked from the Markdown report)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("audit", help="findings on a source's head table")
@@ -294,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_scores)
+
+    p = sub.add_parser("robustness", help="share of a grid of analyst's choices where each claim check holds")
+    p.add_argument("--source", default=None, help="comma-separated sources (default: every source; cached data only, never a scan)")
+    p.add_argument("--quick", action="store_true", help="table-level grid only (seconds)")
+    p.add_argument("--choices", default=None, help="comma-separated table-level choices to sweep (default: all of claims/robustness.toml)")
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.add_argument("--out", type=Path)
+    p.add_argument("--heatmap", type=lambda s: Path(s) if s else None, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
+    p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])

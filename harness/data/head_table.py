@@ -78,6 +78,19 @@ def categorize(
     return np.select([ioi & anti, ioi, anti], ["shared", "ioi_only", "anti_only"], default="weak")
 
 
+LABELLED = "labelled"  # keep the category column as the table has it
+
+
+def with_categories(table: pd.DataFrame, categories: str | float = LABELLED, rule: CategoryRule = "signed") -> pd.DataFrame:
+    """The table with its category column as labelled (LABELLED) or recomputed from the deltas with
+    tau = `categories` (a number) and `rule`."""
+    if categories == LABELLED:
+        return table
+    if isinstance(categories, bool) or not isinstance(categories, (int, float)) or categories <= 0:
+        raise ValueError(f"categories must be {LABELLED!r} or a positive tau, got {categories!r}")
+    return table.assign(category=categorize(table["delta_ioi"], table["delta_anti"], float(categories), rule))
+
+
 def with_derived_columns(table: pd.DataFrame) -> pd.DataFrame:
     """Add abs_delta_ioi, abs_delta_anti and strength (their sum) when absent."""
     out = table.copy()

@@ -1,6 +1,6 @@
 """Presentation of evaluated claims: verdict and source tables (terminal, Markdown) and the plot of the
-six pairs. Computes no statistic: every number it prints comes from harness.claims, harness.analysis
-or harness.scoring.
+six pairs (`render`), and the robustness heatmap (`robustness_plot`). Computes no statistic: every
+number it prints comes from harness.claims, harness.analysis or harness.scoring.
 
 May import: harness.claims, harness.analysis, harness.runs (committed tables), harness.models.registry.
 Must not import: cli, pytest.

@@ -19,8 +19,11 @@ SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.value
 VERDICT_COLUMNS = ["check", "statement", "measured", "threshold", "verdict"]
 
 
-def verdict_frame(checks: Iterable[Check], skipped: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per check: id, claim statement, measured value, threshold, verdict."""
+def verdict_frame(
+    checks: Iterable[Check], skipped: dict[str, str] | None = None, robustness: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per check: id, claim statement, measured value, threshold, verdict; with `robustness`
+    (check key -> 'robust 0.97', harness.claims.robustness.verdict_notes) also that word and share."""
     from harness.claims.checks import STATEMENTS
 
     rows = [
@@ -35,7 +38,10 @@ def verdict_frame(checks: Iterable[Check], skipped: dict[str, str] | None = None
     ]
     for key, reason in (skipped or {}).items():
         rows.append({"check": key, "statement": STATEMENTS[key.split("[")[0]], "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}"})
-    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    frame = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    if robustness is not None:
+        frame.insert(len(VERDICT_COLUMNS), "robustness", [robustness.get(k, "-") for k in frame["check"]])
+    return frame
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -55,7 +61,8 @@ def terminal_table(frame: pd.DataFrame) -> str:
     for claim, block in frame.groupby(frame["check"].str.split("[").str[0], sort=False):
         lines.append(f"{claim}: {block['statement'].iloc[0]}")
         for row in block.itertuples(index=False):
-            lines.append(f"  {row.check:<{width}}  {row.verdict:<14}  {row.measured:<{measured_width}}  needs {row.threshold}")
+            robust = f"{getattr(row, 'robustness', ''):<17}  " if "robustness" in frame else ""
+            lines.append(f"  {row.check:<{width}}  {row.verdict:<14}  {robust}{row.measured:<{measured_width}}  needs {row.threshold}")
     return "\n".join(lines)
 
 
@@ -149,9 +156,12 @@ def summary_markdown(
     sources: pd.DataFrame | None = None,
     reference: list[str] | None = None,
     notes: list[str] | None = None,
+    robustness: dict[str, str] | None = None,
+    heatmap: str | None = None,
 ) -> str:
-    """The whole Markdown report: sources side by side, transfer summary per source, the verdicts,
-    and the reference model's recomputed head table in a few lines."""
+    """The whole Markdown report: sources side by side, transfer summary per source, the verdicts (with
+    their robustness notes when given, and a link to the robustness heatmap `heatmap`), and the
+    reference model's recomputed head table in a few lines."""
     parts = ["# IOI head transfer: claim verdicts", ""]
     if notes:
         parts += ["## Settings overridden on the command line", "", *[f"- {line}" for line in notes], ""]
@@ -161,11 +171,19 @@ def summary_markdown(
         parts += ["## Reference model", "", *[f"- {line}" for line in reference], ""]
     for ev in evaluations:
         parts += [f"## Transfer summary, source `{ev.source}`", "", markdown_table(ev.summary.round(4)), ""]
-    frame = verdict_frame(checks, skipped)
+    frame = verdict_frame(checks, skipped, robustness)
     n_ok = int((frame["verdict"] == "reproduced").sum())
     n_bad = int((frame["verdict"] == "NOT REPRODUCED").sum())
     parts += ["## Verdicts", "", f"{n_ok} reproduced, {n_bad} not reproduced, {len(frame) - n_ok - n_bad} skipped.", ""]
+    if robustness is not None:
+        parts += [
+            "The verdict is the one at the default choices (the gate); `robustness` gives the share of the grid of "
+            "claims/robustness.toml where the check holds, robust or fragile as its [labels] say (`python -m harness robustness`).",
+            "",
+        ]
     parts += [markdown_table(frame), ""]
+    if heatmap:
+        parts += [f"![share of the grid where each check holds]({heatmap})", ""]
     return "\n".join(parts)
 
 
@@ -233,9 +251,12 @@ def write_files(
     markdown: Path | None = None,
     plot: Path | None = None,
     notes: list[str] | None = None,
+    robustness: dict[str, str] | None = None,
+    heatmap: str | None = None,
 ) -> list[str]:
     """Write the Markdown report and/or the pairs plot; returns one line per file written. The CLI
-    (`report`) and the pytest plugin (`--claims-report`, `--claims-plot`) both call this."""
+    (`report`) and the pytest plugin (`--claims-report`, `--claims-plot`) both call this. `robustness`
+    (check key -> note) and `heatmap` (a link) go into the Markdown report."""
     from harness.analysis.uncertainty import pair_intervals
 
     written = []
@@ -243,7 +264,8 @@ def write_files(
     if markdown:
         markdown = Path(markdown)
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference_summary(settings.transfer), notes)
+        reference = reference_summary(settings.transfer)
+        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap)
         markdown.write_text(text)
         written.append(f"claims report written to {markdown}")
     if plot and evaluations:

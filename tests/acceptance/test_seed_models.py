@@ -210,7 +210,7 @@ def test_published_top_heads_are_recomputed_top_heads(model_name, recomputed, pu
 
 def test_published_top_heads_rank_high_in_the_recomputed_ranking(model_name, recomputed, published_measured):
     theirs = pd.DataFrame(_most_negative(published_measured, K), columns=["layer", "head"])
-    ranks = transfer.target_ranks(recomputed, model_name, ties="average")  # all heads, by |delta_ioi|
+    ranks = transfer.target_ranks(recomputed, model_name, ties="average", over="table")  # all heads, by |delta_ioi|
     n = len(ranks)
     placed = theirs.merge(ranks, on=["layer", "head"], how="left", validate="one_to_one")
     assert placed["tgt_frac_rank"].notna().all()

@@ -73,14 +73,14 @@ def toy_table():
 
 
 def test_metrics_on_a_hand_worked_example():
-    heads = transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=3, ties="average", weak_above=0.5)
+    heads = transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=3, ties="average", weak_above=0.5, missing="table")
     assert list(zip(heads["layer"], heads["head"])) == [(0, 0), (0, 1), (1, 0)]  # anti_only (2,2) excluded
     # target ranks by |delta|: (0,1)=0, (0,0)=1, then (1,0),(3,3) tied at 0.0 -> mid rank 2.5; n = 4
     np.testing.assert_allclose(heads["tgt_frac_rank"], [2 / 4, 1 / 4, 3.5 / 4])
     m = transfer.summarize_heads(heads)
     assert m["mean_frac_rank"] == pytest.approx((0.5 + 0.25 + 0.875) / 3)
     assert m["frac_missing_table"] == 0 and m["frac_lost"] == pytest.approx(1 / 3)
-    k4 = transfer.summarize_heads(transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=4, ties="average", weak_above=0.5))
+    k4 = transfer.summarize_heads(transfer.transfer_heads(toy_table(), "gpt2", "pythia-70m", k=4, ties="average", weak_above=0.5, missing="table"))
     assert k4["frac_missing_table"] == pytest.approx(0.25)  # (11,11) is not a row of the target table
     assert k4["frac_missing_geometry"] == pytest.approx(0.25)  # ... and pythia-70m has no layer 11
     assert k4["mean_frac_rank_missing_as_one"] == pytest.approx((0.5 + 0.25 + 0.875 + 1.0) / 4)
@@ -90,6 +90,33 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="k must be"):
         transfer.top_k_base(toy_table(), "gpt2", k=0)
     with pytest.raises(ValueError, match="tie policy"):
-        transfer.target_ranks(toy_table(), "gpt2", ties="random")
+        transfer.target_ranks(toy_table(), "gpt2", ties="random", over="table")
     with pytest.raises(KeyError, match="no rows"):
-        transfer.transfer_heads(toy_table(), "gpt2", "opt-125m", k=3, ties="average", weak_above=0.5)
+        transfer.transfer_heads(toy_table(), "gpt2", "opt-125m", k=3, ties="average", weak_above=0.5, missing="table")
+
+
+def test_precomputed_ranks_and_base_rows_give_the_same_rows():
+    """A sweep passes target_ranks / top_k_base it already has; the rows must not change."""
+    table, _ = published.load_heads()
+    for missing in ("table", "geometry"):
+        settings = SETTINGS.with_transfer(missing=missing).transfer
+        plain = transfer.transfer_heads(table, "pythia-410m", "pythia-1b", **settings.kwargs())
+        given = transfer.transfer_heads(
+            table, "pythia-410m", "pythia-1b", **settings.kwargs(),
+            ranks=transfer.target_ranks(table, "pythia-1b", settings.ties, over=missing),
+            base_rows=transfer.top_k_base(table, "pythia-410m", settings.k),
+        )
+        pd.testing.assert_frame_equal(plain, given)
+        assert plain.attrs == given.attrs
+
+
+def test_summarize_heads_equals_the_pandas_means():
+    table, _ = published.load_heads()
+    for pair in registry.SEED_PAIRS:
+        heads = transfer.transfer_heads(table, *pair, **SETTINGS.with_transfer(missing="geometry").transfer.kwargs())
+        got = transfer.summarize_heads(heads)
+        present = heads["tgt_frac_rank"].dropna()
+        assert got["mean_frac_rank"] == float(present.mean()) and got["n_present"] == present.size
+        for column, key in [("frac_rank_missing_as_one", "mean_frac_rank_missing_as_one"), ("missing_table", "frac_missing_table"),
+                            ("missing_geometry", "frac_missing_geometry"), ("lost", "frac_lost")]:
+            assert got[key] == float(heads[column].mean()), key
