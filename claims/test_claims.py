@@ -11,7 +11,7 @@ from harness.claims.sources import SOURCES
 
 
 def cases(claim: str) -> list:
-    return [pytest.param(claim, source, v, id=f"{source}-{v}") for source in SOURCES for v in variants(claim)]
+    return [pytest.param(claim, source, v, id=f"{source}-{v}") for source in SOURCES for v in variants(claim, source)]
 
 
 @pytest.mark.parametrize("claim,source,variant", cases("P1"))

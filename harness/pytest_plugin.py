@@ -32,7 +32,7 @@ CHECK_PROPERTY = "claims_check"  # user_properties entry: the Check as a dict
 SKIP_PROPERTY = "claims_skip"  # user_properties entry: [claim, source, variant, reason]
 
 
-@dataclass
+@dataclass(eq=False)  # registered as a plugin: pluggy needs it hashable (identity)
 class ClaimsSession:
     """The plugin's state for one pytest run: options, evaluations of this process, and the check
     results collected from the test reports (of this process, or of every worker under xdist)."""
@@ -73,7 +73,7 @@ class ClaimsSession:
             if src.table.empty:
                 self.evaluations[source] = "; ".join(src.notes) or "no head table available"
             else:
-                self.evaluations[source] = checks.evaluate(src.table, source)
+                self.evaluations[source] = src.evaluate()
         return self.evaluations[source]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -17,6 +17,7 @@ Pure numpy/pandas; the transfer metrics are harness.analysis.transfer's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,12 +58,12 @@ def top_k_overlap(base: pd.DataFrame, target: pd.DataFrame, k: int) -> float:
     return len(top(base) & top(target)) / k
 
 
-def self_transfer(model: str, table_a: pd.DataFrame, table_b: pd.DataFrame, *, k: int, ties: str, weak_above: float) -> dict[str, float]:
+def self_transfer(model: str, table_a: pd.DataFrame, table_b: pd.DataFrame, *, k: int, **settings: Any) -> dict[str, float]:
     """The seed's pair metrics of half A -> half B of one model (base rows relabelled so the two
     halves can share one frame; the target keeps the registry name, whose geometry is used)."""
     base_name = f"{model}@A"
     combined = pd.concat([table_a.assign(model=base_name), table_b.assign(model=model)], ignore_index=True)
-    heads = transfer.transfer_heads(combined, base_name, model, k=k, ties=ties, weak_above=weak_above)
+    heads = transfer.transfer_heads(combined, base_name, model, k=k, **settings)
     summary = transfer.summarize_heads(heads)
     return {
         "mean_frac_rank": summary["mean_frac_rank"],
@@ -100,12 +101,13 @@ def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def noise_floor(
-    model: str, family: str, ablated: np.ndarray, clean: np.ndarray, *, k: int, ties: str, weak_above: float,
-    tau: float, rule: str, n_boot: int, level: float, seed: int,
+    model: str, family: str, ablated: np.ndarray, clean: np.ndarray, *, k: int, tau: float, rule: str, n_boot: int,
+    level: float, seed: int, **settings: Any,
 ) -> Floor:
-    """Split-half floor of one model, with a bootstrap over prompts (resampled within each half)."""
+    """Split-half floor of one model, with a bootstrap over prompts (resampled within each half).
+    `settings` are the transfer settings (ties, weak_above, missing: thresholds.toml [transfer])."""
     half_a, half_b = split_halves(clean.shape[0])
-    settings = dict(k=k, ties=ties, weak_above=weak_above)
+    settings = dict(k=k, **settings)
 
     def metrics(rows_a: np.ndarray, rows_b: np.ndarray) -> dict[str, float]:
         a = head_rows(model, family, ablated, clean, rows_a, tau, rule)
@@ -122,8 +124,8 @@ def noise_floor(
 
 
 def pair_interval(
-    base: tuple[str, str, np.ndarray, np.ndarray], target: tuple[str, str, np.ndarray, np.ndarray], *, k: int, ties: str,
-    weak_above: float, tau: float, rule: str, n_boot: int, level: float, seed: int,
+    base: tuple[str, str, np.ndarray, np.ndarray], target: tuple[str, str, np.ndarray, np.ndarray], *, k: int,
+    tau: float, rule: str, n_boot: int, level: float, seed: int, **settings: Any,
 ) -> dict[str, tuple[float, float, float]]:
     """A pair's metrics (point, lo, hi) with a bootstrap over prompts. The zoo's models saw the very
     same prompts, so one resample of prompt indices is applied to both. `base`/`target` are
@@ -136,7 +138,7 @@ def pair_interval(
         b = head_rows(base[0], base[1], base[2], base[3], rows, tau, rule)
         t = head_rows(target[0], target[1], target[2], target[3], rows, tau, rule)
         combined = pd.concat([b, t], ignore_index=True)
-        heads = transfer.transfer_heads(combined, base[0], target[0], k=k, ties=ties, weak_above=weak_above)
+        heads = transfer.transfer_heads(combined, base[0], target[0], k=k, **settings)
         s = transfer.summarize_heads(heads)
         return {"mean_frac_rank": s["mean_frac_rank"], "frac_lost": s["frac_lost"], "top_k_overlap": top_k_overlap(b, t, k)}
 

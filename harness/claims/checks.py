@@ -47,32 +47,68 @@ STATEMENTS: dict[str, str] = {
     "T1": "IOI circuits are not index-stable even within one ladder (every W1 pair)",
     "T2": "across families a head at a given index is often absent or weakly IOI-like (every X1 pair)",
     "T3": "head-level results do not transfer robustly (no pair keeps >= 80% of its heads strong)",
+    "F1": "heads a pair 'loses' are lost beyond the noise floor (the pair loses more than either model loses to itself on other prompts)",
 }
 
 MISSING_READINGS = ("missing_table", "missing_geometry")
-WITHIN_PAIRS = tuple(p for p in registry.SEED_PAIRS if registry.pair_kind(*p) == "within")
-CROSS_PAIRS = tuple(p for p in registry.SEED_PAIRS if registry.pair_kind(*p) == "cross")
-LADDER_PAIRS = tuple(zip(registry.PYTHIA_LADDER, registry.PYTHIA_LADDER[1:]))
+
+
+@dataclass(frozen=True)
+class PairDesign:
+    """The pairs a source's claims are checked on: the seed's six (with the Pythia ladder), or the
+    zoo's four (one within-family scaling pair, three cross-family pairs, no ladder)."""
+
+    name: str
+    pairs: tuple[tuple[str, str], ...]
+    ladder: tuple[tuple[str, str], ...]  # () when the design has no size ladder (W2 and P1..P6 need it)
+
+    @property
+    def within(self) -> tuple[tuple[str, str], ...]:
+        return tuple(p for p in self.pairs if registry.pair_kind(*p) == "within")
+
+    @property
+    def cross(self) -> tuple[tuple[str, str], ...]:
+        return tuple(p for p in self.pairs if registry.pair_kind(*p) == "cross")
+
+
+SEED_DESIGN = PairDesign("seed", registry.SEED_PAIRS, tuple(zip(registry.PYTHIA_LADDER, registry.PYTHIA_LADDER[1:])))
+ZOO_DESIGN = PairDesign("zoo", registry.ZOO_PAIRS, ())
+WITHIN_PAIRS = SEED_DESIGN.within
+CROSS_PAIRS = SEED_DESIGN.cross
+LADDER_PAIRS = SEED_DESIGN.ladder
+# The claims that name the seed's Pythia models or ladder: they do not apply to a design without them.
+LADDER_CLAIMS = (*PAIR_CLAIMS, "W2")
+NOT_APPLICABLE = "not_applicable"
+
+
+def design_of(source: str | None) -> PairDesign:
+    """The pair design of a source: the zoo's for `zoo:*`, else the seed's."""
+    return ZOO_DESIGN if source and source.startswith("zoo:") else SEED_DESIGN
 
 
 def pair_label(pair: tuple[str, str]) -> str:
     return f"{pair[0]}->{pair[1]}"
 
 
-def variants(claim: str) -> tuple[str, ...]:
-    """The checks a claim expands into (static, so pytest can parametrize at collection)."""
+def variants(claim: str, source: str | None = None) -> tuple[str, ...]:
+    """The checks a claim expands into on `source` (static, so pytest can parametrize at collection).
+    A claim that does not apply to the source's design has the one variant `not_applicable`."""
+    design = design_of(source)
+    if claim in LADDER_CLAIMS and not design.ladder:
+        return (NOT_APPLICABLE,)
     if claim in PAIR_CLAIMS:
         quantity = PAIR_CLAIMS[claim][4]
         return ("mfr", "mfr_tie_range") + (MISSING_READINGS if quantity == "missing" else ("lost",))
     return {
-        "W1": tuple(pair_label(p) for p in WITHIN_PAIRS),
+        "W1": tuple(pair_label(p) for p in design.within),
         "W2": ("missing_table", "missing_geometry", "lost"),
-        "X1": tuple(pair_label(p) for p in CROSS_PAIRS),
+        "X1": tuple(pair_label(p) for p in design.cross),
         "X2": MISSING_READINGS,
         "X3": ("mean_frac_rank", "mean_frac_rank_missing_as_one"),
         "T1": ("within",),
         "T2": ("cross",),
         "T3": ("all_pairs",),
+        "F1": tuple(pair_label(p) for p in design.pairs) if design is ZOO_DESIGN else ("all_pairs",),
     }[claim]
 
 
@@ -111,7 +147,7 @@ def check_order(sources: tuple[str, ...]):
 
     def key(check: tuple[str, str, str]) -> tuple[int, int, int]:
         claim, source, variant = check
-        return CLAIM_IDS.index(claim), sources.index(source), variants(claim).index(variant)
+        return CLAIM_IDS.index(claim), sources.index(source), variants(claim, source).index(variant)
 
     return key
 
@@ -129,12 +165,13 @@ class Evaluation:
 
 
 def _pair_heads(
-    table: pd.DataFrame, cfg: Thresholds, ties: str | None = None, memo: dict | None = None
+    table: pd.DataFrame, cfg: Thresholds, ties: str | None = None, memo: dict | None = None,
+    design: PairDesign = SEED_DESIGN,
 ) -> dict[tuple[str, str], pd.DataFrame]:
     t = cfg.transfer if ties is None else cfg.with_transfer(ties=ties).transfer
     present = set(table["model"].unique())
     out = {}
-    for pair in (p for p in registry.SEED_PAIRS if set(p) <= present):
+    for pair in (p for p in design.pairs if set(p) <= present):
         if memo is None:
             out[pair] = transfer.transfer_heads(table, *pair, **t.kwargs())
             continue
@@ -179,10 +216,10 @@ def _pair_checks(claim: str, source: str, heads: dict, heads_by_ties: dict, cfg:
     return checks
 
 
-def _w1(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
+def _w1(source: str, heads: dict, cfg: Thresholds, design: PairDesign = SEED_DESIGN) -> list[Check]:
     limit = cfg.W1.max_kept_strong
     out = []
-    for pair in WITHIN_PAIRS:
+    for pair in design.within:
         kept = 1.0 - transfer.summarize_heads(heads[pair])["frac_lost"]
         out.append(Check("W1", source, pair_label(pair), f"kept strong = {kept:.2f}", f"x <= {limit:.2f}", kept <= limit, kept))
     return out
@@ -205,19 +242,22 @@ def _w2(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
     return out
 
 
-def _x1(source: str, heads: dict, cfg: Thresholds) -> list[Check]:
+def _x1(source: str, heads: dict, cfg: Thresholds, design: PairDesign = SEED_DESIGN) -> list[Check]:
     limit = cfg.X1.min_lost_exclusive
     out = []
-    for pair in CROSS_PAIRS:
+    for pair in design.cross:
         lost = transfer.summarize_heads(heads[pair])["frac_lost"]
         out.append(Check("X1", source, pair_label(pair), f"frac_lost = {lost:.2f}", f"x > {limit:.2f}", lost > limit, lost))
     return out
 
 
-def _group(claim: str, source: str, heads: dict, cfg: Thresholds, variant: str, column: str, memo: dict | None = None) -> Check:
+def _group(
+    claim: str, source: str, heads: dict, cfg: Thresholds, variant: str, column: str, memo: dict | None = None,
+    design: PairDesign = SEED_DESIGN,
+) -> Check:
     rule, unc = getattr(cfg, claim), cfg.uncertainty
-    within = [heads[p][column].to_numpy(float) for p in WITHIN_PAIRS]
-    cross = [heads[p][column].to_numpy(float) for p in CROSS_PAIRS]
+    within = [heads[p][column].to_numpy(float) for p in design.within]
+    cross = [heads[p][column].to_numpy(float) for p in design.cross]
     settings = dict(quantity=column, n_boot=unc.n_boot, n_perm=unc.n_perm, level=unc.level, seed=unc.seed)
     key = ("group", tuple(a.tobytes() for a in within), tuple(a.tobytes() for a in cross), tuple(settings.items()))
     if memo is not None and key in memo:
@@ -234,20 +274,20 @@ def _group(claim: str, source: str, heads: dict, cfg: Thresholds, variant: str, 
     return Check(claim, source, variant, measured, f"diff >= {rule.min_diff:.2f} and p < {rule.max_p:.2f}", holds, comparison.diff)
 
 
-def _x2x3(source: str, heads: dict, cfg: Thresholds, memo: dict | None = None) -> list[Check]:
-    out = [_group("X2", source, heads, cfg, reading, reading, memo) for reading in MISSING_READINGS]
+def _x2x3(source: str, heads: dict, cfg: Thresholds, memo: dict | None = None, design: PairDesign = SEED_DESIGN) -> list[Check]:
+    out = [_group("X2", source, heads, cfg, reading, reading, memo, design) for reading in MISSING_READINGS]
     # X3 pools ranks of targets of different size: on the "normalised" metric each pair's ranks are
     # rescaled to 0 = best attainable, 1 = chance (harness.analysis.rank_metric) before pooling.
     if cfg.transfer.rank_metric == "normalised":
         heads = {p: rank_metric.normalised_heads(h) for p, h in heads.items()}
-    out.append(_group("X3", source, heads, cfg, "mean_frac_rank", "tgt_frac_rank", memo))
-    out.append(_group("X3", source, heads, cfg, "mean_frac_rank_missing_as_one", "frac_rank_missing_as_one", memo))
+    out.append(_group("X3", source, heads, cfg, "mean_frac_rank", "tgt_frac_rank", memo, design))
+    out.append(_group("X3", source, heads, cfg, "mean_frac_rank_missing_as_one", "frac_rank_missing_as_one", memo, design))
     return out
 
 
 def _takeaways(source: str, checks: dict[tuple[str, str], Check], heads: dict, cfg: Thresholds) -> list[Check]:
-    w1 = [checks[("W1", v)] for v in variants("W1")]
-    x1 = [checks[("X1", v)] for v in variants("X1")]
+    w1 = [checks[("W1", v)] for v in variants("W1", source)]
+    x1 = [checks[("X1", v)] for v in variants("X1", source)]
     limit = cfg.T3.max_lost_robust
     lost = {pair_label(p): transfer.summarize_heads(h)["frac_lost"] for p, h in heads.items()}
     robust = [p for p, v in lost.items() if v <= limit]
@@ -261,26 +301,57 @@ def _takeaways(source: str, checks: dict[tuple[str, str], Check], heads: dict, c
     ]
 
 
-def evaluate(table: pd.DataFrame, source: str, cfg: Thresholds | None = None, memo: dict | None = None) -> Evaluation:
+def _f1(source: str, heads: dict, floors: dict[str, Any], design: PairDesign) -> list[Check]:
+    """Per pair: is its frac_lost above the upper bootstrap quantile of BOTH models' split-half floor
+    (harness.analysis.noise_floor)?"""
+    from harness.analysis.noise_floor import loss_beyond_floors
+
+    out = []
+    for pair in design.pairs:
+        lost = transfer.summarize_heads(heads[pair])["frac_lost"]
+        base, target = floors[pair[0]], floors[pair[1]]
+        level = f"{base.level:.0%}"
+        out.append(
+            Check("F1", source, pair_label(pair),
+                  f"frac_lost = {lost:.2f}; split-half floors (upper {level}): {pair[0]} {base.hi['frac_lost']:.2f}, "
+                  f"{pair[1]} {target.hi['frac_lost']:.2f}",
+                  "x > both floors' upper quantile", loss_beyond_floors(lost, base, target), lost)
+        )
+    return out
+
+
+def evaluate(
+    table: pd.DataFrame, source: str, cfg: Thresholds | None = None, memo: dict | None = None,
+    floors: dict[str, Any] | None = None,
+) -> Evaluation:
     """Every check of every claim that `table` has the models for.
 
     `cfg` (default: claims/thresholds.toml) sets every threshold and the analyst's choices in its
     [transfer] table (k, ties, weak_above, categories, missing, rank_metric); a robustness sweep passes
     variants of it (`Thresholds.with_transfer`). `memo`, a dict reused across calls on the SAME table,
-    caches the per-pair rows and group comparisons that several variants share.
+    caches the per-pair rows and group comparisons that several variants share. The pairs are the
+    source's design (`design_of`: the seed's, or the zoo's); `floors` (model -> noise_floor.Floor)
+    enables the noise-floor claim F1.
     """
     cfg = cfg or thresholds_mod.load()
     given, table = table, with_categories(table, cfg.transfer.categories)
-    heads = _pair_heads(table, cfg, memo=memo)
-    heads_by_ties = {t: _pair_heads(table, cfg, ties=t, memo=memo) for t in ("min", "max")}
+    design = design_of(source)
+    heads = _pair_heads(table, cfg, memo=memo, design=design)
+    heads_by_ties = {t: _pair_heads(table, cfg, ties=t, memo=memo, design=design) for t in ("min", "max")}
     checks: dict[tuple[str, str], Check] = {}
     unavailable: dict[tuple[str, str], str] = {}
     present = set(table["model"].unique())
 
     def need(claim: str, pairs) -> bool:
+        if claim in LADDER_CLAIMS and not design.ladder:
+            unavailable[(claim, NOT_APPLICABLE)] = (
+                f"not applicable to source {source!r}: the claim names the seed's Pythia models or ladder, which the "
+                f"{design.name} design does not have"
+            )
+            return False
         absent = sorted({m for p in pairs for m in p} - present)
         if absent:
-            for v in variants(claim):
+            for v in variants(claim, source):
                 unavailable[(claim, v)] = f"source {source!r} has no head table for {', '.join(absent)}"
             return False
         return True
@@ -291,16 +362,26 @@ def evaluate(table: pd.DataFrame, source: str, cfg: Thresholds | None = None, me
     for claim, spec in PAIR_CLAIMS.items():
         if need(claim, [spec[:2]]):
             add(_pair_checks(claim, source, heads, heads_by_ties, cfg))
-    if need("W1", WITHIN_PAIRS):
-        add(_w1(source, heads, cfg))
-    if need("W2", LADDER_PAIRS):
+    if need("W1", design.within):
+        add(_w1(source, heads, cfg, design))
+    if need("W2", design.ladder):
         add(_w2(source, heads, cfg))
-    if need("X1", CROSS_PAIRS):
-        add(_x1(source, heads, cfg))
-    if all([need("X2", registry.SEED_PAIRS), need("X3", registry.SEED_PAIRS)]):
-        add(_x2x3(source, heads, cfg, memo))
-    if all([need("T1", WITHIN_PAIRS), need("T2", CROSS_PAIRS), need("T3", registry.SEED_PAIRS)]):
+    if need("X1", design.cross):
+        add(_x1(source, heads, cfg, design))
+    if all([need("X2", design.pairs), need("X3", design.pairs)]):
+        add(_x2x3(source, heads, cfg, memo, design))
+    if all([need("T1", design.within), need("T2", design.cross), need("T3", design.pairs)]):
         add(_takeaways(source, checks, heads, cfg))
+    if need("F1", design.pairs):
+        lacking = sorted({m for p in design.pairs for m in p} - set(floors or {}))
+        if lacking:
+            for v in variants("F1", source):
+                unavailable[("F1", v)] = (
+                    f"no noise floor for {', '.join(lacking)}: source {source!r} has no per-prompt scores "
+                    "(a floor needs each prompt's ablated logit differences), so its losses cannot be weighed against one"
+                )
+        else:
+            add(_f1(source, heads, floors, design))
 
     summary = transfer.summary_frame(heads)
     return Evaluation(source, checks, unavailable, summary, heads, given)

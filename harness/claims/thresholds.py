@@ -150,6 +150,12 @@ class ChanceBound:
 
 
 @dataclass(frozen=True)
+class NoiseFloor:
+    n_boot: int
+    rationale: str
+
+
+@dataclass(frozen=True)
 class Acceptance:
     k: int
     clean_logit_diff: Bound
@@ -171,6 +177,7 @@ class Thresholds:
     X3: GroupRule
     T3: T3Rule
     uncertainty: Uncertainty
+    noise_floor: NoiseFloor
     acceptance: Acceptance
     path: Path = field(default=THRESHOLDS_FILE, compare=False)
 

@@ -109,7 +109,7 @@ def cmd_report(args) -> int:
     results: dict[str, claims.Evaluation | str] = {}
     for name in args.source.split(","):
         src = sources.load(name, compute=not args.no_compute, device=args.device)
-        results[name] = claims.evaluate(src.table, name, settings) if len(src.table) else "; ".join(src.notes) or "no head table"
+        results[name] = src.evaluate(settings) if len(src.table) else "; ".join(src.notes) or "no head table"
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     checks = [c for ev in evaluations for c in ev.checks.values()]
     skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}

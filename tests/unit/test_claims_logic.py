@@ -6,6 +6,7 @@ same on the real files with `--allow-modified-fixtures`.
 
 import tomllib
 
+import pandas as pd
 import pytest
 
 from harness.claims import checks as claims
@@ -30,9 +31,22 @@ def held(ev):
 
 
 def test_every_claim_id_has_checks(baseline):
-    assert {c for c, _ in baseline.checks} == set(claims.CLAIM_IDS)
-    for claim in claims.CLAIM_IDS:
+    """On the published source every claim is checked, except the noise-floor claim F1, which is
+    unavailable with its reason (the published tables carry no per-prompt scores)."""
+    assert {c for c, _ in baseline.checks} == set(claims.CLAIM_IDS) - {"F1"}
+    assert "no per-prompt scores" in baseline.unavailable[("F1", "all_pairs")]
+    for claim in set(claims.CLAIM_IDS) - {"F1"}:
         assert {v for c, v in baseline.checks if c == claim} == set(claims.variants(claim))
+
+
+def test_zoo_design_marks_the_ladder_claims_not_applicable():
+    for claim in (*claims.PAIR_CLAIMS, "W2"):
+        assert claims.variants(claim, "zoo:mean") == (claims.NOT_APPLICABLE,)
+    assert claims.variants("W1", "zoo:mean") == ("qwen2.5-coder-0.5b->qwen2.5-coder-1.5b",)
+    assert len(claims.variants("X1", "zoo:zero")) == 3
+    empty = pd.DataFrame(columns=["family", "model", "layer", "head", "delta_ioi", "delta_anti", "category"])
+    ev = claims.evaluate(pd.concat([empty]), "zoo:mean")
+    assert "not applicable" in ev.unavailable[("P1", claims.NOT_APPLICABLE)]
 
 
 def test_making_a_target_keep_every_base_head_breaks_the_within_claims(table):
