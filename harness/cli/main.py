@@ -191,7 +191,7 @@ def cmd_zoo(args) -> int:
             raise SystemExit(f"error: {model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
     for model in models:
         for method in methods:
-            run = zoo_run(model, method, args.dtype)
+            run = zoo_run(model, method, args.dtype)  # --dtype overrides the registry's zoo dtype
             table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
             print(f"{model} {method}: clean LD {meta['clean_logit_diff']:.3f}, accuracy {meta['clean_accuracy']:.3f}, "
@@ -261,11 +261,12 @@ def cmd_models(args) -> int:
     return 0
 
 
-def _add_scan_options(p: argparse.ArgumentParser) -> None:
+def _add_scan_options(p: argparse.ArgumentParser, dtype: str | None = "float32") -> None:
     from harness.runs.sharded_scan import EXECUTORS
 
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                   help="compute dtype (float32 is the reference; bfloat16 ~2x faster on this CPU)")
+    p.add_argument("--dtype", default=dtype, choices=["float32", "bfloat16", "float16"],
+                   help="compute dtype (float32 is the reference; bfloat16 ~2x faster on this CPU)"
+                   + ("" if dtype else "; default: the registry's zoo dtype of each model"))
     p.add_argument("--workers", type=int, default=1, help="processes (or Ray tasks) scanning layer shards in parallel")
     p.add_argument("--executor", default="local", choices=EXECUTORS, help="local processes, or Ray tasks on a cluster")
     p.add_argument("--ray-address", default=None, help="ray.init(address=...) for --executor ray (default: a local Ray)")
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
-    _add_scan_options(p)
+    _add_scan_options(p, dtype=None)
     p.set_defaults(func=cmd_zoo)
 
     p = sub.add_parser("scores", help="head table of one model from its weights")

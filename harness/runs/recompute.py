@@ -266,11 +266,11 @@ def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -
     return same and stored_key.get("dtype", "float32") == run.dtype
 
 
-def zoo_run(model: str, method: str, dtype: str = "float32") -> RunSpec:
+def zoo_run(model: str, method: str, dtype: str | None = None) -> RunSpec:
     """The RunSpec of a zoo table: the zoo prompt style (the same sentences for all four models),
-    IOI only, the registry's prompt count for the model."""
+    IOI only, the registry's prompt count and dtype for the model (`dtype` overrides it)."""
     n = registry.ZOO_N_PROMPTS.get(model, registry.ZOO_DEFAULT_N_PROMPTS)
-    return RunSpec(method=method, style="zoo", n_prompts=n, dtype=dtype)
+    return RunSpec(method=method, style="zoo", n_prompts=n, dtype=dtype or registry.ZOO_DTYPE.get(model, "float32"))
 
 
 def commit_scores(
