@@ -162,6 +162,7 @@ class Evaluation:
     summary: pd.DataFrame  # transfer_summary of the pairs this source covers
     heads: dict[tuple[str, str], pd.DataFrame]  # per-head transfer rows per pair
     table: pd.DataFrame | None = None  # the head table evaluated (robustness sweeps re-evaluate it)
+    floors: dict[str, Any] | None = None  # model -> noise_floor.Floor, where the source has per-prompt scores
 
 
 def _pair_heads(
@@ -384,4 +385,4 @@ def evaluate(
             add(_f1(source, heads, floors, design))
 
     summary = transfer.summary_frame(heads)
-    return Evaluation(source, checks, unavailable, summary, heads, given)
+    return Evaluation(source, checks, unavailable, summary, heads, given, floors)

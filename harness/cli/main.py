@@ -133,7 +133,9 @@ def cmd_report(args) -> int:
         path = plot_heatmap(shares, args.robustness_heatmap, "Share of the table-level grid where each check holds")
         print(f"robustness heatmap written to {path}", file=sys.stderr)
         heatmap = path.name if args.markdown and path.parent == args.markdown.parent else str(path)
-    for line in report.write_files(results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap):
+    for line in report.write_files(
+        results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, args.zoo_plot
+    ):
         print(line, file=sys.stderr)
     return 0
 
@@ -289,10 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="claims verdict table")
     _add_source(p)
-    p.set_defaults(source="published,recomputed:mean")
+    p.set_defaults(source="published,zoo:mean,zoo:zero,recomputed:mean")
     _add_transfer_overrides(p)
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
+    p.add_argument("--zoo-plot", type=Path, help="also draw the zoo's pairs beside the published ones, with noise floors")
     p.add_argument("--robustness-heatmap", type=Path, help="also draw the robustness heatmap here (linked from the Markdown report)")
     p.set_defaults(func=cmd_report)
 

@@ -253,24 +253,51 @@ def write_files(
     notes: list[str] | None = None,
     robustness: dict[str, str] | None = None,
     heatmap: str | None = None,
+    zoo_plot: Path | None = None,
 ) -> list[str]:
     """Write the Markdown report and/or the pairs plot; returns one line per file written. The CLI
     (`report`) and the pytest plugin (`--claims-report`, `--claims-plot`) both call this. `robustness`
-    (check key -> note) and `heatmap` (a link) go into the Markdown report."""
+    (check key -> note) and `heatmap` (a link) go into the Markdown report; zoo sources add their
+    pairs against the noise floors (harness.report.zoo), and `zoo_plot` draws them."""
     from harness.analysis.uncertainty import pair_intervals
 
     written = []
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
+    zoo_sections = _zoo_sections(evaluations, settings) if (markdown or zoo_plot) else {}
     if markdown:
         markdown = Path(markdown)
         markdown.parent.mkdir(parents=True, exist_ok=True)
         reference = reference_summary(settings.transfer)
         text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap)
+        for lines in zoo_sections.values():
+            text += "\n" + "\n".join(lines[0])
         markdown.write_text(text)
         written.append(f"claims report written to {markdown}")
+    if zoo_plot and zoo_sections:
+        from harness.report.zoo import plot_zoo
+
+        published = next((e for e in evaluations if e.source == "published"), None)
+        source, (_, pairs, floors) = next(iter(zoo_sections.items()))
+        path = plot_zoo(published, pairs, floors, Path(zoo_plot),
+                        f"IOI head transfer: published pairs (grey) and the zoo's, source {source} (blue = within family, orange = cross)")
+        written.append(f"zoo plot written to {path}")
     if plot and evaluations:
         unc = settings.uncertainty
         ev = next((e for e in evaluations if e.source == "published"), evaluations[0])
         intervals = pair_intervals(ev.heads, unc.n_boot, unc.level, unc.seed)
         written.append(f"claims plot written to {plot_pairs(ev, Path(plot), intervals)}")
     return written
+
+
+def _zoo_sections(evaluations: list[Evaluation], settings: Thresholds) -> dict[str, tuple[list[str], pd.DataFrame, dict]]:
+    """Per zoo evaluation: its report lines, its pairs frame and its floors."""
+    from harness.report.zoo import floors_frame, pairs_frame, zoo_markdown
+
+    out = {}
+    for ev in evaluations:
+        if not ev.source.startswith("zoo:") or not ev.heads:
+            continue
+        floors = ev.floors or {}
+        pairs = pairs_frame(ev, floors, ev.source.partition(":")[2], settings)
+        out[ev.source] = (zoo_markdown(pairs, floors_frame(floors), ev.source), pairs, floors)
+    return out
