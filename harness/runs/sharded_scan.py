@@ -143,7 +143,9 @@ def run_sharded(
     with tqdm(total=n_layers, initial=len(done), desc=f"{model} {task} layers", unit="layer",
               disable=not progress, file=sys.stderr) as bar:
         if done:
-            bar.write(f"resuming {model} {task}: {len(done)} of {n_layers} layers already scanned ({store.folder})")
+            # stderr, like the bar: stdout may carry the table (`python -m harness scores` without --out)
+            bar.write(f"resuming {model} {task}: {len(done)} of {n_layers} layers already scanned ({store.folder})",
+                      file=sys.stderr)
         if todo:
             run_dict = asdict(run)
             if executor == "ray":
