@@ -110,7 +110,7 @@ def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None
     try:
         import ray
     except ImportError:
-        raise RuntimeError("--executor ray needs Ray: pip install 'ray[default]'") from None
+        raise RuntimeError("--executor ray needs Ray: pip install 'ioi-head-claims[cluster]' (or ray)") from None
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     gpus = 1 if device.startswith("cuda") else 0
