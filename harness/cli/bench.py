@@ -326,6 +326,9 @@ def report(entries: list[Entry], context: dict[str, Any]) -> str:
             f"x{len(layers) / len(naive_layers):.2f}: each head costs one full forward whatever its layer; "
             f"max|d-ref| over the timed heads"
         )
+    if len(layers) < g.n_layers and _find(entries, "attribution"):
+        lines.append(f"attribution scores all {g.n_layers * g.n_heads} heads in one pass; its 'vs naive' compares that "
+                     f"with the naive loop on layers {_span(layers)} only")  # fmt: skip
     lines.append("")
     lines.append("matmul peak in this run (torch.matmul, multiply-adds/s, the model's shapes at "
                  f"{next(iter(context['shapes'].values()))[0]} tokens, {torch.get_num_threads()} threads):")  # fmt: skip
