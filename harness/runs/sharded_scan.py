@@ -110,7 +110,7 @@ def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None
     try:
         import ray
     except ImportError:
-        raise RuntimeError("--executor ray needs Ray: pip install 'ray[default]'") from None
+        raise RuntimeError("--executor ray needs Ray: pip install 'ioi-head-claims[cluster]' (or ray)") from None
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     gpus = 1 if device.startswith("cuda") else 0
@@ -143,7 +143,9 @@ def run_sharded(
     with tqdm(total=n_layers, initial=len(done), desc=f"{model} {task} layers", unit="layer",
               disable=not progress, file=sys.stderr) as bar:
         if done:
-            bar.write(f"resuming {model} {task}: {len(done)} of {n_layers} layers already scanned ({store.folder})")
+            # stderr, like the bar: stdout may carry the table (`python -m harness scores` without --out)
+            bar.write(f"resuming {model} {task}: {len(done)} of {n_layers} layers already scanned ({store.folder})",
+                      file=sys.stderr)
         if todo:
             run_dict = asdict(run)
             if executor == "ray":

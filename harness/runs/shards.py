@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +50,14 @@ class ShardStore:
 
     @staticmethod
     def _readable(path: Path) -> bool:
+        """Whole and of the right shapes: both arrays load (a truncated or corrupted zip does not)
+        and the ablated rows have one column per clean prompt."""
         try:
             with np.load(path) as data:
-                return {"ablated", "clean"} <= set(data.files)
-        except (OSError, ValueError, EOFError):
+                ablated, clean = data["ablated"], data["clean"]
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
             return False
+        return ablated.ndim == 2 and clean.ndim == 1 and ablated.shape[1] == clean.shape[0]
 
     def save(self, layer: int, ablated: np.ndarray, clean: np.ndarray) -> Path:
         """Store one layer's shard atomically."""

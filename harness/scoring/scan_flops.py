@@ -28,6 +28,12 @@ rotary embeddings, softmax, residual additions, embedding lookups, and the once-
 `naive_widths` / `scan_widths` let the naive loop and our scan run at padded widths (the naive loop
 runs the whole right-padded batch at its longest length; the batched scan pads within its length
 segments); the lower bound always uses the true lengths. Pure Python integers: no torch needed.
+
+The zoo's architectures: grouped key-value heads (Qwen2.5, SmolLM2, Gemma 3), gated MLPs (all of
+them: SwiGLU, Gemma's GeGLU) and a head width other than d_model / n_heads (Gemma 3 270m: 4 heads of
+256 on a 640-wide residual) are in `Geometry`; `geometry_from_cfg` reads a bridge's config,
+`geometry_from_hf_config` a Hugging Face config (the registry's `hf_config`), and `matmul_shapes`
+gives the model's dense matmul shapes, on which the bench measures the machine's matmul peak.
 """
 
 from __future__ import annotations
@@ -175,6 +181,40 @@ def geometry_from_cfg(cfg: Any, **overrides: Any) -> Geometry:
     if missing:
         raise ValueError(f"the config does not give {', '.join(missing)}; pass them as overrides")
     return Geometry(**values)
+
+
+def geometry_from_hf_config(hf: Mapping[str, Any], architecture: str | None = None) -> Geometry:
+    """The Geometry of a Hugging Face config (a mapping with HF's names, e.g. a registry model's
+    `hf_config`): hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads (GQA),
+    head_dim (Gemma's 256 is not hidden_size / heads = 160), intermediate_size, vocab_size. Gated
+    from `architecture` (e.g. "Gemma3ForCausalLM": its GeGLU MLP has gate, up and down projections)
+    or model_type; the same geometry_from_cfg gives for the model's TransformerBridge."""
+    names = {
+        "d_model": "hidden_size", "n_layers": "num_hidden_layers", "n_heads": "num_attention_heads",
+        "n_key_value_heads": "num_key_value_heads", "d_head": "head_dim", "d_mlp": "intermediate_size",
+        "d_vocab": "vocab_size",
+    }  # fmt: skip
+    cfg: dict[str, Any] = {ours: hf.get(theirs) for ours, theirs in names.items()}
+    cfg["architecture"] = architecture or hf.get("model_type") or ""
+    if hf.get("hidden_act") or hf.get("hidden_activation"):
+        cfg["act_fn"] = hf.get("hidden_act") or hf.get("hidden_activation")
+    return geometry_from_cfg(cfg)
+
+
+def matmul_shapes(g: Geometry, tokens: int) -> dict[str, tuple[int, int, int]]:
+    """The (m, k, n) of the dense matmuls one block runs on `tokens` positions at once: the shapes a
+    matmul-peak measurement should use for this model (the attention scores' small per-head
+    matmuls are left out: they are a few percent of the work at IOI lengths)."""
+    t, q = int(tokens), g.n_heads * g.d_head
+    shapes = {
+        "q_proj": (t, g.d_model, q),
+        "kv_proj": (t, g.d_model, 2 * g.kv_heads * g.d_head),
+        "o_proj": (t, q, g.d_model),
+    }
+    if not g.attn_only:
+        shapes["mlp_up"] = (t, g.d_model, g.d_mlp)  # run twice when gated (gate and up)
+        shapes["mlp_down"] = (t, g.d_mlp, g.d_model)
+    return shapes
 
 
 @dataclass(frozen=True)

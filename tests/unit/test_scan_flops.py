@@ -9,7 +9,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.scoring.scan_flops import Geometry, ScanFlops, geometry_from_cfg, scan_flops
+from harness.scoring.scan_flops import (
+    Geometry,
+    ScanFlops,
+    geometry_from_cfg,
+    geometry_from_hf_config,
+    matmul_shapes,
+    scan_flops,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -212,3 +219,63 @@ def test_bench_flops_use_the_scans_widths():
     assert f"FLOPs {flops['as_run'].naive_over_ours:5.2f}x" in text and "measured   1.5x" in text
     assert f"FLOPs {flops['as_run'].naive_over_lower_bound:5.2f}x" in text
     assert lines[-1].startswith("an exact scan cannot beat the naive loop by more than")
+
+
+@pytest.mark.parametrize(
+    ("arch", "expected"),
+    [
+        # Gemma 3: head_dim 32 is not hidden_size / heads (16), one key-value head, GeGLU (gated).
+        ("Gemma3ForCausalLM", Geometry(2, 4, 32, 64, 96, 100, n_kv_heads=1, gated=True)),
+        # Qwen2: grouped key-value heads, gated MLP.
+        ("Qwen2ForCausalLM", Geometry(2, 4, 16, 64, 96, 100, n_kv_heads=2, gated=True)),
+    ],
+)
+def test_geometry_of_the_zoos_architectures_from_a_real_bridge_cfg(arch, expected):
+    torch = pytest.importorskip("torch")
+    from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, Qwen2Config
+
+    common = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, vocab_size=100,
+                  max_position_embeddings=32)  # fmt: skip
+    if arch == "Gemma3ForCausalLM":
+        config = Gemma3TextConfig(**common, num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=32, sliding_window=16)
+    else:
+        config = Qwen2Config(**common, num_key_value_heads=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    bridge = build_bridge_from_module(model, arch, hf_config=model.config, model_name=f"toy-{arch}")
+    assert geometry_from_cfg(bridge.cfg) == expected
+    assert geometry_from_hf_config(config.to_dict(), arch) == expected
+
+
+def test_zoo_geometries_from_the_registry():
+    """Every zoo model's geometry from its registry config, by hand from the models' configs."""
+    from harness.models import registry
+
+    expected = {
+        "smollm2-135m": SMOLLM2,
+        "qwen2.5-coder-0.5b": Geometry(24, 14, 64, 896, 4864, 151936, n_kv_heads=2, gated=True),
+        "qwen2.5-coder-1.5b": Geometry(28, 12, 128, 1536, 8960, 151936, n_kv_heads=2, gated=True),
+        "gemma-3-270m": Geometry(18, 4, 256, 640, 2048, 262144, n_kv_heads=1, gated=True),
+    }
+    assert set(expected) == set(registry.ZOO_MODELS)
+    for name, geometry in expected.items():
+        spec = registry.get(name)
+        assert geometry_from_hf_config(spec.hf_config, spec.architecture) == geometry, name
+        assert (geometry.n_layers, geometry.n_heads) == (spec.n_layers, spec.n_heads)
+    gemma = expected["gemma-3-270m"]
+    # Per token: q 640x1024, k and v 640x256 each, o 1024x640, MLP 3 x 640x2048.
+    assert (gemma.q_proj, gemma.kv_proj, gemma.o_proj, gemma.mlp) == (655360, 327680, 655360, 3932160)
+    # GPT-style plain MLP from the architecture name.
+    assert not geometry_from_hf_config({**registry.get("smollm2-135m").hf_config}, "GPT2LMHeadModel").gated
+
+
+def test_matmul_shapes():
+    gemma = Geometry(18, 4, 256, 640, 2048, 262144, n_kv_heads=1, gated=True)
+    assert matmul_shapes(gemma, 2048) == {
+        "q_proj": (2048, 640, 1024), "kv_proj": (2048, 640, 512), "o_proj": (2048, 1024, 640),
+        "mlp_up": (2048, 640, 2048), "mlp_down": (2048, 2048, 640),
+    }  # fmt: skip
+    attn_only = Geometry(2, 2, 2, 4, 0, 10, attn_only=True)
+    assert set(matmul_shapes(attn_only, 8)) == {"q_proj", "kv_proj", "o_proj"}
