@@ -128,3 +128,21 @@ def _load_zoo(name: str, method: str) -> Source:
             n_boot=cfg.noise_floor.n_boot, level=cfg.uncertainty.level, seed=cfg.uncertainty.seed,
         )
     return Source(name, table, findings, notes, floors)
+
+
+def preface(names: list[str]) -> list[str]:
+    """What a report on `names` must say first: modified published fixtures (a run with
+    --allow-modified-fixtures), and each user file with its sha256."""
+    lines = []
+    modified = published.modified_files() if PUBLISHED in names else []
+    if modified:
+        lines.append(
+            f"WARNING: made on MODIFIED published fixtures ({', '.join(modified)}: sha256 differs from "
+            "fixtures/published/SHA256SUMS); these verdicts are not the origin's"
+        )
+    for name in names:
+        if name.startswith(f"{FILE}:"):
+            path = Path(name.partition(":")[2])
+            if path.is_file():
+                lines.append(f"source {name}: file {path.resolve()}, sha256 {published.sha256_of(path)}")
+    return lines

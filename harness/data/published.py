@@ -59,6 +59,12 @@ def verify(name: str, directory: Path = PUBLISHED_DIR, allow_modified: bool | No
     return path
 
 
+def modified_files(directory: Path = PUBLISHED_DIR) -> list[str]:
+    """The published tables whose sha256 no longer matches SHA256SUMS (missing ones included)."""
+    sums = expected_checksums(directory)
+    return [name for name, digest in sums.items() if not (directory / name).is_file() or sha256_of(directory / name) != digest]
+
+
 def read_table(name: str, directory: Path = PUBLISHED_DIR, allow_modified: bool | None = None) -> pd.DataFrame:
     return pd.read_csv(verify(name, directory, allow_modified))
 
