@@ -45,7 +45,11 @@ def _settings(args) -> tuple[thresholds.Thresholds, list[str]]:
 
     settings = thresholds.load()
     overrides = {name: getattr(args, name) for name in ("k", "ties") if getattr(args, name) is not None}
-    settings = settings.with_transfer(**overrides) if overrides else settings
+    try:
+        settings = settings.with_transfer(**overrides) if overrides else settings
+    except thresholds.ThresholdsError as err:
+        flags = " ".join(f"--{name} {value}" for name, value in overrides.items())
+        raise UserError(f"{flags}: {str(err).split(': ', 1)[-1]}") from None
     notes = settings_notes(settings, overrides)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -74,7 +78,10 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
 
     text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
-        out.write_text(text)
+        try:
+            out.write_text(text)
+        except OSError as err:
+            raise UserError(f"cannot write {out}: {err.strerror or err}") from None
         print(f"written to {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -426,9 +433,16 @@ def _one_line(err: BaseException) -> str:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a person can fix: bad input, unknown names, paths, missing weights, modified fixtures.
+    (WeightsNotFound and GgufHashMismatch are RuntimeErrors; the modules are imported lazily.)"""
     from harness.data.published import FixtureModified
 
-    return (UserError, ValueError, LookupError, OSError, FixtureModified)
+    errors: list[type[BaseException]] = [UserError, ValueError, LookupError, OSError, FixtureModified]
+    for module, name in (("harness.models.loaders", "WeightsNotFound"), ("harness.models.gguf", "GgufHashMismatch")):
+        loaded = sys.modules.get(module)  # only a module that was imported can have raised its error
+        if loaded is not None:
+            errors.append(getattr(loaded, name))
+    return tuple(errors)
 
 
 def main(argv: list[str] | None = None) -> int:
