@@ -16,6 +16,7 @@ only, not UTF-8, not a CSV).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tomllib
 from dataclasses import dataclass
@@ -140,6 +141,19 @@ def one_line(origin: str, table: pd.DataFrame, errors: list[Finding]) -> str:
     return f"{len(described)} bad row{'s' * (len(described) != 1)}: " + "; ".join(shown) + more
 
 
+def _unrecorded_rows(finding: Finding, table: pd.DataFrame, known: list[Known]) -> Finding | None:
+    """A finding less the rows a recorded finding of the same check and model lists (cells LxHy), so
+    one new bad row is named alone, not with the recorded ones; None when no row is left."""
+    cells = set()
+    for k in known:
+        if (k.check, k.model) == (finding.check, finding.model) and ": " in k.message:
+            cells |= set(k.message.split(": ", 1)[1].split(", "))
+    if not cells or not finding.rows:
+        return finding
+    rows = tuple(r for r in finding.rows if f"L{table.loc[r, 'layer']}H{table.loc[r, 'head']}" not in cells)
+    return dataclasses.replace(finding, rows=rows) if rows else None
+
+
 def check(table: pd.DataFrame, origin: str, *, known: list[Known] | None = None) -> list[Finding]:
     """Validate a head table from `origin` (a file or source name); raise InvalidHeadTable (one line)
     on an empty table or any error finding not in `known`; return every finding (for audits)."""
@@ -150,6 +164,7 @@ def check(table: pd.DataFrame, origin: str, *, known: list[Known] | None = None)
         raise InvalidHeadTable(origin, "no rows (header only)")
     findings = _geometry_findings(table, head_table.validate(table, mode="audit"))
     errors = [f for f in findings if f.severity == "error" and decision_of(f, known or []) is None]
+    errors = [e for e in (_unrecorded_rows(f, table, known or []) for f in errors) if e is not None]
     if errors:
         raise InvalidHeadTable(origin, one_line(origin, table, errors), errors)
     return findings
