@@ -7,11 +7,12 @@ claims/verdicts.toml and in the verdict table. Thresholds: claims/thresholds.tom
 import pytest
 
 from harness.claims.checks import variants
-from harness.claims.sources import SOURCES
+from harness.claims.sources import all_sources
 
 
 def cases(claim: str) -> list:
-    return [pytest.param(claim, source, v, id=f"{source}-{v}") for source in SOURCES for v in variants(claim, source)]
+    """The claim's checks over every source: the built-in ones and a file:PATH given to --claims-sources."""
+    return [pytest.param(claim, source, v, id=f"{source}-{v}") for source in all_sources() for v in variants(claim, source)]
 
 
 @pytest.mark.parametrize("claim,source,variant", cases("P1"))

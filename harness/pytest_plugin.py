@@ -47,6 +47,7 @@ class ClaimsSession:
     evaluations: dict[str, Any] = field(default_factory=dict)  # source -> Evaluation | reason (str)
     checks: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # (claim, source, variant) -> Check
     skipped: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    record_problems: list[str] = field(default_factory=list)  # claims/verdicts.toml out of date (sessionfinish)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ClaimsSession:
@@ -67,13 +68,16 @@ class ClaimsSession:
         from harness.claims import checks, sources
 
         if source not in self.evaluations:
-            src = sources.load(
-                source, allow_modified=self.allow_modified, compute=self.compute if compute is None else compute, device=self.device
-            )
-            if src.table.empty:
-                self.evaluations[source] = "; ".join(src.notes) or "no head table available"
-            else:
-                self.evaluations[source] = src.evaluate()
+            try:
+                src = sources.load(
+                    source, allow_modified=self.allow_modified, compute=self.compute if compute is None else compute, device=self.device
+                )
+                if src.table.empty:
+                    self.evaluations[source] = "; ".join(src.notes) or "no head table available"
+                else:
+                    self.evaluations[source] = src.evaluate()
+            except Exception as err:  # noqa: BLE001 - a broken source fails its own tests, not the others
+                self.evaluations[source] = Broken(source, " ".join(str(err).split()) or type(err).__name__)
         return self.evaluations[source]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -92,6 +96,14 @@ class ClaimsSession:
             elif name == SKIP_PROPERTY:
                 claim, source, variant, reason = value
                 self.skipped[(claim, source, variant)] = reason
+
+
+class Broken(str):
+    """The evaluation of a source that failed to load: its one-line reason (a str, so the verdict and
+    sources tables show it as a source without data); its tests fail with that line."""
+
+    def __new__(cls, source: str, reason: str):
+        return super().__new__(cls, f"FAILED: {reason}")
 
 
 SESSION = pytest.StashKey[ClaimsSession]()
@@ -123,7 +135,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _check_sources(config: pytest.Config) -> None:
+    """An unknown --claims-sources name is a usage error (exit 4), never a deselection of every test;
+    a file:PATH source is added to the parametrized sources (claims/test_claims.py reads all_sources)."""
+    from harness.claims import sources
+
+    wanted = config.getoption("--claims-sources")
+    for name in (wanted.split(",") if wanted else []):
+        try:
+            sources.parse(name)
+        except sources.UnknownSource as err:
+            raise pytest.UsageError(f"--claims-sources: {err}") from None
+        sources.use(name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _check_sources(config)
     session = ClaimsSession.from_config(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "ioi-claims-session")
@@ -173,6 +200,9 @@ def check_claim(request: pytest.FixtureRequest):
     def run(claim: str, source: str, variant: str) -> None:
         key = check_key(claim, source, variant)
         ev = session.evaluation(source)
+        if isinstance(ev, Broken):
+            properties.append((SKIP_PROPERTY, [claim, source, variant, str(ev)]))
+            pytest.fail(f"source {source} {ev}", pytrace=False)
         if isinstance(ev, str):
             skip(claim, source, variant, f"source {source} has no data: {ev}")
         check = ev.checks.get((claim, variant))
@@ -195,7 +225,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     session = config.stash[SESSION]
     if not session.checks and not session.skipped:
         return
-    ordered = sorted(set(session.checks) | set(session.skipped), key=claims_checks.check_order(sources.SOURCES))
+    ordered = sorted(set(session.checks) | set(session.skipped), key=claims_checks.check_order(sources.all_sources()))
     checks = [session.checks[k] for k in ordered if k in session.checks]
     skipped = {claims_checks.check_key(*k): session.skipped[k] for k in ordered if k in session.skipped}
     # A serial run evaluated its sources already; under xdist the workers did, and this process reads
@@ -209,6 +239,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     frame = report.verdict_frame(checks, skipped, notes)
     title = "claims verdicts" + (" (robustness: share of the claims/robustness.toml grid where the check holds)" if notes is not None else "")
     terminalreporter.section(title)
+    preface = sources.preface(list(results))
+    for line in preface:
+        terminalreporter.write_line(line, red=line.startswith("WARNING"))
     shown = frame[~frame["verdict"].str.startswith("skipped")]
     terminalreporter.write_line(report.terminal_table(shown) if len(shown) else "(no check ran)")
     n_skip = len(frame) - len(shown)
@@ -218,8 +251,31 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_line("")
     terminalreporter.write_line(report.terminal_sources(report.sources_frame(results)))
     terminalreporter.write_line("reference model: " + "\n  ".join(report.reference_summary(settings.transfer)))
-    for line in report.write_files(results, checks, skipped, settings, session.report_path, session.plot_path, robustness=notes):
+    for line in report.write_files(results, checks, skipped, settings, session.report_path, session.plot_path, robustness=notes, preface=preface):
         terminalreporter.write_line(line)
+    for name, ev in results.items():
+        if isinstance(ev, Broken):
+            terminalreporter.write_line(f"error: source {name} {ev}", red=True)
+    if session.record_problems:
+        terminalreporter.section("claims record (claims/verdicts.toml)", red=True)
+        for line in session.record_problems:
+            terminalreporter.write_line(f"error: {line}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The recorded verdicts must be current (settings digest, no stale entries): a run that checked
+    claims is red otherwise, however its tests went."""
+    config = session.config
+    if _is_xdist_worker(config):
+        return
+    from harness.claims.verdicts import record_problems
+
+    state = config.stash[SESSION]
+    if not state.checks and not state.skipped:
+        return
+    state.record_problems = record_problems()
+    if state.record_problems and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 class RepoSnapshotExtension(AmberSnapshotExtension):

@@ -14,14 +14,34 @@ from typing import Any
 
 import pandas as pd
 
-from harness.data import head_table
-from harness.data import published
+from pathlib import Path
+
+from harness.data import head_table, published, validation
+from harness.models import registry
 
 from harness.scoring.methods import ABLATION_METHODS as RECOMPUTED_METHODS
 
 PUBLISHED = "published"
 KINDS = ("recomputed", "zoo")  # sources computed here, one per ablation method: KIND:METHOD
 SOURCES = (PUBLISHED,) + tuple(f"{kind}:{m}" for kind in KINDS for m in RECOMPUTED_METHODS)
+FILE = "file"  # a user's head table: file:PATH (a CSV in the published schema)
+
+_USER_SOURCES: list[str] = []  # file:PATH sources named on this process's command line (pytest plugin)
+
+
+class UnknownSource(ValueError):
+    """A source name that is none of SOURCES and no file:PATH."""
+
+
+def use(name: str) -> None:
+    """Add a file:PATH source to `all_sources()` (the pytest plugin does, for --claims-sources)."""
+    if parse(name)[0] == FILE and name not in _USER_SOURCES:
+        _USER_SOURCES.append(name)
+
+
+def all_sources() -> tuple[str, ...]:
+    """The built-in sources and the user's file sources of this process, in that order."""
+    return SOURCES + tuple(_USER_SOURCES)
 
 
 @dataclass
@@ -40,12 +60,15 @@ class Source:
 
 
 def parse(name: str) -> tuple[str, str | None]:
-    """'published' -> ('published', None); 'recomputed:mean' -> ('recomputed', 'mean')."""
+    """'published' -> ('published', None); 'recomputed:mean' -> ('recomputed', 'mean');
+    'file:tables/mine.csv' -> ('file', 'tables/mine.csv'). UnknownSource (one line) otherwise."""
     if name == PUBLISHED:
         return PUBLISHED, None
     kind, _, method = name.partition(":")
+    if kind == FILE and method:
+        return FILE, method
     if kind not in KINDS or method not in RECOMPUTED_METHODS:
-        raise ValueError(f"unknown source {name!r}; use one of {SOURCES}")
+        raise UnknownSource(f"unknown source {name!r}; use one of {', '.join(SOURCES)} or file:PATH (a CSV head table)")
     return kind, method
 
 
@@ -56,12 +79,33 @@ def load(name: str, *, allow_modified: bool | None = None, compute: bool = True,
     if kind == PUBLISHED:
         table, findings = published.load_heads(allow_modified=allow_modified)
         return Source(name, table, findings)
+    if kind == FILE:
+        return _load_file(name, method)
     if kind == "zoo":
         return _load_zoo(name, method)
     from harness.runs.recompute import recomputed_tables  # torch is imported only for this source
 
     table, notes = recomputed_tables(method, compute=compute, device=device)
-    return Source(name, table, head_table.validate(table, mode="audit") if len(table) else [], notes)
+    return Source(name, table, _checked(table, f"source {name} (score cache)"), notes)
+
+
+def _checked(table: pd.DataFrame, origin: str) -> list[head_table.Finding]:
+    """The one validation step (harness.data.validation) for a computed table; empty = no data."""
+    return validation.check(table, origin) if len(table) else []
+
+
+def _load_file(name: str, path: str) -> Source:
+    """A user's head table: validated like every other, named with its sha256 in every report."""
+    # The published table's recorded defects pass in a user's file too (the same rows, the same
+    # decision: a copy of the published table gives the published verdicts); any other error stops it.
+    table, findings = validation.load_file(path, known=validation.known_findings())
+    digest = published.sha256_of(Path(path))
+    models = [m for m in dict.fromkeys(table["model"])]
+    notes = [f"{name}: file {Path(path).resolve()} sha256 {digest}, {len(table)} rows, models {', '.join(models)}"]
+    unpaired = [m for m in models if m not in {x for pair in registry.SEED_PAIRS for x in pair}]
+    if unpaired:
+        notes.append(f"{name}: {', '.join(unpaired)} in no seed pair: validated, used by no claim")
+    return Source(name, table, findings, notes)
 
 
 def _load_zoo(name: str, method: str) -> Source:
@@ -73,6 +117,7 @@ def _load_zoo(name: str, method: str) -> Source:
     from harness.runs.zoo import zoo_arrays, zoo_head_table
 
     table, notes = zoo_head_table(method)
+    findings = _checked(table, f"source {name} (score cache)")
     cfg = thresholds.load()
     floors = {}
     for model in (table["model"].unique() if len(table) else []):
@@ -84,5 +129,22 @@ def _load_zoo(name: str, method: str) -> Source:
             model, registry.get(model).family, *arrays, **cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed",
             n_boot=cfg.noise_floor.n_boot, level=cfg.uncertainty.level, seed=cfg.uncertainty.seed,
         )
-    findings = head_table.validate(table, mode="audit") if len(table) else []
     return Source(name, table, findings, notes, floors)
+
+
+def preface(names: list[str]) -> list[str]:
+    """What a report on `names` must say first: modified published fixtures (a run with
+    --allow-modified-fixtures), and each user file with its sha256."""
+    lines = []
+    modified = published.modified_files() if PUBLISHED in names else []
+    if modified:
+        lines.append(
+            f"WARNING: made on MODIFIED published fixtures ({', '.join(modified)}: sha256 differs from "
+            "fixtures/published/SHA256SUMS); these verdicts are not the origin's"
+        )
+    for name in names:
+        if name.startswith(f"{FILE}:"):
+            path = Path(name.partition(":")[2])
+            if path.is_file():
+                lines.append(f"source {name}: file {path.resolve()}, sha256 {published.sha256_of(path)}")
+    return lines

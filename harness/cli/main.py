@@ -26,7 +26,8 @@ from harness.scoring.methods import ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT
 
 def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--source", default="published", help="published | recomputed:mean | recomputed:zero (report: comma-separated list)"
+        "--source", default="published",
+        help="published | recomputed:mean | recomputed:zero | zoo:mean | zoo:zero | file:PATH (report: comma-separated list)"
     )
     p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (recomputed sources)")
@@ -44,19 +45,31 @@ def _settings(args) -> tuple[thresholds.Thresholds, list[str]]:
 
     settings = thresholds.load()
     overrides = {name: getattr(args, name) for name in ("k", "ties") if getattr(args, name) is not None}
-    settings = settings.with_transfer(**overrides) if overrides else settings
+    try:
+        settings = settings.with_transfer(**overrides) if overrides else settings
+    except thresholds.ThresholdsError as err:
+        flags = " ".join(f"--{name} {value}" for name, value in overrides.items())
+        raise UserError(f"{flags}: {str(err).split(': ', 1)[-1]}") from None
     notes = settings_notes(settings, overrides)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return settings, notes
 
 
-def _load(args):
+class UserError(Exception):
+    """An error of the input or the command line: one line on stderr, exit 2 (traceback with --debug)."""
+
+
+def _load(args, name: str | None = None, *, need_data: bool = True):
+    """A source by name (default: --source), its notes on stderr; UserError when it has no head table."""
     from harness.claims import sources
 
-    src = sources.load(args.source, compute=not args.no_compute, device=args.device)
+    name = name or args.source
+    src = sources.load(name, allow_modified=args.allow_modified, compute=not args.no_compute, device=args.device)
     for note in src.notes:
         print(f"note: {note}", file=sys.stderr)
+    if need_data and src.table.empty:
+        raise UserError(f"source {name} has no head table: {'; '.join(src.notes) or 'nothing stored'}")
     return src
 
 
@@ -65,7 +78,10 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
 
     text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
-        out.write_text(text)
+        try:
+            out.write_text(text)
+        except OSError as err:
+            raise UserError(f"cannot write {out}: {err.strerror or err}") from None
         print(f"written to {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -77,9 +93,17 @@ def cmd_transfer(args) -> int:
     from harness.data.head_table import with_categories
 
     settings, _ = _settings(args)
+    if args.intervals and args.n_boot is not None and args.n_boot < 1:
+        raise UserError(f"--n-boot {args.n_boot} with --intervals: an interval needs at least 1 bootstrap draw")
     src = _load(args)
     table = with_categories(src.table, settings.transfer.categories)
     pairs = [p for p in registry.SEED_PAIRS if set(p) <= set(table["model"])]
+    if not pairs:
+        raise UserError(f"source {args.source} covers none of the seed's pairs (models: {', '.join(dict.fromkeys(table['model']))})")
+    for base in dict.fromkeys(p[0] for p in pairs):
+        n = len(transfer.top_k_base(table, base, settings.transfer.k))
+        if n < settings.transfer.k:
+            print(f"note: k = {settings.transfer.k} capped to {n} for base {base} (it has {n} IOI-like heads)", file=sys.stderr)
     heads = {p: transfer.transfer_heads(table, *p, **settings.transfer.kwargs()) for p in pairs}
     if args.per_head:
         frame = transfer.origin_format(pd.concat(heads.values(), ignore_index=True))
@@ -91,7 +115,7 @@ def cmd_transfer(args) -> int:
         for i, p in enumerate(pairs):
             unc = settings.uncertainty
             iv = uncertainty.bootstrap_pair(
-                heads[p], n_boot=args.n_boot or unc.n_boot, level=unc.level, seed=unc.seed if args.seed is None else args.seed
+                heads[p], n_boot=unc.n_boot if args.n_boot is None else args.n_boot, level=unc.level, seed=unc.seed if args.seed is None else args.seed
             ).set_index("metric")
             for metric in ("mean_frac_rank", "frac_lost"):
                 frame.loc[i, f"{metric}_lo"] = iv.loc[metric, "lo"]
@@ -106,10 +130,25 @@ def cmd_report(args) -> int:
     from harness.report import render as report
 
     settings, notes = _settings(args)
+    names = args.source.split(",")
+    for name in names:
+        sources.parse(name)  # a misspelled source is a usage error before anything runs
+    preface = sources.preface(names)
+    for line in preface:
+        print(line)
     results: dict[str, claims.Evaluation | str] = {}
-    for name in args.source.split(","):
-        src = sources.load(name, compute=not args.no_compute, device=args.device)
-        results[name] = src.evaluate(settings) if len(src.table) else "; ".join(src.notes) or "no head table"
+    failed = []
+    for name in names:
+        # A broken source fails alone (one line naming it); the other sources' verdicts still print.
+        try:
+            src = _load(args, name, need_data=False)
+            results[name] = src.evaluate(settings) if len(src.table) else "; ".join(src.notes) or "no head table"
+        except Exception as err:  # noqa: BLE001 - reported, and the exit code says it
+            if args.debug:
+                raise
+            failed.append(name)
+            results[name] = f"FAILED: {_one_line(err)}"
+            print(f"error: source {name} failed: {_one_line(err)}", file=sys.stderr)
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     checks = [c for ev in evaluations for c in ev.checks.values()]
     skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
@@ -134,33 +173,62 @@ def cmd_report(args) -> int:
         print(f"robustness heatmap written to {path}", file=sys.stderr)
         heatmap = path.name if args.markdown and path.parent == args.markdown.parent else str(path)
     for line in report.write_files(
-        results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, args.zoo_plot
+        results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, preface, args.zoo_plot
     ):
         print(line, file=sys.stderr)
+    if failed:
+        print(f"error: {len(failed)} source(s) failed: {', '.join(failed)} (verdicts of the others are above)", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_audit(args) -> int:
-    from harness.data.head_table import findings_frame
+    """Findings with their recorded decision (published: fixtures/published/KNOWN_FINDINGS.toml).
+    --strict fails on any finding that is not recorded: the shipped table passes, a new defect does not."""
+    from harness.data import validation
 
     src = _load(args)
-    frame = findings_frame(src.findings)
+    known = validation.known_findings() if args.source == "published" else []
+    frame = validation.audit_frame(src.findings, known)
     _emit(frame, args.format, None)
-    return 1 if args.strict and (frame["severity"] == "error").any() else 0
+    new = int((~frame["recorded"]).sum())
+    if args.strict and new:
+        print(f"error: {new} finding(s) of {args.source} not recorded in fixtures/published/KNOWN_FINDINGS.toml", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_verdicts(args) -> int:
-    from harness.claims import checks as claims
-    from harness.claims import sources
-    from harness.claims.verdicts import write_verdicts
+    """Re-record claims/verdicts.toml for the sources given, keeping the entries of every other source
+    and of a given source that produced no data; prints the diff first (--check: only the diff)."""
+    import difflib
 
+    from harness.claims import sources
+    from harness.claims import verdicts
+
+    path = args.out or verdicts.VERDICTS_FILE
+    names = args.sources.split(",")
+    for name in names:
+        sources.parse(name)
     evaluations = []
-    for name in args.sources.split(","):
-        src = sources.load(name, compute=False)
-        if not src.table.empty:
-            evaluations.append(claims.evaluate(src.table, name))
-    path = write_verdicts(evaluations, args.out)
-    print(f"written {path}", file=sys.stderr)
+    for name in names:
+        src = sources.load(name, allow_modified=args.allow_modified, compute=False)
+        if src.table.empty:
+            print(f"note: {name} produced no data; its recorded verdicts are kept ({'; '.join(src.notes)})", file=sys.stderr)
+            continue
+        evaluations.append(src.evaluate())
+    old = path.read_text() if path.is_file() else ""
+    new = verdicts.merged(evaluations, verdicts.load_verdicts(path))
+    diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{path} (recorded)", f"{path} (new)"))
+    if not diff:
+        print(f"{path}: unchanged", file=sys.stderr)
+        return 0
+    sys.stdout.writelines(diff)
+    if args.check:
+        print(f"{path}: would change (diff above); run without --check to write it", file=sys.stderr)
+        return 1
+    path.write_text(new)
+    print(f"written {path} (diff above)", file=sys.stderr)
     return 0
 
 
@@ -312,8 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("verdicts", help="write claims/verdicts.toml from the current evaluation")
-    p.add_argument("--sources", default="published", help="comma-separated sources (cached data only)")
+    p.add_argument("--sources", default="published", help="comma-separated sources (cached data only); others' entries are kept")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--check", action="store_true", help="print the diff only; exit 1 when the file would change")
     p.set_defaults(func=cmd_verdicts)
 
     p = sub.add_parser("zoo", help="scan (resumably) the zoo's IOI tables from real weights; --commit to fixtures/")
@@ -360,14 +429,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GLOBAL_FLAGS = {
+    "--debug": "show the traceback of an error instead of its one line",
+    "--allow-modified-fixtures": "run on published tables whose sha256 no longer matches (reports say so at the top)",
+}
+EXIT_USER_ERROR = 2  # bad input or arguments (argparse's usage errors exit 2 too)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    text = " ".join(text.split()) or type(err).__name__
+    return text
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a person can fix: bad input, unknown names, paths, missing weights, modified fixtures.
+    (WeightsNotFound and GgufHashMismatch are RuntimeErrors; the modules are imported lazily.)"""
+    from harness.data.published import FixtureModified
+
+    errors: list[type[BaseException]] = [UserError, ValueError, LookupError, OSError, FixtureModified]
+    for module, name in (("harness.models.loaders", "WeightsNotFound"), ("harness.models.gguf", "GgufHashMismatch")):
+        loaded = sys.modules.get(module)  # only a module that was imported can have raised its error
+        if loaded is not None:
+            errors.append(getattr(loaded, name))
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. Global flags (anywhere on the line): --debug, --allow-modified-fixtures. A user
+    error (bad input, unknown model or source, a path that cannot be written, missing weights, a
+    modified fixture) ends in one line on stderr and exit 2; --debug shows the traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    flags = {flag: flag in argv for flag in GLOBAL_FLAGS}
+    argv = [a for a in argv if a not in GLOBAL_FLAGS]
     if argv[:1] == ["bench"]:  # bench's options belong to harness.bench, not to this parser
         from harness.cli.bench import main as bench_main
 
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    for flag, text in GLOBAL_FLAGS.items():
+        parser.add_argument(flag, action="store_true", help=text)
+    args = parser.parse_args(argv)
+    args.debug, args.allow_modified = flags["--debug"], flags["--allow-modified-fixtures"]
+    try:
+        return args.func(args)
+    except _user_errors() as err:
+        if args.debug:
+            raise
+        print(f"error: {_one_line(err)} (--debug for the traceback)", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

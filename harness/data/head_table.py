@@ -36,7 +36,7 @@ DEFAULT_TAU = 0.05  # the origin's tau (PROVENANCE.md)
 class Finding:
     """One problem found in a head table."""
 
-    check: str  # columns | type | nan | duplicate | unknown_model | geometry | category | category_rule | copied_values
+    check: str  # columns | type | nan | non_finite | duplicate | unknown_model | geometry | category | category_rule | copied_values
     severity: Literal["error", "warning"]
     message: str
     model: str | None = None
@@ -107,14 +107,21 @@ def _rows(mask: pd.Series) -> tuple[int, ...]:
     return tuple(int(i) for i in mask[mask].index)
 
 
+# A delta is a change of a logit difference (a few units; the origin's largest is below 5): one beyond
+# MAX_ABS_DELTA is a broken value (e.g. -1e308) that would otherwise top every ranking.
+MAX_ABS_DELTA = 1e4
+MAX_INDEX = 1 << 20  # a layer or head index beyond this is no index (and would overflow int casts)
+
+
 def _check_types(table: pd.DataFrame) -> list[Finding]:
     findings = []
     for col, kind in REQUIRED_COLUMNS.items():
         values = table[col]
         if kind == "int":
             numeric = pd.to_numeric(values, errors="coerce")
-            bad = numeric.isna() | (numeric != np.floor(numeric))
-            what = "not an integer"
+            with np.errstate(invalid="ignore"):
+                bad = numeric.isna() | ~np.isfinite(numeric) | (numeric != np.floor(numeric)) | (numeric.abs() > MAX_INDEX)
+            what = "not an integer index"
         elif kind == "float":
             numeric = pd.to_numeric(values, errors="coerce")
             bad = numeric.isna() & values.notna()
@@ -130,9 +137,16 @@ def _check_types(table: pd.DataFrame) -> list[Finding]:
 def _check_values(table: pd.DataFrame) -> list[Finding]:
     findings: list[Finding] = []
     for col in ("delta_ioi", "delta_anti"):
-        nan = pd.to_numeric(table[col], errors="coerce").isna()
+        values = pd.to_numeric(table[col], errors="coerce")
+        nan = values.isna()
         if nan.any():
             findings.append(Finding("nan", "error", f"column {col!r} holds NaN", rows=_rows(nan)))
+        infinite = ~nan & ~np.isfinite(values.to_numpy(float))
+        if infinite.any():
+            findings.append(Finding("non_finite", "error", f"column {col!r} holds an infinite value", rows=_rows(pd.Series(infinite, index=table.index))))
+        huge = pd.Series(~infinite & (values.abs() > MAX_ABS_DELTA).to_numpy(), index=table.index)
+        if huge.any():
+            findings.append(Finding("non_finite", "error", f"column {col!r} beyond +-{MAX_ABS_DELTA:g}", rows=_rows(huge)))
     dup = table.duplicated(["model", "layer", "head"], keep=False)
     if dup.any():
         findings.append(Finding("duplicate", "error", "the same (model, layer, head) appears twice", rows=_rows(dup)))

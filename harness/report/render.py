@@ -158,11 +158,14 @@ def summary_markdown(
     notes: list[str] | None = None,
     robustness: dict[str, str] | None = None,
     heatmap: str | None = None,
+    preface: list[str] | None = None,
 ) -> str:
     """The whole Markdown report: sources side by side, transfer summary per source, the verdicts (with
     their robustness notes when given, and a link to the robustness heatmap `heatmap`), and the
     reference model's recomputed head table in a few lines."""
     parts = ["# IOI head transfer: claim verdicts", ""]
+    if preface:  # what a reader must know first: modified fixtures, the user's files and their sha256
+        parts += [*[f"> **{line}**" if line.startswith("WARNING") else f"> {line}" for line in preface], ""]
     if notes:
         parts += ["## Settings overridden on the command line", "", *[f"- {line}" for line in notes], ""]
     if sources is not None and len(sources):
@@ -253,6 +256,7 @@ def write_files(
     notes: list[str] | None = None,
     robustness: dict[str, str] | None = None,
     heatmap: str | None = None,
+    preface: list[str] | None = None,
     zoo_plot: Path | None = None,
 ) -> list[str]:
     """Write the Markdown report and/or the pairs plot; returns one line per file written. The CLI
@@ -268,9 +272,11 @@ def write_files(
         markdown = Path(markdown)
         markdown.parent.mkdir(parents=True, exist_ok=True)
         reference = reference_summary(settings.transfer)
-        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap)
+        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap, preface)
         for lines in zoo_sections.values():
-            text += "\n" + "\n".join(lines[0])
+            text += "
+" + "
+".join(lines[0])
         markdown.write_text(text)
         written.append(f"claims report written to {markdown}")
     if zoo_plot and zoo_sections:

@@ -8,6 +8,7 @@ not match (a torn or edited file) is reported with a warning and treated as abse
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -24,13 +25,38 @@ import pandas as pd
 from filelock import FileLock
 
 from harness import HARNESS_VERSION
-from harness.paths import FIXTURES_DIR, cache_dir, current_umask
+from harness.paths import CACHE_ENV, FIXTURES_DIR, cache_dir, current_umask
 
 log = logging.getLogger("harness.cache")
 
 
 class CorruptCacheEntry(UserWarning):
     """A cache entry failed its integrity check and will be recomputed."""
+
+
+class UnstoredResult(UserWarning):
+    """A finished result could not be stored in its cache and went to the fallback cache instead."""
+
+
+def fallback_root() -> Path:
+    """Where a result goes when its cache cannot be written: a per-user folder in the temp dir."""
+    user = os.environ.get("USER") or str(os.getuid())
+    return Path(tempfile.gettempdir()) / f"ioi-claims-fallback-{user}" / "scores"
+
+
+def remove_orphan_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files (.NAME.XXXX.tmp) a killed writer left in an entry folder; call it
+    only under the entry's lock."""
+    removed = []
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    if removed:
+        log.info("removed %d orphan temporary files in %s", len(removed), folder)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -142,18 +168,30 @@ class ScoreCache:
         if not meta_path.exists():
             return None
         try:
-            if self.read_only:
-                meta, text = json.loads(meta_path.read_text()), table_path.read_text()
-            else:
-                with FileLock(str(folder / ".lock")):
-                    meta = json.loads(meta_path.read_text())
-                    text = table_path.read_text()
+            meta, text = self._read(folder, meta_path, table_path)
+            if not isinstance(meta, dict):
+                raise ValueError(f"meta.json holds {type(meta).__name__}, not an object")
             if meta.get("table_sha256") != _sha256_text(text) or meta.get("key") != key.as_dict():
                 raise ValueError("checksum or key mismatch")
             return pd.read_csv(io.StringIO(text)), meta
         except (OSError, ValueError, json.JSONDecodeError) as exc:
             warnings.warn(f"corrupt cache entry {folder} ({exc}); recomputing", CorruptCacheEntry, stacklevel=2)
             return None
+
+    def _read(self, folder: Path, meta_path: Path, table_path: Path) -> tuple[Any, str]:
+        """meta.json (parsed) and table.csv, under the entry's lock when it can be taken. Reading needs
+        no write access: a read-only or another user's cache is read without the lock (writers replace
+        files atomically, and the checksum catches a table and metadata of two different writes)."""
+        if not self.read_only:
+            try:
+                with FileLock(str(folder / ".lock")):
+                    return json.loads(meta_path.read_text()), table_path.read_text()
+            except PermissionError:
+                log.debug("cannot lock %s (read-only); reading without the lock", folder)
+            except OSError as exc:
+                if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
+        return json.loads(meta_path.read_text()), table_path.read_text()
 
     def put(
         self, key: CacheKey, table: pd.DataFrame, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None
@@ -162,7 +200,23 @@ class ScoreCache:
         replaced before the metadata that vouches for them."""
         if self.read_only:
             raise PermissionError(f"{self.root} is a read-only score cache")
-        folder = self.entry_dir(key)
+        try:
+            return self._put(self.entry_dir(key), key, table, meta, arrays)
+        except OSError as exc:
+            # A finished result is never dropped: it goes to a fallback cache the user is told about.
+            fallback = fallback_root() / key.model / key.digest
+            if self.root == fallback_root() or fallback_root() in self.root.parents:
+                raise
+            folder = self._put(fallback, key, table, meta, arrays)
+            message = (
+                f"could not store the result in {self.entry_dir(key)} ({exc.strerror or exc}); it was written to {folder} "
+                f"instead: copy that folder into {self.entry_dir(key).parent}/ or set {CACHE_ENV}={fallback_root().parent}"
+            )
+            warnings.warn(message, UnstoredResult, stacklevel=2)
+            log.warning(message)
+            return folder
+
+    def _put(self, folder: Path, key: CacheKey, table: pd.DataFrame, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         text = table.to_csv(index=False)
         record = {**meta, "key": key.as_dict(), "table_sha256": _sha256_text(text)}
@@ -170,6 +224,7 @@ class ScoreCache:
         if payload is not None:
             record["arrays_sha256"] = hashlib.sha256(payload).hexdigest()
         with FileLock(str(folder / ".lock")):
+            remove_orphan_temps(folder)  # under the lock no writer is active here: every .tmp is a killed writer's
             _atomic_write(folder / "table.csv", text)
             if payload is not None:
                 _atomic_write_bytes(folder / ARRAYS_FILE, payload)
@@ -200,9 +255,11 @@ class ScoreCache:
         out = []
         for meta_path in sorted(base.glob("**/meta.json")):
             try:
-                out.append(json.loads(meta_path.read_text()))
+                meta = json.loads(meta_path.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
+            if isinstance(meta, dict):  # [] or null is a corrupt entry, not metadata
+                out.append(meta)
         return out
 
 

@@ -102,3 +102,76 @@ def test_a_key_reads_back_from_its_stored_form():
     stored = json.loads(json.dumps(key().as_dict()))  # as it sits in meta.json
     assert CacheKey.from_dict(stored) == key() and CacheKey.from_dict(stored).digest == key().digest
     assert CacheKey.from_dict({**stored, "harness_version": "0.0.9"}).digest != key().digest
+
+
+# --- a cache keeps finished work (issue 8) -------------------------------------------------------
+# The tests run as root here, where chmod does not stop a write: the lock and the write fail by patch.
+
+
+def _refuse_lock(monkeypatch):
+    from harness.runs import cache as cache_module
+
+    class NoLock:
+        def __init__(self, path):
+            self.path = path
+
+        def __enter__(self):
+            raise PermissionError(13, "Permission denied", self.path)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(cache_module, "FileLock", NoLock)
+
+
+def test_reading_needs_no_writable_lock(tmp_path, monkeypatch):
+    cache = ScoreCache(tmp_path)
+    cache.put(key(), TABLE, {"clean_logit_diff": 3.0})
+    _refuse_lock(monkeypatch)  # a read-only or another user's cache: the .lock cannot be created
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no CorruptCacheEntry
+        table, meta = cache.get(key())
+    pd.testing.assert_frame_equal(table, TABLE)
+
+
+def test_a_result_that_cannot_be_stored_goes_to_the_fallback_and_the_user_is_told(tmp_path, monkeypatch):
+    from harness.runs import cache as cache_module
+    from harness.runs.cache import UnstoredResult
+
+    monkeypatch.setattr(cache_module, "fallback_root", lambda: tmp_path / "fallback" / "scores")
+    cache = ScoreCache(tmp_path / "shared")
+    real_put = ScoreCache._put
+
+    def refuse_primary(self, folder, *args):
+        if (tmp_path / "shared") in folder.parents:
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_put(self, folder, *args)
+
+    monkeypatch.setattr(ScoreCache, "_put", refuse_primary)
+    with pytest.warns(UnstoredResult, match="written to .*fallback") as record:
+        folder = cache.put(key(), TABLE, {"clean_logit_diff": 3.0})
+    assert "IOI_CLAIMS_CACHE" in str(record[0].message)
+    assert (tmp_path / "fallback" / "scores") in folder.parents
+    table, _ = ScoreCache(tmp_path / "fallback" / "scores").get(key())
+    pd.testing.assert_frame_equal(table, TABLE)
+
+
+@pytest.mark.parametrize("content", ["[]", "null", "3", '"text"'])
+def test_meta_json_that_is_no_object_is_a_corrupt_entry(tmp_path, content):
+    cache = ScoreCache(tmp_path)
+    folder = cache.put(key(), TABLE, {})
+    (folder / "meta.json").write_text(content)
+    with pytest.warns(CorruptCacheEntry, match="not an object"):
+        assert cache.get(key()) is None
+    assert cache.entries() == []
+
+
+def test_orphan_temporary_files_of_a_killed_writer_are_cleaned(tmp_path):
+    cache = ScoreCache(tmp_path)
+    folder = cache.put(key(), TABLE, {})
+    orphans = [folder / ".table.csv.abc123.tmp", folder / ".meta.json.def456.tmp"]
+    for orphan in orphans:
+        orphan.write_text("half a write")
+    cache.put(key(), TABLE, {})
+    assert not any(o.exists() for o in orphans)
+    assert cache.get(key()) is not None

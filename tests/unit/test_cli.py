@@ -52,15 +52,32 @@ def test_report_and_audit(capsys, tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 10_000
     audit = run(capsys, "audit", "--format", "csv")
     assert "geometry" in audit and "category_rule" in audit
-    assert main(["audit", "--strict"]) == 1  # the published table has geometry errors
+    assert main(["audit", "--strict"]) == 0  # the shipped table: its findings are all recorded, with decisions
     capsys.readouterr()
+
+
+def test_audit_strict_fails_on_a_finding_not_recorded(capsys, monkeypatch):
+    from harness.data import validation
+
+    known = validation.known_findings()
+    warnings_only = [k for k in known if k.check != "copied_values"]  # a "new" warning
+    monkeypatch.setattr(validation, "known_findings", lambda: warnings_only)
+    assert main(["audit", "--strict"]) == 1
+    assert "not recorded" in capsys.readouterr().err
+    errors_unrecorded = [k for k in known if k.check != "geometry"]  # a "new" error: the source itself stops
+    monkeypatch.setattr(validation, "known_findings", lambda: errors_unrecorded)
+    assert main(["audit", "--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "joint_ioi_anti_repeat_heads.csv" in err and "pythia-70m L6H1" in err
 
 
 def test_bad_arguments_exit_with_usage(capsys):
     with pytest.raises(SystemExit):
         main(["transfer", "--ties", "bogus"])
-    with pytest.raises(ValueError, match="unknown source"):
-        main(["transfer", "--source", "recomputed:bogus"])
+    capsys.readouterr()
+    assert main(["transfer", "--source", "recomputed:bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown source 'recomputed:bogus'") and len(err.strip().splitlines()) == 1
 
 
 def test_models_lists_the_registry_with_where_the_weights_are(capsys):

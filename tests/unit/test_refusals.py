@@ -1,0 +1,184 @@
+"""What the suite refuses (issue 8): a gate that cannot be bypassed, user tables (file:PATH), broken
+sources that fail alone, and one-line user errors with a non-zero exit."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from harness.claims import sources, verdicts
+from harness.cli.main import main
+from harness.data import published
+from harness.paths import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+HEADS = published.PUBLISHED_DIR / published.HEADS_FILE
+
+
+def one_error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note:")]
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+# --- the gate ------------------------------------------------------------------------------------
+
+
+def run_pytest(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+
+
+def test_an_unknown_source_is_a_usage_error_not_a_deselection():
+    result = run_pytest("claims/test_claims.py", "--collect-only", "-q", "--claims-sources", "publishd")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR == 4
+    assert "unknown source 'publishd'" in result.stderr
+
+
+def test_a_file_source_is_collected_and_named_with_its_sha256(tmp_path):
+    mine = tmp_path / "mine.csv"
+    shutil.copy(HEADS, mine)
+    result = run_pytest("claims/test_claims.py", "-q", "-k", "P1", "--claims-sources", f"file:{mine}", "--claims-no-robustness")
+    assert f"P1[file:{mine}-mfr]" in result.stdout, result.stdout[-2000:]  # in the verdict table
+    assert published.sha256_of(mine) in result.stdout
+    assert "published-" not in result.stdout.split("claims verdicts")[-1]  # only the file source ran
+
+
+def test_the_recorded_verdicts_are_current():
+    assert verdicts.record_problems() == []
+
+
+def test_a_changed_number_is_red_until_re_recorded(tmp_path, monkeypatch):
+    files = []
+    for path in verdicts.settings_files():
+        shutil.copy(path, tmp_path / path.name)
+        files.append(tmp_path / path.name)
+    monkeypatch.setattr(verdicts, "settings_files", lambda: tuple(files))
+    recorded = tmp_path / "verdicts.toml"
+    shutil.copy(verdicts.VERDICTS_FILE, recorded)
+    text = files[0].read_text()
+    recorded.write_text(recorded.read_text().replace(verdicts.load_file()[verdicts.SETTINGS_KEY], verdicts.settings_digest()))
+    assert verdicts.record_problems(recorded) == []
+    files[0].write_text(text + "\n# a comment changes no number\n")
+    assert verdicts.record_problems(recorded) == []
+    assert "max_kept_strong" in text
+    files[0].write_text(text.replace("max_kept_strong = ", "max_kept_strong = 1.0 #", 1))
+    problems = verdicts.record_problems(recorded)
+    assert len(problems) == 1 and "python -m harness verdicts" in problems[0] and "thresholds.toml" in problems[0]
+
+
+def test_a_verdict_for_a_check_that_does_not_exist_is_red(tmp_path):
+    recorded = tmp_path / "verdicts.toml"
+    recorded.write_text(verdicts.VERDICTS_FILE.read_text() + '\n["P9[published-mfr]"]\nverdict = "not reproduced"\n')
+    problems = verdicts.record_problems(recorded)
+    assert any("P9[published-mfr]" in p and "do not exist" in p for p in problems)
+
+
+def test_verdicts_of_a_source_without_data_are_never_erased(tmp_path, capsys):
+    recorded = tmp_path / "verdicts.toml"
+    fake = '\n["P1[recomputed:mean-mfr]"]\nverdict = "not reproduced"\nmeasured = "m"\nthreshold = "t"\n'
+    recorded.write_text(verdicts.VERDICTS_FILE.read_text() + fake)
+    before = recorded.read_text()
+    assert main(["verdicts", "--sources", "recomputed:mean", "--out", str(recorded)]) == 0  # no weights here
+    assert "P1[recomputed:mean-mfr]" in verdicts.load_verdicts(recorded)
+    assert set(verdicts.load_verdicts(recorded)) == set(verdicts.load_verdicts(verdicts.VERDICTS_FILE)) | {"P1[recomputed:mean-mfr]"}
+    # re-recording another source keeps it too, and the diff is printed before the write
+    recorded.write_text(before.replace('measured = "mean_frac_rank = 0.491', 'measured = "mean_frac_rank = 0.999'))
+    assert main(["verdicts", "--sources", "published", "--out", str(recorded)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("---") and '-measured = "mean_frac_rank = 0.999' in out
+    assert "P1[recomputed:mean-mfr]" in verdicts.load_verdicts(recorded)
+
+
+def test_verdicts_check_only_prints_the_diff(tmp_path, capsys):
+    recorded = tmp_path / "verdicts.toml"
+    recorded.write_text(verdicts.VERDICTS_FILE.read_text().replace("0.491", "0.999"))
+    before = recorded.read_text()
+    assert main(["verdicts", "--check", "--out", str(recorded)]) == 1
+    assert recorded.read_text() == before and "0.999" in capsys.readouterr().out
+
+
+# --- user tables, broken sources -----------------------------------------------------------------
+
+
+def test_transfer_and_report_take_a_user_file(tmp_path, capsys):
+    mine = tmp_path / "mine.csv"
+    shutil.copy(HEADS, mine)
+    assert main(["transfer", "--source", f"file:{mine}"]) == 0
+    mine_out = capsys.readouterr().out
+    assert main(["transfer"]) == 0
+    assert mine_out == capsys.readouterr().out  # the same table gives the same numbers
+    report = tmp_path / "r.md"
+    assert main(["report", "--source", f"file:{mine}", "--markdown", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert f"P1[file:{mine}-mfr]" in out and published.sha256_of(mine) in out
+    assert published.sha256_of(mine) in report.read_text().split("## Verdicts")[0]
+
+
+def test_a_broken_source_fails_alone(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADS.read_text().replace("-0.", "-inf", 1).replace("-inf", "-0.", 0))
+    assert main(["report", "--source", f"published,file:{bad}"]) == 1
+    captured = capsys.readouterr()
+    assert "P1[published-mfr]" in captured.out  # the other source's verdicts are printed
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: source")]
+    assert len(errors) == 1 and f"file:{bad}" in errors[0] and "line " in errors[0]
+
+
+def test_the_pytest_plugin_fails_a_broken_source_alone(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADS.read_text().replace("ioi_only", "IOI-like", 1))
+    result = run_pytest("claims/test_claims.py", "-q", "-k", "P1", "--claims-sources", f"published,file:{bad}", "--claims-no-robustness")
+    assert result.returncode == 1
+    assert "P1[published-mfr]" in result.stdout and "category 'IOI-like'" in result.stdout
+    assert f"FAILED claims/test_claims.py::test_P1[file:{bad}-mfr]" in result.stdout
+
+
+# --- errors a person can read --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["transfer", "--source", "publishd"], "unknown source 'publishd'"),
+        (["transfer", "--source", "recomputed:mean"], "source recomputed:mean has no head table"),
+        (["transfer", "--k", "0"], "--k 0: transfer.k = 0 must be >= 1"),
+        (["transfer", "--intervals", "--n-boot", "0"], "--n-boot 0 with --intervals"),
+        (["transfer", "--out", "/proc/no/such/dir.csv"], "cannot write /proc/no/such/dir.csv"),
+        (["scores", "--model", "nosuch"], "unknown model 'nosuch'"),
+        (["transfer", "--source", "file:/no/such.csv"], "head table /no/such.csv: no such file"),
+    ],
+)
+def test_user_errors_end_in_one_line_and_exit_2(capsys, argv, expected):
+    assert main(argv) == 2
+    assert expected in one_error_line(capsys)
+
+
+def test_debug_shows_the_traceback():
+    with pytest.raises(ValueError, match="unknown source"):
+        main(["transfer", "--source", "publishd", "--debug"])
+
+
+def test_k_beyond_a_models_heads_says_what_it_was_capped_to(capsys):
+    assert main(["transfer", "--k", "500"]) == 0
+    assert "k = 500 capped to 20 for base pythia-70m" in capsys.readouterr().err
+
+
+def test_a_modified_fixture_is_refused_unless_allowed_and_then_said_at_the_top(tmp_path, capsys, monkeypatch):
+    sums = published.expected_checksums()
+    monkeypatch.setattr(published, "expected_checksums", lambda directory=None: {**sums, published.HEADS_FILE: "0" * 64})
+    monkeypatch.delenv(published.ALLOW_MODIFIED_ENV, raising=False)
+    assert main(["transfer"]) == 2
+    assert "was modified" in one_error_line(capsys)
+    report = tmp_path / "r.md"
+    assert main(["report", "--source", "published", "--allow-modified-fixtures", "--markdown", str(report)]) == 0
+    assert capsys.readouterr().out.startswith("WARNING: made on MODIFIED published fixtures")
+    assert report.read_text().splitlines()[2].startswith("> **WARNING: made on MODIFIED")
