@@ -274,9 +274,7 @@ def write_files(
         reference = reference_summary(settings.transfer)
         text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap, preface)
         for lines in zoo_sections.values():
-            text += "
-" + "
-".join(lines[0])
+            text += "\n" + "\n".join(lines[0])
         markdown.write_text(text)
         written.append(f"claims report written to {markdown}")
     if zoo_plot and zoo_sections:

@@ -6,10 +6,12 @@
   narrow): the batched exact scan gives the naive loop's deltas to 1e-4, for both ablation methods.
   The twins keep each architecture's structure (grouped KV heads, gated MLP, Gemma's sliding-window
   layers and head_dim != d_model / n_heads, Qwen's untied output matrix) at a size a CI run affords.
-- Every committed zoo table: its key is the current one (same GGUF sha256, prompt spec, method,
-  dtype, harness version) and a fresh exact scan of its LAST layer (the cheapest slice: one block
-  replayed) on the same prompts gives the committed deltas (1e-4 in float32; 2e-2 in bfloat16, whose
-  rounding differs between machines' kernels: measured 0.019 max difference on gemma at 200 prompts).
+- Every committed zoo table has the current key (same GGUF sha256, prompt spec, method, dtype, harness
+  version). For the mean-ablation tables of the three small models, a fresh exact scan of the LAST
+  layer (the cheapest slice: one block replayed) on the same prompts gives the committed deltas (1e-4
+  in float32; 2e-2 in bfloat16, whose rounding differs between machines' kernels: bfloat16 against
+  float32 differed by at most 0.019 on gemma at 200 prompts). Qwen2.5-Coder-1.5B is left out of the
+  fresh slice: dequantising and loading it costs about 4 minutes of a CI run; its key is checked.
 """
 
 from __future__ import annotations
@@ -104,8 +106,26 @@ def _committed_zoo_entries() -> list[tuple[str, str]]:
     return sorted(set(out))
 
 
+FRESH_SLICE = [(m, "mean") for m in ("smollm2-135m", "qwen2.5-coder-0.5b", "gemma-3-270m")]
+
+
+def _command(model: str, method: str) -> str:
+    return f"python -m harness zoo --model {model} --method {method} --refresh --commit"
+
+
 @pytest.mark.parametrize("model,method", _committed_zoo_entries())
-def test_committed_zoo_table_has_the_current_key_and_a_fresh_last_layer_matches(model, method):
+def test_committed_zoo_table_has_the_current_key(model, method):
+    _need(model)
+    from harness.runs.cache import committed_cache
+    from harness.runs.recompute import cache_key, zoo_run
+
+    hit = committed_cache().get(cache_key(model, "ioi", zoo_run(model, method)))
+    assert hit is not None, f"no committed {model} {method} zoo table under the current key; regenerate: `{_command(model, method)}`"
+    assert committed_cache().arrays(cache_key(model, "ioi", zoo_run(model, method))) is not None
+
+
+@pytest.mark.parametrize("model,method", [e for e in _committed_zoo_entries() if e in FRESH_SLICE])
+def test_a_fresh_last_layer_scan_gives_the_committed_zoo_deltas(model, method):
     _need(model)
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
@@ -114,9 +134,10 @@ def test_committed_zoo_table_has_the_current_key_and_a_fresh_last_layer_matches(
     from harness.scoring.head_scores import scan_batched
 
     run = zoo_run(model, method)
-    command = f"python -m harness zoo --model {model} --method {method} --refresh --commit"
+    command = _command(model, method)
     hit = committed_cache().get(cache_key(model, "ioi", run))
-    assert hit is not None, f"no committed {model} {method} zoo table under the current key; regenerate: `{command}`"
+    if hit is None:
+        pytest.skip("stale committed table (see test_committed_zoo_table_has_the_current_key)")
     table, meta = hit
     loaded = load_model(model, device="cpu", dtype=run.dtype, progress=False)
     prompts = build_prompts(run.task("ioi", model), loaded.tokenizer)

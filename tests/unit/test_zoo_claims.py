@@ -1,0 +1,86 @@
+"""The zoo's claims on synthetic head tables (no model): they can hold and they can fail.
+
+A zoo table whose 1.5B model copies the 0.5B model's heads keeps every head strong across the
+within-family pair, so W1 and T1 must fail there; independent random tables lose most heads, so
+they hold. F1 holds only when a pair loses more than both models' split-half floors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis.noise_floor import Floor, METRICS, noise_floor
+from harness.claims import checks
+from harness.data.head_table import categorize, with_derived_columns
+from harness.models import registry
+
+pytestmark = pytest.mark.unit
+
+
+def _table(model: str, rng: np.random.Generator, deltas: np.ndarray | None = None) -> pd.DataFrame:
+    spec = registry.get(model)
+    n = spec.n_layers * spec.n_heads
+    delta = deltas if deltas is not None else -np.abs(rng.standard_normal(n)) * (rng.random(n) < 0.3)
+    table = pd.DataFrame(
+        {
+            "family": spec.family, "model": model,
+            "layer": np.repeat(np.arange(spec.n_layers), spec.n_heads), "head": np.tile(np.arange(spec.n_heads), spec.n_layers),
+            "delta_ioi": delta, "delta_anti": 0.0,
+        }
+    )
+    table = with_derived_columns(table)
+    table["category"] = categorize(table["delta_ioi"], table["delta_anti"])
+    return table
+
+
+def _zoo(copy_within: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    tables = {m: _table(m, rng) for m in registry.ZOO_MODELS}
+    if copy_within:  # the 1.5B model's heads at the 0.5B model's indices, equally strong
+        small, big = registry.ZOO_PAIRS[0]
+        spec = registry.get(big)
+        grid = tables[big][["layer", "head"]].merge(tables[small][["layer", "head", "delta_ioi"]], how="left").fillna(0.0)
+        tables[big] = _table(big, rng, grid["delta_ioi"].to_numpy())
+        assert len(tables[big]) == spec.n_layers * spec.n_heads
+    return pd.concat(tables.values(), ignore_index=True)
+
+
+def _floor(model: str, hi_lost: float) -> Floor:
+    values = {m: 0.0 for m in METRICS}
+    return Floor(model, 200, values, values, {**values, "frac_lost": hi_lost}, 200, 0.95)
+
+
+def test_within_family_claims_hold_on_independent_tables_and_fail_on_copied_heads():
+    within = checks.pair_label(registry.ZOO_PAIRS[0])
+    independent = checks.evaluate(_zoo(copy_within=False), "zoo:mean")
+    copied = checks.evaluate(_zoo(copy_within=True), "zoo:mean")
+    assert independent.checks[("W1", within)].holds
+    assert not copied.checks[("W1", within)].holds
+    assert copied.checks[("W1", within)].value == pytest.approx(1.0)
+    assert not copied.checks[("T1", "within")].holds
+
+
+def test_f1_needs_the_loss_above_both_floors():
+    table = _zoo(copy_within=True)
+    low = {m: _floor(m, 0.10) for m in registry.ZOO_MODELS}
+    ev = checks.evaluate(table, "zoo:mean", floors=low)
+    within, cross = (checks.pair_label(p) for p in registry.ZOO_PAIRS[:2])
+    assert not ev.checks[("F1", within)].holds  # copied heads: nothing lost, not above any floor
+    assert ev.checks[("F1", cross)].holds
+    high = {m: _floor(m, 1.0) for m in registry.ZOO_MODELS}
+    assert not checks.evaluate(table, "zoo:mean", floors=high).checks[("F1", cross)].holds
+
+
+def test_noise_floor_of_identical_halves_is_zero_and_of_noise_is_not():
+    rng = np.random.default_rng(1)
+    spec = registry.get("gemma-3-270m")
+    clean = np.full(40, 3.0)
+    signal = -np.abs(rng.standard_normal((spec.n_layers, spec.n_heads, 1))) * 2
+    steady = np.repeat(signal, 40, axis=2) + clean  # every prompt the same: halves agree exactly
+    kw = dict(k=20, ties="average", weak_above=0.5, missing="table", tau=0.05, rule="signed", n_boot=20, level=0.95, seed=0)
+    floor = noise_floor("gemma-3-270m", "gemma3", steady, clean, **kw)
+    assert floor.point["frac_lost"] == 0.0 and floor.point["top_k_overlap"] == 1.0
+    noisy = clean + rng.standard_normal((spec.n_layers, spec.n_heads, 40)) * 2  # no signal: halves disagree
+    assert noise_floor("gemma-3-270m", "gemma3", noisy, clean, **kw).point["top_k_overlap"] < 0.8
