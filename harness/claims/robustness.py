@@ -161,7 +161,24 @@ def _hours(seconds: float) -> str:
     return f"~{seconds / 3600:.0f} CPU-hours" if seconds >= 3600 else f"~{seconds / 60:.0f} CPU-minutes"
 
 
-def score_level(source: str, models: list[str], checks: dict[tuple[str, str], bool], grid: Grid) -> tuple[pd.DataFrame, list[str]]:
+def _half_table(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The head table scored from one half of the prompts: delta_ioi = that half's delta, categories
+    redone by the signed tau rule (the zoo's rule; harness.runs.zoo)."""
+    from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
+
+    half = table.drop(columns=["abs_delta_ioi", "abs_delta_anti", "strength"], errors="ignore").assign(delta_ioi=table[column])
+    half = with_derived_columns(half)
+    half["category"] = categorize(half["delta_ioi"], half["delta_anti"], DEFAULT_TAU, "signed")
+    return half
+
+
+# split_half values -> the table column holding that half's deltas (stored by the sharded scan)
+_HALF_COLUMNS = {"first": "delta_a", "second": "delta_b"}
+
+
+def score_level(
+    source: str, models: list[str], checks: dict[tuple[str, str], bool], grid: Grid, table: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Score-level variants of one source, one at a time around the defaults.
 
     A variant is another source scored with that value (e.g. method zero of `recomputed:mean` is
@@ -185,6 +202,14 @@ def score_level(source: str, models: list[str], checks: dict[tuple[str, str], bo
         cost, basis = float("nan"), str(err)
     for name, choice in score.items():
         for value in (v for v in choice.values if v != choice.default):
+            half = _HALF_COLUMNS.get(value) if name == "split_half" else None
+            if half is not None and table is not None and half in table and table[half].notna().all():
+                ev = claims.evaluate(_half_table(table, half), source)
+                for (claim, variant), held in checks.items():
+                    other = ev.checks.get((claim, variant))
+                    if other is not None:
+                        rows.append({"source": source, "claim": claim, "variant": variant, "choice": name, "value": value, "holds": other.holds})
+                continue
             sibling = choice.sibling.format(kind=kind, value=value) if choice.sibling else None
             reason = None
             if sibling is None:
@@ -246,7 +271,7 @@ def run(source_names: Iterable[str], *, quick: bool = False, only: Iterable[str]
         default = long[_is_default(long, choices)]
         held = {(r.claim, r.variant): r.holds for r in default.itertuples(index=False)}
         models = [m for m in registry.MODELS if m in set(src.table["model"])]
-        rows, more = score_level(name, models, held, grid)
+        rows, more = score_level(name, models, held, grid, src.table)
         scores.append(rows)
         notes += more
     if not longs:
