@@ -106,7 +106,7 @@ def plot_zoo(published: Evaluation | None, zoo: pd.DataFrame, floors: dict[str, 
     ax2.set_title("Lost heads; published tables have no per-prompt scores, hence no floor")
     ax2.legend(fontsize=8, loc="upper left")
     for ax in (ax1, ax2):
-        ax.set_xticks(x, labels, fontsize=6)
+        ax.set_xticks(x, labels, fontsize=6, rotation=30, ha="right")
         if n_pub:
             ax.axvline(n_pub - 0.5, color="black", lw=0.6)
     fig.suptitle(title, fontsize=10)
