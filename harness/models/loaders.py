@@ -359,9 +359,33 @@ def _cached_snapshot(spec: ModelSpec) -> tuple[str, Path] | None:
         if not isinstance(config_path, str):
             continue
         snapshot = Path(config_path).parent
-        if any((snapshot / weights_file).is_file() for weights_file in _HUB_WEIGHT_FILES):
+        if any(weights_file_usable(snapshot / weights_file) for weights_file in _HUB_WEIGHT_FILES):
             return repo_id, snapshot
     return None
+
+
+def weights_file_usable(path: Path) -> bool:
+    """Whether a cached weights file can be a real one: present and not empty; a .safetensors file
+    must also hold its whole header (8-byte length, then that many bytes of JSON). A broken snapshot
+    (an interrupted download, an empty file) then counts as absent, with the download command, instead
+    of "present" and a crash at load time."""
+    import json
+    import struct
+
+    try:
+        size = path.stat().st_size
+        if not path.is_file() or size == 0:
+            return False
+        if path.suffix != ".safetensors":
+            return True
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length <= 0 or 8 + length > size:
+                return False
+            json.loads(handle.read(length))
+        return True
+    except (OSError, ValueError, struct.error):
+        return False
 
 
 def _hub_weights_not_found(spec: ModelSpec, detail: str = "") -> WeightsNotFound:

@@ -243,3 +243,22 @@ def test_twin_load_is_a_frozen_eval_bridge_with_head_hooks():
     logits, cache = bridge.run_with_cache(tokens, names_filter=lambda hook: hook.endswith("hook_z"))
     assert logits.shape == (1, tokens.shape[1], 50304) and not logits.requires_grad
     assert cache["blocks.5.attn.hook_z"].shape == (1, tokens.shape[1], 8, 64)
+
+
+def test_a_broken_hub_snapshot_counts_as_absent(tmp_path):
+    """config.json plus an empty or truncated model.safetensors (an interrupted download) is not
+    'present': `models` would say so and the report would crash at load time."""
+    import json
+    import struct
+
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(struct.pack("<Q", 10_000) + b"{")
+    whole = tmp_path / "whole.safetensors"
+    header = json.dumps({"__metadata__": {}}).encode()
+    whole.write_bytes(struct.pack("<Q", len(header)) + header)
+    assert not models.weights_file_usable(empty)
+    assert not models.weights_file_usable(cut)
+    assert not models.weights_file_usable(tmp_path / "absent.safetensors")
+    assert models.weights_file_usable(whole)
