@@ -72,7 +72,7 @@ OBJECTS: tuple[str, ...] = (
     "flower", "bottle", "hat", "ticket", "watch", "box", "coin", "basket", "cup", "toy", "kite",
 )  # fmt: skip
 
-# The origin's name lists, verbatim (see shared/data/published/PROVENANCE.md).
+# The origin's name lists, verbatim (see fixtures/published/PROVENANCE.md for the origin repository and commit).
 ORIGIN_IOI_NAMES: tuple[str, ...] = (
     "John", "Mary", "Tom", "Kate", "Raj", "Liam", "Mia", "Omar", "Lina", "Chen", "Sara", "Ivy", "Alex",
     "Noah", "Zoe",

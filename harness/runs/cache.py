@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -248,6 +249,16 @@ class ScoreCache:
         except (OSError, ValueError) as exc:
             warnings.warn(f"corrupt per-prompt arrays {path} ({exc})", CorruptCacheEntry, stacklevel=2)
             return None
+
+    def remove(self, stored_key: dict[str, Any]) -> None:
+        """Delete the entry of a key as stored in an entry's meta.json (e.g. a stale committed one)."""
+        if self.read_only:
+            raise PermissionError(f"{self.root} is a read-only score cache")
+        shutil.rmtree(self.root / stored_key["model"] / digest_of(stored_key), ignore_errors=True)
+
+    def unlock(self, key: CacheKey) -> None:
+        """Remove an entry's lock file (for entries that are committed to git, which keeps no locks)."""
+        (self.entry_dir(key) / ".lock").unlink(missing_ok=True)
 
     def entries(self, model: str | None = None) -> list[dict[str, Any]]:
         """Metadata of every readable entry (optionally of one model)."""

@@ -279,7 +279,6 @@ def commit_scores(
     """Copy `model`'s scores for `tasks` under `run` from the user cache into fixtures/recomputed/
     (to be committed), with their per-prompt arrays, replacing committed entries of the same run
     computed from other weights or by another harness version. Returns the written folders."""
-    import shutil
 
     from harness.paths import FIXTURES_DIR
 
@@ -297,11 +296,11 @@ def commit_scores(
         for meta in target.entries(model):
             stored = meta.get("key", {})
             if _same_run(stored, model, task, run) and stored != key.as_dict():
-                shutil.rmtree(target.root / model / digest_of(stored), ignore_errors=True)
+                target.remove(stored)
         table, meta = hit
         kept = {k: v for k, v in meta.items() if k not in ("key", "table_sha256", "arrays_sha256")}
         folder = target.put(key, table, kept, cache.arrays(key))
-        (folder / ".lock").unlink(missing_ok=True)
+        target.unlock(key)
         written.append(str(folder))
     return written
 
