@@ -1,6 +1,17 @@
 """Uncertainty of transfer metrics: bootstrap intervals over base heads and a permutation test.
 
 Both are seeded (numpy default_rng) so the same inputs give the same numbers.
+
+Why these are hand-written rather than scipy.stats.permutation_test / scipy.stats.bootstrap (measured
+on 2026-11-25, this machine, three within and three cross pairs of 20 heads, 10000 permutations, 2000
+resamples): `compare_groups` takes 5.3 ms once its draws are cached (25.8 ms cold) against 47.4 ms for
+`scipy.stats.permutation_test` (vectorized) on the same data; the robustness sweep runs 234 such
+comparisons per source over only 27 distinct group-size signatures, and sharing the draws per
+signature (`_group_draws`) is what keeps `pytest claims/` at seconds (about 1.2 s against 11 s). The
+stratified bootstrap is the scheme `scipy.stats.bootstrap` gives with one sample per pair (measured
+interval [-0.035, 0.176] against ours [-0.044, 0.179]: the same to the resampling noise), but it draws
+from the same seeded generator as the permutation, so replacing it would change every recorded
+interval in claims/verdicts.toml and the snapshots for no gain in the statistic.
 """
 
 from __future__ import annotations
