@@ -397,9 +397,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     `python -m harness bench -- --n-prompts 8` passes its options through)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv[1:] if argv[:1] == ["--"] else argv)
+    previous = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
-    entries, context = run_bench(args.model, args)
+    try:
+        entries, context = run_bench(args.model, args)
+    finally:  # called in-process (tests, `python -m harness bench`): leave the thread count as it was
+        torch.set_num_threads(previous)
     print(report(entries, context))
     return 0
 

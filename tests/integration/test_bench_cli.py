@@ -16,7 +16,12 @@ pytestmark = pytest.mark.integration
 def test_bench_on_a_twin(capsys):
     argv = ["--model", "pythia-70m", "--weights", "twin", "--n-prompts", "4", "--layers", "3-5", "--threads", "1",
             "--no-progress", "--peak-seconds", "0.05", "--peak-tokens", "64", "--dtypes", "float32,bfloat16"]  # fmt: skip
+    import torch
+
+    threads = torch.get_num_threads()
     assert bench.main(argv) == 0
+    # `--threads 1` in-process once left every later test of the session on one thread
+    assert torch.get_num_threads() == threads
     out = capsys.readouterr().out
     for row in ("naive        float32", "batched      float32", "attribution  float32", "batched      bfloat16"):
         assert row in out
@@ -26,3 +31,4 @@ def test_bench_on_a_twin(capsys):
     exact = re.search(r"batched +float32 .*?(\d\.\d\de-\d\d) .*naive float32", out)
     assert exact and float(exact.group(1)) < 1e-4
     assert re.search(r"batched +bfloat16 .* \d+/20 +\d+\.\d\dx +batched float32", out)
+
