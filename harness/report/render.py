@@ -227,10 +227,17 @@ def plot_pairs(evaluation: Evaluation, path: Path, intervals: pd.DataFrame | Non
     for ax in (ax1, ax2):
         ax.set_xticks(x, labels, fontsize=7)
     fig.suptitle(f"IOI head transfer, source: {evaluation.source} (blue/left = within Pythia, orange = cross-family)", fontsize=10)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """Lay out, write (making the folder) and close a matplotlib figure; returns the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

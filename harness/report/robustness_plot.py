@@ -28,9 +28,6 @@ def plot_heatmap(shares: pd.DataFrame, path: Path, title: str) -> Path:
     ax.axvline(0.5, color="black", lw=1.2)  # 'all' | per-value columns
     fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01, label="share of universes where the check holds")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from harness.report.render import save_figure
+
+    return save_figure(fig, path, dpi=110)

@@ -110,12 +110,9 @@ def plot_zoo(published: Evaluation | None, zoo: pd.DataFrame, floors: dict[str, 
         if n_pub:
             ax.axvline(n_pub - 0.5, color="black", lw=0.6)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    from harness.report.render import save_figure
+
+    return save_figure(fig, path)
 
 
 def zoo_markdown(pairs: pd.DataFrame, floors: pd.DataFrame, source: str) -> list[str]:
