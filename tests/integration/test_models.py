@@ -50,7 +50,8 @@ def test_twin_bridge_geometry_hooks_and_forward(name):
     tokens = bridge.to_tokens("When Mary and John went to the store")
     logits, cache = bridge.run_with_cache(tokens, names_filter=lambda hook: hook.endswith("attn.hook_z"))
     assert logits.shape[:2] == tokens.shape and torch.isfinite(logits).all()
-    d_head = models.twin_config(spec).hidden_size // spec.n_heads
+    config = models.twin_config(spec)
+    d_head = getattr(config, "head_dim", None) or config.hidden_size // spec.n_heads  # gemma: head_dim != d_model / n_heads
     for layer in range(spec.n_layers):
         assert cache[f"blocks.{layer}.attn.hook_z"].shape == (1, tokens.shape[1], spec.n_heads, d_head)
 
@@ -114,7 +115,9 @@ def smollm2() -> models.LoadedModel:
 def test_smollm2_loads_with_its_geometry(smollm2):
     bridge = smollm2.bridge
     assert smollm2.weights == "pretrained"
-    assert smollm2.fingerprint == models.file_sha256(models.smollm2_gguf_path())
+    from harness.models import gguf
+
+    assert smollm2.fingerprint == models.file_sha256(gguf.gguf_path(smollm2.spec)) == smollm2.spec.gguf.sha256
     assert models.dequantized_dir(smollm2.spec, smollm2.fingerprint).is_dir()
     assert (bridge.cfg.n_layers, bridge.cfg.n_heads, bridge.cfg.d_head) == (30, 9, 64)
     tokens = bridge.to_tokens(IOI_PROMPT)
@@ -144,9 +147,9 @@ def test_smollm2_second_load_reads_the_dequantised_copy(tmp_path, monkeypatch, r
     calls: list[Path] = []
     dequantize = models._dequantize_gguf
 
-    def counting(gguf: Path, destination: Path) -> None:
+    def counting(spec, gguf: Path, destination: Path) -> None:
         calls.append(destination)
-        dequantize(gguf, destination)
+        dequantize(spec, gguf, destination)
 
     monkeypatch.setattr(models, "_dequantize_gguf", counting)
 
