@@ -135,7 +135,7 @@ def task_scores(
         started = time.perf_counter()
         table, meta, arrays = run_sharded(
             model, task, run, key, device=device, progress=progress, workers=workers, executor=executor,
-            ray_address=ray_address,
+            ray_address=ray_address, load=(_lazy or _LazyModel(model, run, device)).get,
         )
         meta.update(
             seconds=round(time.perf_counter() - started, 2),

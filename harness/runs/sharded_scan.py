@@ -17,6 +17,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,9 +42,11 @@ def _deal(layers: list[int], workers: int) -> list[list[int]]:
 def scan_layers(
     model: str, task: str, run: dict[str, Any], layers: list[int], key: dict[str, Any], *,
     device: str = "auto", threads: int | None = None, cache_root: str | None = None, progress: bool = True,
+    loaded: Any = None, on_saved: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Scan `layers` of `model` and store one shard per layer (the body of every executor's task;
-    plain arguments only, so it pickles for process pools and Ray). Returns the layers stored."""
+    plain arguments only, so it pickles for process pools and Ray). In process, `loaded` reuses an
+    already loaded model and `on_saved(layer)` follows each stored shard. Returns the layers stored."""
     import torch
 
     from harness.scoring.head_scores import iter_batched_layers
@@ -56,7 +59,8 @@ def scan_layers(
     if threads:
         torch.set_num_threads(threads)
     spec = RunSpec(**run)
-    loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=False)
+    if loaded is None:
+        loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=progress)
     prompts = build_prompts(spec.task(task, model), loaded.tokenizer)
     store = ShardStore(CacheKey.from_dict(key))
     stored = []
@@ -66,12 +70,15 @@ def scan_layers(
     ):
         store.save(layer, ablated.numpy(), clean.numpy())
         stored.append(layer)
+        if on_saved is not None:
+            on_saved(layer)
     return stored
 
 
-def _run_local(model, task, run, todo, key, device, workers, progress, bar) -> None:
+def _run_local(model, task, run, todo, key, device, workers, progress, bar, load) -> None:
     if workers <= 1:
-        _scan_in_process(model, task, run, todo, key, device, progress, bar)
+        scan_layers(model, task, run, todo, key, device=device, progress=progress, loaded=load() if load else None,
+                    on_saved=lambda layer: bar.update(1))
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     import multiprocessing
@@ -85,25 +92,6 @@ def _run_local(model, task, run, todo, key, device, workers, progress, bar) -> N
         ]
         for future in futures:
             bar.update(len(future.result()))
-
-
-def _scan_in_process(model, task, run, todo, key, device, progress, bar) -> None:
-    import torch  # noqa: F401  (the scan runs here)
-
-    from harness.scoring.head_scores import iter_batched_layers
-    from harness.data.ioi_dataset import build_prompts
-    from harness.models.loaders import load_model
-    from harness.runs.recompute import RunSpec
-
-    spec = RunSpec(**run)
-    loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=progress)
-    prompts = build_prompts(spec.task(task, model), loaded.tokenizer)
-    store = ShardStore(CacheKey.from_dict(key))
-    for layer, ablated, clean in iter_batched_layers(
-        loaded.bridge, prompts, spec.method, layers=todo, progress=progress, desc=f"layer scan ({model} {task})"
-    ):
-        store.save(layer, ablated.numpy(), clean.numpy())
-        bar.update(1)
 
 
 def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None:
@@ -127,12 +115,13 @@ def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None
 
 def run_sharded(
     model: str, task: str, run: Any, key: CacheKey, *, device: str = "auto", progress: bool = True,
-    workers: int = 1, executor: str = "local", ray_address: str | None = None,
+    workers: int = 1, executor: str = "local", ray_address: str | None = None, load: Callable[[], Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, np.ndarray]]:
     """Scan every layer of `model` that has no shard under `key`, then merge: (table, meta, arrays).
 
     table: layer, head, delta, delta_norm and the two split halves' deltas (prompts [0, N/2) and
-    [N/2, N)); arrays: per-prompt ablated and clean logit differences (float32) for resampling."""
+    [N/2, N)); arrays: per-prompt ablated and clean logit differences (float32) for resampling.
+    `load` gives an already loaded model for an in-process scan (one load for both tasks of a table)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     n_layers = registry.get(model).n_layers
@@ -151,7 +140,7 @@ def run_sharded(
             if executor == "ray":
                 _run_ray(model, task, run_dict, todo, key.as_dict(), device, workers, ray_address, bar)
             else:
-                _run_local(model, task, run_dict, todo, key.as_dict(), device, workers, progress, bar)
+                _run_local(model, task, run_dict, todo, key.as_dict(), device, workers, progress, bar, load)
     missing = [layer for layer in range(n_layers) if layer not in store.done()]
     if missing:
         raise RuntimeError(f"{model} {task}: layers {missing} have no shard after the scan; rerun to resume")
