@@ -137,7 +137,7 @@ NAIVE_SAMPLE_LAYERS = 2  # "auto" on models other than SmolLM2
 class Entry:
     """One timed scan of the bench."""
 
-    name: str  # naive | tl_patching | batched | attribution
+    name: str  # naive | tl_patching | batched | attribution | atp_graddrop
     dtype: str
     result: ScanResult
     seconds: float  # for all the bench's heads (scaled when `sampled`)
@@ -240,6 +240,9 @@ def run_bench(model: str, args, log=print) -> tuple[list[Entry], dict[str, Any]]
         if dtype == REFERENCE:
             attribution = head_scores.scan_attribution(bridge, prompts, args.method, progress=progress)
             entries.append(_timed("attribution", dtype, attribution))
+            if args.graddrop:
+                graddrop = head_scores.scan_attribution(bridge, prompts, args.method, graddrop=True, progress=progress)
+                entries.append(_timed("atp_graddrop", dtype, graddrop))
         del loaded, bridge
         gc.collect()
     shapes = matmul_shapes(context["geometry"], args.peak_tokens)
@@ -266,7 +269,7 @@ def comparison_rows(entries: list[Entry], peak: dict[str, dict[str, Any]]) -> li
     """One row per scan: seconds, ratio to the naive loop, multiply-add rate and share of the peak
     in its dtype; exact float32 scans against the naive loop (max |delta| difference); batched scans
     of other dtypes against float32 batched (Spearman, top-20, max |delta| difference, speed ratio);
-    attribution against float32 batched (Spearman, top-20)."""
+    attribution (plain, and with AtP*'s GradDrop) against float32 batched (Spearman, top-20)."""
     naive, ref = _find(entries, "naive"), _find(entries, "batched")
     rows = []
     for e in entries:
@@ -285,7 +288,7 @@ def comparison_rows(entries: list[Entry], peak: dict[str, dict[str, Any]]) -> li
             row.update(max_diff=max_abs_diff(e.result, ref.result), spearman=agree["spearman"],
                        top_k=f"{agree['top_k_overlap']}/{agree['top_k']}", speed_vs_f32=ref.seconds / e.seconds,
                        against="batched float32")  # fmt: skip
-        elif e.name == "attribution" and ref is not None:
+        elif e.name in ("attribution", "atp_graddrop") and ref is not None:
             agree = head_scores.agreement(ref.result, e.result)
             row.update(spearman=agree["spearman"], top_k=f"{agree['top_k_overlap']}/{agree['top_k']}",
                        against="batched float32")  # fmt: skip
@@ -384,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
                              f'{NAIVE_SAMPLE_LAYERS} elsewhere), "all", or e.g. "0,23"')  # fmt: skip
     parser.add_argument("--tl", default="auto", choices=["auto", "yes", "no"],
                         help="time TransformerLens's patching helper (auto: on SmolLM2 only)")  # fmt: skip
+    parser.add_argument("--graddrop", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time attribution patching with AtP*'s GradDrop correction")  # fmt: skip
     parser.add_argument("--peak-seconds", type=float, default=2.0, help="time spent measuring each dtype's matmul peak")
     parser.add_argument("--peak-tokens", type=int, default=2048, help="rows of the peak's matmuls (the scan's tokens per forward)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")

@@ -694,6 +694,68 @@ def _attribution_rows(
     return ld.detach(), scores
 
 
+def _graddrop_rows(
+    bridge: Any, p: _Prompts, rows: slice, values: AblationValues
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For `rows`: clean LDs (n,), the plain first-order deltas (n_layers, n_heads) summed over the
+    rows, and the GradDrop magnitudes (n_layers, n_heads) summed over the rows.
+
+    GradDrop (AtP*, Kramar et al. 2024, section 3.1.2): for each layer l, the attribution estimate
+    with the gradient through layer l's own contribution to the residual stream set to zero; a
+    head's score is the mean over prompts of sum_l |estimate_l| / (L - 1). Computed from one forward:
+    dropping layer l leaves the gradient at layer l's output unchanged and makes the gradient at its
+    input equal to it (only the skip path remains), so estimate_l of the heads below l is one backward
+    from `blocks.l.hook_resid_pre` with the plain gradient of `blocks.l+1.hook_resid_pre` (or of the
+    final residual); heads at or above l are unaffected by dropping l, except those of layer l itself,
+    whose estimate_l is 0. The partial backwards cost about L/2 full ones."""
+    n_layers = _geometry(bridge)[0]
+    zs: dict[int, torch.Tensor] = {}
+    resid_pre: dict[int, torch.Tensor] = {}
+
+    def track(layer: int) -> Callable[..., torch.Tensor]:
+        def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
+            if not z.requires_grad:
+                z = z.detach().requires_grad_(True)
+            zs[layer] = z
+            return z
+
+        return hook
+
+    def keep_resid(layer: int) -> Callable[..., None]:
+        def hook(resid: torch.Tensor, hook: Any) -> None:
+            resid_pre[layer] = resid
+
+        return hook
+
+    tokens = p.tokens[rows]
+    hooks = [(_z_name(layer), track(layer)) for layer in range(n_layers)]
+    hooks += [(f"blocks.{layer}.hook_resid_pre", keep_resid(layer)) for layer in range(1, n_layers)]
+    with torch.enable_grad():
+        resid = final_residual(bridge, tokens, hooks)
+        index = torch.arange(tokens.shape[0], device=tokens.device)
+        ld = head_logit_diff(bridge, resid[index, p.last_pos[rows]], p.correct[rows], p.distractor[rows])
+        outputs = [resid_pre[layer] for layer in range(1, n_layers)] + [resid]
+        grads = torch.autograd.grad(ld.sum(), [zs[layer] for layer in range(n_layers)] + outputs, retain_graph=True)
+        z_grads, out_grads = grads[:n_layers], grads[n_layers:]  # out_grads[l]: gradient at layer l's output
+        diffs = [values.rows(layer, rows) - zs[layer].detach() for layer in range(n_layers)]
+
+        def per_prompt(layer: int, grad: torch.Tensor) -> torch.Tensor:  # (n, n_heads)
+            return (diffs[layer] * grad).double().sum(dim=(1, 3))
+
+        plain = [per_prompt(layer, z_grads[layer]) for layer in range(n_layers)]
+        # layers below k drop nothing k depends on: k copies of |plain|; dropping k itself gives 0
+        magnitude = [layer * plain[layer].abs() for layer in range(n_layers)]
+        for dropped in range(1, n_layers):
+            below = [zs[layer] for layer in range(dropped)]
+            partial = torch.autograd.grad(resid_pre[dropped], below, grad_outputs=out_grads[dropped], retain_graph=True)
+            for layer, grad in enumerate(partial):
+                magnitude[layer] = magnitude[layer] + per_prompt(layer, grad).abs()
+    scale = 1.0 / max(1, n_layers - 1)
+    plain_sum = torch.stack([x.sum(0) for x in plain])
+    magnitude_sum = torch.stack([x.sum(0) for x in magnitude]) * scale
+    return ld.detach(), plain_sum, magnitude_sum
+
+
 def _attribution_rows_per_pass(bridge: Any, length: int, memory_budget_mb: float) -> int:
     """Rows per forward+backward: the backward keeps every block's activations alive."""
     return max(1, _rows_in_budget(bridge, length, memory_budget_mb) // _geometry(bridge)[0])
@@ -704,29 +766,43 @@ def scan_attribution(
     prompts: Any,
     method: str = "mean",
     *,
+    graddrop: bool = False,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     progress: bool = True,
 ) -> ScanResult:
     """Attribution patching: the first-order estimate of every head's delta from one clean forward
     and backward (chunked over prompts to fit the memory budget):
     delta_hat(L, h) = mean over prompts of sum over positions and d_head of
-    (replacement - clean z) * dLD/dz."""
+    (replacement - clean z) * dLD/dz.
+
+    `graddrop=True` is AtP*'s GradDrop correction (`_graddrop_rows`): the size of each head's score
+    is the GradDrop magnitude, its sign that of the plain estimate (GradDrop itself is unsigned).
+    AtP*'s other correction, the QK fix, does not apply here: it recomputes the softmax of a head
+    whose queries or keys are patched, and these scans patch a head's output z, after its softmax."""
     started = time.perf_counter()
     p = _prompts(prompts, _param(bridge).device)
     values = ablation_values(bridge, p, method, memory_budget_mb=memory_budget_mb)
     chunk = _attribution_rows_per_pass(bridge, p.tokens.shape[1], memory_budget_mb)
     n_layers, n_heads, _ = _geometry(bridge)
     total = torch.zeros(n_layers, n_heads, dtype=torch.float64, device=p.tokens.device)
+    magnitude = torch.zeros_like(total)
     clean_parts = []
     chunks = list(_row_chunks(len(p), chunk))
-    with _bar(len(chunks), "attribution", progress) as bar:
+    name = "attribution_graddrop" if graddrop else "attribution"
+    with _bar(len(chunks), name, progress) as bar:
         for rows in chunks:
-            clean_rows, scores = _attribution_rows(bridge, p, rows, values)
+            if graddrop:
+                clean_rows, scores, sizes = _graddrop_rows(bridge, p, rows, values)
+                magnitude += sizes
+            else:
+                clean_rows, scores = _attribution_rows(bridge, p, rows, values)
             clean_parts.append(clean_rows)
             total += scores
             bar.update()
-    deltas = (total / len(p)).cpu()
-    return _result(bridge, list(range(n_layers)), deltas, torch.cat(clean_parts), method, "attribution", started)
+    deltas = total / len(p)
+    if graddrop:
+        deltas = torch.where(deltas < 0, -1.0, 1.0).to(deltas) * magnitude / len(p)
+    return _result(bridge, list(range(n_layers)), deltas.cpu(), torch.cat(clean_parts), method, name, started)
 
 
 def scan_tl_patching(
@@ -799,7 +875,12 @@ def score_heads(
     with `method` ("mean" | "zero") and `algorithm` ("batched" | "naive" | "attribution");
     keyword arguments go to the scan (memory_budget_mb, progress, layers for the exact ones)."""
     bridge = getattr(model_or_bridge, "bridge", model_or_bridge)
-    scans = {"naive": scan_naive, "batched": scan_batched, "attribution": scan_attribution}
+    scans = {
+        "naive": scan_naive,
+        "batched": scan_batched,
+        "attribution": scan_attribution,
+        "attribution_graddrop": functools.partial(scan_attribution, graddrop=True),
+    }
     if algorithm not in scans:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     _check_method(method)

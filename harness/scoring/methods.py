@@ -13,6 +13,7 @@ ABLATION_METHODS: tuple[str, ...] = ("mean", "zero")
 DEFAULT_METHOD = ABLATION_METHODS[0]
 
 # How the per-head deltas are computed: "batched" (exact, the default, first), "naive" (exact, one
-# forward per head) or "attribution" (attribution patching, an approximation).
-SCAN_ALGORITHMS: tuple[str, ...] = ("batched", "naive", "attribution")
+# forward per head), "attribution" (attribution patching, an approximation) or "attribution_graddrop"
+# (attribution patching with AtP*'s GradDrop correction: about L/2 more backward passes).
+SCAN_ALGORITHMS: tuple[str, ...] = ("batched", "naive", "attribution", "attribution_graddrop")
 DEFAULT_ALGORITHM = SCAN_ALGORITHMS[0]
