@@ -141,6 +141,22 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
+SCORE_COLUMNS = ("layer", "head", "delta", "delta_norm")
+
+
+def _checked_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A cached score table as the scans write it: the score columns, one row per (layer, head).
+    ValueError otherwise (the entry is then treated as corrupt and recomputed)."""
+    missing = [c for c in SCORE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"table.csv lacks column(s) {', '.join(missing)}")
+    duplicated = table.duplicated(["layer", "head"])
+    if duplicated.any():
+        first = table.loc[duplicated, ["layer", "head"]].iloc[0]
+        raise ValueError(f"table.csv has {int(duplicated.sum())} duplicate (layer, head) row(s), e.g. ({first['layer']}, {first['head']})")
+    return table
+
+
 class ScoreCache:
     """Head-score tables on disk, by CacheKey. `root` defaults to harness.paths.cache_dir()/scores.
 
@@ -166,7 +182,7 @@ class ScoreCache:
                 raise ValueError(f"meta.json holds {type(meta).__name__}, not an object")
             if meta.get("table_sha256") != _sha256_text(text) or meta.get("key") != key.as_dict():
                 raise ValueError("checksum or key mismatch")
-            return pd.read_csv(io.StringIO(text)), meta
+            return _checked_table(pd.read_csv(io.StringIO(text))), meta
         except (OSError, ValueError, json.JSONDecodeError) as exc:
             warnings.warn(f"corrupt cache entry {folder} ({exc}); recomputing", CorruptCacheEntry, stacklevel=2)
             return None

@@ -100,6 +100,15 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _device_used(device: str, executor: str) -> str:
+    """The device a local scan ran on ("auto" resolved); Ray tasks resolve it on their own nodes."""
+    if executor != "local":
+        return f"{device} (resolved on each {executor} node)"
+    from harness.models.loaders import resolve_device
+
+    return str(resolve_device(device))
+
+
 def task_scores(
     model: str,
     task: str,
@@ -141,7 +150,7 @@ def task_scores(
             seconds=round(time.perf_counter() - started, 2),
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             versions=_versions(),
-            device=device,
+            device=_device_used(device, executor),
         )
         cache.put(key, table, meta, arrays)
         ShardStore(key).clear()

@@ -175,3 +175,19 @@ def test_orphan_temporary_files_of_a_killed_writer_are_cleaned(tmp_path):
     cache.put(key(), TABLE, {})
     assert not any(o.exists() for o in orphans)
     assert cache.get(key()) is not None
+
+
+@pytest.mark.parametrize(
+    "table, reason",
+    [
+        (pd.concat([TABLE, TABLE.iloc[[1]]], ignore_index=True), r"1 duplicate \(layer, head\) row\(s\), e.g. \(0, 1\)"),
+        (TABLE.drop(columns="delta_norm"), "lacks column"),
+    ],
+)
+def test_a_checksummed_entry_with_a_malformed_table_reads_as_corrupt(tmp_path, table, reason):
+    """A table stored with a valid checksum but duplicate heads (two shards of one layer, a hand
+    edit) or a missing score column is never merged into a head table: it is recomputed, with why."""
+    cache = ScoreCache(tmp_path)
+    cache.put(key(), table, {})
+    with pytest.warns(CorruptCacheEntry, match=reason):
+        assert cache.get(key()) is None

@@ -262,3 +262,13 @@ def test_a_broken_hub_snapshot_counts_as_absent(tmp_path):
     assert not models.weights_file_usable(cut)
     assert not models.weights_file_usable(tmp_path / "absent.safetensors")
     assert models.weights_file_usable(whole)
+
+
+def test_a_scans_meta_names_the_device_it_ran_on_not_the_request(monkeypatch):
+    from harness.runs.recompute import _device_used
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _device_used("auto", "local") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _device_used("auto", "local") == "cuda"
+    assert _device_used("auto", "ray") == "auto (resolved on each ray node)"
