@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Spearman over the slice {spearmanr(merged['delta_committed'], merged['delta_rescan']).statistic:.4f}; "
           f"max |delta diff| {np.abs(merged['delta_committed'] - merged['delta_rescan']).max():.4f}; "
           f"clean LD {meta['clean_logit_diff']:.3f} (committed) vs {fresh.clean_logit_diff:.3f} (rescan)")
-    print(f"  heads changing side of tau={tau}: {int(side.sum())} of {len(merged)}")
+    crossing = ", ".join(
+        f"L{r.layer}H{r.head} {r.delta_committed:+.3f} -> {r.delta_rescan:+.3f}" for r in merged[side].itertuples()
+    )
+    print(f"  heads changing side of tau={tau}: {int(side.sum())} of {len(merged)}" + (f" ({crossing})" if crossing else ""))
     print(f"  top-{args.k} of the whole table with the slice rescanned: {len(before & top(replaced))}/{args.k} "
           f"the same ({len(in_slice)} of the committed top-{args.k} lie in the slice)")
     return 0
