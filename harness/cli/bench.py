@@ -3,10 +3,10 @@
 Runs, in one process and on one prompt set: the naive per-head loop in float32 (the reference),
 TransformerLens's patching helper (SmolLM2 only by default: it is as slow as the naive loop), the
 batched exact scan in float32 and in each other `--dtypes` entry (bfloat16 by default), and
-attribution patching, plain and with AtP*'s GradDrop (`--no-graddrop` leaves that out). For each it prints the seconds, the ratio to the naive loop, the multiply-add
-rate (`harness.scoring.scan_flops`) and its share of the machine's matmul peak in the scan's dtype,
-measured in the same run (torch.matmul on the model's own shapes, `matmul_shapes`, at the bench's
-thread count). Each dtype's batched scan is compared with the float32 one on the same prompts:
+attribution patching, plain and with AtP*'s GradDrop (`--no-graddrop` leaves that out). For each it
+prints the seconds, the ratio to the naive loop, the multiply-add rate (`harness.scoring.scan_flops`)
+and its share of the machine's matmul peak in the scan's dtype, measured in the same run
+(torch.matmul on the model's own shapes, `matmul_shapes`, at the bench's thread count). Each dtype's batched scan is compared with the float32 one on the same prompts:
 Spearman over all heads, top-20 overlap, max |delta| difference and the speed ratio. Both attribution
 scans are compared with the exact float32 scan the same way.
 

@@ -662,11 +662,11 @@ def scan_batched(
 # Attribution patching
 
 
-def _attribution_rows(
-    bridge: Any, p: _Prompts, rows: slice, values: AblationValues
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """For `rows`: clean LDs (n,) and the summed first-order deltas (n_layers, n_heads) of one
-    forward and one backward."""
+def _tracked_forward(
+    bridge: Any, p: _Prompts, rows: slice, extra_hooks: Sequence[Hook] = ()
+) -> tuple[torch.Tensor, dict[int, torch.Tensor], torch.Tensor]:
+    """One forward of `rows` with gradients on: per-prompt LDs (n,), every layer's hook_z (as the
+    graph holds it, so gradients can be taken with respect to it) and the final residual."""
     n_layers = _geometry(bridge)[0]
     zs: dict[int, torch.Tensor] = {}
 
@@ -680,17 +680,28 @@ def _attribution_rows(
         return hook
 
     tokens = p.tokens[rows]
+    hooks = [(_z_name(layer), track(layer)) for layer in range(n_layers)] + list(extra_hooks)
+    resid = final_residual(bridge, tokens, hooks)
+    index = torch.arange(tokens.shape[0], device=tokens.device)
+    ld = head_logit_diff(bridge, resid[index, p.last_pos[rows]], p.correct[rows], p.distractor[rows])
+    return ld, zs, resid
+
+
+def _first_order(values: AblationValues, layer: int, rows: slice, z: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Per prompt and head of `layer`, sum over positions and d_head of (replacement - z) * grad: (n, n_heads)."""
+    return ((values.rows(layer, rows) - z.detach()) * grad).double().sum(dim=(1, 3))
+
+
+def _attribution_rows(
+    bridge: Any, p: _Prompts, rows: slice, values: AblationValues
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For `rows`: clean LDs (n,) and the summed first-order deltas (n_layers, n_heads) of one
+    forward and one backward."""
+    n_layers = _geometry(bridge)[0]
     with torch.enable_grad():
-        resid = final_residual(bridge, tokens, [(_z_name(layer), track(layer)) for layer in range(n_layers)])
-        index = torch.arange(tokens.shape[0], device=tokens.device)
-        ld = head_logit_diff(bridge, resid[index, p.last_pos[rows]], p.correct[rows], p.distractor[rows])
+        ld, zs, _ = _tracked_forward(bridge, p, rows)
         grads = torch.autograd.grad(ld.sum(), [zs[layer] for layer in range(n_layers)])
-    scores = torch.stack(
-        [
-            ((values.rows(layer, rows) - zs[layer].detach()) * grads[layer]).double().sum(dim=(0, 1, 3))
-            for layer in range(n_layers)
-        ]
-    )
+    scores = torch.stack([_first_order(values, layer, rows, zs[layer], grads[layer]).sum(0) for layer in range(n_layers)])
     return ld.detach(), scores
 
 
@@ -709,17 +720,7 @@ def _graddrop_rows(
     final residual); heads at or above l are unaffected by dropping l, except those of layer l itself,
     whose estimate_l is 0. The partial backwards cost about L/2 full ones."""
     n_layers = _geometry(bridge)[0]
-    zs: dict[int, torch.Tensor] = {}
     resid_pre: dict[int, torch.Tensor] = {}
-
-    def track(layer: int) -> Callable[..., torch.Tensor]:
-        def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
-            if not z.requires_grad:
-                z = z.detach().requires_grad_(True)
-            zs[layer] = z
-            return z
-
-        return hook
 
     def keep_resid(layer: int) -> Callable[..., None]:
         def hook(resid: torch.Tensor, hook: Any) -> None:
@@ -727,29 +728,20 @@ def _graddrop_rows(
 
         return hook
 
-    tokens = p.tokens[rows]
-    hooks = [(_z_name(layer), track(layer)) for layer in range(n_layers)]
-    hooks += [(f"blocks.{layer}.hook_resid_pre", keep_resid(layer)) for layer in range(1, n_layers)]
+    keep = [(f"blocks.{layer}.hook_resid_pre", keep_resid(layer)) for layer in range(1, n_layers)]
     with torch.enable_grad():
-        resid = final_residual(bridge, tokens, hooks)
-        index = torch.arange(tokens.shape[0], device=tokens.device)
-        ld = head_logit_diff(bridge, resid[index, p.last_pos[rows]], p.correct[rows], p.distractor[rows])
+        ld, zs, resid = _tracked_forward(bridge, p, rows, keep)
         outputs = [resid_pre[layer] for layer in range(1, n_layers)] + [resid]
         grads = torch.autograd.grad(ld.sum(), [zs[layer] for layer in range(n_layers)] + outputs, retain_graph=True)
         z_grads, out_grads = grads[:n_layers], grads[n_layers:]  # out_grads[l]: gradient at layer l's output
-        diffs = [values.rows(layer, rows) - zs[layer].detach() for layer in range(n_layers)]
-
-        def per_prompt(layer: int, grad: torch.Tensor) -> torch.Tensor:  # (n, n_heads)
-            return (diffs[layer] * grad).double().sum(dim=(1, 3))
-
-        plain = [per_prompt(layer, z_grads[layer]) for layer in range(n_layers)]
+        plain = [_first_order(values, layer, rows, zs[layer], z_grads[layer]) for layer in range(n_layers)]
         # layers below k drop nothing k depends on: k copies of |plain|; dropping k itself gives 0
         magnitude = [layer * plain[layer].abs() for layer in range(n_layers)]
         for dropped in range(1, n_layers):
             below = [zs[layer] for layer in range(dropped)]
             partial = torch.autograd.grad(resid_pre[dropped], below, grad_outputs=out_grads[dropped], retain_graph=True)
             for layer, grad in enumerate(partial):
-                magnitude[layer] = magnitude[layer] + per_prompt(layer, grad).abs()
+                magnitude[layer] = magnitude[layer] + _first_order(values, layer, rows, zs[layer], grad).abs()
     scale = 1.0 / max(1, n_layers - 1)
     plain_sum = torch.stack([x.sum(0) for x in plain])
     magnitude_sum = torch.stack([x.sum(0) for x in magnitude]) * scale
