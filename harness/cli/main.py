@@ -176,10 +176,14 @@ def cmd_report(args) -> int:
         results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, preface, args.zoo_plot
     ):
         print(line, file=sys.stderr)
+    from harness.claims import verdicts
+
+    lost = verdicts.coverage_problems({name: verdicts.models_of(ev) for name, ev in results.items() if name not in failed})
+    for line in lost:
+        print(f"error: {line}", file=sys.stderr)
     if failed:
         print(f"error: {len(failed)} source(s) failed: {', '.join(failed)} (verdicts of the others are above)", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or lost else 0
 
 
 def cmd_audit(args) -> int:
@@ -206,10 +210,16 @@ def cmd_verdicts(args) -> int:
     from harness.claims import sources
     from harness.claims import verdicts
 
+    from harness.files import atomic_write_text, locked
+
     path = args.out or verdicts.VERDICTS_FILE
     names = args.sources.split(",")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UserError(f"--sources names {', '.join(twice)} more than once")
     for name in names:
         sources.parse(name)
+    verdicts.load_file(path)  # an empty or unparsable record is an error before any source is evaluated
     evaluations = []
     for name in names:
         src = sources.load(name, allow_modified=args.allow_modified, compute=False)
@@ -217,17 +227,18 @@ def cmd_verdicts(args) -> int:
             print(f"note: {name} produced no data; its recorded verdicts are kept ({'; '.join(src.notes)})", file=sys.stderr)
             continue
         evaluations.append(src.evaluate())
-    old = path.read_text() if path.is_file() else ""
-    new = verdicts.merged(evaluations, verdicts.load_verdicts(path))
-    diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{path} (recorded)", f"{path} (new)"))
-    if not diff:
-        print(f"{path}: unchanged", file=sys.stderr)
-        return 0
-    sys.stdout.writelines(diff)
-    if args.check:
-        print(f"{path}: would change (diff above); run without --check to write it", file=sys.stderr)
-        return 1
-    path.write_text(new)
+    with locked(path):  # read, merge and write as one step: a concurrent `verdicts` run waits
+        old = path.read_text() if path.is_file() else ""
+        new = verdicts.merged(evaluations, verdicts.load_verdicts(path), verdicts.load_coverage(path))
+        diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{path} (recorded)", f"{path} (new)"))
+        if not diff:
+            print(f"{path}: unchanged", file=sys.stderr)
+            return 0
+        sys.stdout.writelines(diff)
+        if args.check:
+            print(f"{path}: would change (diff above); run without --check to write it", file=sys.stderr)
+            return 1
+        atomic_write_text(path, new)  # temporary file, fsync, rename: a kill leaves the old file whole
     print(f"written {path} (diff above)", file=sys.stderr)
     return 0
 

@@ -83,10 +83,21 @@ def sources_frame(results: dict[str, Evaluation | str]) -> pd.DataFrame:
                 "checks": len(ev.checks),
                 "reproduced": held,
                 "not_reproduced": len(ev.checks) - held,
-                "note": f"{len(ev.unavailable)} checks need models this source lacks" if ev.unavailable else "",
+                "note": "; ".join(
+                    ([f"{len(ev.unavailable)} checks need models this source lacks"] if ev.unavailable else []) + entry_notes(ev)
+                ),
             }
         )
     return pd.DataFrame(rows, columns=["source", "models", "checks", "reproduced", "not_reproduced", "note"])
+
+
+def entry_notes(ev: Evaluation) -> list[str]:
+    """Which stored entry each model's table came from (the "entry" column of computed sources)."""
+    table = ev.table
+    if table is None or "entry" not in table or not len(table):
+        return []
+    entries = table.groupby("model", sort=False)["entry"].first()
+    return [f"{model} from {entry}" for model, entry in entries.items()]
 
 
 def terminal_sources(frame: pd.DataFrame) -> str:

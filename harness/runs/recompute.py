@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness import HARNESS_VERSION
 from harness.models import registry
 from harness.runs.cache import CacheKey, ScoreCache, committed_cache, digest_of
 from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
@@ -79,13 +80,29 @@ def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
 def cached_scores(
     key: CacheKey, cache: ScoreCache, *, use_committed: bool = True
 ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-    """A task's scores from the user cache, else from the committed ones, else None."""
-    hit = cache.get(key)
-    if hit is None and use_committed:
-        hit = committed_cache().get(key)
+    """A task's scores under exactly `key`: from the committed layer (what the repository vouches for;
+    a corrupt committed entry is an error, CommittedEntryCorrupt), else from the user cache, else None.
+    The metadata's "entry" says which entry answered (`entry_origin`)."""
+    for layer in ((committed_cache(),) if use_committed else ()) + (cache,):
+        hit = layer.get(key)
         if hit is not None:
-            log.info("committed scores %s %s", key.model, key.digest)
-    return hit
+            log.info("%s scores %s %s", "committed" if layer.read_only else "cached", key.model, key.digest)
+            return hit[0], {**hit[1], "entry": entry_origin(layer, key)}
+    return None
+
+
+def entry_origin(cache: ScoreCache, key: CacheKey) -> str:
+    """Which entry a table came from, as reports print it: 'committed fixtures/recomputed/M/D' or
+    'user cache PATH (harness VERSION)'."""
+    from harness.paths import REPO_ROOT
+
+    folder = cache.entry_dir(key)
+    if cache.read_only:
+        try:
+            return f"committed {folder.relative_to(REPO_ROOT)}"
+        except ValueError:
+            return f"committed {folder}"
+    return f"user cache {folder} (harness {key.harness_version})"
 
 
 def _versions() -> dict[str, str]:
@@ -152,9 +169,9 @@ def task_scores(
             versions=_versions(),
             device=_device_used(device, executor),
         )
-        cache.put(key, table, meta, arrays)
+        folder = cache.put(key, table, meta, arrays)
         ShardStore(key).clear()
-        return table, {**meta, "key": key.as_dict()}
+        return table, {**meta, "key": key.as_dict(), "entry": f"computed now, stored in {folder}"}
     lazy = _lazy or _LazyModel(model, run, device)
     loaded = lazy.get()
     from harness.scoring.head_scores import score_heads
@@ -175,8 +192,8 @@ def task_scores(
         "versions": _versions(),
     }
     table = result.table[["layer", "head", "delta", "delta_norm"]]
-    cache.put(key, table, meta)
-    return table, {**meta, "key": key.as_dict()}
+    folder = cache.put(key, table, meta)
+    return table, {**meta, "key": key.as_dict(), "entry": f"computed now, stored in {folder}"}
 
 
 def head_table(
@@ -227,6 +244,7 @@ def assemble_head_table(
     for task, (_, meta) in per_task.items():
         table[f"clean_logit_diff_{task}"] = meta["clean_logit_diff"]
         table[f"clean_accuracy_{task}"] = meta["clean_accuracy"]
+    table["entry"] = "; ".join(f"{task} {meta.get('entry', '?')}" for task, (_, meta) in per_task.items())
     table.attrs["tasks"] = {task: meta for task, (_, meta) in per_task.items()}
     return table
 
@@ -251,19 +269,28 @@ def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
 def stored_scores(
     model: str, task: str, run: RunSpec, *, caches: tuple[ScoreCache, ...] | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
-    """The newest stored scores of `model`'s `task` under `run` in `caches` (default: the user cache,
-    then the committed layer), found without the weights (matched on everything in the key but the
-    weights fingerprint and harness version): (table, meta, per-prompt arrays or None), or None."""
-    found = []
-    for cache in caches or (ScoreCache(), committed_cache()):
+    """The stored scores of `model`'s `task` under `run`, found without the weights (matched on
+    everything in the key but the weights fingerprint and harness version): (table, meta, per-prompt
+    arrays or None), or None. Precedence: the committed layer first (its newest entry; a corrupt one is
+    an error, never skipped), then the user cache, whose entries count only when this harness version
+    wrote them (an entry of another version never replaces a committed table, nor answers for one).
+    The metadata's "entry" says which entry answered (`entry_origin`)."""
+    layers = caches or (committed_cache(), ScoreCache())
+    for cache in sorted(layers, key=lambda c: not c.read_only):  # committed layers first
+        found = []
         for meta in cache.entries(model):
-            if _same_run(meta.get("key", {}), model, task, run):
-                found.append((meta.get("created", ""), cache, meta))
-    for _, cache, meta in sorted(found, key=lambda item: item[0], reverse=True):
-        key = CacheKey.from_dict(meta["key"])
-        hit = cache.get(key)
-        if hit is not None:
-            return hit[0], hit[1], cache.arrays(key)
+            stored = meta.get("key", {})
+            if not _same_run(stored, model, task, run):
+                continue
+            if not cache.read_only and stored.get("harness_version") != HARNESS_VERSION:
+                log.info("ignored %s: written by harness %s, this is %s", cache.root, stored.get("harness_version"), HARNESS_VERSION)
+                continue
+            found.append((str(meta.get("created", "")), meta))
+        for _, meta in sorted(found, key=lambda item: item[0], reverse=True):
+            key = CacheKey.from_dict(meta["key"])
+            hit = cache.get(key)
+            if hit is not None:
+                return hit[0], {**hit[1], "entry": entry_origin(cache, key)}, cache.arrays(key)
     return None
 
 
@@ -307,7 +334,7 @@ def commit_scores(
             if _same_run(stored, model, task, run) and stored != key.as_dict():
                 target.remove(stored)
         table, meta = hit
-        kept = {k: v for k, v in meta.items() if k not in ("key", "table_sha256", "arrays_sha256")}
+        kept = {k: v for k, v in meta.items() if k not in ("key", "table_sha256", "arrays_sha256", "entry")}
         folder = target.put(key, table, kept, cache.arrays(key))
         target.unlock(key)
         written.append(str(folder))

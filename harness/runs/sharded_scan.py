@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from harness.models import registry
 from harness.runs.cache import CacheKey
 from harness.paths import CACHE_ENV, cache_dir
-from harness.runs.shards import ShardStore
+from harness.runs.shards import ShardStore, shard_root
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _deal(layers: list[int], workers: int) -> list[list[int]]:
 def scan_layers(
     model: str, task: str, run: dict[str, Any], layers: list[int], key: dict[str, Any], *,
     device: str = "auto", threads: int | None = None, cache_root: str | None = None, progress: bool = True,
-    loaded: Any = None, on_saved: Callable[[int], None] | None = None,
+    loaded: Any = None, on_saved: Callable[[int], None] | None = None, shard_root: str | None = None,
 ) -> list[int]:
     """Scan `layers` of `model` and store one shard per layer (the body of every executor's task;
     plain arguments only, so it pickles for process pools and Ray). In process, `loaded` reuses an
@@ -62,7 +62,7 @@ def scan_layers(
     if loaded is None:
         loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=progress)
     prompts = build_prompts(spec.task(task, model), loaded.tokenizer)
-    store = ShardStore(CacheKey.from_dict(key))
+    store = ShardStore(CacheKey.from_dict(key), root=shard_root)
     stored = []
     desc = f"{model} {task} layers {layers[0]}.." if len(layers) > 1 else f"{model} {task} layer {layers[0]}"
     for layer, ablated, clean in iter_batched_layers(
@@ -87,7 +87,7 @@ def _run_local(model, task, run, todo, key, device, workers, progress, bar, load
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [
             pool.submit(scan_layers, model, task, run, chunk, key, device=device, threads=threads,
-                        cache_root=str(cache_dir()), progress=False)
+                        cache_root=str(cache_dir()), progress=False, shard_root=str(shard_root()))
             for chunk in _deal(todo, workers)
         ]
         for future in futures:
