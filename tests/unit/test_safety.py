@@ -1,0 +1,272 @@
+"""Issue 21: damaged data never turns the gate green, the caches never write or delete through a link,
+recorded files are written atomically, and bad input ends in one line.
+
+Each test was run against the code before the fix (a detached worktree of 3fb7107) and seen red."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.claims import grid, sources, thresholds, verdicts
+from harness.cli.main import main
+from harness.paths import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+
+def one_error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note:")]
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+@pytest.fixture
+def committed(tmp_path, monkeypatch):
+    """A private copy of fixtures/recomputed/ as the committed layer, and an empty user cache."""
+    import harness.runs.cache as cache_module
+
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(cache_module.FIXTURES_DIR / "recomputed", fixtures / "recomputed")
+    monkeypatch.setattr(cache_module, "FIXTURES_DIR", fixtures)
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "user"))
+    return fixtures / "recomputed"
+
+
+def zoo_folder(root: Path, model: str, method: str = "mean") -> Path:
+    for meta_path in sorted((root / model).glob("*/meta.json")):
+        key = json.loads(meta_path.read_text())["key"]
+        if key["dataset"]["style"] == "zoo" and key["method"] == method and key["dataset"]["task"] == "ioi":
+            return meta_path.parent
+    raise AssertionError(f"no committed zoo {method} entry of {model}")
+
+
+# --- (1) a damaged committed table is an error naming the file, never a skip ----------------------
+
+
+def test_a_committed_table_failing_its_checksum_is_an_error_naming_the_file(committed, capsys):
+    table = zoo_folder(committed, "smollm2-135m") / "table.csv"
+    text = table.read_text()
+    table.write_text(text[:-3] + ("1" if text[-3] != "1" else "2") + text[-2:])  # one character changed
+    with pytest.raises(ValueError, match=r"smollm2-135m/.*/table\.csv fails its checksum"):
+        sources.load("zoo:mean")
+    assert main(["report", "--source", "zoo:mean", "--no-compute"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: source zoo:mean failed: committed scores {table}" in err
+    assert "recomputing" not in err
+
+
+def test_committed_per_prompt_arrays_failing_their_checksum_are_an_error(committed):
+    arrays = zoo_folder(committed, "gemma-3-270m") / "per_prompt.npz"
+    payload = bytearray(arrays.read_bytes())
+    payload[100] ^= 1
+    arrays.write_bytes(bytes(payload))
+    with pytest.raises(ValueError, match=r"per_prompt\.npz fails its checksum"):
+        sources.load("zoo:mean")
+
+
+def test_an_unreadable_committed_meta_json_is_an_error_not_an_absent_model(committed):
+    (zoo_folder(committed, "qwen2.5-coder-0.5b") / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"qwen2.5-coder-0.5b/.*/meta\.json"):
+        sources.load("zoo:mean")
+
+
+def test_a_source_that_loses_a_model_it_had_is_red(committed, capsys):
+    recorded = verdicts.load_coverage()
+    assert "smollm2-135m" in recorded["zoo:mean"]  # the record says which models each source had
+    shutil.rmtree(zoo_folder(committed, "smollm2-135m"))
+    src = sources.load("zoo:mean")
+    assert "smollm2-135m" not in set(src.table["model"])  # the loss itself is silent at the source
+    problems = verdicts.coverage_problems({"zoo:mean": verdicts.models_of(src.evaluate())})
+    assert len(problems) == 1 and "source zoo:mean lost 1 of the 4 models" in problems[0] and "smollm2-135m" in problems[0]
+    assert main(["report", "--source", "zoo:mean", "--no-compute"]) == 1
+    assert "error: source zoo:mean lost 1 of the 4 models" in capsys.readouterr().err
+
+
+# --- (2) precedence: the committed layer, then user entries of this harness version ----------------
+
+
+def _store(cache, version: str, delta: float, created: str):
+    from harness.runs.cache import CacheKey
+    from harness.runs.recompute import RunSpec
+
+    run = RunSpec(n_prompts=8, style="zoo")
+    key = CacheKey.make("smollm2-135m", "f" * 64, run.task("ioi", "smollm2-135m").key(), run.method, run.algorithm)
+    key = CacheKey(key.model, key.fingerprint, key.dataset, key.method, key.algorithm, version, key.dtype)
+    frame = pd.DataFrame({"layer": [0, 1], "head": [0, 0], "delta": [delta, 0.0], "delta_norm": [delta, 0.0]})
+    cache.put(key, frame, {"clean_logit_diff": 1.0, "clean_accuracy": 1.0, "created": created})
+    return run
+
+
+def test_the_committed_table_wins_over_a_newer_user_entry_and_the_output_names_it(tmp_path, monkeypatch):
+    from harness import HARNESS_VERSION
+    from harness.runs import recompute
+    from harness.runs.cache import ScoreCache
+
+    committed_root = tmp_path / "committed"
+    user = ScoreCache(tmp_path / "user")
+    run = _store(ScoreCache(committed_root), HARNESS_VERSION, -1.0, "2020-01-01T00:00:00Z")
+    monkeypatch.setattr(recompute, "committed_cache", lambda: ScoreCache(committed_root, read_only=True))
+    _store(user, "0.0.9", -9.0, "2030-01-01T00:00:00Z")  # newer, another harness version
+    _store(user, HARNESS_VERSION, -5.0, "2031-01-01T00:00:00Z")  # newer, this version
+    layers = (user, ScoreCache(committed_root, read_only=True))
+    table, meta, _ = recompute.stored_scores("smollm2-135m", "ioi", run, caches=layers)
+    assert table["delta"].min() == -1.0
+    assert meta["entry"].startswith("committed ")
+    shutil.rmtree(committed_root)  # without a committed entry: the user entry of this version only
+    table, meta, _ = recompute.stored_scores("smollm2-135m", "ioi", run, caches=layers)
+    assert table["delta"].min() == -5.0 and meta["entry"].startswith(f"user cache {tmp_path / 'user'}")
+    assert f"(harness {HARNESS_VERSION})" in meta["entry"]
+
+
+def test_a_user_entry_of_another_harness_version_is_never_used(tmp_path):
+    from harness.runs import recompute
+    from harness.runs.cache import ScoreCache
+
+    user = ScoreCache(tmp_path / "user")
+    run = _store(user, "0.0.9", -9.0, "2030-01-01T00:00:00Z")
+    assert recompute.stored_scores("smollm2-135m", "ioi", run, caches=(user,)) is None
+
+
+def test_every_zoo_table_names_its_entry_in_notes_and_the_sources_table(committed):
+    from harness.report.render import sources_frame
+
+    src = sources.load("zoo:mean")
+    for model in ("smollm2-135m", "gemma-3-270m"):
+        folder = zoo_folder(committed, model)
+        assert f"{model}: mean table from committed {folder}" in src.notes
+    note = sources_frame({"zoo:mean": src.evaluate()})["note"].iloc[0]
+    assert f"smollm2-135m from committed {zoo_folder(committed, 'smollm2-135m')}" in note
+
+
+# --- (3) claims/verdicts.toml: atomic, locked, never empty, never unparsable ------------------------
+
+
+def test_verdicts_twice_the_same_source_is_refused_and_writes_nothing(tmp_path, capsys):
+    recorded = tmp_path / "verdicts.toml"
+    shutil.copy(verdicts.VERDICTS_FILE, recorded)
+    before = recorded.read_text()
+    assert main(["verdicts", "--sources", "published,published", "--out", str(recorded)]) == 2
+    assert "--sources names published more than once" in one_error_line(capsys)
+    assert recorded.read_text() == before
+
+
+@pytest.mark.parametrize("content, reason", [("", "is empty"), ("   \n", "is empty"), ('["P1[published-mfr]"\nx=', "not valid TOML")])
+def test_an_empty_or_unparsable_verdicts_file_is_an_error_naming_it(tmp_path, capsys, content, reason):
+    recorded = tmp_path / "verdicts.toml"
+    recorded.write_text(content)
+    with pytest.raises(verdicts.VerdictsError, match=f"{recorded}.*{reason}"):
+        verdicts.load_verdicts(recorded)
+    with pytest.raises(verdicts.VerdictsError):
+        verdicts.record_problems(recorded)  # not blamed on "a number changed"
+    assert main(["verdicts", "--out", str(recorded)]) == 2
+    line = one_error_line(capsys)
+    assert str(recorded) in line and reason in line and "a number changed" not in line
+
+
+def _verdicts_writer(path: str, source: str, rounds: int) -> None:
+    from harness.claims import sources as s
+    from harness.claims import verdicts as v
+
+    ev = s.load(source).evaluate()
+    for _ in range(rounds):
+        v.write_verdicts([ev], Path(path))
+
+
+def test_concurrent_verdicts_writers_lose_no_entries(tmp_path):
+    """Two processes re-record two sources 10 times each; every round keeps both sources' entries."""
+    import multiprocessing as mp
+
+    heads = REPO_ROOT / "fixtures" / "published" / "joint_ioi_anti_repeat_heads.csv"
+    mine = tmp_path / "mine.csv"
+    shutil.copy(heads, mine)
+    recorded = tmp_path / "verdicts.toml"
+    recorded.write_text(verdicts.render([], {}))
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_verdicts_writer, args=(str(recorded), name, 10)) for name in ("published", f"file:{mine}")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    keys = set(verdicts.load_verdicts(recorded))
+    assert any("[published-" in k for k in keys) and any(f"[file:{mine}-" in k for k in keys)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("tmp")]
+
+
+def test_a_failed_verdicts_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    import harness.files as files
+
+    recorded = tmp_path / "verdicts.toml"
+    shutil.copy(verdicts.VERDICTS_FILE, recorded)
+    before = recorded.read_text()
+
+    def full_disk(fd):
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(files.os, "fsync", full_disk)  # the write fails after the temporary file was filled
+    with pytest.raises(OSError, match="File too large"):
+        verdicts.write_verdicts([sources.load("published").evaluate()], recorded)
+    assert recorded.read_text() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("tmp")]
+
+
+def test_verdicts_of_a_file_source_do_not_make_later_runs_red(tmp_path):
+    recorded = tmp_path / "verdicts.toml"
+    text = verdicts.VERDICTS_FILE.read_text()
+    recorded.write_text(text + '\n["P2[file:/some/where.csv-mfr]"]\nverdict = "not reproduced"\nmeasured = "m"\nthreshold = "t"\n')
+    assert verdicts.record_problems(recorded) == verdicts.record_problems(verdicts.VERDICTS_FILE) == []
+
+
+# --- (4) thresholds.toml and robustness.toml: ranges and finiteness ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "old, new, key",
+    [
+        ("tolerance = 0.05", "tolerance = inf", "approx.tolerance = inf must be a finite number"),
+        ("tolerance = 0.05", "tolerance = nan", "approx.tolerance = nan must be a finite number"),
+        ("tolerance = 0.05", "tolerance = -0.05", "approx.tolerance = -0.05 must be in [0, 1]"),
+        ("min = 0.20\nmax_exclusive = 0.50", "min = 0.60\nmax_exclusive = 0.50", "[quantifiers.moderate] min = 0.6 must be below max_exclusive"),
+        ("max_p = 0.05", "max_p = 2.0", "X2.max_p = 2.0 must be in (0, 1]"),
+        ("level = 0.95", "level = 1.5", "uncertainty.level = 1.5 must be in (0, 1)"),
+        ("n_boot = 2000", "n_boot = 0", "uncertainty.n_boot = 0 must be >= 1"),
+        ("max_kept_strong = 0.80", "max_kept_strong = -inf", "W1.max_kept_strong = -inf must be a finite number"),
+        ("weak_above = 0.5", "weak_above = nan", "transfer.weak_above = nan must be a finite number"),
+    ],
+)
+def test_thresholds_out_of_range_or_not_finite_are_one_line_naming_file_and_key(tmp_path, old, new, key):
+    text = thresholds.THRESHOLDS_FILE.read_text()
+    assert old in text
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(thresholds.ThresholdsError) as err:
+        thresholds.load(path)
+    assert str(path) in str(err.value) and key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_toml_syntax_error_names_the_file(tmp_path):
+    path = tmp_path / "thresholds.toml"
+    path.write_text("[transfer\nk = 20\n")
+    with pytest.raises(thresholds.ThresholdsError, match=f"{path}: not valid TOML"):
+        thresholds.load(path)
+    bad_grid = tmp_path / "robustness.toml"
+    bad_grid.write_text("labels = \n")
+    with pytest.raises(grid.GridError, match=f"{bad_grid}: not valid TOML"):
+        grid.load(bad_grid)
+
+
+def test_robustness_values_must_be_finite(tmp_path):
+    text = grid.GRID_FILE.read_text()
+    path = tmp_path / "robustness.toml"
+    path.write_text(text + "\n[table.extra_nan]\nsetting = 'transfer.weak_above'\nvalues = [0.5, nan]\nrationale = 'x'\n")
+    with pytest.raises(grid.GridError, match=r"table.extra_nan.values\[1\].*nan must be a finite number"):
+        grid.load(path)
