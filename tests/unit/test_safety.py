@@ -270,3 +270,95 @@ def test_robustness_values_must_be_finite(tmp_path):
     path.write_text(text + "\n[table.extra_nan]\nsetting = 'transfer.weak_above'\nvalues = [0.5, nan]\nrationale = 'x'\n")
     with pytest.raises(grid.GridError, match=r"table.extra_nan.values\[1\].*nan must be a finite number"):
         grid.load(path)
+
+
+# --- (5) security: never through a link, only our own temporary files, a private fallback ------------
+
+
+def _key():
+    from harness.runs.cache import CacheKey
+
+    return CacheKey.make("smollm2-135m", "abc", {"task": "ioi", "n_prompts": 8, "seed": 0}, "mean", "batched")
+
+
+TABLE = pd.DataFrame({"layer": [0, 1], "head": [0, 0], "delta": [-0.5, 0.1], "delta_norm": [-0.1, 0.02]})
+
+
+def test_a_symlinked_entry_folder_is_never_written_through(tmp_path, monkeypatch):
+    from harness.runs import cache as cache_module
+    from harness.runs.cache import ScoreCache, UnstoredResult
+
+    monkeypatch.setattr(cache_module, "fallback_root", lambda: tmp_path / "fallback" / "scores")
+    cache = ScoreCache(tmp_path / "cache")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / ".precious.tmp"
+    victim.write_text("not the harness's")
+    entry = cache.entry_dir(_key())
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(outside)
+    with pytest.warns(UnstoredResult, match="outside"):
+        folder = cache.put(_key(), TABLE, {})
+    assert (tmp_path / "fallback") in folder.parents
+    assert sorted(p.name for p in outside.iterdir()) == [".precious.tmp"] and victim.read_text() == "not the harness's"
+
+
+def test_a_symlinked_shard_or_model_folder_is_never_deleted_through(tmp_path):
+    from harness.files import UnsafePath
+    from harness.runs.cache import ScoreCache
+    from harness.runs.shards import ShardStore
+
+    outside = tmp_path / "outside"
+    (outside / _key().digest).mkdir(parents=True)
+    (outside / _key().digest / "keep.txt").write_text("keep")
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / _key().model).symlink_to(outside)
+    store = ShardStore(_key(), root=shards)
+    with pytest.raises(UnsafePath, match="outside"):
+        store.clear()
+    assert (outside / _key().digest / "keep.txt").read_text() == "keep"
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    (scores / _key().model).symlink_to(outside)
+    with pytest.raises(UnsafePath, match="outside"):
+        ScoreCache(scores).remove(_key().as_dict())
+    assert (outside / _key().digest / "keep.txt").read_text() == "keep"
+
+
+def test_the_fallback_folder_is_private_fresh_and_resolved():
+    from harness.runs.cache import fallback_root
+
+    root = fallback_root().parent
+    assert root.is_dir() and not root.is_symlink() and root == root.resolve()
+    assert (root.stat().st_mode & 0o777) == 0o700 and root.stat().st_uid == os.getuid()
+    user = os.environ.get("USER") or str(os.getuid())
+    assert root.name != f"ioi-claims-fallback-{user}"  # not a predictable name in the shared temp dir
+
+
+def test_model_names_from_a_file_are_escaped_and_padded_names_refused(tmp_path, capsys):
+    heads = REPO_ROOT / "fixtures" / "published" / "joint_ioi_anti_repeat_heads.csv"
+    lines = heads.read_text().splitlines()
+    header = lines[0].split(",")
+    column = header.index("model")
+    row = lines[1].split(",")
+    row[column] = '"evil\nerror: forged line"'
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    assert main(["audit", "--source", f"file:{bad}"]) == 2
+    err = capsys.readouterr().err
+    assert "\nerror: forged line" not in err and "evil\\nerror: forged line" in err
+    row[column] = " pythia-70m "
+    bad.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    assert main(["audit", "--source", f"file:{bad}"]) == 2
+    assert "line 2: model name ' pythia-70m ' has leading or trailing spaces" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_a_directory_fifo_or_device_is_not_reported_as_missing(tmp_path, capsys, kind):
+    path = {"directory": tmp_path, "fifo": tmp_path / "pipe", "device": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    assert main(["transfer", "--source", f"file:{path}"]) == 2
+    line = one_error_line(capsys)
+    assert "no such file" not in line and ("directory" in line if kind == "directory" else "not a regular file" in line)
