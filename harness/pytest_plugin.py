@@ -165,9 +165,24 @@ def _check_settings_files() -> None:
         raise pytest.UsageError(" ".join(str(err).split())) from None
 
 
+def _check_outputs(config: pytest.Config) -> None:
+    """--claims-report / --claims-plot must be writable before the run, not fail after it."""
+    from harness.files import unwritable
+
+    for option in ("--claims-report", "--claims-plot"):
+        value = config.getoption(option)
+        if not value:
+            continue
+        path = Path(value)
+        problem = "is a directory" if path.is_dir() else unwritable(path.parent)
+        if problem:
+            raise pytest.UsageError(f"{option} {value}: cannot write there ({problem})")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _check_sources(config)
     _check_settings_files()
+    _check_outputs(config)
     session = ClaimsSession.from_config(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "ioi-claims-session")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis import transfer
+from harness.cli import args as args_types
 from harness.claims import thresholds
 from harness.data.ioi_dataset import STYLES
 from harness.scoring.methods import ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_METHOD, SCAN_ALGORITHMS
@@ -30,7 +31,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         help="published | recomputed:mean | recomputed:zero | zoo:mean | zoo:zero | file:PATH (report: comma-separated list)"
     )
     p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (recomputed sources)")
+    p.add_argument("--device", default="auto", type=args_types.device, help="auto | cpu | cuda (recomputed sources)")
 
 
 def _add_transfer_overrides(p: argparse.ArgumentParser) -> None:
@@ -78,8 +79,10 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
 
     text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
+        from harness.files import atomic_write_text
+
         try:
-            out.write_text(text)
+            atomic_write_text(out, text)  # a Ctrl-C or a full disk never leaves half a file
         except OSError as err:
             raise UserError(f"cannot write {out}: {err.strerror or err}") from None
         print(f"written to {out}", file=sys.stderr)
@@ -246,6 +249,8 @@ def cmd_verdicts(args) -> int:
 def cmd_scores(args) -> int:
     from harness.runs.recompute import RunSpec, commit_scores, scores_table
 
+    _check_scan(args)
+
     run = RunSpec(
         method=args.method, algorithm=args.algorithm, style=args.style, n_prompts=args.n_prompts, seed=args.seed,
         weights=args.weights, dtype=args.dtype,
@@ -265,6 +270,7 @@ def cmd_zoo(args) -> int:
     from harness.models import registry
     from harness.runs.recompute import commit_scores, task_scores, zoo_run
 
+    _check_scan(args)
     models = args.model or list(registry.ZOO_MODELS)
     methods = ABLATION_METHODS if args.method == "both" else (args.method,)
     for model in models:
@@ -354,7 +360,8 @@ def _add_scan_options(p: argparse.ArgumentParser, dtype: str | None = "float32")
     p.add_argument("--dtype", default=dtype, choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (float32 is the reference; bfloat16 ~2x faster on this CPU)"
                    + ("" if dtype else "; default: the registry's zoo dtype of each model"))
-    p.add_argument("--workers", type=int, default=1, help="processes (or Ray tasks) scanning layer shards in parallel")
+    p.add_argument("--workers", type=args_types.POSITIVE, default=1,
+                   help="processes (or Ray tasks) scanning layer shards in parallel (local: at most the CPU count)")
     p.add_argument("--executor", default="local", choices=EXECUTORS, help="local processes, or Ray tasks on a cluster")
     p.add_argument("--ray-address", default=None, help="ray.init(address=...) for --executor ray (default: a local Ray)")
 
@@ -370,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-head", action="store_true", help="per-head rows in the layout of the origin's ioi_transfer_generic.csv")
     p.add_argument("--intervals", action="store_true", help="add bootstrap intervals (over base heads)")
     p.add_argument("--n-boot", type=int, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
-    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
+    p.add_argument("--seed", type=args_types.SEED, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_transfer)
 
@@ -399,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="scan (resumably) the zoo's IOI tables from real weights; --commit to fixtures/")
     p.add_argument("--model", action="append", help="a zoo model (repeatable; default: all four)")
     p.add_argument("--method", default="both", choices=("both", *ABLATION_METHODS))
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", type=args_types.device)
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
     _add_scan_options(p, dtype=None)
@@ -411,9 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
     p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
     p.add_argument("--style", default="wang", choices=STYLES)
-    p.add_argument("--n-prompts", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--n-prompts", type=args_types.int_in(2), default=200, help="prompts per task (>= 2: the split halves)")
+    p.add_argument("--seed", type=args_types.SEED, default=0)
+    p.add_argument("--device", default="auto", type=args_types.device)
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
@@ -466,29 +473,61 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a command. Global flags (anywhere on the line): --debug, --allow-modified-fixtures. A user
     error (bad input, unknown model or source, a path that cannot be written, missing weights, a
-    modified fixture) ends in one line on stderr and exit 2; --debug shows the traceback."""
+    modified fixture) ends in one line on stderr and exit 2; --debug shows the traceback. Ctrl-C ends
+    in one line and exit 130: every file is written atomically, so none is left half-written."""
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = {flag: flag in argv for flag in GLOBAL_FLAGS}
     argv = [a for a in argv if a not in GLOBAL_FLAGS]
     if argv[:1] == ["bench"]:  # bench's options belong to harness.bench, not to this parser
         from harness.cli.bench import main as bench_main
 
-        return bench_main(argv[1:])
+        return _guarded(lambda: bench_main(argv[1:]), flags["--debug"])
     parser = build_parser()
     for flag, text in GLOBAL_FLAGS.items():
         parser.add_argument(flag, action="store_true", help=text)
     args = parser.parse_args(argv)
     args.debug, args.allow_modified = flags["--debug"], flags["--allow-modified-fixtures"]
+    return _guarded(lambda: args.func(args), args.debug)
+
+
+def _guarded(run, debug: bool) -> int:
+    """`run()`'s exit code; a user error as one line (exit 2), Ctrl-C as one line (exit 130)."""
     try:
-        return args.func(args)
+        return run()
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted (Ctrl-C); no output file was left half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except _user_errors() as err:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {_one_line(err)} (--debug for the traceback)", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def _check_scan(args) -> None:
+    """--workers and --executor: a local scan uses at most this machine's cores, and only the exact
+    batched scan is sharded (attribution and naive scans run in this process)."""
+    import os
+
+    algorithm = getattr(args, "algorithm", DEFAULT_ALGORITHM)
+    if algorithm != "batched" and (args.workers != 1 or args.executor != "local"):
+        raise UserError(f"--workers/--executor shard the exact batched scan only; --algorithm {algorithm} runs in this process")
+    if args.executor == "ray":
+        from harness.runs.sharded_scan import reachable
+
+        reachable(args.ray_address)  # an unreachable cluster is one line now, not a hang later
+    cores = os.cpu_count() or 1
+    if args.executor == "local" and args.workers > cores:
+        raise UserError(f"--workers {args.workers} exceeds the {cores} CPU cores here (each worker loads the model); "
+                        f"use at most {cores}, or --executor ray on a cluster")
 
 
 if __name__ == "__main__":

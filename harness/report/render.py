@@ -245,12 +245,17 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     """Lay out, write (making the folder) and close a matplotlib figure; returns the path."""
     import matplotlib.pyplot as plt
 
+    import io
+
+    from harness.files import atomic_write_bytes
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())  # whole or absent, never half a PNG
 
 
 def settings_notes(settings: Thresholds, overrides: dict[str, object]) -> list[str]:
@@ -286,15 +291,6 @@ def write_files(
     written = []
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     zoo_sections = _zoo_sections(evaluations, settings) if (markdown or zoo_plot) else {}
-    if markdown:
-        markdown = Path(markdown)
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        reference = reference_summary(settings.transfer)
-        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap, preface)
-        for lines in zoo_sections.values():
-            text += "\n" + "\n".join(lines[0])
-        markdown.write_text(text)
-        written.append(f"claims report written to {markdown}")
     if zoo_plot and zoo_sections:
         from harness.report.zoo import plot_zoo
 
@@ -308,6 +304,18 @@ def write_files(
         ev = next((e for e in evaluations if e.source == "published"), evaluations[0])
         intervals = pair_intervals(ev.heads, unc.n_boot, unc.level, unc.seed)
         written.append(f"claims plot written to {plot_pairs(ev, Path(plot), intervals)}")
+    # the Markdown report last: it links the plots, and an interrupted run leaves the old one whole
+    if markdown:
+        markdown = Path(markdown)
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        reference = reference_summary(settings.transfer)
+        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap, preface)
+        for lines in zoo_sections.values():
+            text += "\n" + "\n".join(lines[0])
+        from harness.files import atomic_write_text
+
+        atomic_write_text(markdown, text)
+        written.append(f"claims report written to {markdown}")
     return written
 
 

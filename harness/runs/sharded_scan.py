@@ -94,7 +94,32 @@ def _run_local(model, task, run, todo, key, device, workers, progress, bar, load
             bar.update(len(future.result()))
 
 
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def reachable(address: str | None, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """ConnectionError (one line) when a Ray address HOST:PORT (or ray://HOST:PORT) takes no TCP
+    connection within `timeout` seconds; ray.init itself would wait minutes. None, "auto" and
+    "local" need no probe."""
+    import socket
+
+    if address in (None, "", "auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(
+            f"--ray-address {address}: no Ray cluster answers there within {timeout:g} s ({err.strerror or err}); "
+            "start one (`ray start --head`) or leave --ray-address out for a local Ray"
+        ) from None
+
+
 def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None:
+    reachable(address)
     try:
         import ray
     except ImportError:

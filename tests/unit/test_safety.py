@@ -362,3 +362,124 @@ def test_a_directory_fifo_or_device_is_not_reported_as_missing(tmp_path, capsys,
     assert main(["transfer", "--source", f"file:{path}"]) == 2
     line = one_error_line(capsys)
     assert "no such file" not in line and ("directory" in line if kind == "directory" else "not a regular file" in line)
+
+
+# --- (6) tracebacks and unclear errors become one line ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["scores", "--model", "smollm2-135m", "--device", "nonsense"], "argument --device: 'nonsense' is no device"),
+        (["bench", "--model", "nosuch"], "argument --model: unknown model 'nosuch'"),
+        (["bench", "--model", " smollm2-135m"], "has leading or trailing spaces"),
+        (["bench", "--threads", "-2"], "argument --threads: -2 must be >= 1"),
+        (["bench", "--threads", "0"], "argument --threads: 0 must be >= 1"),
+        (["scores", "--model", "smollm2-135m", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
+        (["transfer", "--intervals", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
+        (["scores", "--model", "smollm2-135m", "--workers", "0"], "argument --workers: 0 must be >= 1"),
+        (["zoo", "--workers", "-3"], "argument --workers: -3 must be >= 1"),
+        (["scores", "--model", "smollm2-135m", "--n-prompts", "1"], "argument --n-prompts: 1 must be >= 2"),
+    ],
+)
+def test_option_values_out_of_range_are_usage_errors(capsys, argv, expected):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["scores", "--model", "smollm2-135m", "--workers", "64"], f"--workers 64 exceeds the {os.cpu_count()} CPU cores here"),
+        (["scores", "--model", "smollm2-135m", "--algorithm", "attribution", "--workers", "2"], "shard the exact batched scan only"),
+        (["scores", "--model", "smollm2-135m", "--executor", "ray", "--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1: no Ray cluster answers"),
+    ],
+)
+def test_scan_options_that_would_be_ignored_or_hang_are_one_line(capsys, argv, expected):
+    assert main(argv) == 2
+    assert expected in one_error_line(capsys)
+
+
+def test_an_unknown_device_is_a_value_error_naming_it():
+    from harness.models.loaders import resolve_device
+
+    with pytest.raises(ValueError, match="'nonsense' is no device torch knows"):
+        resolve_device("nonsense")
+
+
+@pytest.mark.parametrize("value, expected", [("", "is set but empty"), ("   ", "is set but empty"), ("rel/cache", "is a relative path")])
+def test_an_empty_or_relative_cache_variable_is_refused(monkeypatch, capsys, value, expected):
+    from harness.paths import cache_dir
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", value)
+    with pytest.raises(ValueError, match=expected):
+        cache_dir()
+    assert main(["report", "--source", "zoo:mean", "--no-compute"]) == 1
+    assert expected in capsys.readouterr().err
+
+
+def test_a_scan_with_an_unwritable_cache_keeps_its_shards_in_the_fallback(tmp_path, monkeypatch):
+    """IOI_CLAIMS_CACHE naming a file: the shard root is decided before any layer is scanned."""
+    from harness.runs import shards
+    from harness.runs.cache import UnstoredResult
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(not_a_folder))
+    monkeypatch.setattr(shards, "_ROOTS", {})
+    with pytest.warns(UnstoredResult, match="cannot be written"):
+        root = shards.shard_root()
+    assert root.name == "shards" and not_a_folder not in root.parents
+    store = shards.ShardStore(_key())
+    store.save(0, [[1.0, 2.0]], [3.0, 4.0])
+    assert store.done() == [0] and root in store.folder.parents
+
+
+def test_ctrl_c_in_report_is_one_line_and_leaves_no_half_file(tmp_path, capsys, monkeypatch):
+    from harness.report import render
+
+    report = tmp_path / "r.md"
+    report.write_text("old report\n")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "plot_pairs", interrupted)
+    assert main(["report", "--source", "published", "--markdown", str(report), "--plot", str(tmp_path / "p.png")]) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("error: interrupted (Ctrl-C)") and "Traceback" not in "\n".join(err)
+    assert report.read_text() == "old report\n" and not (tmp_path / "p.png").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("tmp")]
+
+
+def test_broken_settings_files_are_a_pytest_usage_error_not_a_traceback(tmp_path, monkeypatch):
+    from harness import pytest_plugin
+
+    bad = tmp_path / "thresholds.toml"
+    bad.write_text("[transfer\n")
+    real_load = thresholds.load
+    monkeypatch.setattr(thresholds, "load", lambda: real_load(bad))
+    with pytest.raises(pytest.UsageError, match=f"{bad}: not valid TOML"):
+        pytest_plugin._check_settings_files()
+    monkeypatch.undo()
+    empty = tmp_path / "verdicts.toml"
+    empty.write_text("")
+    monkeypatch.setattr(verdicts, "VERDICTS_FILE", empty)
+    monkeypatch.setattr(verdicts.load_file, "__defaults__", (empty,))
+    with pytest.raises(pytest.UsageError, match="is empty"):
+        pytest_plugin._check_settings_files()
+
+
+def test_an_unwritable_claims_report_is_a_usage_error_before_the_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "claims/test_claims.py", "--collect-only", "-q",
+         "--claims-report", str(blocker / "r.md")], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 4, result.stdout[-1000:] + result.stderr[-1000:]
+    assert f"--claims-report {blocker / 'r.md'}: cannot write there" in result.stderr and "Traceback" not in result.stderr
