@@ -310,7 +310,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A source that lost a model it covered when the verdicts were recorded is red (its checks on that
     # model would only be skipped); under xdist this process reads the sources from the filled caches.
     ran = dict.fromkeys(k[1] for k in (*state.checks, *state.skipped))
-    state.record_problems = record_problems(coverage={s: models_of(state.evaluation(s, compute=False)) for s in ran})
+    evaluations = {s: state.evaluation(s, compute=False) for s in ran}
+    state.record_problems = record_problems(coverage={s: models_of(ev) for s, ev in evaluations.items() if not isinstance(ev, Broken)})
     if state.record_problems and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
