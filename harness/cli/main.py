@@ -257,12 +257,19 @@ def cmd_scores(args) -> int:
     )
     scan = dict(workers=args.workers, executor=args.executor, ray_address=args.ray_address)
     table = scores_table(args.model, run, task=args.task, device=args.device, refresh=args.refresh, **scan)
+    _note_unused_device(args.device, table.attrs.get("entries", []))
     _emit(table, args.format, args.out)
     if args.commit:
         tasks = ("ioi", "anti") if args.task == "both" else (args.task,)
         for folder in commit_scores(args.model, run, tasks=tasks):
             print(f"committed scores written to {folder}", file=sys.stderr)
     return 0
+
+
+def _note_unused_device(device: str, entries: list[str]) -> None:
+    """Say so when --device was given but every table came from a cache (nothing ran on it)."""
+    if device != "auto" and entries and not any(e.startswith("computed now") for e in entries):
+        print(f"note: --device {device} not used: the scores came from {'; '.join(entries)} (--refresh recomputes)", file=sys.stderr)
 
 
 def cmd_zoo(args) -> int:
@@ -281,6 +288,7 @@ def cmd_zoo(args) -> int:
             run = zoo_run(model, method, args.dtype)  # --dtype overrides the registry's zoo dtype
             table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
+            _note_unused_device(args.device, [meta.get("entry", "?")])
             print(f"{model} {method}: clean LD {meta['clean_logit_diff']:.3f}, accuracy {meta['clean_accuracy']:.3f}, "
                   f"{meta.get('n_prompts')} prompts, {meta.get('seconds', 0)} s", file=sys.stderr)
             if args.commit:

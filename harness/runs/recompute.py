@@ -347,9 +347,13 @@ def scores_table(
     """What `python -m harness scores` prints: one task's scores, or with task='both' the head table.
     `scan` goes to the sharded scan (workers, executor, ray_address)."""
     if task == "both":
-        return head_table(model, run, device=device, refresh=refresh, **scan)
+        table = head_table(model, run, device=device, refresh=refresh, **scan)
+        table.attrs["entries"] = [meta.get("entry", "?") for meta in table.attrs["tasks"].values()]
+        return table
     table, meta = task_scores(model, task, run, device=device, refresh=refresh, **scan)
-    return table.assign(clean_logit_diff=meta["clean_logit_diff"], clean_accuracy=meta["clean_accuracy"])
+    out = table.assign(clean_logit_diff=meta["clean_logit_diff"], clean_accuracy=meta["clean_accuracy"])
+    out.attrs["entries"] = [meta.get("entry", "?")]
+    return out
 
 
 def seed_models() -> list[str]:

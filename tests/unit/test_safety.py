@@ -483,3 +483,13 @@ def test_an_unwritable_claims_report_is_a_usage_error_before_the_run(tmp_path):
     )
     assert result.returncode == 4, result.stdout[-1000:] + result.stderr[-1000:]
     assert f"--claims-report {blocker / 'r.md'}: cannot write there" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_device_on_a_cache_hit_says_it_was_not_used(committed, capsys):
+    assert main(["zoo", "--model", "smollm2-135m", "--method", "mean", "--device", "cpu"]) == 0
+    assert f"note: --device cpu not used: the scores came from committed {zoo_folder(committed, 'smollm2-135m')}" in capsys.readouterr().err
+
+
+def test_a_model_name_with_spaces_is_named_as_such(capsys):
+    assert main(["scores", "--model", "smollm2-135m "]) == 2
+    assert "model name 'smollm2-135m ' has leading or trailing spaces" in one_error_line(capsys)
