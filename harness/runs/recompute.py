@@ -244,7 +244,6 @@ def assemble_head_table(
     for task, (_, meta) in per_task.items():
         table[f"clean_logit_diff_{task}"] = meta["clean_logit_diff"]
         table[f"clean_accuracy_{task}"] = meta["clean_accuracy"]
-    table["entry"] = "; ".join(f"{task} {meta.get('entry', '?')}" for task, (_, meta) in per_task.items())
     table.attrs["tasks"] = {task: meta for task, (_, meta) in per_task.items()}
     return table
 
@@ -378,7 +377,10 @@ def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto"
         if not compute and not _fully_cached(model, run, cache):
             uncached.append(model)
             continue
-        tables.append(head_table(model, run, device=device, cache=cache))
+        table = head_table(model, run, device=device, cache=cache)
+        # which stored entry each task's scores came from, for the reports (the metadata keeps it too)
+        table["entry"] = "; ".join(f"{task} {meta.get('entry', '?')}" for task, meta in table.attrs["tasks"].items())
+        tables.append(table)
     notes = []
     if absent:
         notes.append(
