@@ -165,6 +165,8 @@ class ScoreCache:
                 raise _Bad(meta_path, f"is not JSON ({exc})") from None
             except OSError as exc:
                 raise _Bad(Path(exc.filename or folder), exc.strerror or str(exc)) from None
+            except ValueError as exc:  # not UTF-8
+                raise _Bad(folder, " ".join(str(exc).split())) from None
             if not isinstance(meta, dict):
                 raise _Bad(meta_path, f"holds {type(meta).__name__}, not an object")
             if meta.get("key") != key.as_dict():

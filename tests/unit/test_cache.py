@@ -194,3 +194,11 @@ def test_a_checksummed_entry_with_a_malformed_table_reads_as_corrupt(tmp_path, t
     cache.put(key(), table, {})
     with pytest.warns(CorruptCacheEntry, match=reason):
         assert cache.get(key()) is None
+
+
+def test_a_table_that_is_not_utf8_is_a_corrupt_entry_not_a_crash(tmp_path):
+    cache = ScoreCache(tmp_path)
+    folder = cache.put(key(), TABLE, {})
+    (folder / "table.csv").write_bytes(b"\xff\xfe layer,head\n")
+    with pytest.warns(CorruptCacheEntry, match="ignored"):
+        assert cache.get(key()) is None
