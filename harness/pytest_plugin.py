@@ -76,7 +76,7 @@ class ClaimsSession:
                     self.evaluations[source] = "; ".join(src.notes) or "no head table available"
                 else:
                     self.evaluations[source] = checks.evaluate_source(src)
-            except Exception as err:  # noqa: BLE001 - a broken source fails its own tests, not the others
+            except Exception as err:
                 self.evaluations[source] = Broken(source, " ".join(str(err).split()) or type(err).__name__)
         return self.evaluations[source]
 

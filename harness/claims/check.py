@@ -55,3 +55,4 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. extras["roles"] = {model: DataFrame}
     checks: dict[tuple[str, str], Check] = field(default_factory=dict)  # evaluated so far (T1..T3 read W1, X1)
     memo: dict | None = None
+    unavailable: dict[tuple[str, str], str] = field(default_factory=dict)  # (claim, variant) -> why it has no value

@@ -156,6 +156,9 @@ def evaluate(
                 unavailable[(claim.id, v)] = reason
             continue
         ctx.checks.update({(c.claim, c.variant): c for c in claim.evaluate(ctx)})
+        for v in claim.variants(design):  # a variant the claim could not compute says why
+            if (claim.id, v) not in ctx.checks:
+                unavailable[(claim.id, v)] = ctx.unavailable.get((claim.id, v), "not computed for this source")
     summary = transfer.summary_frame(heads)
     return Evaluation(source, ctx.checks, unavailable, summary, heads, given, floors, design, ctx.extras)
 

@@ -111,7 +111,7 @@ def x1(ctx: Context) -> list[Check]:
     return out
 
 
-def _group(claim: str, ctx: Context, heads: dict, variant: str, column: str) -> Check:
+def _group(claim: str, ctx: Context, heads: dict, variant: str, column: str) -> Check | None:
     rule, unc, design, memo = getattr(ctx.cfg, claim), ctx.cfg.uncertainty, ctx.design, ctx.memo
     within = [heads[p][column].to_numpy(float) for p in design.within]
     cross = [heads[p][column].to_numpy(float) for p in design.cross]
@@ -120,7 +120,11 @@ def _group(claim: str, ctx: Context, heads: dict, variant: str, column: str) -> 
     if memo is not None and key in memo:
         comparison = memo[key]
     else:
-        comparison = uncertainty.compare_groups(within, cross, **settings)
+        try:
+            comparison = uncertainty.compare_groups(within, cross, **settings)
+        except ValueError as err:  # e.g. no base head present in any target of a group
+            ctx.unavailable[(claim, variant)] = f"the within/cross comparison has no value: {err}"
+            return None
         if memo is not None:
             memo[key] = comparison
     holds = comparison.diff >= rule.min_diff and comparison.p_value < rule.max_p
@@ -132,7 +136,7 @@ def _group(claim: str, ctx: Context, heads: dict, variant: str, column: str) -> 
 
 
 def x2(ctx: Context) -> list[Check]:
-    return [_group("X2", ctx, ctx.heads, reading, reading) for reading in MISSING_READINGS]
+    return [c for c in (_group("X2", ctx, ctx.heads, reading, reading) for reading in MISSING_READINGS) if c]
 
 
 def x3(ctx: Context) -> list[Check]:
@@ -141,7 +145,8 @@ def x3(ctx: Context) -> list[Check]:
     heads = ctx.heads
     if ctx.cfg.transfer.rank_metric == "normalised":
         heads = {p: rank_metric.normalised_heads(h) for p, h in heads.items()}
-    return [_group("X3", ctx, heads, variant, column) for variant, column in zip(X3_VARIANTS, ("tgt_frac_rank", "frac_rank_missing_as_one"))]
+    columns = ("tgt_frac_rank", "frac_rank_missing_as_one")
+    return [c for c in (_group("X3", ctx, heads, v, col) for v, col in zip(X3_VARIANTS, columns)) if c]
 
 
 def t1(ctx: Context) -> list[Check]:

@@ -97,7 +97,7 @@ def _load(args, name: str | None = None, *, need_data: bool = True):
 
 
 def _emit(frame, fmt: str, out: Path | None) -> None:
-    from harness.report.render import markdown_table
+    from harness.report.format import markdown_table
 
     text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
@@ -172,7 +172,7 @@ def cmd_report(args) -> int:
         try:
             src = _load(args, name, need_data=False)
             results[name] = claims.evaluate_source(src, settings) if len(src.table) else "; ".join(src.notes) or "no head table"
-        except Exception as err:  # noqa: BLE001 - reported, and the exit code says it
+        except Exception as err:
             if args.debug:
                 raise
             failed.append(name)

@@ -124,7 +124,7 @@ def load(path: Path | str) -> Design:
     if not path.is_file():
         raise DesignError(f"design file {path}: not a regular file")
     design = _load_cached(path.resolve(), stat.st_mtime_ns, stat.st_size)
-    for name, spec in _inline_specs(design.path).items():
+    for spec in _inline_specs(design.path).values():
         registry.register(spec)  # idempotent; a second process-level load re-adds nothing
     return design
 
@@ -182,6 +182,8 @@ def _parse(path: Path) -> Design:
                 )
             continue
         inline[model] = _inline_spec(model, spec_keys, path.parent, entry_where)
+        if "hf_config" in spec_keys:  # a config alone has no weights: a seeded architecture twin
+            model_run.setdefault(model, {}).setdefault("weights", "twin")
     pairs, kinds = _pairs(data.get("pairs"), set(models_table), inline, where)
     ladders = _ladders(data.get("ladders", {}), set(models_table), where)
     _INLINE[path] = inline
@@ -300,6 +302,8 @@ def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) 
             raise DesignError(f"{where}: a GGUF model needs config_from = <a registry model of the same architecture>")
         config = dict(registry.get(donor).hf_config)
         entry = {"architecture": registry.get(donor).architecture, **entry}
+    elif kind == "hf_config" and "architecture" not in entry:
+        raise DesignError(f"{where}: a twin (hf_config) needs architecture = '<HF class name>'")
     elif kind == "hub":
         if "architecture" not in entry or "n_layers" not in entry or "n_heads" not in entry:
             raise DesignError(f"{where}: a hub model needs architecture, n_layers and n_heads (its config is not on this machine)")

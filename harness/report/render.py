@@ -13,6 +13,8 @@ import pandas as pd
 
 from harness.claims.checks import PAIR_CLAIMS, Check, Evaluation
 from harness.claims.registry import statement
+from harness.report.format import markdown_table, save_figure
+from harness.report.zoo import floors_frame, pairs_frame, plot_zoo, zoo_markdown
 from harness.claims.thresholds import Thresholds, Transfer
 
 SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.values()}
@@ -41,15 +43,6 @@ def verdict_frame(
     if robustness is not None:
         frame.insert(len(VERDICT_COLUMNS), "robustness", [robustness.get(k, "-") for k in frame["check"]])
     return frame
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency)."""
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines)
 
 
 def terminal_table(frame: pd.DataFrame) -> str:
@@ -229,18 +222,6 @@ def plot_pairs(evaluation: Evaluation, path: Path, intervals: pd.DataFrame | Non
     return save_figure(fig, path)
 
 
-def save_figure(fig, path: Path, dpi: int = 120) -> Path:
-    """Lay out, write (making the folder) and close a matplotlib figure; returns the path."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
-
-
 def settings_notes(settings: Thresholds, overrides: dict[str, object]) -> list[str]:
     """One line per [transfer] setting a command-line flag overrode, naming the file's value."""
     from harness.claims.thresholds import load
@@ -284,7 +265,6 @@ def write_files(
         markdown.write_text(text)
         written.append(f"claims report written to {markdown}")
     if zoo_plot and zoo_sections:
-        from harness.report.zoo import plot_zoo
 
         published = next((e for e in evaluations if e.source == "published"), None)
         source, (_, pairs, floors) = next(iter(zoo_sections.items()))
@@ -301,7 +281,6 @@ def write_files(
 
 def _zoo_sections(evaluations: list[Evaluation], settings: Thresholds) -> dict[str, tuple[list[str], pd.DataFrame, dict]]:
     """Per zoo evaluation: its report lines, its pairs frame and its floors."""
-    from harness.report.zoo import floors_frame, pairs_frame, zoo_markdown
 
     out = {}
     for ev in evaluations:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -21,35 +20,15 @@ import pandas as pd
 from harness.data import designs
 from harness.data.designs import Design
 from harness.models import registry
-from harness.runs.cache import CacheKey, ScoreCache, committed_cache, digest_of
-from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
-from harness.data.ioi_dataset import TaskSpec
+from harness.runs.cache import CacheKey, ScoreCache, committed_cache
+from harness.data.head_table import categorize, with_derived_columns
+from harness.runs.sharded_scan import run_sharded
+from harness.runs.shards import ShardStore
+from harness.runs.run_spec import RunSpec
 
 log = logging.getLogger("harness.recompute")
 
-DEFAULT_N_PROMPTS = 200
-DEFAULT_SEED = 0
 TASKS = ("ioi", "anti")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that decides a head table besides the model."""
-
-    method: str = "mean"  # zero (the origin's) | mean (over the ABC distribution; our default)
-    algorithm: str = "batched"  # batched (exact) | naive (exact, slow) | attribution (approximate)
-    style: str = "wang"
-    n_prompts: int = DEFAULT_N_PROMPTS
-    seed: int = DEFAULT_SEED
-    weights: str = "pretrained"
-    rule: str = "signed"  # category rule (origin code); "absolute" = origin draft
-    tau: float = DEFAULT_TAU
-    dtype: str = "float32"  # compute dtype; float32 is the reference (bfloat16 on CPU: ~2x faster)
-
-    def task(self, task: str, model: str | None = None) -> TaskSpec:
-        """The prompt set of `task`; with `model`, under that model's BOS convention (registry)."""
-        bos = registry.get(model).prepend_bos if model else True
-        return TaskSpec(task=task, style=self.style, n_prompts=self.n_prompts, seed=self.seed, prepend_bos=bos)
 
 
 class _LazyModel:
@@ -138,9 +117,6 @@ def task_scores(
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
     if run.algorithm == "batched":
-        from harness.runs.sharded_scan import run_sharded
-        from harness.runs.shards import ShardStore
-
         if refresh:
             ShardStore(key).clear()
         started = time.perf_counter()

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from harness.models import registry
 from harness.runs.cache import CacheKey
 from harness.paths import CACHE_ENV, cache_dir
+from harness.runs.run_spec import RunSpec
 from harness.runs.shards import ShardStore
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ def scan_layers(
     from harness.scoring.head_scores import iter_batched_layers
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
-    from harness.runs.recompute import RunSpec
 
     if cache_root:
         os.environ[CACHE_ENV] = cache_root

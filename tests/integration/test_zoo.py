@@ -41,7 +41,7 @@ def _need(*models: str) -> None:
 def test_zoo_prompts_are_identical_text_under_every_zoo_tokenizer():
     _need(*ZOO)
     from harness.data.ioi_dataset import TaskSpec, build_prompts
-    from harness.data.tokenizers import load_tokenizer
+    from harness.models.tokenizers import load_tokenizer
 
     texts = {}
     for model in ZOO:
@@ -77,7 +77,7 @@ def _small_twin_spec(name: str) -> registry.ModelSpec:
 def test_batched_scan_equals_the_naive_loop_per_architecture(name, method):
     _need(name)  # the twin uses the model's own GGUF tokenizer
     from harness.data.ioi_dataset import TaskSpec, build_prompts
-    from harness.data.tokenizers import load_tokenizer
+    from harness.models.tokenizers import load_tokenizer
     from harness.models.loaders import _bridge_around, build_twin_module
     from harness.scoring.head_scores import scan_batched, scan_naive
 

@@ -14,7 +14,7 @@ from harness.data import ioi_dataset as ds
 from harness.models import registry
 from harness.data.ioi_dataset import PromptSet, TaskSpec, build_prompts, vocabulary_survival
 from harness.models.loaders import weights_available
-from harness.data.tokenizers import load_tokenizer
+from harness.models.tokenizers import load_tokenizer
 
 pytestmark = pytest.mark.unit
 
