@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from syrupy.extensions.amber import AmberSnapshotExtension
 
+from harness import options
 from harness.paths import REPO_ROOT
 
 CHECK_PROPERTY = "claims_check"  # user_properties entry: the Check as a dict
@@ -115,17 +116,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--claims-sources",
         default=None,
         metavar="LIST",
-        help="comma-separated sources to check (default: all of published, recomputed:mean, recomputed:zero)",
+        help="comma-separated sources to check (default: every built-in source and those of --claims-design)",
     )
-    group.addoption("--claims-device", default="auto", help="device for recomputed sources: auto|cpu|cuda")
-    group.addoption(
-        "--claims-design", default=None, metavar="FILE",
-        help="a pair design file (claims/designs/*.toml shows the format): adds its sources NAME:mean and NAME:zero "
-        "(missing tables are scanned unless --claims-no-compute) and checks file: sources on it",
-    )
-    group.addoption(
-        "--claims-no-compute", action="store_true", help="recomputed sources: use cached head tables only, never run a model"
-    )
+    options.add_pytest(group, "device", "design", "no-compute")
     group.addoption("--claims-report", metavar="PATH", help="write the claims verdict table as Markdown to PATH")
     group.addoption("--claims-plot", metavar="PATH", help="write a PNG of the six pairs (published source) to PATH")
     group.addoption(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import options
 from harness.analysis import transfer
 from harness.claims import thresholds
 from harness.data.ioi_dataset import STYLES
@@ -29,17 +30,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         "--source", default="published",
         help="published | recomputed:mean | recomputed:zero | zoo:mean | zoo:zero | file:PATH (report: comma-separated list)"
     )
-    p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (recomputed sources)")
-    _add_design(p)
-
-
-def _add_design(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--design", default=None, metavar="FILE",
-        help="a pair design file (claims/designs/*.toml shows the format): adds its sources NAME:mean and NAME:zero "
-        "and checks file: sources on it",
-    )
+    options.add_argparse(p, "no-compute", "device", "design")
 
 
 def _design(args):
@@ -261,13 +252,57 @@ def cmd_verdicts(args) -> int:
     return 0
 
 
+def _model_design(args, model: str):
+    """The design a model's scan defaults come from: --design, else the shipped design that has the
+    model and scans the task(s) asked (zoo before seed: the zoo scans IOI only), else None (RunSpec's
+    defaults, the reference model's wang tables)."""
+    from harness.data import designs
+
+    design = _design(args)
+    if design is not None:
+        return design
+    tasks = {"ioi", "anti"} if args.task == "both" else {args.task}
+    shipped = map(designs.builtin, ("zoo", "seed"))
+    return next((d for d in shipped if model in d.models and tasks <= set(d.run.tasks)), None)
+
+
+def _committed_runs_note(model: str, run) -> str | None:
+    """When `model` has no stored table under `run` but committed ones under other options: the
+    options that read them (a scan takes minutes to hours on a CPU)."""
+    from harness.runs.cache import committed_cache
+    from harness.runs.recompute import stored_scores
+
+    if stored_scores(model, "ioi", run) is not None:
+        return None
+    options = set()
+    for meta in committed_cache().entries(model):
+        key, dataset = meta.get("key", {}), meta.get("key", {}).get("dataset", {})
+        options.add(
+            f"--style {dataset.get('style')} --n-prompts {dataset.get('n_prompts')} --method {key.get('method')} "
+            f"--dtype {key.get('dtype', 'float32')} --task {dataset.get('task')}"
+        )
+    if not options:
+        return None
+    return (f"{model} has no stored table under these options, so this starts a scan (minutes to hours on a CPU); "
+            f"its committed tables are read at once with: {' | '.join(sorted(options))}")
+
+
 def cmd_scores(args) -> int:
     from harness.runs.recompute import RunSpec, commit_scores, scores_table
 
+    design = _model_design(args, args.model)
+    defaults = design.run_of(args.model) if design is not None else {}
     run = RunSpec(
-        method=args.method, algorithm=args.algorithm, style=args.style, n_prompts=args.n_prompts, seed=args.seed,
-        weights=args.weights, dtype=args.dtype,
+        method=args.method, algorithm=args.algorithm, style=args.style or defaults.get("style", "wang"),
+        n_prompts=args.n_prompts or defaults.get("n_prompts", RunSpec.n_prompts), seed=args.seed,
+        weights=args.weights, dtype=args.dtype or defaults.get("dtype", "float32"),
     )
+    if design is not None:
+        print(f"note: {args.model}: prompt style {run.style}, {run.n_prompts} prompts, {run.dtype} from the {design.name} "
+              "design (--style / --n-prompts / --dtype override)", file=sys.stderr)
+    note = _committed_runs_note(args.model, run) if not args.refresh else None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     scan = dict(workers=args.workers, executor=args.executor, ray_address=args.ray_address)
     table = scores_table(args.model, run, task=args.task, device=args.device, refresh=args.refresh, **scan)
     _emit(table, args.format, args.out)
@@ -373,7 +408,7 @@ def _add_scan_options(p: argparse.ArgumentParser, dtype: str | None = "float32")
 
     p.add_argument("--dtype", default=dtype, choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (float32 is the reference; bfloat16 ~2x faster on this CPU)"
-                   + ("" if dtype else "; default: the registry's zoo dtype of each model"))
+                   + ("" if dtype else "; default: the design's dtype of each model"))
     p.add_argument("--workers", type=int, default=1, help="processes (or Ray tasks) scanning layer shards in parallel")
     p.add_argument("--executor", default="local", choices=EXECUTORS, help="local processes, or Ray tasks on a cluster")
     p.add_argument("--ray-address", default=None, help="ray.init(address=...) for --executor ray (default: a local Ray)")
@@ -419,8 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="scan (resumably) the zoo's IOI tables from real weights; --commit to fixtures/")
     p.add_argument("--model", action="append", help="a zoo model (repeatable; default: all four)")
     p.add_argument("--method", default="both", choices=("both", *ABLATION_METHODS))
-    p.add_argument("--device", default="auto")
-    _add_design(p)
+    options.add_argparse(p, "device", "design")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
     _add_scan_options(p, dtype=None)
@@ -431,16 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="ioi", choices=["ioi", "anti", "both"], help="'both' gives the full head table (categories)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
     p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
-    p.add_argument("--style", default="wang", choices=STYLES)
-    p.add_argument("--n-prompts", type=int, default=200)
+    p.add_argument("--style", default=None, choices=STYLES, help="prompt style (default: the model's design's, else wang)")
+    p.add_argument("--n-prompts", type=int, default=None, help="prompts (default: the model's design's, else 200)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
-    _add_scan_options(p)
+    _add_scan_options(p, dtype=None)
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
+    options.add_argparse(p, "device", "design")
     p.set_defaults(func=cmd_scores)
 
     p = sub.add_parser("robustness", help="share of a grid of analyst's choices where each claim check holds")
