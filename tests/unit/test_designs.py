@@ -115,3 +115,18 @@ def test_a_design_adds_its_sources_and_a_source_names_its_design(tmp_path, monke
     assert sources.design_of("zoo:mean").name == "zoo" and sources.design_of("published").name == "seed"
     assert checks.variants("W2", "mine2:mean") == ("missing_table", "missing_geometry", "lost")
     assert checks.variants("W2", "zoo:mean") == ("not_applicable",)
+
+
+def test_the_pythia_ladder_example_loads_and_walks_five_rungs(monkeypatch):
+    """The README's example for a user with the hub checkpoints: one file, an inline hub model."""
+    monkeypatch.setattr(sources, "_USER_SOURCES", [])
+    monkeypatch.setattr(sources, "_USER_DESIGNS", {})
+    path = designs.DESIGNS_DIR / "examples" / "pythia-ladder.toml"
+    added = sources.use_design(path)
+    design = sources.design_of(added[0])
+    assert len(design.ladder_pairs["pythia"]) == 4 and design.kind(("pythia-410m", "gpt2-medium")) == "cross"
+    from harness.models import registry
+
+    assert registry.get("pythia-2.8b").n_heads_total == 32 * 32 and registry.get("pythia-2.8b").source == "hub"
+    assert "pythia-2.8b" in {m for p in design.pairs for m in p}
+    assert checks.variants("P3", added[0]) != ("not_applicable",)  # 410m -> 1b is a pair of this design
