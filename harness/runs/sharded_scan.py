@@ -50,7 +50,7 @@ def scan_layers(
     already loaded model and `on_saved(layer)` follows each stored shard. Returns the layers stored."""
     import torch
 
-    from harness.scoring.head_scores import iter_batched_layers
+    from harness.scoring.batched import iter_batched_layers
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
 
