@@ -3,7 +3,7 @@
     python benchmarks/committed_dtype_check.py --model qwen2.5-coder-0.5b --layers 0,12,20-23
     python benchmarks/committed_dtype_check.py --model smollm2-135m --layers all --dtype bfloat16
 
-The committed zoo tables of the two Qwens are bfloat16 scans (`registry.ZOO_DTYPE`), with the committed
+The committed zoo tables of the two Qwens are bfloat16 scans (claims/designs/zoo.toml), with the committed
 prompt set (200 prompts; 64 for Qwen 1.5B). A float32 scan of every head costs hours here, so this
 rescans the chosen layers in float32 on the same prompts and reports, over the heads of the slice:
 Spearman of delta, the largest |delta| difference, and how many heads change side of the IOI-like
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.models.loaders import load_model
     from harness.runs.cache import committed_cache
     from harness.runs.recompute import cache_key, zoo_run
-    from harness.scoring.head_scores import scan_batched
+    from harness.scoring.batched import scan_batched
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)

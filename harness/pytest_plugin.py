@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from syrupy.extensions.amber import AmberSnapshotExtension
 
+from harness import options
 from harness.paths import REPO_ROOT
 
 CHECK_PROPERTY = "claims_check"  # user_properties entry: the Check as a dict
@@ -75,8 +76,8 @@ class ClaimsSession:
                 if src.table.empty:
                     self.evaluations[source] = "; ".join(src.notes) or "no head table available"
                 else:
-                    self.evaluations[source] = src.evaluate()
-            except Exception as err:  # noqa: BLE001 - a broken source fails its own tests, not the others
+                    self.evaluations[source] = checks.evaluate_source(src)
+            except Exception as err:
                 self.evaluations[source] = Broken(source, " ".join(str(err).split()) or type(err).__name__)
         return self.evaluations[source]
 
@@ -115,12 +116,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--claims-sources",
         default=None,
         metavar="LIST",
-        help="comma-separated sources to check (default: all of published, recomputed:mean, recomputed:zero)",
+        help="comma-separated sources to check (default: every built-in source and those of --claims-design)",
     )
-    group.addoption("--claims-device", default="auto", help="device for recomputed sources: auto|cpu|cuda")
-    group.addoption(
-        "--claims-no-compute", action="store_true", help="recomputed sources: use cached head tables only, never run a model"
-    )
+    options.add_pytest(group, "device", "design", "no-compute")
     group.addoption("--claims-report", metavar="PATH", help="write the claims verdict table as Markdown to PATH")
     group.addoption("--claims-plot", metavar="PATH", help="write a PNG of the six pairs (published source) to PATH")
     group.addoption(
@@ -136,10 +134,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _check_sources(config: pytest.Config) -> None:
-    """An unknown --claims-sources name is a usage error (exit 4), never a deselection of every test;
-    a file:PATH source is added to the parametrized sources (claims/test_claims.py reads all_sources)."""
+    """An unknown --claims-sources name or a bad --claims-design file is a usage error (exit 4), never a
+    deselection of every test; a file:PATH source and a design's sources are added to the parametrized
+    sources (claims/test_claims.py reads all_sources)."""
     from harness.claims import sources
+    from harness.data.designs import DesignError
 
+    design = config.getoption("--claims-design")
+    if design:
+        try:
+            sources.use_design(design)
+        except (DesignError, ValueError) as err:
+            raise pytest.UsageError(f"--claims-design: {err}") from None
     wanted = config.getoption("--claims-sources")
     for name in (wanted.split(",") if wanted else []):
         try:

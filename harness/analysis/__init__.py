@@ -1,8 +1,8 @@
 """Statistics over head tables, pure functions of pandas frames: transfer of IOI heads between two
 models (`transfer`), its uncertainty (`uncertainty`: bootstrap intervals, permutation tests) and
 mean_frac_rank on a scale comparable across target sizes (`rank_metric`).
-Agreement of two scans of one model lives with the scans (`harness.scoring.head_scores.agreement`).
+Agreement of two scans of one model lives with the scans (`harness.scoring.rank_agreement.agreement`, torch-free).
 
-May import: harness.data, harness.models.registry, harness.scoring.methods.
+May import: harness.data, harness.models.registry, harness.scoring.methods, harness.scoring.rank_agreement (both torch-free).
 Must not import: runs (no model is ever run from here), claims, report, cli.
 """

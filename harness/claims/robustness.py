@@ -65,10 +65,19 @@ def _is_default(frame: pd.DataFrame, choices: dict[str, Choice], except_: str | 
     return mask
 
 
+def _with_default(long: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
+    """The rows of checks that have a value at the defaults (a check computable only in other
+    universes, e.g. a group comparison with no present head at the default k, has no verdict to weigh)."""
+    keys = ["source", "claim", "variant"]
+    at_default = pd.MultiIndex.from_frame(long.loc[_is_default(long, choices), keys])
+    return long[pd.MultiIndex.from_frame(long[keys]).isin(at_default)]
+
+
 def flips(long: pd.DataFrame, choices: dict[str, Choice]) -> dict[tuple[str, str, str], list[str]]:
     """Per check (source, claim, variant): the single choices that, changed alone from the defaults,
     flip its verdict (e.g. ['k=10', 'tau=0.1'])."""
     keys = ["source", "claim", "variant"]
+    long = _with_default(long, choices)
     default = long[_is_default(long, choices)].set_index(keys)["holds"]
     out: dict[tuple[str, str, str], list[str]] = {k: [] for k in default.index}
     for name, choice in choices.items():
@@ -87,6 +96,7 @@ def summarize(
     `score_rows` (from `score_level`: source, claim, variant, choice, value, holds) add one universe
     each, one score-level choice changed from the defaults."""
     keys = ["source", "claim", "variant"]
+    long = _with_default(long, choices)
     default = long[_is_default(long, choices)].set_index(keys)["holds"]
     flipped = flips(long, choices)
     extra = {k: g for k, g in score_rows.groupby(keys, sort=False)} if score_rows is not None and len(score_rows) else {}
@@ -205,7 +215,7 @@ def score_level(
             half = _HALF_COLUMNS.get(value) if name == "split_half" else None
             if half is not None and table is not None and half in table and table[half].notna().all():
                 ev = claims.evaluate(_half_table(table, half), source)
-                for (claim, variant), held in checks.items():
+                for claim, variant in checks:
                     other = ev.checks.get((claim, variant))
                     if other is not None:
                         rows.append({"source": source, "claim": claim, "variant": variant, "choice": name, "value": value, "holds": other.holds})
@@ -225,7 +235,7 @@ def score_level(
                     reason = f"{sibling} has no head table ({'; '.join(src.notes) or 'nothing cached'})"
                 else:
                     ev = claims.evaluate(src.table, sibling)
-                    for (claim, variant), held in checks.items():
+                    for claim, variant in checks:
                         other = ev.checks.get((claim, variant))
                         if other is not None:
                             rows.append({"source": source, "claim": claim, "variant": variant, "choice": name, "value": value, "holds": other.holds})

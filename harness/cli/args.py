@@ -1,13 +1,10 @@
 """Argument types of `python -m harness` and its bench: a value out of range is refused by argparse
-with one line naming the option (exit 2), before anything runs."""
+with one line naming the option (exit 2), before anything runs (devices: harness.options.device)."""
 
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Callable
-
-DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -24,13 +21,6 @@ def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
 
     parse.__name__ = "int"  # argparse names the type in its message
     return parse
-
-
-def device(text: str) -> str:
-    """auto | cpu | mps | cuda | cuda:N (whether CUDA is there is checked when a model loads)."""
-    if not DEVICE.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is no device: use auto, cpu, cuda, cuda:N or mps")
-    return text
 
 
 def model_name(text: str) -> str:

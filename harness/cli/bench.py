@@ -36,9 +36,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness import options
 from harness.cli import args as args_types
-from harness.scoring import head_scores
-from harness.scoring.head_scores import ScanResult
+from harness.data.designs import builtin
+from harness.scoring.attribution import scan_attribution
+from harness.scoring.batched import scan_batched, segment_rows
+from harness.scoring.methods import ABLATION_METHODS
+from harness.scoring.naive import scan_naive
+from harness.scoring.rank_agreement import agreement
+from harness.scoring.result import ScanResult
+from harness.scoring.tl_patching import scan_tl_patching
 from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, matmul_shapes, scan_flops
 
 
@@ -93,7 +100,7 @@ def bench_flops(cfg, prompts, layers: Sequence[int] | None) -> dict[str, ScanFlo
     width = int(np.asarray(prompts.tokens).shape[1])
     # The segments scan_batched forms (its own grouping, so the widths match what it runs).
     scan_widths = [0] * len(lengths)
-    for rows in head_scores.segment_rows(prompts):
+    for rows in segment_rows(prompts):
         seg_width = max(lengths[i] for i in rows)
         for i in rows:
             scan_widths[i] = seg_width
@@ -210,7 +217,7 @@ def run_bench(model: str, args, log=print) -> tuple[list[Entry], dict[str, Any]]
 
     progress = not args.no_progress
     dtypes = [REFERENCE, *[d for d in args.dtypes if d != REFERENCE]]
-    style = args.style or ("zoo" if model in registry.ZOO_MODELS else "wang")
+    style = args.style or ("zoo" if model in builtin("zoo").models else "wang")
     spec = RunSpec(style=style, n_prompts=args.n_prompts, seed=args.seed, method=args.method).task(args.task, model)
     n_layers = registry.get(model).n_layers
     layers = parse_layers(args.layers) or list(range(n_layers))
@@ -231,18 +238,18 @@ def run_bench(model: str, args, log=print) -> tuple[list[Entry], dict[str, Any]]
             naive_flops = bench_flops(bridge.cfg, prompts, naive_layers)["as_run"].naive
             context.update(prompts=prompts, flops=flops, geometry=geometry)
             log(f"[bench] naive float32 on layers {naive_layers} ({len(naive_layers)} of {len(layers)})", file=sys.stderr)
-            naive = head_scores.scan_naive(bridge, prompts, args.method, layers=naive_layers, progress=progress)
+            naive = scan_naive(bridge, prompts, args.method, layers=naive_layers, progress=progress)
             entries.append(_timed("naive", dtype, naive, scale, naive_flops))
             if run_tl:
-                tl = head_scores.scan_tl_patching(bridge, prompts, args.method, layers=naive_layers, progress=progress)
+                tl = scan_tl_patching(bridge, prompts, args.method, layers=naive_layers, progress=progress)
                 entries.append(_timed("tl_patching", dtype, tl, scale))  # its work is not counted
-        batched = head_scores.scan_batched(bridge, prompts, args.method, layers=layers, progress=progress)
+        batched = scan_batched(bridge, prompts, args.method, layers=layers, progress=progress)
         entries.append(_timed("batched", dtype, batched, flops=context["flops"]["as_run"].ours))
         if dtype == REFERENCE:
-            attribution = head_scores.scan_attribution(bridge, prompts, args.method, progress=progress)
+            attribution = scan_attribution(bridge, prompts, args.method, progress=progress)
             entries.append(_timed("attribution", dtype, attribution))
             if args.graddrop:
-                graddrop = head_scores.scan_attribution(bridge, prompts, args.method, graddrop=True, progress=progress)
+                graddrop = scan_attribution(bridge, prompts, args.method, graddrop=True, progress=progress)
                 entries.append(_timed("atp_graddrop", dtype, graddrop))
         del loaded, bridge
         gc.collect()
@@ -285,12 +292,12 @@ def comparison_rows(entries: list[Entry], peak: dict[str, dict[str, Any]]) -> li
         if e.name in ("batched", "tl_patching") and e.dtype == REFERENCE and naive is not None:
             row.update(max_diff=max_abs_diff(e.result, naive.result), against="naive float32")
         elif e.name == "batched" and ref is not None:
-            agree = head_scores.agreement(ref.result, e.result)
+            agree = agreement(ref.result, e.result)
             row.update(max_diff=max_abs_diff(e.result, ref.result), spearman=agree["spearman"],
                        top_k=f"{agree['top_k_overlap']}/{agree['top_k']}", speed_vs_f32=ref.seconds / e.seconds,
                        against="batched float32")  # fmt: skip
         elif e.name in ("attribution", "atp_graddrop") and ref is not None:
-            agree = head_scores.agreement(ref.result, e.result)
+            agree = agreement(ref.result, e.result)
             row.update(spearman=agree["spearman"], top_k=f"{agree['top_k_overlap']}/{agree['top_k']}",
                        against="batched float32")  # fmt: skip
         rows.append(row)
@@ -381,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style", default=None, choices=["wang", "replication", "zoo"],
                         help="prompt style (default: zoo for zoo models, else wang)")  # fmt: skip
     parser.add_argument("--seed", type=args_types.SEED, default=0)
-    parser.add_argument("--method", default="mean", choices=list(head_scores.METHODS))
+    parser.add_argument("--method", default="mean", choices=list(ABLATION_METHODS))
     parser.add_argument("--layers", default="all", help='"all", or e.g. "26-29" to scan only those (quick look)')
     parser.add_argument("--naive-layers", default="auto",
                         help='layers the naive loop and TL helper time, scaled to all: "auto" (all on SmolLM2, '
@@ -392,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also time attribution patching with AtP*'s GradDrop correction")  # fmt: skip
     parser.add_argument("--peak-seconds", type=float, default=2.0, help="time spent measuring each dtype's matmul peak")
     parser.add_argument("--peak-tokens", type=int, default=2048, help="rows of the peak's matmuls (the scan's tokens per forward)")
-    parser.add_argument("--device", default="cpu", type=args_types.device, help="cpu | cuda | auto")
+    parser.add_argument("--device", default="cpu", type=options.device, help="cpu | cuda | auto")
     parser.add_argument("--threads", type=args_types.POSITIVE, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true")
     return parser

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import options
 from harness.analysis import transfer
 from harness.cli import args as args_types
 from harness.claims import thresholds
@@ -30,8 +31,17 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         "--source", default="published",
         help="published | recomputed:mean | recomputed:zero | zoo:mean | zoo:zero | file:PATH (report: comma-separated list)"
     )
-    p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
-    p.add_argument("--device", default="auto", type=args_types.device, help="auto | cpu | cuda (recomputed sources)")
+    options.add_argparse(p, "no-compute", "device", "design")
+
+
+def _design(args):
+    """The user's design (--design FILE), its sources added to the source list; None without one."""
+    if not getattr(args, "design", None):
+        return None
+    from harness.claims import sources
+
+    added = sources.use_design(args.design)
+    return sources.design_of(added[0])
 
 
 def _add_transfer_overrides(p: argparse.ArgumentParser) -> None:
@@ -57,6 +67,9 @@ def _settings(args) -> tuple[thresholds.Thresholds, list[str]]:
     return settings, notes
 
 
+REPORT_SOURCES = "published,zoo:mean,zoo:zero,recomputed:mean"  # report's default; with --design: the design's sources
+
+
 class UserError(Exception):
     """An error of the input or the command line: one line on stderr, exit 2 (traceback with --debug)."""
 
@@ -65,6 +78,7 @@ def _load(args, name: str | None = None, *, need_data: bool = True):
     """A source by name (default: --source), its notes on stderr; UserError when it has no head table."""
     from harness.claims import sources
 
+    _design(args)
     name = name or args.source
     src = sources.load(name, allow_modified=args.allow_modified, compute=not args.no_compute, device=args.device)
     for note in src.notes:
@@ -75,7 +89,7 @@ def _load(args, name: str | None = None, *, need_data: bool = True):
 
 
 def _emit(frame, fmt: str, out: Path | None) -> None:
-    from harness.report.render import markdown_table
+    from harness.report.format import markdown_table
 
     text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
@@ -91,7 +105,6 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
 
 
 def cmd_transfer(args) -> int:
-    from harness.models import registry
     from harness.analysis import uncertainty
     from harness.data.head_table import with_categories
 
@@ -100,9 +113,12 @@ def cmd_transfer(args) -> int:
         raise UserError(f"--n-boot {args.n_boot} with --intervals: an interval needs at least 1 bootstrap draw")
     src = _load(args)
     table = with_categories(src.table, settings.transfer.categories)
-    pairs = [p for p in registry.SEED_PAIRS if set(p) <= set(table["model"])]
+    design = src.design
+    pairs = [p for p in design.pairs if set(p) <= set(table["model"])]
     if not pairs:
-        raise UserError(f"source {args.source} covers none of the seed's pairs (models: {', '.join(dict.fromkeys(table['model']))})")
+        raise UserError(
+            f"source {args.source} covers none of the {design.name} design's pairs (models: {', '.join(dict.fromkeys(table['model']))})"
+        )
     for base in dict.fromkeys(p[0] for p in pairs):
         n = len(transfer.top_k_base(table, base, settings.transfer.k))
         if n < settings.transfer.k:
@@ -134,6 +150,10 @@ def cmd_report(args) -> int:
 
     settings, notes = _settings(args)
     names = args.source.split(",")
+    if args.design:
+        added = list(sources.use_design(args.design))
+        names = added if args.source == REPORT_SOURCES else names
+        args.source = ",".join(names)
     for name in names:
         sources.parse(name)  # a misspelled source is a usage error before anything runs
     preface = sources.preface(names)
@@ -145,8 +165,8 @@ def cmd_report(args) -> int:
         # A broken source fails alone (one line naming it); the other sources' verdicts still print.
         try:
             src = _load(args, name, need_data=False)
-            results[name] = src.evaluate(settings) if len(src.table) else "; ".join(src.notes) or "no head table"
-        except Exception as err:  # noqa: BLE001 - reported, and the exit code says it
+            results[name] = claims.evaluate_source(src, settings) if len(src.table) else "; ".join(src.notes) or "no head table"
+        except Exception as err:
             if args.debug:
                 raise
             failed.append(name)
@@ -210,7 +230,7 @@ def cmd_verdicts(args) -> int:
     and of a given source that produced no data; prints the diff first (--check: only the diff)."""
     import difflib
 
-    from harness.claims import sources
+    from harness.claims import checks, sources
     from harness.claims import verdicts
 
     from harness.files import atomic_write_text, locked
@@ -229,7 +249,7 @@ def cmd_verdicts(args) -> int:
         if src.table.empty:
             print(f"note: {name} produced no data; its recorded verdicts are kept ({'; '.join(src.notes)})", file=sys.stderr)
             continue
-        evaluations.append(src.evaluate())
+        evaluations.append(checks.evaluate_source(src))
     with locked(path):  # read, merge and write as one step: a concurrent `verdicts` run waits
         old = path.read_text() if path.is_file() else ""
         new = verdicts.merged(evaluations, verdicts.load_verdicts(path), verdicts.load_coverage(path))
@@ -246,15 +266,58 @@ def cmd_verdicts(args) -> int:
     return 0
 
 
+def _model_design(args, model: str):
+    """The design a model's scan defaults come from: --design, else the shipped design that has the
+    model and scans the task(s) asked (zoo before seed: the zoo scans IOI only), else None (RunSpec's
+    defaults, the reference model's wang tables)."""
+    from harness.data import designs
+
+    design = _design(args)
+    if design is not None:
+        return design
+    tasks = {"ioi", "anti"} if args.task == "both" else {args.task}
+    shipped = map(designs.builtin, ("zoo", "seed"))
+    return next((d for d in shipped if model in d.models and tasks <= set(d.run.tasks)), None)
+
+
+def _committed_runs_note(model: str, run) -> str | None:
+    """When `model` has no stored table under `run` but committed ones under other options: the
+    options that read them (a scan takes minutes to hours on a CPU)."""
+    from harness.runs.cache import committed_cache
+    from harness.runs.recompute import stored_scores
+
+    if stored_scores(model, "ioi", run) is not None:
+        return None
+    options = set()
+    for meta in committed_cache().entries(model):
+        key, dataset = meta.get("key", {}), meta.get("key", {}).get("dataset", {})
+        options.add(
+            f"--style {dataset.get('style')} --n-prompts {dataset.get('n_prompts')} --method {key.get('method')} "
+            f"--dtype {key.get('dtype', 'float32')} --task {dataset.get('task')}"
+        )
+    if not options:
+        return None
+    return (f"{model} has no stored table under these options, so this starts a scan (minutes to hours on a CPU); "
+            f"its committed tables are read at once with: {' | '.join(sorted(options))}")
+
+
 def cmd_scores(args) -> int:
     from harness.runs.recompute import RunSpec, commit_scores, scores_table
 
     _check_scan(args)
-
+    design = _model_design(args, args.model)
+    defaults = design.run_of(args.model) if design is not None else {}
     run = RunSpec(
-        method=args.method, algorithm=args.algorithm, style=args.style, n_prompts=args.n_prompts, seed=args.seed,
-        weights=args.weights, dtype=args.dtype,
+        method=args.method, algorithm=args.algorithm, style=args.style or defaults.get("style", "wang"),
+        n_prompts=args.n_prompts or defaults.get("n_prompts", RunSpec.n_prompts), seed=args.seed,
+        weights=args.weights, dtype=args.dtype or defaults.get("dtype", "float32"),
     )
+    if design is not None:
+        print(f"note: {args.model}: prompt style {run.style}, {run.n_prompts} prompts, {run.dtype} from the {design.name} "
+              "design (--style / --n-prompts / --dtype override)", file=sys.stderr)
+    note = _committed_runs_note(args.model, run) if not args.refresh else None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     scan = dict(workers=args.workers, executor=args.executor, ray_address=args.ray_address)
     table = scores_table(args.model, run, task=args.task, device=args.device, refresh=args.refresh, **scan)
     _note_unused_device(args.device, table.attrs.get("entries", []))
@@ -273,19 +336,21 @@ def _note_unused_device(device: str, entries: list[str]) -> None:
 
 
 def cmd_zoo(args) -> int:
-    """Scan (resumably) and optionally commit the zoo's IOI tables: every zoo model x method asked."""
-    from harness.models import registry
-    from harness.runs.recompute import commit_scores, task_scores, zoo_run
+    """Scan (resumably) and optionally commit the IOI tables of an IOI-only design (default: the zoo):
+    every model x method asked."""
+    from harness.data import designs
+    from harness.runs.recompute import commit_scores, design_run, task_scores
 
     _check_scan(args)
-    models = args.model or list(registry.ZOO_MODELS)
+    design = _design(args) or designs.builtin("zoo")
+    models = args.model or list(design.models)
     methods = ABLATION_METHODS if args.method == "both" else (args.method,)
     for model in models:
-        if model not in registry.ZOO_MODELS:
-            raise SystemExit(f"error: {model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
+        if model not in design.models:
+            raise UserError(f"{model!r} is not a model of the {design.name} design ({', '.join(design.models)})")
     for model in models:
         for method in methods:
-            run = zoo_run(model, method, args.dtype)  # --dtype overrides the registry's zoo dtype
+            run = design_run(design, model, method, args.dtype)  # --dtype overrides the design's dtype
             table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
             _note_unused_device(args.device, [meta.get("entry", "?")])
@@ -377,7 +442,7 @@ def _add_scan_options(p: argparse.ArgumentParser, dtype: str | None = "float32")
 
     p.add_argument("--dtype", default=dtype, choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (float32 is the reference; bfloat16 ~2x faster on this CPU)"
-                   + ("" if dtype else "; default: the registry's zoo dtype of each model"))
+                   + ("" if dtype else "; default: the design's dtype of each model"))
     p.add_argument("--workers", type=args_types.POSITIVE, default=1,
                    help="processes (or Ray tasks) scanning layer shards in parallel (local: at most the CPU count)")
     p.add_argument("--executor", default="local", choices=EXECUTORS, help="local processes, or Ray tasks on a cluster")
@@ -401,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="claims verdict table")
     _add_source(p)
-    p.set_defaults(source="published,zoo:mean,zoo:zero,recomputed:mean")
+    p.set_defaults(source=REPORT_SOURCES)
     _add_transfer_overrides(p)
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
@@ -424,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="scan (resumably) the zoo's IOI tables from real weights; --commit to fixtures/")
     p.add_argument("--model", action="append", help="a zoo model (repeatable; default: all four)")
     p.add_argument("--method", default="both", choices=("both", *ABLATION_METHODS))
-    p.add_argument("--device", default="auto", type=args_types.device)
+    options.add_argparse(p, "device", "design")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
     _add_scan_options(p, dtype=None)
@@ -435,16 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="ioi", choices=["ioi", "anti", "both"], help="'both' gives the full head table (categories)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
     p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
-    p.add_argument("--style", default="wang", choices=STYLES)
-    p.add_argument("--n-prompts", type=args_types.int_in(2), default=200, help="prompts per task (>= 2: the split halves)")
+    p.add_argument("--style", default=None, choices=STYLES, help="prompt style (default: the model's design's, else wang)")
+    p.add_argument("--n-prompts", type=args_types.int_in(2), default=None, help="prompts (default: the model's design's, else 200)")
     p.add_argument("--seed", type=args_types.SEED, default=0)
-    p.add_argument("--device", default="auto", type=args_types.device)
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
-    _add_scan_options(p)
+    _add_scan_options(p, dtype=None)
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
+    options.add_argparse(p, "device", "design")
     p.set_defaults(func=cmd_scores)
 
     p = sub.add_parser("robustness", help="share of a grid of analyst's choices where each claim check holds")

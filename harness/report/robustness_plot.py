@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.report.format import save_figure
+
 
 def plot_heatmap(shares: pd.DataFrame, path: Path, title: str) -> Path:
     """PNG of `shares` (rows = checks, columns = 'all' then 'choice=value', values in [0, 1], as
@@ -28,6 +30,5 @@ def plot_heatmap(shares: pd.DataFrame, path: Path, title: str) -> Path:
     ax.axvline(0.5, color="black", lw=1.2)  # 'all' | per-value columns
     fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01, label="share of universes where the check holds")
     ax.set_title(title, fontsize=9)
-    from harness.report.render import save_figure
 
     return save_figure(fig, path, dpi=110)

@@ -20,6 +20,7 @@ from harness.analysis import transfer
 from harness.analysis.noise_floor import loss_beyond_floors, pair_interval
 from harness.claims.checks import Evaluation
 from harness.claims.thresholds import Thresholds
+from harness.report.format import markdown_table, save_figure
 from harness.data.head_table import DEFAULT_TAU
 from harness.models import registry
 from harness.runs.zoo import zoo_arrays
@@ -110,14 +111,12 @@ def plot_zoo(published: Evaluation | None, zoo: pd.DataFrame, floors: dict[str, 
         if n_pub:
             ax.axvline(n_pub - 0.5, color="black", lw=0.6)
     fig.suptitle(title, fontsize=10)
-    from harness.report.render import save_figure
 
     return save_figure(fig, path)
 
 
 def zoo_markdown(pairs: pd.DataFrame, floors: pd.DataFrame, source: str) -> list[str]:
     """Report lines: the zoo pairs against their floors, and the floors."""
-    from harness.report.render import markdown_table
 
     lines = [f"## Zoo pairs and noise floors, source `{source}`", ""]
     lines += [

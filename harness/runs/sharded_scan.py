@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from harness.models import registry
 from harness.runs.cache import CacheKey
 from harness.paths import CACHE_ENV, cache_dir
+from harness.runs.run_spec import RunSpec
 from harness.runs.shards import ShardStore, shard_root
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,9 @@ def scan_layers(
     already loaded model and `on_saved(layer)` follows each stored shard. Returns the layers stored."""
     import torch
 
-    from harness.scoring.head_scores import iter_batched_layers
+    from harness.scoring.batched import iter_batched_layers
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
-    from harness.runs.recompute import RunSpec
 
     if cache_root:
         os.environ[CACHE_ENV] = cache_root

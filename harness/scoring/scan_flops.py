@@ -3,9 +3,9 @@
 A head scan ablates every head (L, h) in turn and reads the logit difference at each prompt's last
 token. Three amounts of work are counted here, each summed over the scanned heads and the prompts:
 
-- `naive`: the naive loop (`head_scores.scan_naive`): per head, a full forward through all layers
+- `naive`: the naive loop (`naive.scan_naive`): per head, a full forward through all layers
   at all positions, then the full-vocabulary unembedding at all positions;
-- `ours`: the batched exact scan as implemented (`head_scores.scan_batched`): per head of layer L,
+- `ours`: the batched exact scan as implemented (`batched.scan_batched`): per head of layer L,
   blocks L..N-1 at all positions from the recorded residual, then the final norm and a two-column
   unembedding (the correct and the distractor token) at the last position;
 - `lower_bound`: what any exact method must recompute. Ablating a head of layer L changes that

@@ -24,7 +24,15 @@ import numpy as np
 import pytest
 import torch
 
-from harness.scoring import head_scores as hs
+from harness.scoring.ablation import ablation_values
+from harness.scoring.attribution import scan_attribution
+from harness.scoring.batched import scan_batched
+from harness.scoring.geometry import z_name
+from harness.scoring.methods import ABLATION_METHODS
+from harness.scoring.naive import scan_naive
+from harness.scoring.rank_agreement import agreement
+from harness.scoring.readout import logit_diff
+from harness.scoring.result import ScanResult
 from harness.models.loaders import weights_available
 
 pytestmark = pytest.mark.integration
@@ -61,14 +69,14 @@ def prompts(model):
 
 
 @pytest.fixture(scope="module")
-def exact(model, prompts) -> hs.ScanResult:
+def exact(model, prompts) -> ScanResult:
     """The full batched (exact) mean-ablation scan of the seed-0 prompts."""
-    return hs.scan_batched(model.bridge, prompts, "mean", progress=False)
+    return scan_batched(model.bridge, prompts, "mean", progress=False)
 
 
 @needs_smollm2
 def test_clean_task_works(model, prompts, exact):
-    clean = hs.logit_diff(model.bridge, prompts)
+    clean = logit_diff(model.bridge, prompts)
     assert float(clean.mean()) > 0
     assert float((clean > 0).float().mean()) >= 0.9
     assert exact.clean_logit_diff == pytest.approx(float(clean.mean()), abs=1e-4)
@@ -76,10 +84,10 @@ def test_clean_task_works(model, prompts, exact):
 
 
 @needs_smollm2
-@pytest.mark.parametrize("method", hs.METHODS)
+@pytest.mark.parametrize("method", ABLATION_METHODS)
 def test_batched_equals_naive(model, prompts, method):
-    naive = hs.scan_naive(model.bridge, prompts, method, layers=EXACT_LAYERS, progress=False)
-    batched = hs.scan_batched(model.bridge, prompts, method, layers=EXACT_LAYERS, progress=False)
+    naive = scan_naive(model.bridge, prompts, method, layers=EXACT_LAYERS, progress=False)
+    batched = scan_batched(model.bridge, prompts, method, layers=EXACT_LAYERS, progress=False)
     assert len(batched.table) == len(EXACT_LAYERS) * 9
     assert naive.table["delta"].abs().max() > 0.1  # some head matters, so equality has teeth
     diff = np.abs(naive.table["delta"].to_numpy() - batched.table["delta"].to_numpy()).max()
@@ -88,7 +96,7 @@ def test_batched_equals_naive(model, prompts, method):
 
 
 def _ld_with_all_heads_ablated(model, prompts, layers: list[int]) -> float:
-    values = hs.ablation_values(model.bridge, prompts, "mean")
+    values = ablation_values(model.bridge, prompts, "mean")
 
     def replace_all(layer: int):
         def hook(z, hook):
@@ -97,8 +105,8 @@ def _ld_with_all_heads_ablated(model, prompts, layers: list[int]) -> float:
         return hook
 
     with torch.no_grad():
-        hooks = [(hs._z_name(layer), replace_all(layer)) for layer in layers]
-        return float(hs.logit_diff(model.bridge, prompts, fwd_hooks=hooks).mean())
+        hooks = [(z_name(layer), replace_all(layer)) for layer in layers]
+        return float(logit_diff(model.bridge, prompts, fwd_hooks=hooks).mean())
 
 
 @needs_smollm2
@@ -115,16 +123,16 @@ def test_ablating_the_top_layers_collapses_the_logit_diff(model, prompts, exact)
 def test_head_ranking_is_stable_across_prompt_sets(model, prompts, exact):
     other = _prompts(model, seed=1)
     assert not set(other.clean_text) & set(prompts.clean_text)  # disjoint prompt sets
-    second = hs.scan_batched(model.bridge, other, "mean", progress=False)
-    rho = hs.agreement(exact, second)["spearman"]
+    second = scan_batched(model.bridge, other, "mean", progress=False)
+    rho = agreement(exact, second)["spearman"]
     print(f"\nSpearman over all heads between prompt seeds 0 and 1: {rho:.3f}")
     assert rho > STABILITY_MIN_SPEARMAN
 
 
 @needs_smollm2
 def test_attribution_agrees_with_the_exact_scan(model, prompts, exact):
-    approx = hs.scan_attribution(model.bridge, prompts, "mean", progress=False)
-    agree = hs.agreement(exact, approx)
+    approx = scan_attribution(model.bridge, prompts, "mean", progress=False)
+    agree = agreement(exact, approx)
     print(f"\nattribution vs exact: Spearman {agree['spearman']:.3f}, top-20 overlap {agree['top_k_overlap']}/20")
     assert approx.clean_logit_diff == pytest.approx(exact.clean_logit_diff, abs=1e-4)
     assert agree["spearman"] > ATTRIBUTION_MIN_SPEARMAN

@@ -74,7 +74,7 @@ def test_hub_model_boots_offline_from_the_local_cache(tmp_path, monkeypatch):
     """A pythia-70m checkpoint (a seed-3 twin saved in hub layout) in a private HF cache: the hub
     path finds it, boots it with the network forbidden, fingerprints it by its revision, and gives
     exactly the twin's logits."""
-    from harness.data.tokenizers import load_tokenizer
+    from harness.models.tokenizers import load_tokenizer
     from huggingface_hub import constants
 
     spec = registry.get("pythia-70m")

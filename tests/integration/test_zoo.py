@@ -21,12 +21,13 @@ import dataclasses
 import pytest
 import torch
 
+from harness.data.designs import builtin
 from harness.models import registry
 from harness.models.loaders import weights_available
 
 pytestmark = pytest.mark.integration
 
-ZOO = registry.ZOO_MODELS
+ZOO = builtin("zoo").models
 MISSING = {m: why for m in ZOO for ok, why in [weights_available(m)] if not ok}
 ATOL = {"float32": 1e-4, "bfloat16": 2e-2}
 
@@ -40,7 +41,7 @@ def _need(*models: str) -> None:
 def test_zoo_prompts_are_identical_text_under_every_zoo_tokenizer():
     _need(*ZOO)
     from harness.data.ioi_dataset import TaskSpec, build_prompts
-    from harness.data.tokenizers import load_tokenizer
+    from harness.models.tokenizers import load_tokenizer
 
     texts = {}
     for model in ZOO:
@@ -76,9 +77,10 @@ def _small_twin_spec(name: str) -> registry.ModelSpec:
 def test_batched_scan_equals_the_naive_loop_per_architecture(name, method):
     _need(name)  # the twin uses the model's own GGUF tokenizer
     from harness.data.ioi_dataset import TaskSpec, build_prompts
-    from harness.data.tokenizers import load_tokenizer
+    from harness.models.tokenizers import load_tokenizer
     from harness.models.loaders import _bridge_around, build_twin_module
-    from harness.scoring.head_scores import scan_batched, scan_naive
+    from harness.scoring.batched import scan_batched
+    from harness.scoring.naive import scan_naive
 
     spec = _small_twin_spec(name)
     tokenizer = load_tokenizer(f"gguf:{name}")
@@ -131,7 +133,7 @@ def test_a_fresh_last_layer_scan_gives_the_committed_zoo_deltas(model, method):
     from harness.models.loaders import load_model
     from harness.runs.cache import committed_cache
     from harness.runs.recompute import cache_key, zoo_run
-    from harness.scoring.head_scores import scan_batched
+    from harness.scoring.batched import scan_batched
 
     run = zoo_run(model, method)
     command = _command(model, method)

@@ -17,7 +17,6 @@ import torch
 
 from harness.models import loaders as models
 from harness.models import registry
-from harness.paths import CACHE_ENV
 
 pytestmark = pytest.mark.unit
 

@@ -6,10 +6,9 @@ import shutil
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
-from harness.claims import sources, verdicts
+from harness.claims import verdicts
 from harness.cli.main import main
 from harness.data import published
 from harness.paths import REPO_ROOT

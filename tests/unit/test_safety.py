@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.claims import grid, sources, thresholds, verdicts
+from harness.claims import checks, grid, sources, thresholds, verdicts
 from harness.cli.main import main
 from harness.paths import REPO_ROOT
 
@@ -85,7 +85,7 @@ def test_a_source_that_loses_a_model_it_had_is_red(committed, capsys):
     shutil.rmtree(zoo_folder(committed, "smollm2-135m"))
     src = sources.load("zoo:mean")
     assert "smollm2-135m" not in set(src.table["model"])  # the loss itself is silent at the source
-    problems = verdicts.coverage_problems({"zoo:mean": verdicts.models_of(src.evaluate())})
+    problems = verdicts.coverage_problems({"zoo:mean": verdicts.models_of(checks.evaluate_source(src))})
     assert len(problems) == 1 and "source zoo:mean lost 1 of the 4 models" in problems[0] and "smollm2-135m" in problems[0]
     assert main(["report", "--source", "zoo:mean", "--no-compute"]) == 1
     assert "error: source zoo:mean lost 1 of the 4 models" in capsys.readouterr().err
@@ -143,7 +143,7 @@ def test_every_zoo_table_names_its_entry_in_notes_and_the_sources_table(committe
     for model in ("smollm2-135m", "gemma-3-270m"):
         folder = zoo_folder(committed, model)
         assert f"{model}: mean table from committed {folder}" in src.notes
-    note = sources_frame({"zoo:mean": src.evaluate()})["note"].iloc[0]
+    note = sources_frame({"zoo:mean": checks.evaluate_source(src)})["note"].iloc[0]
     assert f"smollm2-135m from committed {zoo_folder(committed, 'smollm2-135m')}" in note
 
 
@@ -176,7 +176,9 @@ def _verdicts_writer(path: str, source: str, rounds: int) -> None:
     from harness.claims import sources as s
     from harness.claims import verdicts as v
 
-    ev = s.load(source).evaluate()
+    from harness.claims import checks as c
+
+    ev = c.evaluate_source(s.load(source))
     for _ in range(rounds):
         v.write_verdicts([ev], Path(path))
 
@@ -214,7 +216,7 @@ def test_a_failed_verdicts_write_leaves_the_old_file_whole(tmp_path, monkeypatch
 
     monkeypatch.setattr(files.os, "fsync", full_disk)  # the write fails after the temporary file was filled
     with pytest.raises(OSError, match="File too large"):
-        verdicts.write_verdicts([sources.load("published").evaluate()], recorded)
+        verdicts.write_verdicts([checks.evaluate_source(sources.load("published"))], recorded)
     assert recorded.read_text() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith("tmp")]
 

@@ -9,7 +9,7 @@ import pytest
 
 from harness.models import registry
 from harness.models.loaders import weights_available
-from harness.data.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model
+from harness.models.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model
 
 pytestmark = pytest.mark.unit
 

@@ -17,14 +17,19 @@ pad id never reaches a score. The resulting special ids are listed in `fixtures/
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerFast
 
+from harness.models import gguf as gguf_weights
 from harness.models import registry
-from harness.paths import FIXTURES_DIR
+from harness.models.registry import ModelSpec
+from harness.paths import FIXTURES_DIR, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +95,6 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
     Cached: every caller shares one object, so callers must not modify it.
     """
     if name.startswith("gguf:"):  # the tokenizer embedded in a registry model's GGUF file
-        from harness.models.loaders import gguf_tokenizer
-
         return gguf_tokenizer(registry.get(name.removeprefix("gguf:")))
     if name not in _LOADERS:
         raise ValueError(f"unknown tokenizer {name!r}; valid names: {', '.join(TOKENIZER_NAMES)}")
@@ -118,4 +121,23 @@ def tokenizer_for_model(model_name: str) -> PreTrainedTokenizerFast:
                 f"tokenizer {spec.tokenizer!r} gives {model_name} {role} id {actual}, but the model's "
                 f"config says {expected}: its token ids do not match this model's vocabulary"
             )
+    return tokenizer
+
+
+def gguf_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerFast:
+    """The tokenizer embedded in `spec`'s GGUF file, parsed once (seconds) and saved in the harness
+    cache (`<cache>/tokenizers/`), from where it loads in milliseconds; needs no dequantised weights."""
+    folder = cache_dir() / "tokenizers" / f"{spec.name}-{spec.gguf.sha256[:16]}"
+    if not (folder / "tokenizer_config.json").is_file():
+        gguf = gguf_weights.gguf_path(spec)  # GgufMissing (a FileNotFoundError) says how to install it
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(staging)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    ensure_pad(tokenizer, spec.name)
     return tokenizer

@@ -1,0 +1,33 @@
+"""`RunSpec`: everything that decides a head table besides the model (ablation method, scan
+algorithm, prompt spec, weights, category rule, dtype). A plain frozen dataclass: no model is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.data.head_table import DEFAULT_TAU
+from harness.data.ioi_dataset import TaskSpec
+from harness.models import registry
+
+DEFAULT_N_PROMPTS = 200
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that decides a head table besides the model."""
+
+    method: str = "mean"  # zero (the origin's) | mean (over the ABC distribution; our default)
+    algorithm: str = "batched"  # batched (exact) | naive (exact, slow) | attribution (approximate)
+    style: str = "wang"
+    n_prompts: int = DEFAULT_N_PROMPTS
+    seed: int = DEFAULT_SEED
+    weights: str = "pretrained"
+    rule: str = "signed"  # category rule (origin code); "absolute" = origin draft
+    tau: float = DEFAULT_TAU
+    dtype: str = "float32"  # compute dtype; float32 is the reference (bfloat16 on CPU: ~2x faster)
+
+    def task(self, task: str, model: str | None = None) -> TaskSpec:
+        """The prompt set of `task`; with `model`, under that model's BOS convention (registry)."""
+        bos = registry.get(model).prepend_bos if model else True
+        return TaskSpec(task=task, style=self.style, n_prompts=self.n_prompts, seed=self.seed, prepend_bos=bos)
