@@ -372,7 +372,7 @@ def test_a_directory_fifo_or_device_is_not_reported_as_missing(tmp_path, capsys,
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["scores", "--model", "smollm2-135m", "--device", "nonsense"], "argument --device: 'nonsense' is no device"),
+        (["scores", "--model", "smollm2-135m", "--device", "nonsense"], "argument --device: invalid device 'nonsense'"),
         (["bench", "--model", "nosuch"], "argument --model: unknown model 'nosuch'"),
         (["bench", "--model", " smollm2-135m"], "has leading or trailing spaces"),
         (["bench", "--threads", "-2"], "argument --threads: -2 must be >= 1"),
