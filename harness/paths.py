@@ -14,8 +14,13 @@ CACHE_ENV = "IOI_CLAIMS_CACHE"
 def cache_dir() -> Path:
     """The harness cache: $IOI_CLAIMS_CACHE, else the user cache dir (platformdirs)."""
     env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
+    if env is not None:  # set: it must say where, absolutely (an empty or relative value would move with the cwd)
+        if not env.strip():
+            raise ValueError(f"{CACHE_ENV} is set but empty: unset it for the default cache, or give an absolute folder")
+        path = Path(env).expanduser()
+        if not path.is_absolute():
+            raise ValueError(f"{CACHE_ENV}={env!r} is a relative path: give an absolute folder (e.g. {Path(env).resolve()})")
+        return path
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("ioi-head-claims"))

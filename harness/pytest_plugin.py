@@ -155,8 +155,40 @@ def _check_sources(config: pytest.Config) -> None:
         sources.use(name)
 
 
+def _check_settings_files() -> None:
+    """claims/thresholds.toml, claims/robustness.toml and claims/verdicts.toml are read before any
+    test: one that is empty, unparsable or out of range is a usage error naming the file and key
+    (exit 4), never a traceback or an INTERNALERROR in the middle of a run."""
+    import tomllib
+
+    from harness.claims import grid, thresholds, verdicts
+
+    try:
+        thresholds.load()
+        grid.load()
+        verdicts.load_file()
+    except (ValueError, OSError, tomllib.TOMLDecodeError) as err:
+        raise pytest.UsageError(" ".join(str(err).split())) from None
+
+
+def _check_outputs(config: pytest.Config) -> None:
+    """--claims-report / --claims-plot must be writable before the run, not fail after it."""
+    from harness.files import unwritable
+
+    for option in ("--claims-report", "--claims-plot"):
+        value = config.getoption(option)
+        if not value:
+            continue
+        path = Path(value)
+        problem = "is a directory" if path.is_dir() else unwritable(path.parent)
+        if problem:
+            raise pytest.UsageError(f"{option} {value}: cannot write there ({problem})")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _check_sources(config)
+    _check_settings_files()
+    _check_outputs(config)
     session = ClaimsSession.from_config(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "ioi-claims-session")
@@ -276,10 +308,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from harness.claims.verdicts import record_problems
 
+    from harness.claims.verdicts import models_of
+
     state = config.stash[SESSION]
     if not state.checks and not state.skipped:
         return
-    state.record_problems = record_problems()
+    # A source that lost a model it covered when the verdicts were recorded is red (its checks on that
+    # model would only be skipped); under xdist this process reads the sources from the filled caches.
+    ran = dict.fromkeys(k[1] for k in (*state.checks, *state.skipped))
+    evaluations = {s: state.evaluation(s, compute=False) for s in ran}
+    state.record_problems = record_problems(coverage={s: models_of(ev) for s, ev in evaluations.items() if not isinstance(ev, Broken)})
     if state.record_problems and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

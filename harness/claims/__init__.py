@@ -3,7 +3,7 @@ claims/thresholds.toml), the sources of head tables they run on (`sources`) and 
 that do not hold (`verdicts`, claims/verdicts.toml); the grid of the analyst's choices (`grid`,
 claims/robustness.toml) and the share of it where each check holds (`robustness`).
 
-May import: harness.data, harness.models.registry, harness.analysis, harness.runs (lazily: sources, and
+May import: harness.files (atomic writes of verdicts.toml), harness.data, harness.models.registry, harness.analysis, harness.runs (lazily: sources, and
 robustness / grid for RunSpec defaults and the committed scan time of its cost notes).
 Must not import: report, cli, pytest.
 """

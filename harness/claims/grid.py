@@ -12,7 +12,7 @@ naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -120,6 +120,9 @@ def _text(value: Any, where: str, path: Path) -> str:
 def _values(value: Any, where: str, path: Path) -> list:
     if not isinstance(value, list) or not value:
         raise GridError(f"{path}: {where} must be a non-empty list, got {value!r}")
+    for i, item in enumerate(value):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise GridError(f"{path}: {where}[{i}] = {item!r} must be a finite number")
     return value
 
 
@@ -198,5 +201,4 @@ def parse(raw: dict[str, Any], path: Path = GRID_FILE, settings: Thresholds | No
 @lru_cache(maxsize=4)
 def load(path: Path = GRID_FILE) -> Grid:
     """claims/robustness.toml against claims/thresholds.toml, validated (cached per path)."""
-    with open(path, "rb") as fh:
-        return parse(tomllib.load(fh), path)
+    return parse(thresholds_mod.read_toml(path, GridError), path)

@@ -274,6 +274,8 @@ def run(source_names: Iterable[str], *, quick: bool = False, only: Iterable[str]
         if src.table.empty:
             notes.append(f"{name}: no head table ({'; '.join(src.notes) or 'nothing cached'}); not swept")
             continue
+        if "entry" in src.table:  # which stored entry each model's table came from
+            notes += [f"{name}: {m} from {e}" for m, e in src.table.groupby("model", sort=False)["entry"].first().items()]
         long = sweep(src.table, name, choices)
         longs.append(long)
         if quick:

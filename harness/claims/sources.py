@@ -139,11 +139,11 @@ def _load_file(name: str, path: str) -> Source:
     table, findings = validation.load_file(path, known=validation.known_findings())
     digest = published.sha256_of(Path(path))
     models = [m for m in dict.fromkeys(table["model"])]
-    notes = [f"{name}: file {Path(path).resolve()} sha256 {digest}, {len(table)} rows, models {', '.join(models)}"]
+    notes = [f"{name}: file {Path(path).resolve()} sha256 {digest}, {len(table)} rows, models {', '.join(map(validation.shown, models))}"]
     design = design_of(name)
     unpaired = [m for m in models if m not in {x for pair in design.pairs for x in pair}]
     if unpaired:
-        notes.append(f"{name}: {', '.join(unpaired)} in no pair of the {design.name} design: validated, used by no claim")
+        notes.append(f"{name}: {', '.join(map(validation.shown, unpaired))} in no pair of the {design.name} design: validated, used by no claim")
     return Source(name, table, findings, notes)
 
 

@@ -8,6 +8,7 @@ or a value of the wrong type. Nothing else in the harness holds one of these num
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -203,6 +204,39 @@ class Thresholds:
         return dataclasses.replace(self, transfer=transfer)
 
 
+def _unit(x: float) -> bool:
+    return 0.0 <= x <= 1.0
+
+
+# Ranges beyond the type: a value outside one changes verdicts without meaning anything (a negative
+# tolerance, a p-value bound of 2, zero bootstrap draws). Non-finite numbers are refused everywhere.
+_RANGES: dict[tuple[str, str], tuple[Any, str]] = {
+    ("Approx", "tolerance"): (_unit, "in [0, 1]"),
+    ("W1Rule", "max_kept_strong"): (_unit, "in [0, 1]"),
+    ("W2Rule", "max_step_decrease"): (_unit, "in [0, 1]"),
+    ("W2Rule", "min_total_increase"): (lambda x: -1.0 <= x <= 1.0, "in [-1, 1]"),
+    ("X1Rule", "min_lost_exclusive"): (_unit, "in [0, 1]"),
+    ("GroupRule", "min_diff"): (lambda x: -1.0 <= x <= 1.0, "in [-1, 1]"),
+    ("GroupRule", "max_p"): (lambda x: 0.0 < x <= 1.0, "in (0, 1]"),
+    ("T3Rule", "max_lost_robust"): (_unit, "in [0, 1]"),
+    ("Uncertainty", "n_boot"): (lambda x: x >= 1, ">= 1"),
+    ("Uncertainty", "n_perm"): (lambda x: x >= 1, ">= 1"),
+    ("Uncertainty", "level"): (lambda x: 0.0 < x < 1.0, "in (0, 1)"),
+    ("Uncertainty", "seed"): (lambda x: 0 <= x < 2**32, "in [0, 2**32)"),
+    ("NoiseFloor", "n_boot"): (lambda x: x >= 1, ">= 1"),
+    ("Acceptance", "k"): (lambda x: x >= 1, ">= 1"),
+}
+
+
+def _bound_problem(bound: Bound) -> str | None:
+    """A Bound no value can satisfy (its lower end at or above its upper end)."""
+    lower = max((v for v in (bound.min, bound.min_exclusive) if v is not None), default=None)
+    if lower is not None and bound.max_exclusive is not None and lower >= bound.max_exclusive:
+        name = "min" if lower == bound.min else "min_exclusive"
+        return f"{name} = {lower!r} must be below max_exclusive = {bound.max_exclusive!r} (no value would pass)"
+    return None
+
+
 def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
@@ -215,6 +249,8 @@ def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
     allowed = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
     for kind in allowed:  # `str | float`: a string stays one, a number becomes a float
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ThresholdsError(f"{path}: {where} = {value!r} must be a finite number")
             return float(value)
         if kind in (int, str) and isinstance(value, kind) and not isinstance(value, bool):
             return value
@@ -238,7 +274,14 @@ def _build(cls: type, raw: Any, where: str, path: Path) -> Any:
                 raise ThresholdsError(f"{path}: missing key {key}")
             continue
         values[name] = _convert(hints[name], raw[name], key, path)
-    return cls(**values)
+        allowed = _RANGES.get((cls.__name__, name))
+        if allowed is not None and not allowed[0](values[name]):
+            raise ThresholdsError(f"{path}: {key} = {values[name]!r} must be {allowed[1]}")
+    built = cls(**values)
+    problem = _bound_problem(built) if isinstance(built, Bound) else None
+    if problem:
+        raise ThresholdsError(f"{path}: [{where}] {problem}")
+    return built
 
 
 def parse(raw: dict[str, Any], path: Path = THRESHOLDS_FILE) -> Thresholds:
@@ -253,5 +296,15 @@ def parse(raw: dict[str, Any], path: Path = THRESHOLDS_FILE) -> Thresholds:
 
 @lru_cache(maxsize=4)
 def load(path: Path = THRESHOLDS_FILE) -> Thresholds:
-    with open(path, "rb") as fh:
-        return parse(tomllib.load(fh), path)
+    return parse(read_toml(path, ThresholdsError), path)
+
+
+def read_toml(path: Path, error: type[ValueError]) -> dict[str, Any]:
+    """A settings file parsed; `error` (one line naming the file) when it is unreadable or not TOML."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid TOML ({exc})") from None

@@ -7,6 +7,11 @@ claims/thresholds.toml and claims/robustness.toml (their parsed values: comments
 changed number is red until the verdicts are re-recorded; an entry for a check that does not exist is
 red too (`record_problems`). Regenerate with `python -m harness verdicts` only after reading why a
 check flipped; it prints the diff, and keeps the entries of sources that produced no data.
+
+`[coverage]` records the models each source covered when it was recorded: a source that later lacks
+one (a deleted committed table, a cache that lost an entry) is red, never green with fewer checks.
+The file is written atomically under a lock (harness.files: temporary file, fsync, rename), and an
+empty or unparsable file is an error naming it (VerdictsError), never "no entries".
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from pathlib import Path
 from typing import Iterable
 
 from harness.claims.checks import Evaluation
+from harness.files import atomic_write_text, locked
 from harness.paths import REPO_ROOT
 
 VERDICTS_FILE = REPO_ROOT / "claims" / "verdicts.toml"  # the one definition (the pytest plugin reads it too)
 SETTINGS_KEY = "settings_sha256"
+COVERAGE_KEY = "coverage"  # source -> the models it covered when recorded
+FILE_PREFIX = "file:"  # a user's file source: recorded entries count only in a run that names that file
 RERECORD = "review the change, then re-record with `python -m harness verdicts` (it prints the diff)"
 
 HEADER = """\
@@ -31,7 +39,12 @@ HEADER = """\
 # thresholds are in thresholds.toml. Never edit a threshold to remove an entry here.
 # settings_sha256: digest of the values of thresholds.toml and robustness.toml these were recorded
 # under; any change of a number there is red until this file is re-recorded.
+# [coverage]: the models each source covered; a source that loses one is red.
 """
+
+
+class VerdictsError(ValueError):
+    """claims/verdicts.toml cannot be read or would not be valid (one line naming the file)."""
 
 
 def settings_files() -> tuple[Path, ...]:
@@ -44,10 +57,11 @@ def settings_files() -> tuple[Path, ...]:
 
 def settings_digest(paths: Iterable[Path] | None = None) -> str:
     """sha256 of the parsed content of the settings files (order of keys and comments do not count)."""
+    from harness.claims.thresholds import ThresholdsError, read_toml
+
     content = {}
     for path in paths or settings_files():
-        with open(path, "rb") as fh:
-            content[Path(path).name] = tomllib.load(fh)
+        content[Path(path).name] = read_toml(Path(path), ThresholdsError)
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -59,30 +73,96 @@ def _entry(key: str, measured: str, threshold: str) -> list[str]:
     return [f"[{_quote(key)}]", 'verdict = "not reproduced"', f"measured = {_quote(measured)}", f"threshold = {_quote(threshold)}", ""]
 
 
-def render(evaluations: Iterable[Evaluation], kept: dict[str, dict] | None = None, digest: str | None = None) -> str:
-    """The file: the not-reproduced checks of `evaluations`, then the `kept` entries (recorded ones of
-    sources that were not evaluated), under the settings digest."""
+def render(
+    evaluations: Iterable[Evaluation], kept: dict[str, dict] | None = None, digest: str | None = None,
+    coverage: dict[str, list[str]] | None = None,
+) -> str:
+    """The file: the settings digest, each source's models (`coverage`), the not-reproduced checks of
+    `evaluations`, then the `kept` entries (recorded ones of sources that were not evaluated).
+    VerdictsError when two entries share an id (the file would not parse)."""
     lines = [HEADER, f"{SETTINGS_KEY} = {_quote(digest or settings_digest())}", ""]
+    if coverage:
+        lines.append(f"[{COVERAGE_KEY}]")
+        lines += [f"{_quote(name)} = [{', '.join(_quote(m) for m in models)}]" for name, models in coverage.items()]
+        lines.append("")
+    seen: set[str] = set()
+
+    def entry(key: str, measured: str, threshold: str) -> None:
+        if key in seen:
+            raise VerdictsError(f"two verdicts for {key}: is a source named twice?")
+        seen.add(key)
+        lines.extend(_entry(key, measured, threshold))
+
     for ev in evaluations:
         for check in ev.checks.values():
             if not check.holds:
-                lines += _entry(check.key, check.measured, check.condition)
-    for key, entry in (kept or {}).items():
-        lines += _entry(key, str(entry.get("measured", "?")), str(entry.get("threshold", "?")))
-    return "\n".join(lines)
+                entry(check.key, check.measured, check.condition)
+    for key, value in (kept or {}).items():
+        entry(key, str(value.get("measured", "?")), str(value.get("threshold", "?")))
+    text = "\n".join(lines)
+    tomllib.loads(text)  # never write a file the next run cannot read
+    return text
 
 
 def load_file(path: Path = VERDICTS_FILE) -> dict:
-    """The whole parsed file (entries and the settings digest); empty when it does not exist."""
-    if not path.is_file():
+    """The whole parsed file (entries, coverage and the settings digest); empty when it does not
+    exist. VerdictsError (one line naming the file) when it is empty, unreadable or not TOML: a
+    killed or failed write must not read as "nothing recorded"."""
+    path = Path(path)
+    if not path.exists():
         return {}
-    with open(path, "rb") as fh:
-        return tomllib.load(fh)
+    fix = f"restore it (`git checkout -- {path.name}` in its folder) or re-record it with `python -m harness verdicts`"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise VerdictsError(f"{path}: cannot be read ({getattr(err, 'strerror', None) or err}); {fix}") from None
+    if not text.strip():
+        raise VerdictsError(f"{path} is empty (a killed or failed write?); {fix}")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise VerdictsError(f"{path}: not valid TOML ({err}); {fix}") from None
+    if SETTINGS_KEY not in data:
+        raise VerdictsError(f"{path} has no {SETTINGS_KEY} (not written by `python -m harness verdicts`?); {fix}")
+    return data
 
 
 def load_verdicts(path: Path = VERDICTS_FILE) -> dict[str, dict]:
     """The recorded checks, by check id (empty when the file does not exist)."""
-    return {key: value for key, value in load_file(path).items() if isinstance(value, dict)}
+    return {key: value for key, value in load_file(path).items() if isinstance(value, dict) and key != COVERAGE_KEY}
+
+
+def load_coverage(path: Path = VERDICTS_FILE) -> dict[str, list[str]]:
+    """The models each source covered when recorded (source -> models)."""
+    coverage = load_file(path).get(COVERAGE_KEY, {})
+    return {name: list(models) for name, models in coverage.items()} if isinstance(coverage, dict) else {}
+
+
+def models_of(evaluation: Evaluation | object) -> list[str]:
+    """The models a source's evaluation covered (none for a source without data: a reason string)."""
+    if not isinstance(evaluation, Evaluation):
+        return []
+    if evaluation.table is not None and len(evaluation.table):
+        return sorted(set(evaluation.table["model"]))
+    summary = evaluation.summary
+    return sorted(set(summary["base_model"]) | set(summary["tgt_model"])) if len(summary) else []
+
+
+def coverage_problems(now: dict[str, list[str]], path: Path = VERDICTS_FILE) -> list[str]:
+    """One line per source of `now` (source -> models it has in this run) lacking a model it covered
+    when the verdicts were recorded: its checks would be skipped, not passed."""
+    problems = []
+    for name, recorded in load_coverage(path).items():
+        if name not in now:
+            continue
+        lost = sorted(set(recorded) - set(now[name]))
+        if lost:
+            problems.append(
+                f"source {name} lost {len(lost)} of the {len(recorded)} models {Path(path).name} records for it: {', '.join(lost)} "
+                f"(its checks on them would be skipped, not passed); restore their tables (committed ones: `git checkout -- "
+                f"fixtures/recomputed`) or, if the loss is intended, {RERECORD}"
+            )
+    return problems
 
 
 def source_of(key: str, sources: Iterable[str]) -> str | None:
@@ -100,9 +180,10 @@ def existing_checks() -> set[str]:
     return {check_key(c, s, v) for c in CLAIM_IDS for s in all_sources() for v in variants(c, s)}
 
 
-def record_problems(path: Path = VERDICTS_FILE) -> list[str]:
+def record_problems(path: Path = VERDICTS_FILE, coverage: dict[str, list[str]] | None = None) -> list[str]:
     """Why the recorded verdicts cannot be trusted as they stand (one line each): recorded under other
-    settings, or entries for checks that do not exist."""
+    settings, entries for checks that do not exist (a file:PATH source's entries count only when that
+    source is in this process), or a source of `coverage` (source -> models now) that lost a model."""
     data = load_file(path)
     problems = []
     recorded, current = data.get(SETTINGS_KEY), settings_digest()
@@ -112,21 +193,35 @@ def record_problems(path: Path = VERDICTS_FILE) -> list[str]:
             f"{path.name} was recorded under other settings ({SETTINGS_KEY} {str(recorded)[:12]} != {current[:12]} of "
             f"{names}): a number changed; {RERECORD}"
         )
-    unknown = sorted(set(load_verdicts(path)) - existing_checks())
+    unknown = sorted(
+        key for key in set(load_verdicts(path)) - existing_checks() if not key.partition("[")[2].startswith(FILE_PREFIX)
+    )
     if unknown:
         problems.append(f"{path.name} records {len(unknown)} checks that do not exist: {', '.join(unknown)}; remove them or {RERECORD}")
-    return problems
+    return problems + coverage_problems(coverage or {}, path)
 
 
-def merged(evaluations: list[Evaluation], recorded: dict[str, dict]) -> str:
-    """The new file: fresh entries of the evaluated sources, recorded entries of every other source
-    kept as they are (a source that produced no data never erases its record)."""
+def merged(
+    evaluations: list[Evaluation], recorded: dict[str, dict], recorded_coverage: dict[str, list[str]] | None = None
+) -> str:
+    """The new file: fresh entries and coverage of the evaluated sources, recorded entries and coverage
+    of every other source kept as they are (a source that produced no data never erases its record).
+    A file:PATH source gets entries but no coverage (a user's file is no standing source)."""
     evaluated = [ev.source for ev in evaluations]
+    names = [name for name in evaluated if not name.startswith(FILE_PREFIX)]
+    if len(set(evaluated)) != len(evaluated):
+        twice = sorted({n for n in evaluated if evaluated.count(n) > 1})
+        raise VerdictsError(f"source {', '.join(twice)} given twice")
     kept = {key: entry for key, entry in recorded.items() if source_of(key, evaluated) is None}
-    return render(evaluations, kept)
+    coverage = {name: models for name, models in (recorded_coverage or {}).items() if name not in evaluated}
+    coverage.update({ev.source: models_of(ev) for ev in evaluations if ev.source in names})
+    return render(evaluations, kept, coverage=dict(sorted(coverage.items())))
 
 
 def write_verdicts(evaluations: Iterable[Evaluation], path: Path | None = None) -> Path:
-    path = path or VERDICTS_FILE
-    path.write_text(merged(list(evaluations), load_verdicts(path)))
+    """Merge `evaluations` into the file and write it atomically, all under the file's lock (two
+    concurrent runs never lose each other's entries)."""
+    path = Path(path or VERDICTS_FILE)
+    with locked(path):
+        atomic_write_text(path, merged(list(evaluations), load_verdicts(path), load_coverage(path)))
     return path

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness import options
+from harness.cli import args as args_types
 from harness.data.designs import builtin
 from harness.scoring.attribution import scan_attribution
 from harness.scoring.batched import scan_batched, segment_rows
@@ -376,16 +378,16 @@ def _dtypes(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="a registry model (default smollm2-135m; any zoo model)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, type=args_types.model_name, help="a registry model (default smollm2-135m; any zoo model)")
     parser.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"],
                         help="real weights, or the architecture twin (random weights: speed only)")  # fmt: skip
     parser.add_argument("--dtypes", "--dtype", type=_dtypes, default=["float32", "bfloat16"],
                         help="comma-separated compute dtypes of the batched scan; float32 is always run, as the reference")  # fmt: skip
-    parser.add_argument("--n-prompts", type=int, default=32)
+    parser.add_argument("--n-prompts", type=args_types.int_in(2), default=32)
     parser.add_argument("--task", default="ioi", choices=["ioi", "anti"])
     parser.add_argument("--style", default=None, choices=["wang", "replication", "zoo"],
                         help="prompt style (default: zoo for zoo models, else wang)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=args_types.SEED, default=0)
     parser.add_argument("--method", default="mean", choices=list(ABLATION_METHODS))
     parser.add_argument("--layers", default="all", help='"all", or e.g. "26-29" to scan only those (quick look)')
     parser.add_argument("--naive-layers", default="auto",
@@ -397,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also time attribution patching with AtP*'s GradDrop correction")  # fmt: skip
     parser.add_argument("--peak-seconds", type=float, default=2.0, help="time spent measuring each dtype's matmul peak")
     parser.add_argument("--peak-tokens", type=int, default=2048, help="rows of the peak's matmuls (the scan's tokens per forward)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", type=options.device, help="cpu | cuda | auto")
+    parser.add_argument("--threads", type=args_types.POSITIVE, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 

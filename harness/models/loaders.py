@@ -118,7 +118,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         log.info("device 'auto': CUDA is not available, running on the CPU")
         return torch.device("cpu")
     else:
-        resolved = torch.device(device)
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device {device!r} is no device torch knows ({' '.join(str(err).split())}); use auto, cpu, cuda or cuda:N") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} was asked for but CUDA is not available here")
     return resolved

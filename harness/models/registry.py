@@ -368,6 +368,8 @@ def get(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
+        if isinstance(name, str) and name.strip() in MODELS:
+            raise KeyError(f"model name {name!r} has leading or trailing spaces (the registry knows {name.strip()!r})") from None
         known = ", ".join(sorted(MODELS))
         raise KeyError(f"unknown model {name!r}; the registry knows: {known}") from None
 

@@ -2,6 +2,6 @@
 six pairs (`render`), and the robustness heatmap (`robustness_plot`). Computes no statistic: every
 number it prints comes from harness.claims, harness.analysis or harness.scoring.
 
-May import: harness.claims, harness.analysis, harness.runs (committed tables), harness.models.registry.
+May import: harness.files (atomic writes of the outputs), harness.claims, harness.analysis, harness.runs (committed tables), harness.models.registry.
 Must not import: cli, pytest.
 """

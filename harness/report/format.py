@@ -20,9 +20,14 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     """Lay out, write (making the folder) and close a matplotlib figure; returns the path."""
     import matplotlib.pyplot as plt
 
+    import io
+
+    from harness.files import atomic_write_bytes
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())  # whole or absent, never half a PNG

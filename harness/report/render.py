@@ -75,10 +75,21 @@ def sources_frame(results: dict[str, Evaluation | str]) -> pd.DataFrame:
                 "checks": len(ev.checks),
                 "reproduced": held,
                 "not_reproduced": len(ev.checks) - held,
-                "note": f"{len(ev.unavailable)} checks need models this source lacks" if ev.unavailable else "",
+                "note": "; ".join(
+                    ([f"{len(ev.unavailable)} checks need models this source lacks"] if ev.unavailable else []) + entry_notes(ev)
+                ),
             }
         )
     return pd.DataFrame(rows, columns=["source", "models", "checks", "reproduced", "not_reproduced", "note"])
+
+
+def entry_notes(ev: Evaluation) -> list[str]:
+    """Which stored entry each model's table came from (the "entry" column of computed sources)."""
+    table = ev.table
+    if table is None or "entry" not in table or not len(table):
+        return []
+    entries = table.groupby("model", sort=False)["entry"].first()
+    return [f"{model} from {entry}" for model, entry in entries.items()]
 
 
 def terminal_sources(frame: pd.DataFrame) -> str:
@@ -255,15 +266,6 @@ def write_files(
     written = []
     evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
     zoo_sections = _zoo_sections(evaluations, settings) if (markdown or zoo_plot) else {}
-    if markdown:
-        markdown = Path(markdown)
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        reference = reference_summary(settings.transfer)
-        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap, preface)
-        for lines in zoo_sections.values():
-            text += "\n" + "\n".join(lines[0])
-        markdown.write_text(text)
-        written.append(f"claims report written to {markdown}")
     if zoo_plot and zoo_sections:
 
         published = next((e for e in evaluations if e.source == "published"), None)
@@ -276,6 +278,18 @@ def write_files(
         ev = next((e for e in evaluations if e.source == "published"), evaluations[0])
         intervals = pair_intervals(ev.heads, unc.n_boot, unc.level, unc.seed)
         written.append(f"claims plot written to {plot_pairs(ev, Path(plot), intervals)}")
+    # the Markdown report last: it links the plots, and an interrupted run leaves the old one whole
+    if markdown:
+        markdown = Path(markdown)
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        reference = reference_summary(settings.transfer)
+        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap, preface)
+        for lines in zoo_sections.values():
+            text += "\n" + "\n".join(lines[0])
+        from harness.files import atomic_write_text
+
+        atomic_write_text(markdown, text)
+        written.append(f"claims report written to {markdown}")
     return written
 
 

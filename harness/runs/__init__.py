@@ -2,6 +2,6 @@
 committed read-only layer under fixtures/recomputed/) and `recompute`, which turns a RunSpec into a
 head table, computing only what no cache holds.
 
-May import: harness.paths, harness.data, harness.models, harness.scoring.
+May import: harness.paths, harness.files, harness.data, harness.models, harness.scoring.
 Must not import: analysis, claims, report, cli.
 """

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import shutil
 import tempfile
 import warnings
@@ -26,7 +25,8 @@ import pandas as pd
 from filelock import FileLock
 
 from harness import HARNESS_VERSION
-from harness.paths import CACHE_ENV, FIXTURES_DIR, cache_dir, current_umask
+from harness.files import UnsafePath, atomic_write_bytes, atomic_write_text, contained, remove_orphan_temps
+from harness.paths import CACHE_ENV, FIXTURES_DIR, cache_dir
 
 log = logging.getLogger("harness.cache")
 
@@ -35,29 +35,26 @@ class CorruptCacheEntry(UserWarning):
     """A cache entry failed its integrity check and will be recomputed."""
 
 
+class CommittedEntryCorrupt(ValueError):
+    """A committed entry (fixtures/recomputed/) failed its integrity check. Unlike a user-cache entry
+    it is never treated as absent: a source that silently lost a committed table would give verdicts
+    on fewer models (fewer checks, green). One line naming the file; exit 2 from the CLI."""
+
+
 class UnstoredResult(UserWarning):
     """A finished result could not be stored in its cache and went to the fallback cache instead."""
 
 
+_FALLBACK: list[Path] = []  # this process's private fallback folder, made on first use
+
+
 def fallback_root() -> Path:
-    """Where a result goes when its cache cannot be written: a per-user folder in the temp dir."""
-    user = os.environ.get("USER") or str(os.getuid())
-    return Path(tempfile.gettempdir()) / f"ioi-claims-fallback-{user}" / "scores"
-
-
-def remove_orphan_temps(folder: Path) -> list[Path]:
-    """Delete the temporary files (.NAME.XXXX.tmp) a killed writer left in an entry folder; call it
-    only under the entry's lock."""
-    removed = []
-    for tmp in folder.glob(".*.tmp"):
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except FileNotFoundError:
-            pass
-    if removed:
-        log.info("removed %d orphan temporary files in %s", len(removed), folder)
-    return removed
+    """Where a result goes when its cache cannot be written: a private folder made for this process
+    (tempfile.mkdtemp: mode 0700, owned by the user, a fresh unpredictable name, so nothing planted in
+    the shared temp dir is followed); the warning names its resolved path."""
+    if not _FALLBACK or not _FALLBACK[0].is_dir():
+        _FALLBACK[:] = [Path(tempfile.mkdtemp(prefix="ioi-claims-fallback-")).resolve()]
+    return _FALLBACK[0] / "scores"
 
 
 @dataclass(frozen=True)
@@ -116,10 +113,6 @@ def _sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode())
-
-
 ARRAYS_FILE = "per_prompt.npz"
 
 
@@ -127,18 +120,6 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 SCORE_COLUMNS = ("layer", "head", "delta", "delta_norm")
@@ -171,21 +152,45 @@ class ScoreCache:
         return self.root / key.model / key.digest
 
     def get(self, key: CacheKey) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-        """The cached table and metadata, or None when absent or corrupt (with a warning)."""
+        """The cached table and metadata, or None when absent or corrupt (with a warning). In a
+        `read_only` (committed) cache a corrupt entry raises CommittedEntryCorrupt naming the file."""
         folder = self.entry_dir(key)
         meta_path, table_path = folder / "meta.json", folder / "table.csv"
         if not meta_path.exists():
             return None
         try:
-            meta, text = self._read(folder, meta_path, table_path)
+            try:
+                meta, text = self._read(folder, meta_path, table_path)
+            except json.JSONDecodeError as exc:
+                raise _Bad(meta_path, f"is not JSON ({exc})") from None
+            except OSError as exc:
+                raise _Bad(Path(exc.filename or folder), exc.strerror or str(exc)) from None
+            except ValueError as exc:  # not UTF-8
+                raise _Bad(folder, " ".join(str(exc).split())) from None
             if not isinstance(meta, dict):
-                raise ValueError(f"meta.json holds {type(meta).__name__}, not an object")
-            if meta.get("table_sha256") != _sha256_text(text) or meta.get("key") != key.as_dict():
-                raise ValueError("checksum or key mismatch")
-            return _checked_table(pd.read_csv(io.StringIO(text))), meta
-        except (OSError, ValueError, json.JSONDecodeError) as exc:
-            warnings.warn(f"corrupt cache entry {folder} ({exc}); recomputing", CorruptCacheEntry, stacklevel=2)
+                raise _Bad(meta_path, f"holds {type(meta).__name__}, not an object")
+            if meta.get("key") != key.as_dict():
+                raise _Bad(meta_path, "records another key than its folder's")
+            if meta.get("table_sha256") != _sha256_text(text):
+                raise _Bad(table_path, "fails its checksum (sha256 differs from meta.json's table_sha256)")
+            try:
+                return _checked_table(pd.read_csv(io.StringIO(text))), meta
+            except (ValueError, pd.errors.ParserError) as exc:
+                raise _Bad(table_path, str(exc)) from None
+        except _Bad as bad:
+            self._corrupt(bad)
             return None
+
+    def _corrupt(self, bad: "_Bad") -> None:
+        """A failed integrity check: an error in the committed layer, a warning (entry ignored) elsewhere."""
+        if self.read_only:
+            raise CommittedEntryCorrupt(
+                f"committed scores {_shown(bad.path)} {bad.reason}: restore it (`git checkout -- {_shown(bad.path.parent)}`) "
+                "or re-commit the entry (`python -m harness scores|zoo ... --commit`)"
+            )
+        warnings.warn(
+            f"corrupt cache entry {bad.path} ({bad.reason}); ignored (a scan of this key recomputes it)", CorruptCacheEntry, stacklevel=3
+        )
 
     def _read(self, folder: Path, meta_path: Path, table_path: Path) -> tuple[Any, str]:
         """meta.json (parsed) and table.csv, under the entry's lock when it can be taken. Reading needs
@@ -227,17 +232,18 @@ class ScoreCache:
 
     def _put(self, folder: Path, key: CacheKey, table: pd.DataFrame, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
+        contained(folder, folder.parent.parent)  # ROOT/MODEL/DIGEST: never written through a link out of ROOT
         text = table.to_csv(index=False)
         record = {**meta, "key": key.as_dict(), "table_sha256": _sha256_text(text)}
         payload = _npz_bytes(arrays) if arrays else None
         if payload is not None:
             record["arrays_sha256"] = hashlib.sha256(payload).hexdigest()
         with FileLock(str(folder / ".lock")):
-            remove_orphan_temps(folder)  # under the lock no writer is active here: every .tmp is a killed writer's
-            _atomic_write(folder / "table.csv", text)
+            remove_orphan_temps(folder)  # under the lock no writer is active here: each of ours is a killed writer's
+            atomic_write_text(folder / "table.csv", text)
             if payload is not None:
-                _atomic_write_bytes(folder / ARRAYS_FILE, payload)
-            _atomic_write(folder / "meta.json", json.dumps(record, indent=2, sort_keys=True, default=str))
+                atomic_write_bytes(folder / ARRAYS_FILE, payload)
+            atomic_write_text(folder / "meta.json", json.dumps(record, indent=2, sort_keys=True, default=str))
         log.info("cached %s", folder)
         return folder
 
@@ -250,19 +256,29 @@ class ScoreCache:
         path = self.entry_dir(key) / ARRAYS_FILE
         try:
             payload = path.read_bytes()
-            if hashlib.sha256(payload).hexdigest() != hit[1]["arrays_sha256"]:
-                raise ValueError("checksum mismatch")
-            with np.load(io.BytesIO(payload)) as data:
+        except OSError as exc:
+            self._corrupt(_Bad(path, exc.strerror or str(exc)))
+            return None
+        if hashlib.sha256(payload).hexdigest() != hit[1]["arrays_sha256"]:
+            self._corrupt(_Bad(path, "fails its checksum (sha256 differs from meta.json's arrays_sha256)"))
+            return None
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as data:
                 return {name: data[name] for name in data.files}
         except (OSError, ValueError) as exc:
-            warnings.warn(f"corrupt per-prompt arrays {path} ({exc})", CorruptCacheEntry, stacklevel=2)
+            self._corrupt(_Bad(path, str(exc)))
             return None
 
     def remove(self, stored_key: dict[str, Any]) -> None:
         """Delete the entry of a key as stored in an entry's meta.json (e.g. a stale committed one)."""
         if self.read_only:
             raise PermissionError(f"{self.root} is a read-only score cache")
-        shutil.rmtree(self.root / stored_key["model"] / digest_of(stored_key), ignore_errors=True)
+        folder = self.root / stored_key["model"] / digest_of(stored_key)
+        if folder.is_symlink():
+            raise UnsafePath(f"refusing to delete {folder}: it is a symbolic link")
+        if folder.exists():
+            contained(folder, self.root)  # never delete through a model folder linked out of the cache
+            shutil.rmtree(folder)
 
     def unlock(self, key: CacheKey) -> None:
         """Remove an entry's lock file (for entries that are committed to git, which keeps no locks)."""
@@ -275,11 +291,33 @@ class ScoreCache:
         for meta_path in sorted(base.glob("**/meta.json")):
             try:
                 meta = json.loads(meta_path.read_text())
-            except (OSError, json.JSONDecodeError):
+            except (OSError, json.JSONDecodeError) as exc:
+                if self.read_only:  # a committed entry that cannot be read is lost data, never skipped
+                    self._corrupt(_Bad(meta_path, f"cannot be read ({exc})"))
                 continue
             if isinstance(meta, dict):  # [] or null is a corrupt entry, not metadata
                 out.append(meta)
+            elif self.read_only:
+                self._corrupt(_Bad(meta_path, f"holds {type(meta).__name__}, not an object"))
         return out
+
+
+class _Bad(Exception):
+    """Why an entry failed its integrity check: the file and the reason."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+def _shown(path: Path) -> str:
+    """A path as a user names it: relative to the repository when inside it."""
+    from harness.paths import REPO_ROOT
+
+    try:
+        return str(Path(path).relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def committed_cache() -> ScoreCache:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness import HARNESS_VERSION
 from harness.data import designs
 from harness.data.designs import Design
 from harness.models import registry
@@ -60,13 +61,29 @@ def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
 def cached_scores(
     key: CacheKey, cache: ScoreCache, *, use_committed: bool = True
 ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-    """A task's scores from the user cache, else from the committed ones, else None."""
-    hit = cache.get(key)
-    if hit is None and use_committed:
-        hit = committed_cache().get(key)
+    """A task's scores under exactly `key`: from the committed layer (what the repository vouches for;
+    a corrupt committed entry is an error, CommittedEntryCorrupt), else from the user cache, else None.
+    The metadata's "entry" says which entry answered (`entry_origin`)."""
+    for layer in ((committed_cache(),) if use_committed else ()) + (cache,):
+        hit = layer.get(key)
         if hit is not None:
-            log.info("committed scores %s %s", key.model, key.digest)
-    return hit
+            log.info("%s scores %s %s", "committed" if layer.read_only else "cached", key.model, key.digest)
+            return hit[0], {**hit[1], "entry": entry_origin(layer, key)}
+    return None
+
+
+def entry_origin(cache: ScoreCache, key: CacheKey) -> str:
+    """Which entry a table came from, as reports print it: 'committed fixtures/recomputed/M/D' or
+    'user cache PATH (harness VERSION)'."""
+    from harness.paths import REPO_ROOT
+
+    folder = cache.entry_dir(key)
+    if cache.read_only:
+        try:
+            return f"committed {folder.relative_to(REPO_ROOT)}"
+        except ValueError:
+            return f"committed {folder}"
+    return f"user cache {folder} (harness {key.harness_version})"
 
 
 def _versions() -> dict[str, str]:
@@ -130,9 +147,9 @@ def task_scores(
             versions=_versions(),
             device=_device_used(device, executor),
         )
-        cache.put(key, table, meta, arrays)
+        folder = cache.put(key, table, meta, arrays)
         ShardStore(key).clear()
-        return table, {**meta, "key": key.as_dict()}
+        return table, {**meta, "key": key.as_dict(), "entry": f"computed now, stored in {folder}"}
     lazy = _lazy or _LazyModel(model, run, device)
     loaded = lazy.get()
     from harness.scoring.head_scores import score_heads
@@ -153,8 +170,8 @@ def task_scores(
         "versions": _versions(),
     }
     table = result.table[["layer", "head", "delta", "delta_norm"]]
-    cache.put(key, table, meta)
-    return table, {**meta, "key": key.as_dict()}
+    folder = cache.put(key, table, meta)
+    return table, {**meta, "key": key.as_dict(), "entry": f"computed now, stored in {folder}"}
 
 
 def head_table(
@@ -229,19 +246,28 @@ def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
 def stored_scores(
     model: str, task: str, run: RunSpec, *, caches: tuple[ScoreCache, ...] | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
-    """The newest stored scores of `model`'s `task` under `run` in `caches` (default: the user cache,
-    then the committed layer), found without the weights (matched on everything in the key but the
-    weights fingerprint and harness version): (table, meta, per-prompt arrays or None), or None."""
-    found = []
-    for cache in caches or (ScoreCache(), committed_cache()):
+    """The stored scores of `model`'s `task` under `run`, found without the weights (matched on
+    everything in the key but the weights fingerprint and harness version): (table, meta, per-prompt
+    arrays or None), or None. Precedence: the committed layer first (its newest entry; a corrupt one is
+    an error, never skipped), then the user cache, whose entries count only when this harness version
+    wrote them (an entry of another version never replaces a committed table, nor answers for one).
+    The metadata's "entry" says which entry answered (`entry_origin`)."""
+    layers = caches or (committed_cache(), ScoreCache())
+    for cache in sorted(layers, key=lambda c: not c.read_only):  # committed layers first
+        found = []
         for meta in cache.entries(model):
-            if _same_run(meta.get("key", {}), model, task, run):
-                found.append((meta.get("created", ""), cache, meta))
-    for _, cache, meta in sorted(found, key=lambda item: item[0], reverse=True):
-        key = CacheKey.from_dict(meta["key"])
-        hit = cache.get(key)
-        if hit is not None:
-            return hit[0], hit[1], cache.arrays(key)
+            stored = meta.get("key", {})
+            if not _same_run(stored, model, task, run):
+                continue
+            if not cache.read_only and stored.get("harness_version") != HARNESS_VERSION:
+                log.info("ignored %s: written by harness %s, this is %s", cache.root, stored.get("harness_version"), HARNESS_VERSION)
+                continue
+            found.append((str(meta.get("created", "")), meta))
+        for _, meta in sorted(found, key=lambda item: item[0], reverse=True):
+            key = CacheKey.from_dict(meta["key"])
+            hit = cache.get(key)
+            if hit is not None:
+                return hit[0], {**hit[1], "entry": entry_origin(cache, key)}, cache.arrays(key)
     return None
 
 
@@ -293,7 +319,7 @@ def commit_scores(
             if _same_run(stored, model, task, run) and stored != key.as_dict():
                 target.remove(stored)
         table, meta = hit
-        kept = {k: v for k, v in meta.items() if k not in ("key", "table_sha256", "arrays_sha256")}
+        kept = {k: v for k, v in meta.items() if k not in ("key", "table_sha256", "arrays_sha256", "entry")}
         folder = target.put(key, table, kept, cache.arrays(key))
         target.unlock(key)
         written.append(str(folder))
@@ -306,9 +332,13 @@ def scores_table(
     """What `python -m harness scores` prints: one task's scores, or with task='both' the head table.
     `scan` goes to the sharded scan (workers, executor, ray_address)."""
     if task == "both":
-        return head_table(model, run, device=device, refresh=refresh, **scan)
+        table = head_table(model, run, device=device, refresh=refresh, **scan)
+        table.attrs["entries"] = [meta.get("entry", "?") for meta in table.attrs["tasks"].values()]
+        return table
     table, meta = task_scores(model, task, run, device=device, refresh=refresh, **scan)
-    return table.assign(clean_logit_diff=meta["clean_logit_diff"], clean_accuracy=meta["clean_accuracy"])
+    out = table.assign(clean_logit_diff=meta["clean_logit_diff"], clean_accuracy=meta["clean_accuracy"])
+    out.attrs["entries"] = [meta.get("entry", "?")]
+    return out
 
 
 def seed_models() -> list[str]:
@@ -341,7 +371,10 @@ def design_tables(
         if not compute and not _fully_cached(model, run, cache):
             uncached.append(model)
             continue
-        tables.append(head_table(model, run, device=device, cache=cache))
+        table = head_table(model, run, device=device, cache=cache)
+        # which stored entry each task's scores came from, for the reports (the metadata keeps it too)
+        table["entry"] = "; ".join(f"{task} {meta.get('entry', '?')}" for task, meta in table.attrs["tasks"].items())
+        tables.append(table)
     notes = []
     if absent:
         notes.append(

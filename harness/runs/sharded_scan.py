@@ -28,7 +28,7 @@ from harness.models import registry
 from harness.runs.cache import CacheKey
 from harness.paths import CACHE_ENV, cache_dir
 from harness.runs.run_spec import RunSpec
-from harness.runs.shards import ShardStore
+from harness.runs.shards import ShardStore, shard_root
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _deal(layers: list[int], workers: int) -> list[list[int]]:
 def scan_layers(
     model: str, task: str, run: dict[str, Any], layers: list[int], key: dict[str, Any], *,
     device: str = "auto", threads: int | None = None, cache_root: str | None = None, progress: bool = True,
-    loaded: Any = None, on_saved: Callable[[int], None] | None = None,
+    loaded: Any = None, on_saved: Callable[[int], None] | None = None, shard_root: str | None = None,
 ) -> list[int]:
     """Scan `layers` of `model` and store one shard per layer (the body of every executor's task;
     plain arguments only, so it pickles for process pools and Ray). In process, `loaded` reuses an
@@ -62,7 +62,7 @@ def scan_layers(
     if loaded is None:
         loaded = load_model(model, weights=spec.weights, device=device, dtype=spec.dtype, seed=spec.seed, progress=progress)
     prompts = build_prompts(spec.task(task, model), loaded.tokenizer)
-    store = ShardStore(CacheKey.from_dict(key))
+    store = ShardStore(CacheKey.from_dict(key), root=shard_root)
     stored = []
     desc = f"{model} {task} layers {layers[0]}.." if len(layers) > 1 else f"{model} {task} layer {layers[0]}"
     for layer, ablated, clean in iter_batched_layers(
@@ -87,14 +87,39 @@ def _run_local(model, task, run, todo, key, device, workers, progress, bar, load
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [
             pool.submit(scan_layers, model, task, run, chunk, key, device=device, threads=threads,
-                        cache_root=str(cache_dir()), progress=False)
+                        cache_root=str(cache_dir()), progress=False, shard_root=str(shard_root()))
             for chunk in _deal(todo, workers)
         ]
         for future in futures:
             bar.update(len(future.result()))
 
 
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def reachable(address: str | None, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """ConnectionError (one line) when a Ray address HOST:PORT (or ray://HOST:PORT) takes no TCP
+    connection within `timeout` seconds; ray.init itself would wait minutes. None, "auto" and
+    "local" need no probe."""
+    import socket
+
+    if address in (None, "", "auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(
+            f"--ray-address {address}: no Ray cluster answers there within {timeout:g} s ({err.strerror or err}); "
+            "start one (`ray start --head`) or leave --ray-address out for a local Ray"
+        ) from None
+
+
 def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None:
+    reachable(address)
     try:
         import ray
     except ImportError:

@@ -12,17 +12,40 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import logging
 import re
 import shutil
-import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from harness.runs.cache import CacheKey
-from harness.paths import cache_dir, current_umask
+from harness.files import atomic_write_bytes, atomic_write_text, contained, unwritable
+from harness.paths import CACHE_ENV, cache_dir
+from harness.runs.cache import CacheKey, UnstoredResult, fallback_root
+
+log = logging.getLogger("harness.shards")
+_ROOTS: dict[Path, Path] = {}  # preferred shard root -> the root used (itself, or the fallback)
+
+
+def shard_root() -> Path:
+    """Where this process keeps shards: <cache>/shards, or, when that cannot be written (a read-only
+    cache, IOI_CLAIMS_CACHE naming a file), the private fallback folder, with a warning naming it.
+    Decided before any layer is scanned, so no finished layer is lost to a failed write."""
+    preferred = cache_dir() / "shards"
+    if preferred not in _ROOTS:
+        problem = unwritable(preferred)
+        _ROOTS[preferred] = preferred
+        if problem is not None:
+            _ROOTS[preferred] = fallback_root().parent / "shards"
+            message = (
+                f"the cache {preferred.parent} cannot be written ({problem}): shards and results go to {_ROOTS[preferred].parent} "
+                f"instead (set {CACHE_ENV} to a writable folder to keep them)"
+            )
+            warnings.warn(message, UnstoredResult, stacklevel=2)
+            log.warning(message)
+    return _ROOTS[preferred]
 
 _SHARD = re.compile(r"layer_(\d+)\.npz$")
 
@@ -32,7 +55,8 @@ class ShardStore:
 
     def __init__(self, key: CacheKey, root: Path | None = None):
         self.key = key
-        self.folder = Path(root or cache_dir() / "shards") / key.model / key.digest
+        self.root = Path(root) if root else shard_root()
+        self.folder = self.root / key.model / key.digest
 
     def path(self, layer: int) -> Path:
         return self.folder / f"layer_{layer:03d}.npz"
@@ -62,21 +86,13 @@ class ShardStore:
     def save(self, layer: int, ablated: np.ndarray, clean: np.ndarray) -> Path:
         """Store one layer's shard atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        contained(self.folder, self.root)  # never written through a model folder linked out of the shard root
         key_file = self.folder / "key.json"
         if not key_file.exists():
-            key_file.write_text(json.dumps(self.key.as_dict(), indent=2, sort_keys=True))
+            atomic_write_text(key_file, json.dumps(self.key.as_dict(), indent=2, sort_keys=True))
         buffer = io.BytesIO()
         np.savez(buffer, ablated=np.asarray(ablated, dtype=np.float64), clean=np.asarray(clean, dtype=np.float64))
-        target = self.path(layer)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buffer.getvalue())
-            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600: a shared cache needs the umask's mode
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return target
+        return atomic_write_bytes(self.path(layer), buffer.getvalue())
 
     def load(self, layers: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ablated (len(layers), n_heads, N), clean (N,)) from the shards of `layers`; the clean
@@ -95,10 +111,16 @@ class ShardStore:
         return np.stack(ablated), clean
 
     def clear(self) -> None:
-        """Remove the shards once their merged table is stored."""
-        shutil.rmtree(self.folder, ignore_errors=True)
-        for parent in (self.folder.parent,):
-            try:
-                parent.rmdir()
-            except OSError:
-                pass
+        """Remove the shards once their merged table is stored (never through a link: a folder that
+        resolves outside the shard root is refused, UnsafePath)."""
+        if not self.folder.exists() and not self.folder.is_symlink():
+            return
+        if self.folder.is_symlink():
+            self.folder.unlink()  # the link only, never what it points at
+        else:
+            contained(self.folder, self.root)
+            shutil.rmtree(self.folder)
+        try:
+            self.folder.parent.rmdir()
+        except OSError:
+            pass

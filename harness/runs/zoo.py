@@ -72,6 +72,8 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None 
         table["clean_accuracy_ioi"] = meta["clean_accuracy"]
         table["n_prompts"] = meta.get("n_prompts")
         table["dtype"] = meta.get("key", {}).get("dtype", "float32")
+        table["entry"] = meta.get("entry", "?")  # which stored entry this model's table came from
+        notes.append(f"{model}: {method} table from {meta.get('entry', '?')}")
         tables.append(table)
     if not tables:
         return pd.DataFrame(), notes
