@@ -4,12 +4,10 @@ recorded files are written atomically, and bad input ends in one line.
 Each test was run against the code before the fix (a detached worktree of 3fb7107) and seen red."""
 
 import json
-import math
 import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
