@@ -161,3 +161,33 @@ def markdown(rows: pd.DataFrame) -> str:
             f"| {first['null_median']:.2f} ({first['null_p05']:.2f}) | {p} | {first['oracle_lost']:.2f} | {fl} |"
         )
     return "\n".join(lines) + "\n\nfrac_lost (share of the base's top-K heads missing or in the target's weaker half) [95% bootstrap over base heads]; null = random depth-preserving matchings; oracle = the target's own top K.\n"
+
+
+def pair_losses(
+    table: pd.DataFrame, roles: dict[str, pd.DataFrame], base: str, target: str, cfg: Any, memo: dict | None = None,
+    names: tuple[str, ...] = ("index", "role+depth"),
+) -> dict[str, Any]:
+    """What the claims M1-M3 read, without intervals: frac_lost under `names` and the null's draws
+    (frac_lost of each random matching) with role+depth's one-sided p. `memo` keeps the mappings and
+    null matchings across calls that share the base's top K (a robustness sweep)."""
+    t, c, u = cfg.transfer, cfg.correspondence, cfg.uncertainty
+    memo = {} if memo is None else memo
+    table = with_categories(table, t.categories)
+    base_rows = transfer.top_k_base(table, base, t.k)
+    ranks = transfer.target_ranks(table, target, t.ties, over=t.missing)
+    lookup = {(int(l), int(h)): float(r) for l, h, r in zip(ranks["layer"], ranks["head"], ranks["tgt_frac_rank"])}
+    heads_key = tuple(zip(base_rows["layer"].astype(int), base_rows["head"].astype(int)))
+    gb, gt = geometry(base), geometry(target)
+    out: dict[str, Any] = {}
+    for name in names:
+        key = ("role_map", name, base, target, heads_key, c, u.seed)
+        if key not in memo:
+            memo[key] = corr.correspond(name, base_rows, roles.get(base), roles.get(target), gb, gt, cfg, seed=u.seed)
+        out[name] = _lost_fast(memo[key], lookup, t.weak_above)
+    key = ("role_null", base, target, heads_key, c.n_random, u.seed)
+    if key not in memo:
+        memo[key] = corr.random_matchings(base_rows, gb, gt, c.n_random, seed=u.seed)
+    out["null"] = np.array([_lost_fast(m, lookup, t.weak_above) for m in memo[key]])
+    if "role+depth" in out:
+        out["p_vs_null"] = null_p(out["role+depth"], out["null"])
+    return out

@@ -173,9 +173,11 @@ def commit_roles(model: str, spec: RoleSpec = RoleSpec()) -> Path:
 
 
 def zoo_roles() -> dict[str, pd.DataFrame]:
-    """The stored role tables of the zoo models that have one (what zoo sources attach as extras["roles"])."""
+    """The stored role tables of the zoo models that have one."""
+    from harness.data.designs import builtin
+
     out = {}
-    for model in registry.ZOO_MODELS:
+    for model in builtin("zoo").models:
         table = stored_roles(model)
         if table is not None:
             out[model] = table
