@@ -461,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.cli import roles_cmd  # role scores of every head (issue 17)
 
     roles_cmd.add_parser(sub)
+    roles_cmd.add_transfer_parser(sub)
     return parser
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.scoring.roles import DLA_COLUMN, ROLE_COLUMNS
+from harness.scoring.role_columns import DLA_COLUMN, ROLE_COLUMNS
 
 
 def plot_roles(table: pd.DataFrame, path: Path, title: str | None = None) -> Path:

@@ -1,5 +1,5 @@
 """Head scores from weights: the ablation methods and scan algorithms (`methods`, the one list of
-both), the scans themselves (`head_scores`) and their multiply-add counts (`scan_flops`).
+both), the scans themselves (`head_scores`) their multiply-add counts (`scan_flops`), and the role diagnostics of every head (`roles`, names in `role_columns`).
 
 May import: harness.data (prompt sets), harness.models.
 Must not import: runs, analysis, claims, report, cli.
