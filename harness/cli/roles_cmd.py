@@ -48,6 +48,8 @@ def add_transfer_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", default="zoo:mean", help="a source with role tables (zoo:mean | zoo:zero)")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.add_argument("--plot", type=Path, default=None, help="also draw the figure to this PNG")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="instead: M1-M3 under each value of claims/role_robustness.toml, one choice at a time")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_role_transfer)
 
@@ -70,9 +72,19 @@ def cmd_role_transfer(args) -> int:
     from harness.cli.main import UserError, _emit
 
     try:
-        rows, results, _ = role_transfer_report(args.source)
+        rows, results, src = role_transfer_report(args.source)
     except LookupError as err:
         raise UserError(str(err.args[0])) from None
+    if args.sensitivity:
+        from harness.claims import role_grid
+
+        frame = role_grid.sensitivity(src)
+        _emit(frame, args.format, args.out)
+        moved = role_grid.flips(frame)
+        print(f"{len(moved)} of {int((~frame['default']).sum())} non-default rows flip a verdict", file=sys.stderr)
+        for row in moved.itertuples():
+            print(f"flip: {row.claim}[{row.source}-{row.variant}] under {row.choice}={row.value}: holds={row.holds}", file=sys.stderr)
+        return 0
     if args.plot:
         from harness.report.role_transfer_plot import plot_role_transfer
 

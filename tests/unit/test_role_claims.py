@@ -109,3 +109,20 @@ def test_without_role_tables_the_claims_are_unavailable():
     ev = claims.evaluate(table, "zoo:mean", design=ZOO)
     assert "no roles data" in ev.unavailable[("M1", "smollm2-135m->gemma-3-270m")]
     assert not any(c in ("M1", "M2", "M3") for c, _ in ev.checks)
+
+
+def test_role_grid_loads_and_the_default_universe_gives_the_main_verdicts():
+    from types import SimpleNamespace
+
+    from harness.claims import role_grid
+
+    choices = role_grid.load()
+    assert set(choices) == {"w_depth", "signature", "standardize"}
+    table, roles = build("planted")
+    src = SimpleNamespace(name="zoo:mean", table=table, floors=None, design=ZOO, extras={"roles": roles})
+    small = {"w_depth": choices["w_depth"]}
+    frame = role_grid.sensitivity(src, choices=small)
+    main = verdicts("planted")
+    for row in frame[frame["default"]].itertuples():
+        assert row.holds == main[(row.claim, row.variant)].holds
+    assert len(frame) == 3 * len(main)
