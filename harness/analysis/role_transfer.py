@@ -163,31 +163,52 @@ def markdown(rows: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n\nfrac_lost (share of the base's top-K heads missing or in the target's weaker half) [95% bootstrap over base heads]; null = random depth-preserving matchings; oracle = the target's own top K.\n"
 
 
+def _flat(mapping: pd.DataFrame, n_heads: int) -> np.ndarray:
+    """Flat target indices (layer * n_heads + head) of a mapping, -1 where unmapped."""
+    layer = mapping["tgt_layer"].to_numpy(dtype="float64", na_value=np.nan)
+    head = mapping["tgt_head"].to_numpy(dtype="float64", na_value=np.nan)
+    flat = layer * n_heads + head
+    return np.where(np.isnan(flat), -1, flat).astype(np.int64)
+
+
+def _lost_flat(flat: np.ndarray, frac_rank: np.ndarray, weak_above: float) -> np.ndarray:
+    """frac_lost of each row of `flat` ((..., K) target indices) given every target head's frac_rank
+    (NaN = not ranked): lost = unmapped, unranked or frac_rank > weak_above (transfer.py's `lost`)."""
+    padded = np.append(frac_rank, np.nan)  # index -1 -> NaN (unmapped)
+    values = padded[np.where(flat < 0, len(frac_rank), flat)]
+    kept = values <= weak_above  # NaN compares False: lost
+    return 1.0 - kept.mean(axis=-1)
+
+
 def pair_losses(
     table: pd.DataFrame, roles: dict[str, pd.DataFrame], base: str, target: str, cfg: Any, memo: dict | None = None,
     names: tuple[str, ...] = ("index", "role+depth"),
 ) -> dict[str, Any]:
     """What the claims M1-M3 read, without intervals: frac_lost under `names` and the null's draws
     (frac_lost of each random matching) with role+depth's one-sided p. `memo` keeps the mappings and
-    null matchings across calls that share the base's top K (a robustness sweep)."""
+    null matchings across calls that share the base's top K (a robustness sweep); the null is scored
+    vectorised (equal to mapped_heads' frac_lost, tests/unit/test_role_transfer.py)."""
     t, c, u = cfg.transfer, cfg.correspondence, cfg.uncertainty
     memo = {} if memo is None else memo
     table = with_categories(table, t.categories)
     base_rows = transfer.top_k_base(table, base, t.k)
     ranks = transfer.target_ranks(table, target, t.ties, over=t.missing)
-    lookup = {(int(l), int(h)): float(r) for l, h, r in zip(ranks["layer"], ranks["head"], ranks["tgt_frac_rank"])}
-    heads_key = tuple(zip(base_rows["layer"].astype(int), base_rows["head"].astype(int)))
     gb, gt = geometry(base), geometry(target)
+    frac_rank = np.full(gt[0] * gt[1], np.nan)
+    inside = (ranks["layer"] >= 0) & (ranks["layer"] < gt[0]) & (ranks["head"] >= 0) & (ranks["head"] < gt[1])
+    frac_rank[(ranks["layer"][inside] * gt[1] + ranks["head"][inside]).to_numpy(int)] = ranks["tgt_frac_rank"][inside].to_numpy(float)
+    heads_key = tuple(zip(base_rows["layer"].astype(int), base_rows["head"].astype(int)))
     out: dict[str, Any] = {}
     for name in names:
         key = ("role_map", name, base, target, heads_key, c, u.seed)
         if key not in memo:
-            memo[key] = corr.correspond(name, base_rows, roles.get(base), roles.get(target), gb, gt, cfg, seed=u.seed)
-        out[name] = _lost_fast(memo[key], lookup, t.weak_above)
+            mapping = corr.correspond(name, base_rows, roles.get(base), roles.get(target), gb, gt, cfg, seed=u.seed)
+            memo[key] = _flat(mapping, gt[1])
+        out[name] = float(_lost_flat(memo[key], frac_rank, t.weak_above))
     key = ("role_null", base, target, heads_key, c.n_random, u.seed)
     if key not in memo:
-        memo[key] = corr.random_matchings(base_rows, gb, gt, c.n_random, seed=u.seed)
-    out["null"] = np.array([_lost_fast(m, lookup, t.weak_above) for m in memo[key]])
+        memo[key] = np.stack([_flat(m, gt[1]) for m in corr.random_matchings(base_rows, gb, gt, c.n_random, seed=u.seed)])
+    out["null"] = _lost_flat(memo[key], frac_rank, t.weak_above)
     if "role+depth" in out:
         out["p_vs_null"] = null_p(out["role+depth"], out["null"])
     return out

@@ -87,3 +87,15 @@ def test_markdown_table_names_every_correspondence():
     rows, _ = rt.transfer_table(table, {BASE: roles(BASE, 0), TARGET: roles(TARGET, 1)}, [(BASE, TARGET)], CFG)
     text = rt.markdown(rows)
     assert "qwen2.5-coder-0.5b -> gemma-3-270m" in text and text.count("|") > 20
+
+
+def test_pair_losses_match_pair_transfer():
+    table = head_table([BASE, TARGET])
+    roles_ = {BASE: roles(BASE, 0), TARGET: roles(TARGET, 1)}
+    full = rt.pair_transfer(table, roles_, BASE, TARGET, CFG)
+    fast = rt.pair_losses(table, roles_, BASE, TARGET, CFG)
+    by = full.rows.set_index("correspondence")
+    assert fast["index"] == pytest.approx(by.loc["index", "frac_lost"])
+    assert fast["role+depth"] == pytest.approx(by.loc["role+depth", "frac_lost"])
+    np.testing.assert_allclose(fast["null"], full.null)
+    assert fast["p_vs_null"] == pytest.approx(by.loc["role+depth", "p_vs_null"])
