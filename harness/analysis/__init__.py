@@ -1,6 +1,7 @@
 """Statistics over head tables, pure functions of pandas frames: transfer of IOI heads between two
 models (`transfer`), its uncertainty (`uncertainty`: bootstrap intervals, permutation tests) and
-mean_frac_rank on a scale comparable across target sizes (`rank_metric`).
+mean_frac_rank on a scale comparable across target sizes (`rank_metric`); correspondences between the heads
+of two models (`correspondence`) and transfer under them (`role_transfer`).
 Agreement of two scans of one model lives with the scans (`harness.scoring.rank_agreement.agreement`, torch-free).
 
 May import: harness.data, harness.models.registry, harness.scoring.methods, harness.scoring.rank_agreement (both torch-free).

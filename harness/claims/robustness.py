@@ -44,14 +44,18 @@ def configure(settings: Thresholds, universe: dict[str, Any], choices: dict[str,
     return settings.with_transfer(**{choices[name].field: value for name, value in universe.items()})
 
 
-def sweep(table: pd.DataFrame, source: str, choices: dict[str, Choice], settings: Thresholds | None = None) -> pd.DataFrame:
+def sweep(
+    table: pd.DataFrame, source: str, choices: dict[str, Choice], settings: Thresholds | None = None,
+    extras: dict | None = None,
+) -> pd.DataFrame:
     """Every check in every universe of the table-level product: one row per (universe, check) with
-    the choices' values as columns and `holds`."""
+    the choices' values as columns and `holds`. `extras`: the source's other data (role tables: the
+    claims M1-M3 join the sweep when given)."""
     settings = settings if settings is not None else thresholds_mod.load()
     memo: dict = {}
     rows = []
     for universe in universes(choices):
-        ev = claims.evaluate(table, source, configure(settings, universe, choices), memo=memo)
+        ev = claims.evaluate(table, source, configure(settings, universe, choices), memo=memo, extras=extras)
         for (claim, variant), check in ev.checks.items():
             rows.append({**universe, "source": source, "claim": claim, "variant": variant, "holds": check.holds})
     return pd.DataFrame(rows)
@@ -276,7 +280,7 @@ def run(source_names: Iterable[str], *, quick: bool = False, only: Iterable[str]
             continue
         if "entry" in src.table:  # which stored entry each model's table came from
             notes += [f"{name}: {m} from {e}" for m, e in src.table.groupby("model", sort=False)["entry"].first().items()]
-        long = sweep(src.table, name, choices)
+        long = sweep(src.table, name, choices, extras=src.extras)
         longs.append(long)
         if quick:
             continue
@@ -298,7 +302,7 @@ def sweep_evaluations(evaluations: Iterable[claims.Evaluation]) -> Sweep:
     (evaluations without one are left out); one Sweep, empty frames when none."""
     grid = grid_mod.load()
     choices = grid.table()
-    longs = [sweep(ev.table, ev.source, choices) for ev in evaluations if ev.table is not None]
+    longs = [sweep(ev.table, ev.source, choices, extras=ev.extras) for ev in evaluations if ev.table is not None]
     long = pd.concat(longs, ignore_index=True) if longs else pd.DataFrame()
     summary = summarize(long, choices, grid.labels) if len(long) else pd.DataFrame(columns=SUMMARY_COLUMNS)
     return Sweep(long, pd.DataFrame(), summary, choices, [])

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import options
+from harness.cli.output import UserError, _emit
 from harness.analysis import transfer
 from harness.cli import args as args_types
 from harness.claims import thresholds
@@ -70,10 +71,6 @@ def _settings(args) -> tuple[thresholds.Thresholds, list[str]]:
 REPORT_SOURCES = "published,zoo:mean,zoo:zero,recomputed:mean"  # report's default; with --design: the design's sources
 
 
-class UserError(Exception):
-    """An error of the input or the command line: one line on stderr, exit 2 (traceback with --debug)."""
-
-
 def _load(args, name: str | None = None, *, need_data: bool = True):
     """A source by name (default: --source), its notes on stderr; UserError when it has no head table."""
     from harness.claims import sources
@@ -86,22 +83,6 @@ def _load(args, name: str | None = None, *, need_data: bool = True):
     if need_data and src.table.empty:
         raise UserError(f"source {name} has no head table: {'; '.join(src.notes) or 'nothing stored'}")
     return src
-
-
-def _emit(frame, fmt: str, out: Path | None) -> None:
-    from harness.report.format import markdown_table
-
-    text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
-    if out:
-        from harness.files import atomic_write_text
-
-        try:
-            atomic_write_text(out, text)  # a Ctrl-C or a full disk never leaves half a file
-        except OSError as err:
-            raise UserError(f"cannot write {out}: {err.strerror or err}") from None
-        print(f"written to {out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
 
 
 def cmd_transfer(args) -> int:
@@ -528,6 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     sub.add_parser("bench", help="speed of the head-scan algorithms as ratios (options: python -m harness bench --help)")
+    from harness.cli import roles_cmd  # role scores of every head (issue 17)
+
+    roles_cmd.add_parser(sub)
+    roles_cmd.add_transfer_parser(sub)
     return parser
 
 

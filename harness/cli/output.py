@@ -1,0 +1,27 @@
+"""What every command prints through: `UserError` (one line on stderr, exit 2) and `_emit` (a frame as
+CSV or Markdown, to stdout or atomically to a file)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+class UserError(Exception):
+    """An error of the input or the command line: one line on stderr, exit 2 (traceback with --debug)."""
+
+
+def _emit(frame, fmt: str, out: Path | None) -> None:
+    from harness.report.format import markdown_table
+
+    text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
+    if out:
+        from harness.files import atomic_write_text
+
+        try:
+            atomic_write_text(out, text)  # a Ctrl-C or a full disk never leaves half a file
+        except OSError as err:
+            raise UserError(f"cannot write {out}: {err.strerror or err}") from None
+        print(f"written to {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
