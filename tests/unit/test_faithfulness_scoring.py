@@ -83,3 +83,32 @@ def test_bad_masks_and_heads_are_refused(llama, prompts):
         fs.set_logit_diffs(llama, prompts, np.ones((2, N_LAYERS + 1, N_HEADS), dtype=bool), progress=False)
     with pytest.raises(ValueError, match="outside the geometry"):
         fs.keep_mask(N_LAYERS, N_HEADS, [(N_LAYERS, 0)])
+
+
+def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
+    """The run layer on a twin: m of each planned set is set_logit_diffs' mean (necessity = the set
+    alone ablated), results are written, and a second call measures only the sets it lacks."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from harness.analysis import faithfulness as fa
+    from harness.runs import faithfulness as runs
+
+    table = pd.DataFrame({"layer": np.repeat(range(N_LAYERS), N_HEADS), "head": np.tile(range(N_HEADS), N_LAYERS),
+                          "delta_ioi": np.linspace(-1, 1, N_LAYERS * N_HEADS)})
+    loaded = SimpleNamespace(bridge=llama, device=torch.device("cpu"), dtype=torch.float32, fingerprint="twin")
+    run = runs.FaithRun(method="mean", n_prompts=len(prompts), prompt_seed=0)
+    plan = fa.plan_sets(table, N_LAYERS, N_HEADS, k_grid=[2], k_claim=2, n_random=2, n_random_curve=0, seed=0)
+    results, meta = runs.measure("toy", run, plan, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
+    top = results[(results["kind"] == "top") & (results["ranking"] == "signed")].iloc[0]
+    assert top["heads"] == "0.0 0.1"  # the two most negative deltas
+    mask = fs.keep_mask(N_LAYERS, N_HEADS, [(0, 0), (0, 1)])
+    direct = fs.set_logit_diffs(llama, prompts, np.stack([mask, ~mask]), progress=False).mean(1)
+    nec = results[(results["kind"] == "necessity") & (results["ranking"] == "signed")].iloc[0]
+    assert top["m"] == pytest.approx(direct[0], abs=1e-5) and nec["m"] == pytest.approx(direct[1], abs=1e-5)
+    assert runs.stored("toy", "mean", tmp_path)[0].shape == results.shape
+    first = meta["forward_sets"]
+    more = fa.plan_sets(table, N_LAYERS, N_HEADS, k_grid=[2], k_claim=2, n_random=4, n_random_curve=0, seed=0)
+    results2, meta2 = runs.measure("toy", run, more, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
+    assert len(results2) == len(results) + 2 and meta2["forward_sets"] == first + 2
