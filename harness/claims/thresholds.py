@@ -184,6 +184,25 @@ class Faithfulness:
 
 
 @dataclass(frozen=True)
+class C1Rule:
+    min_f: float
+    max_p: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class C2Rule:
+    max_p: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class C3Rule:
+    max_efficiency: float
+    rationale: str
+
+
+@dataclass(frozen=True)
 class Acceptance:
     k: int
     clean_logit_diff: Bound
@@ -207,6 +226,9 @@ class Thresholds:
     uncertainty: Uncertainty
     noise_floor: NoiseFloor
     faithfulness: Faithfulness
+    C1: C1Rule
+    C2: C2Rule
+    C3: C3Rule
     acceptance: Acceptance
     path: Path = field(default=THRESHOLDS_FILE, compare=False)
 
