@@ -98,11 +98,19 @@ def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | No
     )
 
 
-def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspondence_names: list[str] | None = None):
+def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspondence_names: list[str] | None = None,
+            loaded: Any = None):
+    """Measure the sets of `plan` missing from the stored results; (results, meta, the loaded model
+    or None when nothing had to be measured), so a caller can reuse the model for another method."""
     from harness.runs import faithfulness as runs
 
     run = runs.run_for(model, method, cfg.faithfulness.prompts_for(model), cfg.faithfulness.prompt_seed)
-    return runs.measure(model, run, plan(model, method, cfg, correspondence_names), device=device)
+    if loaded is None:
+        from harness.models.loaders import load_model
+
+        loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
+    results, meta = runs.measure(model, run, plan(model, method, cfg, correspondence_names), device=device, loaded=loaded)
+    return results, meta, loaded
 
 
 def curve(model: str, method: str) -> tuple[pd.DataFrame, dict[str, float]]:

@@ -281,6 +281,14 @@ def cmd_faithfulness(args) -> int:
     from harness.models import registry
 
     cfg = thresholds.load()
+    if args.plot:
+        from harness.report.faithfulness_plot import plot_curves
+        from harness.runs.faithfulness import load_results
+
+        path = plot_curves({m: load_results(m) for m in faith.FAITH_METHODS}, args.plot)
+        print(f"faithfulness curves written to {path}", file=sys.stderr)
+        if not (args.model or args.transfer):
+            return 0
     if args.transfer:
         _emit(faith.transfer(args.method, cfg.transfer.k), args.format, args.out)
         return 0
@@ -288,14 +296,20 @@ def cmd_faithfulness(args) -> int:
         raise UserError("--model is required (or --transfer)")
     if args.model not in registry.ZOO_MODELS:
         raise UserError(f"{args.model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
-    if args.compute:
-        _, meta = faith.compute(args.model, args.method, cfg, device=args.device)
-        print(f"{args.model} {args.method}: {meta.get('forward_sets')} sets, {meta.get('n_prompts')} prompts, "
-              f"{meta.get('seconds')} s (fixtures/faithfulness/)", file=sys.stderr)
-    frame, summary = faith.curve(args.model, args.method)
-    _emit(frame, args.format, args.out)
-    print(f"{args.model} {args.method}: CPR {summary['cpr']:.3f} (signed ranking, higher = more faithful), "
-          f"CMD {summary['cmd']:.3f} (|delta| ranking, lower = more faithful), {summary['n_prompts']} prompts", file=sys.stderr)
+    methods = args.method.split(",")
+    for method in methods:
+        if method not in faith.FAITH_METHODS:
+            raise UserError(f"--method {method!r}: use one of {', '.join(faith.FAITH_METHODS)} (comma-separated)")
+    loaded = None
+    for method in methods:  # with --compute, one model load serves every method
+        if args.compute:
+            _, meta, loaded = faith.compute(args.model, method, cfg, device=args.device, loaded=loaded)
+            print(f"{args.model} {method}: {meta.get('forward_sets')} sets, {meta.get('n_prompts')} prompts, "
+                  f"{meta.get('seconds')} s (fixtures/faithfulness/)", file=sys.stderr)
+        frame, summary = faith.curve(args.model, method)
+        _emit(frame, args.format, args.out if len(methods) == 1 else None)
+        print(f"{args.model} {method}: CPR {summary['cpr']:.3f} (signed ranking, higher = more faithful), "
+              f"CMD {summary['cmd']:.3f} (|delta| ranking, lower = more faithful), {summary['n_prompts']} prompts", file=sys.stderr)
     return 0
 
 
@@ -451,9 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("faithfulness", help="f of a zoo model's top-k head sets vs random sets (stored; --compute measures)")
     p.add_argument("--model", default=None, help="a zoo model")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=FAITH_METHODS)
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"{' | '.join(FAITH_METHODS)}, or a comma-separated list")
     p.add_argument("--compute", action="store_true", help="measure the sets missing from fixtures/faithfulness/ (loads the model)")
     p.add_argument("--transfer", action="store_true", help="causal transfer of the zoo's pairs (stored results)")
+    p.add_argument("--plot", type=Path, help="draw the stored curves of every model and method (PNG) here")
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)

@@ -108,3 +108,12 @@ def test_c3_role_depth_efficiency():
     no_roles = table[~table["label"].str.contains("role", regex=False)]
     _, unavailable = cf.evaluate_c3(no_roles, "synthetic", ZOO_DESIGN, CFG)
     assert set(unavailable) == {pair_label(p) for p in ZOO_DESIGN.cross}
+
+
+def test_curves_figure_draws_synthetic_results(tmp_path):
+    from harness.report.faithfulness_plot import plot_curves
+
+    path = plot_curves({"mean": results(), "zero": results({"smollm2-135m": 0.1})}, tmp_path / "f.png")
+    assert path.stat().st_size > 10_000
+    with pytest.raises(LookupError):
+        plot_curves({"mean": pd.DataFrame()}, tmp_path / "g.png")
