@@ -35,27 +35,29 @@ def _zoo_table(model: str, method: str) -> pd.DataFrame:
 
 
 def correspondences() -> dict[str, Any]:
-    """name -> function(base, target, base_top, method) -> correspondence frame. `index` always;
-    the roles issue's correspondences (depth, role, role+depth) when its module is present."""
-    found: dict[str, Any] = {
-        ct.INDEX: lambda base, target, top, method: ct.index_correspondence(top, _geometry(target)),
-    }
+    """name -> function(base, target, base_top, method) -> correspondence frame (layer, head,
+    tgt_layer, tgt_head; NA = unmapped). The roles issue's registry (harness.analysis.correspondence:
+    index, depth, role, role+depth) when present, else `index` alone (harness.analysis.causal_transfer)."""
     try:
         from harness.analysis import correspondence as corr  # the roles issue's module
     except ImportError:
-        return found
-    for name in getattr(corr, "NAMES", ()):
-        if name != ct.INDEX:
-            found[name] = _roles_correspondence(corr, name)
-    return found
+        return {ct.INDEX: lambda base, target, top, method: ct.index_correspondence(top, _geometry(target))}
+    return {name: _roles_correspondence(corr, name) for name in corr.MATCHINGS}
 
 
 def _roles_correspondence(corr: Any, name: str):
     def build(base: str, target: str, top: pd.DataFrame, method: str) -> pd.DataFrame:
         from harness.claims import thresholds
 
-        base_roles, target_roles = corr.stored_roles(base), corr.stored_roles(target)
-        return corr.correspond(name, top, base_roles, target_roles, _geometry(base), _geometry(target), thresholds.load())
+        roles = {}
+        if name in corr.NEEDS_ROLES:
+            from harness.runs.roles import compute_command, stored_roles
+
+            for model in (base, target):
+                roles[model] = stored_roles(model)
+                if roles[model] is None:
+                    raise LookupError(f"no stored role table of {model} (`{compute_command(model)}`)")
+        return corr.correspond(name, top, roles.get(base), roles.get(target), _geometry(base), _geometry(target), thresholds.load())
 
     return build
 
