@@ -3,7 +3,7 @@
     python benchmarks/committed_dtype_check.py --model qwen2.5-coder-0.5b --layers 0,12,20-23
     python benchmarks/committed_dtype_check.py --model smollm2-135m --layers all --dtype bfloat16
 
-The committed zoo tables of the two Qwens are bfloat16 scans (`registry.ZOO_DTYPE`), with the committed
+The committed zoo tables of the two Qwens are bfloat16 scans (claims/designs/zoo.toml), with the committed
 prompt set (200 prompts; 64 for Qwen 1.5B). A float32 scan of every head costs hours here, so this
 rescans the chosen layers in float32 on the same prompts and reports, over the heads of the slice:
 Spearman of delta, the largest |delta| difference, and how many heads change side of the IOI-like

@@ -75,7 +75,7 @@ class ClaimsSession:
                 if src.table.empty:
                     self.evaluations[source] = "; ".join(src.notes) or "no head table available"
                 else:
-                    self.evaluations[source] = src.evaluate()
+                    self.evaluations[source] = checks.evaluate_source(src)
             except Exception as err:  # noqa: BLE001 - a broken source fails its own tests, not the others
                 self.evaluations[source] = Broken(source, " ".join(str(err).split()) or type(err).__name__)
         return self.evaluations[source]
@@ -119,6 +119,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--claims-device", default="auto", help="device for recomputed sources: auto|cpu|cuda")
     group.addoption(
+        "--claims-design", default=None, metavar="FILE",
+        help="a pair design file (claims/designs/*.toml shows the format): adds its sources NAME:mean and NAME:zero "
+        "(missing tables are scanned unless --claims-no-compute) and checks file: sources on it",
+    )
+    group.addoption(
         "--claims-no-compute", action="store_true", help="recomputed sources: use cached head tables only, never run a model"
     )
     group.addoption("--claims-report", metavar="PATH", help="write the claims verdict table as Markdown to PATH")
@@ -136,10 +141,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _check_sources(config: pytest.Config) -> None:
-    """An unknown --claims-sources name is a usage error (exit 4), never a deselection of every test;
-    a file:PATH source is added to the parametrized sources (claims/test_claims.py reads all_sources)."""
+    """An unknown --claims-sources name or a bad --claims-design file is a usage error (exit 4), never a
+    deselection of every test; a file:PATH source and a design's sources are added to the parametrized
+    sources (claims/test_claims.py reads all_sources)."""
     from harness.claims import sources
+    from harness.data.designs import DesignError
 
+    design = config.getoption("--claims-design")
+    if design:
+        try:
+            sources.use_design(design)
+        except (DesignError, ValueError) as err:
+            raise pytest.UsageError(f"--claims-design: {err}") from None
     wanted = config.getoption("--claims-sources")
     for name in (wanted.split(",") if wanted else []):
         try:

@@ -194,14 +194,18 @@ def summarize_heads(heads: pd.DataFrame) -> dict[str, float]:
 
 def transfer_summary(
     table: pd.DataFrame,
-    pairs: Iterable[tuple[str, str]] = registry.SEED_PAIRS,
+    pairs: Iterable[tuple[str, str]] | None = None,
     *,
     k: int,
     ties: str,
     weak_above: float,
     missing: str,
 ) -> pd.DataFrame:
-    """One row per (base, target) pair with every pair metric."""
+    """One row per (base, target) pair with every pair metric (default pairs: the seed design's)."""
+    if pairs is None:
+        from harness.data.designs import builtin
+
+        pairs = builtin("seed").pairs
     return summary_frame(
         {(b, t): transfer_heads(table, b, t, k=k, ties=ties, weak_above=weak_above, missing=missing) for b, t in pairs}
     )

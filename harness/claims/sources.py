@@ -16,7 +16,8 @@ import pandas as pd
 
 from pathlib import Path
 
-from harness.data import head_table, published, validation
+from harness.data import designs, head_table, published, validation
+from harness.data.designs import Design
 from harness.models import registry
 
 from harness.scoring.methods import ABLATION_METHODS as RECOMPUTED_METHODS
@@ -25,12 +26,16 @@ PUBLISHED = "published"
 KINDS = ("recomputed", "zoo")  # sources computed here, one per ablation method: KIND:METHOD
 SOURCES = (PUBLISHED,) + tuple(f"{kind}:{m}" for kind in KINDS for m in RECOMPUTED_METHODS)
 FILE = "file"  # a user's head table: file:PATH (a CSV in the published schema)
+# The pair design each kind of source is checked on (claims/designs/<name>.toml); a file source takes
+# the user's design when one is given (--design / --claims-design), else the seed's.
+KIND_DESIGNS = {PUBLISHED: "seed", "recomputed": "seed", "zoo": "zoo", FILE: "seed"}
 
-_USER_SOURCES: list[str] = []  # file:PATH sources named on this process's command line (pytest plugin)
+_USER_SOURCES: list[str] = []  # file:PATH and design sources named on this process's command line
+_USER_DESIGNS: dict[str, Design] = {}  # design name -> Design given with --design / --claims-design
 
 
 class UnknownSource(ValueError):
-    """A source name that is none of SOURCES and no file:PATH."""
+    """A source name that is none of SOURCES, no file:PATH and no source of a user design."""
 
 
 def use(name: str) -> None:
@@ -39,9 +44,39 @@ def use(name: str) -> None:
         _USER_SOURCES.append(name)
 
 
+def use_design(path: str | Path) -> tuple[str, ...]:
+    """Check a user's design file and add its sources NAME:METHOD (one per ablation method) to
+    `all_sources()`; file sources are then checked on it. Returns the added source names."""
+    design = designs.resolve(path)
+    if design.name in (PUBLISHED, FILE, *KINDS):
+        raise designs.DesignError(f"design file {design.path}: name {design.name!r} is taken by a built-in source; rename it")
+    known = _USER_DESIGNS.get(design.name)
+    if known is not None and known.path != design.path:
+        raise designs.DesignError(f"design file {design.path}: name {design.name!r} is used by {known.path} already")
+    _USER_DESIGNS[design.name] = design
+    added = tuple(f"{design.name}:{m}" for m in RECOMPUTED_METHODS)
+    for name in added:
+        if name not in _USER_SOURCES:
+            _USER_SOURCES.append(name)
+    return added
+
+
 def all_sources() -> tuple[str, ...]:
-    """The built-in sources and the user's file sources of this process, in that order."""
+    """The built-in sources and the user's file and design sources of this process, in that order."""
     return SOURCES + tuple(_USER_SOURCES)
+
+
+def design_of(source: str | None) -> Design:
+    """The pair design a source is checked on (KIND_DESIGNS; a user design's own sources, and file
+    sources when a user design was given, use the user's)."""
+    if source is None:
+        return designs.builtin("seed")
+    kind, _ = parse(source)
+    if kind in _USER_DESIGNS:
+        return _USER_DESIGNS[kind]
+    if kind == FILE and _USER_DESIGNS:
+        return next(reversed(_USER_DESIGNS.values()))
+    return designs.builtin(KIND_DESIGNS[kind])
 
 
 @dataclass
@@ -50,31 +85,32 @@ class Source:
     table: pd.DataFrame
     findings: list[head_table.Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why models are absent, what was computed
-    floors: dict[str, Any] = field(default_factory=dict)  # model -> noise_floor.Floor (zoo sources)
+    floors: dict[str, Any] = field(default_factory=dict)  # model -> noise_floor.Floor (sources with per-prompt scores)
+    extras: dict[str, Any] = field(default_factory=dict)  # data beyond the head table that claims need (e.g. roles)
 
-    def evaluate(self, cfg: Any = None):
-        """The claims evaluation of this source (its noise floors included)."""
-        from harness.claims import checks
-
-        return checks.evaluate(self.table, self.name, cfg, floors=self.floors or None)
+    @property
+    def design(self) -> Design:
+        return design_of(self.name)
 
 
 def parse(name: str) -> tuple[str, str | None]:
     """'published' -> ('published', None); 'recomputed:mean' -> ('recomputed', 'mean');
-    'file:tables/mine.csv' -> ('file', 'tables/mine.csv'). UnknownSource (one line) otherwise."""
+    'file:tables/mine.csv' -> ('file', 'tables/mine.csv'); 'mine:mean' -> ('mine', 'mean') for a user
+    design named mine. UnknownSource (one line) otherwise."""
     if name == PUBLISHED:
         return PUBLISHED, None
     kind, _, method = name.partition(":")
     if kind == FILE and method:
         return FILE, method
-    if kind not in KINDS or method not in RECOMPUTED_METHODS:
-        raise UnknownSource(f"unknown source {name!r}; use one of {', '.join(SOURCES)} or file:PATH (a CSV head table)")
+    if (kind not in KINDS and kind not in _USER_DESIGNS) or method not in RECOMPUTED_METHODS:
+        designed = "".join(f", {d}:{m}" for d in _USER_DESIGNS for m in RECOMPUTED_METHODS)
+        raise UnknownSource(f"unknown source {name!r}; use one of {', '.join(SOURCES)}{designed} or file:PATH (a CSV head table)")
     return kind, method
 
 
 def load(name: str, *, allow_modified: bool | None = None, compute: bool = True, device: str = "auto") -> Source:
-    """Load a source by name. Recomputed sources use cached head tables and, when `compute` is true,
-    compute the missing ones for every model whose weights are on this machine."""
+    """Load a source by name. Recomputed and user-design sources use cached head tables and, when
+    `compute` is true, compute the missing ones for every model whose weights are on this machine."""
     kind, method = parse(name)
     if kind == PUBLISHED:
         table, findings = published.load_heads(allow_modified=allow_modified)
@@ -82,7 +118,9 @@ def load(name: str, *, allow_modified: bool | None = None, compute: bool = True,
     if kind == FILE:
         return _load_file(name, method)
     if kind == "zoo":
-        return _load_zoo(name, method)
+        return _load_ioi_design(name, method, designs.builtin("zoo"), compute=False, device=device)
+    if kind in _USER_DESIGNS:
+        return _load_user_design(name, method, _USER_DESIGNS[kind], compute=compute, device=device)
     from harness.runs.recompute import recomputed_tables  # torch is imported only for this source
 
     table, notes = recomputed_tables(method, compute=compute, device=device)
@@ -102,26 +140,42 @@ def _load_file(name: str, path: str) -> Source:
     digest = published.sha256_of(Path(path))
     models = [m for m in dict.fromkeys(table["model"])]
     notes = [f"{name}: file {Path(path).resolve()} sha256 {digest}, {len(table)} rows, models {', '.join(models)}"]
-    unpaired = [m for m in models if m not in {x for pair in registry.SEED_PAIRS for x in pair}]
+    design = design_of(name)
+    unpaired = [m for m in models if m not in {x for pair in design.pairs for x in pair}]
     if unpaired:
-        notes.append(f"{name}: {', '.join(unpaired)} in no seed pair: validated, used by no claim")
+        notes.append(f"{name}: {', '.join(unpaired)} in no pair of the {design.name} design: validated, used by no claim")
     return Source(name, table, findings, notes)
 
 
-def _load_zoo(name: str, method: str) -> Source:
-    """The zoo's stored head tables (no model is ever run here) and each model's noise floor."""
+def _load_user_design(name: str, method: str, design: Design, *, compute: bool, device: str) -> Source:
+    """A user design's tables: IOI-only designs like the zoo's; designs with the control task get full
+    head tables (both tasks, categories) through harness.runs.recompute, scanned when missing."""
+    if tuple(design.run.tasks) == ("ioi",):
+        return _load_ioi_design(name, method, design, compute=compute, device=device)
+    from harness.runs.recompute import design_tables
+
+    table, notes = design_tables(design, method, compute=compute, device=device)
+    return Source(name, table, _checked(table, f"source {name} (score cache)"), notes)
+
+
+def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, device: str) -> Source:
+    """An IOI-only design's stored head tables (the zoo's are committed; a user design's missing ones
+    are scanned when `compute`) and each model's split-half noise floor."""
     from harness.analysis.noise_floor import noise_floor
     from harness.claims import thresholds
     from harness.data.head_table import DEFAULT_TAU
-    from harness.models import registry
     from harness.runs.zoo import zoo_arrays, zoo_head_table
 
-    table, notes = zoo_head_table(method)
+    if compute:
+        from harness.runs.recompute import scan_missing_ioi
+
+        scan_missing_ioi(design, method, device=device)
+    table, notes = zoo_head_table(method, design=design)
     findings = _checked(table, f"source {name} (score cache)")
     cfg = thresholds.load()
     floors = {}
     for model in (table["model"].unique() if len(table) else []):
-        arrays = zoo_arrays(model, method)
+        arrays = zoo_arrays(model, method, design)
         if arrays is None:
             notes.append(f"{model}: stored {method} scores have no per-prompt arrays: no noise floor")
             continue

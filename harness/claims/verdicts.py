@@ -37,8 +37,9 @@ HEADER = """\
 def settings_files() -> tuple[Path, ...]:
     from harness.claims.grid import GRID_FILE
     from harness.claims.thresholds import THRESHOLDS_FILE
+    from harness.data.designs import BUILTIN, DESIGNS_DIR
 
-    return THRESHOLDS_FILE, GRID_FILE
+    return (THRESHOLDS_FILE, GRID_FILE, *(DESIGNS_DIR / f"{name}.toml" for name in BUILTIN))
 
 
 def settings_digest(paths: Iterable[Path] | None = None) -> str:

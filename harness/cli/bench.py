@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.data.designs import builtin
 from harness.scoring import head_scores
 from harness.scoring.head_scores import ScanResult
 from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, matmul_shapes, scan_flops
@@ -209,7 +210,7 @@ def run_bench(model: str, args, log=print) -> tuple[list[Entry], dict[str, Any]]
 
     progress = not args.no_progress
     dtypes = [REFERENCE, *[d for d in args.dtypes if d != REFERENCE]]
-    style = args.style or ("zoo" if model in registry.ZOO_MODELS else "wang")
+    style = args.style or ("zoo" if model in builtin("zoo").models else "wang")
     spec = RunSpec(style=style, n_prompts=args.n_prompts, seed=args.seed, method=args.method).task(args.task, model)
     n_layers = registry.get(model).n_layers
     layers = parse_layers(args.layers) or list(range(n_layers))

@@ -32,6 +32,25 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-compute", action="store_true", help="recomputed sources: cached tables only")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (recomputed sources)")
+    _add_design(p)
+
+
+def _add_design(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--design", default=None, metavar="FILE",
+        help="a pair design file (claims/designs/*.toml shows the format): adds its sources NAME:mean and NAME:zero "
+        "and checks file: sources on it",
+    )
+
+
+def _design(args):
+    """The user's design (--design FILE), its sources added to the source list; None without one."""
+    if not getattr(args, "design", None):
+        return None
+    from harness.claims import sources
+
+    added = sources.use_design(args.design)
+    return sources.design_of(added[0])
 
 
 def _add_transfer_overrides(p: argparse.ArgumentParser) -> None:
@@ -57,6 +76,9 @@ def _settings(args) -> tuple[thresholds.Thresholds, list[str]]:
     return settings, notes
 
 
+REPORT_SOURCES = "published,zoo:mean,zoo:zero,recomputed:mean"  # report's default; with --design: the design's sources
+
+
 class UserError(Exception):
     """An error of the input or the command line: one line on stderr, exit 2 (traceback with --debug)."""
 
@@ -65,6 +87,7 @@ def _load(args, name: str | None = None, *, need_data: bool = True):
     """A source by name (default: --source), its notes on stderr; UserError when it has no head table."""
     from harness.claims import sources
 
+    _design(args)
     name = name or args.source
     src = sources.load(name, allow_modified=args.allow_modified, compute=not args.no_compute, device=args.device)
     for note in src.notes:
@@ -89,7 +112,6 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
 
 
 def cmd_transfer(args) -> int:
-    from harness.models import registry
     from harness.analysis import uncertainty
     from harness.data.head_table import with_categories
 
@@ -98,9 +120,12 @@ def cmd_transfer(args) -> int:
         raise UserError(f"--n-boot {args.n_boot} with --intervals: an interval needs at least 1 bootstrap draw")
     src = _load(args)
     table = with_categories(src.table, settings.transfer.categories)
-    pairs = [p for p in registry.SEED_PAIRS if set(p) <= set(table["model"])]
+    design = src.design
+    pairs = [p for p in design.pairs if set(p) <= set(table["model"])]
     if not pairs:
-        raise UserError(f"source {args.source} covers none of the seed's pairs (models: {', '.join(dict.fromkeys(table['model']))})")
+        raise UserError(
+            f"source {args.source} covers none of the {design.name} design's pairs (models: {', '.join(dict.fromkeys(table['model']))})"
+        )
     for base in dict.fromkeys(p[0] for p in pairs):
         n = len(transfer.top_k_base(table, base, settings.transfer.k))
         if n < settings.transfer.k:
@@ -132,6 +157,10 @@ def cmd_report(args) -> int:
 
     settings, notes = _settings(args)
     names = args.source.split(",")
+    if args.design:
+        added = list(sources.use_design(args.design))
+        names = added if args.source == REPORT_SOURCES else names
+        args.source = ",".join(names)
     for name in names:
         sources.parse(name)  # a misspelled source is a usage error before anything runs
     preface = sources.preface(names)
@@ -143,7 +172,7 @@ def cmd_report(args) -> int:
         # A broken source fails alone (one line naming it); the other sources' verdicts still print.
         try:
             src = _load(args, name, need_data=False)
-            results[name] = src.evaluate(settings) if len(src.table) else "; ".join(src.notes) or "no head table"
+            results[name] = claims.evaluate_source(src, settings) if len(src.table) else "; ".join(src.notes) or "no head table"
         except Exception as err:  # noqa: BLE001 - reported, and the exit code says it
             if args.debug:
                 raise
@@ -204,7 +233,7 @@ def cmd_verdicts(args) -> int:
     and of a given source that produced no data; prints the diff first (--check: only the diff)."""
     import difflib
 
-    from harness.claims import sources
+    from harness.claims import checks, sources
     from harness.claims import verdicts
 
     path = args.out or verdicts.VERDICTS_FILE
@@ -217,7 +246,7 @@ def cmd_verdicts(args) -> int:
         if src.table.empty:
             print(f"note: {name} produced no data; its recorded verdicts are kept ({'; '.join(src.notes)})", file=sys.stderr)
             continue
-        evaluations.append(src.evaluate())
+        evaluations.append(checks.evaluate_source(src))
     old = path.read_text() if path.is_file() else ""
     new = verdicts.merged(evaluations, verdicts.load_verdicts(path))
     diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{path} (recorded)", f"{path} (new)"))
@@ -251,18 +280,20 @@ def cmd_scores(args) -> int:
 
 
 def cmd_zoo(args) -> int:
-    """Scan (resumably) and optionally commit the zoo's IOI tables: every zoo model x method asked."""
-    from harness.models import registry
-    from harness.runs.recompute import commit_scores, task_scores, zoo_run
+    """Scan (resumably) and optionally commit the IOI tables of an IOI-only design (default: the zoo):
+    every model x method asked."""
+    from harness.data import designs
+    from harness.runs.recompute import commit_scores, design_run, task_scores
 
-    models = args.model or list(registry.ZOO_MODELS)
+    design = _design(args) or designs.builtin("zoo")
+    models = args.model or list(design.models)
     methods = ABLATION_METHODS if args.method == "both" else (args.method,)
     for model in models:
-        if model not in registry.ZOO_MODELS:
-            raise SystemExit(f"error: {model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
+        if model not in design.models:
+            raise UserError(f"{model!r} is not a model of the {design.name} design ({', '.join(design.models)})")
     for model in models:
         for method in methods:
-            run = zoo_run(model, method, args.dtype)  # --dtype overrides the registry's zoo dtype
+            run = design_run(design, model, method, args.dtype)  # --dtype overrides the design's dtype
             table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
             print(f"{model} {method}: clean LD {meta['clean_logit_diff']:.3f}, accuracy {meta['clean_accuracy']:.3f}, "
@@ -406,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="claims verdict table")
     _add_source(p)
-    p.set_defaults(source="published,zoo:mean,zoo:zero,recomputed:mean")
+    p.set_defaults(source=REPORT_SOURCES)
     _add_transfer_overrides(p)
     p.add_argument("--markdown", type=Path, help="also write the Markdown report here")
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
@@ -430,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", help="a zoo model (repeatable; default: all four)")
     p.add_argument("--method", default="both", choices=("both", *ABLATION_METHODS))
     p.add_argument("--device", default="auto")
+    _add_design(p)
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
     _add_scan_options(p, dtype=None)

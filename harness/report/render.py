@@ -12,6 +12,7 @@ from typing import Iterable
 import pandas as pd
 
 from harness.claims.checks import PAIR_CLAIMS, Check, Evaluation
+from harness.claims.registry import statement
 from harness.claims.thresholds import Thresholds, Transfer
 
 SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.values()}
@@ -24,12 +25,10 @@ def verdict_frame(
 ) -> pd.DataFrame:
     """One row per check: id, claim statement, measured value, threshold, verdict; with `robustness`
     (check key -> 'robust 0.97', harness.claims.robustness.verdict_notes) also that word and share."""
-    from harness.claims.checks import STATEMENTS
-
     rows = [
         {
             "check": c.key,
-            "statement": c.statement,
+            "statement": statement(c.claim),
             "measured": c.measured,
             "threshold": c.condition,
             "verdict": "reproduced" if c.holds else "NOT REPRODUCED",
@@ -37,7 +36,7 @@ def verdict_frame(
         for c in checks
     ]
     for key, reason in (skipped or {}).items():
-        rows.append({"check": key, "statement": STATEMENTS[key.split("[")[0]], "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}"})
+        rows.append({"check": key, "statement": statement(key.split("[")[0]), "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}"})
     frame = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     if robustness is not None:
         frame.insert(len(VERDICT_COLUMNS), "robustness", [robustness.get(k, "-") for k in frame["check"]])

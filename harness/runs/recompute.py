@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.data import designs
+from harness.data.designs import Design
 from harness.models import registry
 from harness.runs.cache import CacheKey, ScoreCache, committed_cache, digest_of
 from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
@@ -275,11 +277,19 @@ def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -
     return same and stored_key.get("dtype", "float32") == run.dtype
 
 
+def design_run(design: Design, model: str, method: str, dtype: str | None = None) -> RunSpec:
+    """The RunSpec of `model`'s tables in `design` (its [run] table and the model's overrides:
+    prompt style, prompt count, dtype, weights); `dtype` overrides the design's."""
+    run = design.run_of(model)
+    return RunSpec(
+        method=method, style=run["style"], n_prompts=run["n_prompts"], dtype=dtype or run["dtype"], weights=run["weights"]
+    )
+
+
 def zoo_run(model: str, method: str, dtype: str | None = None) -> RunSpec:
-    """The RunSpec of a zoo table: the zoo prompt style (the same sentences for all four models),
-    IOI only, the registry's prompt count and dtype for the model (`dtype` overrides it)."""
-    n = registry.ZOO_N_PROMPTS.get(model, registry.ZOO_DEFAULT_N_PROMPTS)
-    return RunSpec(method=method, style="zoo", n_prompts=n, dtype=dtype or registry.ZOO_DTYPE.get(model, "float32"))
+    """The RunSpec of a zoo table (claims/designs/zoo.toml): the zoo prompt style (the same sentences
+    for all four models), IOI only, the design's prompt count and dtype for the model."""
+    return design_run(designs.builtin("zoo"), model, method, dtype)
 
 
 def commit_scores(
@@ -326,22 +336,30 @@ def scores_table(
 
 
 def seed_models() -> list[str]:
-    """The models of the seed's pairs, in registry order."""
-    names = {m for pair in registry.SEED_PAIRS for m in pair}
+    """The models of the seed's design (claims/designs/seed.toml), in registry order."""
+    names = set(designs.builtin("seed").models)
     return [m for m in registry.MODELS if m in names]
 
 
 def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto") -> tuple[pd.DataFrame, list[str]]:
-    """Head tables of the seed's models for a recomputed source: cached ones, and (when `compute`)
-    freshly computed ones for every model whose weights are here. Notes say, one short line each,
-    what is absent and why (`python -m harness models` gives the full story per model)."""
+    """Head tables of the seed design's models for a recomputed source (`design_tables`)."""
+    return design_tables(designs.builtin("seed"), method, compute=compute, device=device)
+
+
+def design_tables(
+    design: Design, method: str, *, compute: bool = True, device: str = "auto"
+) -> tuple[pd.DataFrame, list[str]]:
+    """Head tables (both tasks) of a design's models under its run spec: cached ones, and (when
+    `compute`) freshly computed ones for every model whose weights are here. Notes say, one short line
+    each, what is absent and why (`python -m harness models` gives the full story per model)."""
     from harness.models.loaders import weights_available
 
     tables, absent, uncached = [], [], []
-    run = RunSpec(method=method)
     cache = ScoreCache()
-    for model in seed_models():
-        if not weights_available(model)[0]:
+    models = [m for m in registry.MODELS if m in set(design.models)]
+    for model in models:
+        run = design_run(design, model, method)
+        if run.weights == "pretrained" and not weights_available(model)[0]:
             absent.append(model)
             continue
         if not compute and not _fully_cached(model, run, cache):
@@ -352,7 +370,7 @@ def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto"
     if absent:
         notes.append(
             f"pretrained weights absent from the local Hugging Face cache for {len(absent)} of "
-            f"{len(seed_models())} seed models ({', '.join(absent)}); `python -m harness models` says where "
+            f"{len(models)} {design.name} models ({', '.join(absent)}); `python -m harness models` says where "
             "the harness looked and how to get them"
         )
     if uncached:
@@ -362,6 +380,23 @@ def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto"
         )
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return table, notes
+
+
+def scan_missing_ioi(design: Design, method: str, *, device: str = "auto") -> list[str]:
+    """Scan (resumably, cached) the IOI table of every model of an IOI-only design that has none stored
+    and whose weights are here; returns the models scanned."""
+    from harness.models.loaders import weights_available
+
+    scanned = []
+    for model in design.models:
+        run = design_run(design, model, method)
+        if stored_scores(model, "ioi", run) is not None:
+            continue
+        if run.weights == "pretrained" and not weights_available(model)[0]:
+            continue
+        task_scores(model, "ioi", run, device=device)
+        scanned.append(model)
+    return scanned
 
 
 def _fully_cached(model: str, run: RunSpec, cache: ScoreCache) -> bool:

@@ -1,5 +1,6 @@
-"""The offline zoo's head tables: four real models (harness.models.registry.ZOO_MODELS), IOI scored
-on the very same prompts (the "zoo" prompt style), read from the score caches without the weights.
+"""IOI-only head tables of a design's models, read from the score caches without the weights: by
+default the offline zoo (claims/designs/zoo.toml: four real models, IOI scored on the very same
+prompts, the "zoo" prompt style), or any design whose [run] tasks are ["ioi"].
 
 `zoo_head_table(method)` gives the combined head table (published schema) a claims source needs, and
 `zoo_arrays(model, method)` each model's per-prompt logit differences (noise floor, intervals). The
@@ -16,28 +17,40 @@ import numpy as np
 import pandas as pd
 
 from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
+from harness.data import designs
+from harness.data.designs import Design
 from harness.models import registry
-from harness.runs.recompute import stored_scores, zoo_run
+from harness.runs.recompute import design_run, stored_scores
 
 ZOO_TASK = "ioi"
 
 
-def zoo_entry(model: str, method: str) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
-    """A zoo model's stored IOI scores under `method` (user cache or committed), or None."""
-    return stored_scores(model, ZOO_TASK, zoo_run(model, method))
+def _design(design: Design | None) -> Design:
+    return design or designs.builtin("zoo")
 
 
-def scan_command(model: str, method: str) -> str:
-    return f"python -m harness zoo --model {model} --method {method}"
+def zoo_entry(
+    model: str, method: str, design: Design | None = None
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
+    """A design model's stored IOI scores under `method` (user cache or committed), or None."""
+    return stored_scores(model, ZOO_TASK, design_run(_design(design), model, method))
 
 
-def zoo_head_table(method: str, tau: float = DEFAULT_TAU) -> tuple[pd.DataFrame, list[str]]:
-    """The zoo's combined head table under `method`, and one note per model without stored scores."""
+def scan_command(model: str, method: str, design: Design | None = None) -> str:
+    design = _design(design)
+    where = "" if design.name == "zoo" else f" --design {design.path}"
+    return f"python -m harness zoo{where} --model {model} --method {method}"
+
+
+def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """A design's (default: the zoo's) combined IOI head table under `method`, and one note per model
+    without stored scores, naming the command that computes them."""
     tables, notes = [], []
-    for model in registry.ZOO_MODELS:
-        entry = zoo_entry(model, method)
+    design = _design(design)
+    for model in design.models:
+        entry = zoo_entry(model, method, design)
         if entry is None:
-            notes.append(f"{model}: no {method}-ablation zoo scores stored; compute them with `{scan_command(model, method)}`")
+            notes.append(f"{model}: no {method}-ablation {design.name} scores stored; compute them with `{scan_command(model, method, design)}`")
             continue
         scores, meta, _ = entry
         table = pd.DataFrame(
@@ -65,9 +78,9 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU) -> tuple[pd.DataFrame,
     return pd.concat(tables, ignore_index=True), notes
 
 
-def zoo_arrays(model: str, method: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a zoo model, or None."""
-    entry = zoo_entry(model, method)
+def zoo_arrays(model: str, method: str, design: Design | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a design's model, or None."""
+    entry = zoo_entry(model, method, design)
     if entry is None or entry[2] is None:
         return None
     arrays = entry[2]

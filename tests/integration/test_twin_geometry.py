@@ -8,6 +8,7 @@ The registry says how many layers and heads each model has; here each target mod
 import pytest
 import torch
 
+from harness.data.designs import builtin
 from harness.data import published
 from harness.models import registry
 from harness.analysis import transfer
@@ -16,7 +17,7 @@ from harness.models.loaders import load_model
 
 pytestmark = pytest.mark.integration
 
-TARGETS = sorted({t for _, t in registry.SEED_PAIRS})
+TARGETS = sorted({t for _, t in builtin("seed").pairs})
 
 
 def twin_geometry(name: str) -> tuple[int, int]:
@@ -40,7 +41,7 @@ def test_missing_geometry_agrees_with_the_twin(target):
     n_layers, n_heads = twin_geometry(target)
     assert (n_layers, n_heads) == (registry.get(target).n_layers, registry.get(target).n_heads)
     table, _ = published.load_heads()
-    for base, tgt in registry.SEED_PAIRS:
+    for base, tgt in builtin("seed").pairs:
         if tgt != target:
             continue
         heads = transfer.transfer_heads(table, base, tgt, **thresholds.load().transfer.kwargs())

@@ -21,12 +21,13 @@ import dataclasses
 import pytest
 import torch
 
+from harness.data.designs import builtin
 from harness.models import registry
 from harness.models.loaders import weights_available
 
 pytestmark = pytest.mark.integration
 
-ZOO = registry.ZOO_MODELS
+ZOO = builtin("zoo").models
 MISSING = {m: why for m in ZOO for ok, why in [weights_available(m)] if not ok}
 ATOL = {"float32": 1e-4, "bfloat16": 2e-2}
 

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from harness.data.designs import builtin
 from harness.data import ioi_dataset as ds
 from harness.models import registry
 from harness.data.ioi_dataset import PromptSet, TaskSpec, build_prompts, vocabulary_survival
@@ -165,7 +166,7 @@ def test_too_few_single_token_names_is_a_clear_error(gpt2):
 
 # --- survival per family tokenizer ----------------------------------------------------------------
 
-SEED_MODELS = sorted({m for pair in registry.SEED_PAIRS for m in pair})
+SEED_MODELS = sorted({m for pair in builtin("seed").pairs for m in pair})
 
 
 @pytest.mark.parametrize("tok_name", sorted({registry.get(m).tokenizer for m in SEED_MODELS}))

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from harness.data.designs import builtin
 from harness.scoring.scan_flops import (
     Geometry,
     ScanFlops,
@@ -259,7 +260,7 @@ def test_zoo_geometries_from_the_registry():
         "qwen2.5-coder-1.5b": Geometry(28, 12, 128, 1536, 8960, 151936, n_kv_heads=2, gated=True),
         "gemma-3-270m": Geometry(18, 4, 256, 640, 2048, 262144, n_kv_heads=1, gated=True),
     }
-    assert set(expected) == set(registry.ZOO_MODELS)
+    assert set(expected) == set(builtin("zoo").models)
     for name, geometry in expected.items():
         spec = registry.get(name)
         assert geometry_from_hf_config(spec.hf_config, spec.architecture) == geometry, name

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.data.designs import builtin
 from harness.data import published
 from harness.models import registry
 from harness.analysis import transfer
@@ -25,7 +26,7 @@ def origin():
 
 
 def ours_origin_format(table, ties):
-    rows = [transfer.transfer_heads(table, b, t, **SETTINGS.with_transfer(ties=ties).transfer.kwargs()) for b, t in registry.SEED_PAIRS]
+    rows = [transfer.transfer_heads(table, b, t, **SETTINGS.with_transfer(ties=ties).transfer.kwargs()) for b, t in builtin("seed").pairs]
     return transfer.origin_format(pd.concat(rows, ignore_index=True))
 
 
@@ -112,7 +113,7 @@ def test_precomputed_ranks_and_base_rows_give_the_same_rows():
 
 def test_summarize_heads_equals_the_pandas_means():
     table, _ = published.load_heads()
-    for pair in registry.SEED_PAIRS:
+    for pair in builtin("seed").pairs:
         heads = transfer.transfer_heads(table, *pair, **SETTINGS.with_transfer(missing="geometry").transfer.kwargs())
         got = transfer.summarize_heads(heads)
         present = heads["tgt_frac_rank"].dropna()

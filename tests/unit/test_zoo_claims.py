@@ -14,7 +14,10 @@ import pytest
 from harness.analysis.noise_floor import Floor, METRICS, noise_floor
 from harness.claims import checks
 from harness.data.head_table import categorize, with_derived_columns
+from harness.data.designs import builtin
 from harness.models import registry
+
+ZOO = builtin("zoo")
 
 pytestmark = pytest.mark.unit
 
@@ -37,9 +40,9 @@ def _table(model: str, rng: np.random.Generator, deltas: np.ndarray | None = Non
 
 def _zoo(copy_within: bool) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    tables = {m: _table(m, rng) for m in registry.ZOO_MODELS}
+    tables = {m: _table(m, rng) for m in ZOO.models}
     if copy_within:  # the 1.5B model's heads at the 0.5B model's indices, equally strong
-        small, big = registry.ZOO_PAIRS[0]
+        small, big = ZOO.pairs[0]
         spec = registry.get(big)
         grid = tables[big][["layer", "head"]].merge(tables[small][["layer", "head", "delta_ioi"]], how="left").fillna(0.0)
         tables[big] = _table(big, rng, grid["delta_ioi"].to_numpy())
@@ -53,7 +56,7 @@ def _floor(model: str, hi_lost: float) -> Floor:
 
 
 def test_within_family_claims_hold_on_independent_tables_and_fail_on_copied_heads():
-    within = checks.pair_label(registry.ZOO_PAIRS[0])
+    within = checks.pair_label(ZOO.pairs[0])
     independent = checks.evaluate(_zoo(copy_within=False), "zoo:mean")
     copied = checks.evaluate(_zoo(copy_within=True), "zoo:mean")
     assert independent.checks[("W1", within)].holds
@@ -64,12 +67,12 @@ def test_within_family_claims_hold_on_independent_tables_and_fail_on_copied_head
 
 def test_f1_needs_the_loss_above_both_floors():
     table = _zoo(copy_within=True)
-    low = {m: _floor(m, 0.10) for m in registry.ZOO_MODELS}
+    low = {m: _floor(m, 0.10) for m in ZOO.models}
     ev = checks.evaluate(table, "zoo:mean", floors=low)
-    within, cross = (checks.pair_label(p) for p in registry.ZOO_PAIRS[:2])
+    within, cross = (checks.pair_label(p) for p in ZOO.pairs[:2])
     assert not ev.checks[("F1", within)].holds  # copied heads: nothing lost, not above any floor
     assert ev.checks[("F1", cross)].holds
-    high = {m: _floor(m, 1.0) for m in registry.ZOO_MODELS}
+    high = {m: _floor(m, 1.0) for m in ZOO.models}
     assert not checks.evaluate(table, "zoo:mean", floors=high).checks[("F1", cross)].holds
 
 

@@ -1,0 +1,57 @@
+"""What a claim evaluation produces and reads: `Check` (one evaluated variant of one claim on one
+source) and `Context` (everything a claim's evaluate function gets). Pure data, no statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.claims.thresholds import Thresholds
+from harness.data.designs import Design
+
+NOT_APPLICABLE = "not_applicable"
+
+
+def check_key(claim: str, source: str, variant: str) -> str:
+    """The id shared by the test, the verdict file and the report: CLAIM[source-variant]."""
+    return f"{claim}[{source}-{variant}]"
+
+
+def pair_label(pair: tuple[str, str]) -> str:
+    return f"{pair[0]}->{pair[1]}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One evaluated variant of one claim on one source."""
+
+    claim: str
+    source: str
+    variant: str
+    measured: str  # readable measured value(s)
+    condition: str  # readable threshold
+    holds: bool
+    value: float | None = None  # the headline number, for snapshots and plots
+
+    @property
+    def key(self) -> str:
+        return check_key(self.claim, self.source, self.variant)
+
+
+@dataclass
+class Context:
+    """What a claim's evaluate function reads: the source, its design, the head table (with
+    categories), per-pair transfer rows, the thresholds, and what the source adds beyond the table."""
+
+    source: str
+    design: Design
+    table: pd.DataFrame
+    heads: dict[tuple[str, str], pd.DataFrame]  # per-head transfer rows per pair (index look-up)
+    heads_by_ties: dict[str, dict[tuple[str, str], pd.DataFrame]]  # the same under ties "min" / "max"
+    cfg: Thresholds
+    floors: dict[str, Any] | None = None  # model -> noise_floor.Floor (sources with per-prompt scores)
+    extras: dict[str, Any] = field(default_factory=dict)  # e.g. extras["roles"] = {model: DataFrame}
+    checks: dict[tuple[str, str], Check] = field(default_factory=dict)  # evaluated so far (T1..T3 read W1, X1)
+    memo: dict | None = None

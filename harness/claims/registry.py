@@ -1,0 +1,99 @@
+"""The claim registry: every claim the suite checks, declared once.
+
+A `Claim` is its id, its statement (the only place its wording lives), the design pieces and source
+extras it needs, its variants (static, from the design, so pytest parametrizes at collection) and the
+function that evaluates it. The tests of claims/test_claims.py, the verdict table, the report, the
+verdict record and the robustness sweep are all generated from `REGISTRY`: a claim cannot be evaluated
+without being in the gate. Adding a claim = one entry here + its thresholds in claims/thresholds.toml.
+
+Needs (`Claim.needs`), each checked before a claim is evaluated:
+- "within", "cross", "pairs": the design has such pairs and the source has tables for their models;
+- "ladder": the design has at least one ladder (its consecutive pairs must be design pairs);
+- "seed_pair": the claim's own pair (`Claim.pair`) is one of the design's pairs;
+- "floors": the source has each model's noise floor (per-prompt scores);
+- any other name: the source provides it in `Source.extras` (e.g. "roles").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from harness.claims import seed_claims as seed
+from harness.claims.check import Check, Context, pair_label
+from harness.data.designs import Design
+
+PAIR_NEEDS = ("pairs", "within", "cross")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    statement: str
+    needs: tuple[str, ...]
+    variants: Callable[[Design], tuple[str, ...]]
+    evaluate: Callable[[Context], list[Check]]
+    pair: tuple[str, str] | None = None  # the one pair a seed pair claim (P1..P6) is about
+
+    def pairs_needed(self, design: Design) -> tuple[tuple[str, str], ...]:
+        """The design pairs whose models the source must have for this claim."""
+        out: list[tuple[str, str]] = []
+        if "seed_pair" in self.needs and self.pair is not None:
+            out.append(self.pair)
+        for need in PAIR_NEEDS:
+            if need in self.needs:
+                out.extend(design.pairs if need == "pairs" else getattr(design, need))
+        if "ladder" in self.needs:
+            out.extend(seed.ladder_pairs_of(design))
+        return tuple(dict.fromkeys(out))
+
+
+def _per_pair(group: str) -> Callable[[Design], tuple[str, ...]]:
+    def variants(design: Design) -> tuple[str, ...]:
+        return tuple(pair_label(p) for p in (design.pairs if group == "pairs" else getattr(design, group)))
+
+    return variants
+
+
+def _fixed(*names: str) -> Callable[[Design], tuple[str, ...]]:
+    return lambda design: names
+
+
+def _pair_claim(claim: str, statement: str) -> Claim:
+    base, target = seed.PAIR_CLAIMS[claim][:2]
+    return Claim(claim, statement, ("seed_pair",), _fixed(*seed.pair_variants(claim)), seed.pair_check(claim), (base, target))
+
+
+_CLAIMS = [
+    _pair_claim("P1", "pythia 70m -> 160m: mean_frac_rank ~ 0.50, moderate fraction missing"),
+    _pair_claim("P2", "pythia 160m -> 410m: mean_frac_rank ~ 0.44, substantial missing fraction"),
+    _pair_claim("P3", "pythia 410m -> 1b: mean_frac_rank ~ 0.76, many heads missing or weak"),
+    _pair_claim("P4", "pythia 160m -> gpt-neo-125M: mean_frac_rank ~ 0.54, many heads missing"),
+    _pair_claim("P5", "pythia 160m -> opt-125m: mean_frac_rank ~ 0.70, most heads missing"),
+    _pair_claim("P6", "pythia 410m -> gpt2-medium: mean_frac_rank ~ 0.57, most heads missing"),
+    Claim("W1", "within one ladder only a subset of IOI-like heads stay strong at the same index",
+          ("within",), _per_pair("within"), seed.w1),
+    Claim("W2", "the fraction of lost indices grows with size along 70m -> 160m -> 410m -> 1b",
+          ("ladder",), seed.w2_variants, seed.w2),
+    Claim("X1", "Pythia IOI heads do not generally stay strong at the same index in GPT-2, GPT-Neo, OPT",
+          ("cross",), _per_pair("cross"), seed.x1),
+    Claim("X2", "the missing fraction is substantially worse across families than within",
+          ("within", "cross"), _fixed(*seed.MISSING_READINGS), seed.x2),
+    Claim("X3", "rank degradation is substantially worse across families than within",
+          ("within", "cross"), _fixed(*seed.X3_VARIANTS), seed.x3),
+    Claim("T1", "IOI circuits are not index-stable even within one ladder (every W1 pair)",
+          ("within", "cross", "pairs"), _fixed("within"), seed.t1),
+    Claim("T2", "across families a head at a given index is often absent or weakly IOI-like (every X1 pair)",
+          ("within", "cross", "pairs"), _fixed("cross"), seed.t2),
+    Claim("T3", "head-level results do not transfer robustly (no pair keeps >= 80% of its heads strong)",
+          ("within", "cross", "pairs"), _fixed("all_pairs"), seed.t3),
+    Claim("F1", "heads a pair 'loses' are lost beyond the noise floor (the pair loses more than either model loses "
+          "to itself on other prompts)", ("pairs", "floors"), _per_pair("pairs"), seed.f1),
+]
+
+REGISTRY: dict[str, Claim] = {claim.id: claim for claim in _CLAIMS}
+CLAIM_IDS = tuple(REGISTRY)
+
+
+def statement(claim: str) -> str:
+    return REGISTRY[claim].statement

@@ -1,0 +1,332 @@
+"""Pair designs as data: which models a claims run compares, in which pairs and ladders, and how their
+head tables are computed. A design is a TOML file (claims/designs/seed.toml and zoo.toml ship with the
+suite; a user writes their own and passes it with `--design FILE` / `--claims-design FILE`).
+
+    name = "mine"
+    [run]                      # prompt style, prompts, tasks, dtype of every table (per model overridable)
+    style = "wang"; n_prompts = 200; tasks = ["ioi", "anti"]; dtype = "float32"
+    [models]
+    "pythia-70m" = {}                                   # a registry entry
+    "my-7b" = { hub = "org/my-7b", family = "mine" }    # a hub id (local Hugging Face cache)
+    "ckpt" = { local = "/data/ckpt", family = "mine" }  # a local Hugging Face directory
+    "q4" = { gguf = "/data/q4.gguf", sha256 = "...", family = "mine", config_from = "pythia-70m" }
+    [[pairs]]
+    base = "pythia-70m"; target = "my-7b"; kind = "cross"   # kind: within | cross (default: from families)
+    [ladders]
+    mine = ["pythia-70m", "ckpt", "my-7b"]                 # ordered by size; W2 walks along it
+
+Inline models are added to the registry of this process (`registry.register`), with geometry read from
+their config.json when the entry does not give it. Every error is one line naming the file and the entry
+(`DesignError`, a ValueError: exit 2 from the CLI, a usage error under pytest), and nothing is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.data.ioi_dataset import STYLES
+from harness.data.published import sha256_of
+from harness.models import registry
+from harness.models.registry import GgufSource, ModelSpec
+from harness.paths import REPO_ROOT
+
+DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
+BUILTIN = ("seed", "zoo")
+PAIR_KINDS = ("within", "cross")
+DTYPES = ("float32", "bfloat16", "float16")
+RUN_KEYS = {"style": str, "n_prompts": int, "tasks": list, "dtype": str}
+MODEL_RUN_KEYS = {"n_prompts": int, "dtype": str, "style": str, "weights": str}
+INLINE_KEYS = {"hub", "local", "gguf", "sha256", "family", "architecture", "n_layers", "n_heads", "tokenizer",
+               "prepend_bos", "hf_config", "config_from", "licence"}
+WEIGHT_KEYS = ("hub", "local", "gguf", "hf_config")  # exactly one for an inline model
+
+
+class DesignError(ValueError):
+    """A design file that cannot be used: one line naming the file and the entry."""
+
+
+@dataclass(frozen=True)
+class RunDefaults:
+    style: str = "wang"
+    n_prompts: int = 200
+    tasks: tuple[str, ...] = ("ioi", "anti")
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class Design:
+    """A pair design: models, (base, target) pairs with their kind, ladders, and how tables are made."""
+
+    name: str
+    path: Path
+    models: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]
+    kinds: Mapping[tuple[str, str], str]
+    ladders: Mapping[str, tuple[str, ...]]
+    run: RunDefaults = RunDefaults()
+    model_run: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per-model run overrides
+    description: str = ""
+
+    @property
+    def within(self) -> tuple[tuple[str, str], ...]:
+        return tuple(p for p in self.pairs if self.kinds[p] == "within")
+
+    @property
+    def cross(self) -> tuple[tuple[str, str], ...]:
+        return tuple(p for p in self.pairs if self.kinds[p] == "cross")
+
+    @property
+    def ladder_pairs(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Each ladder's consecutive (smaller, bigger) pairs, in order."""
+        return {name: tuple(zip(models, models[1:])) for name, models in self.ladders.items()}
+
+    def run_of(self, model: str) -> dict[str, Any]:
+        """style, n_prompts, tasks, dtype and weights of `model`'s tables in this design."""
+        base = {"style": self.run.style, "n_prompts": self.run.n_prompts, "tasks": self.run.tasks,
+                "dtype": self.run.dtype, "weights": "pretrained"}
+        return {**base, **self.model_run.get(model, {})}
+
+    def kind(self, pair: tuple[str, str]) -> str:
+        return self.kinds[pair]
+
+
+def builtin(name: str) -> Design:
+    """One of the designs that ship with the suite (claims/designs/NAME.toml)."""
+    if name not in BUILTIN:
+        raise DesignError(f"unknown design {name!r}; the suite ships {', '.join(BUILTIN)} (or give a design file)")
+    return load(DESIGNS_DIR / f"{name}.toml")
+
+
+def resolve(name_or_path: str | Path) -> Design:
+    """A built-in design by name, or a design file by path."""
+    if str(name_or_path) in BUILTIN:
+        return builtin(str(name_or_path))
+    return load(Path(name_or_path))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_cached(path: Path, mtime_ns: int, size: int) -> Design:
+    return _parse(path)
+
+
+def load(path: Path | str) -> Design:
+    """Read and validate a design file (cached per file version); registers its inline models."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as err:
+        raise DesignError(f"design file {path}: cannot be read ({err.strerror or err})") from None
+    if not path.is_file():
+        raise DesignError(f"design file {path}: not a regular file")
+    design = _load_cached(path.resolve(), stat.st_mtime_ns, stat.st_size)
+    for name, spec in _inline_specs(design.path).items():
+        registry.register(spec)  # idempotent; a second process-level load re-adds nothing
+    return design
+
+
+_INLINE: dict[Path, dict[str, ModelSpec]] = {}
+
+
+def _inline_specs(path: Path) -> dict[str, ModelSpec]:
+    return _INLINE.get(path, {})
+
+
+def _parse(path: Path) -> Design:
+    where = f"design file {path}"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise DesignError(f"{where}: not valid TOML ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DesignError(f"{where}: cannot be read ({err})") from None
+    unknown = set(data) - {"name", "description", "run", "models", "pairs", "ladders"}
+    if unknown:
+        raise DesignError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (name, description, run, models, pairs, ladders)")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]:,\n"):
+        raise DesignError(f"{where}: 'name' must be a non-empty string without []:, (it names sources and check ids)")
+    run = _run_defaults(data.get("run", {}), where)
+    models_table = data.get("models")
+    if not isinstance(models_table, dict) or not models_table:
+        raise DesignError(f"{where}: [models] must list at least two models")
+    inline: dict[str, ModelSpec] = {}
+    model_run: dict[str, dict[str, Any]] = {}
+    for model, entry in models_table.items():
+        entry_where = f"{where}, models.{model!r}"
+        if not isinstance(entry, dict):
+            raise DesignError(f"{entry_where}: must be a table ({{}} for a registry model)")
+        overrides = {k: entry[k] for k in MODEL_RUN_KEYS if k in entry}
+        _check_types(overrides, MODEL_RUN_KEYS, entry_where)
+        if "dtype" in overrides and overrides["dtype"] not in DTYPES:
+            raise DesignError(f"{entry_where}: dtype {overrides['dtype']!r} is none of {', '.join(DTYPES)}")
+        if "weights" in overrides and overrides["weights"] not in ("pretrained", "twin"):
+            raise DesignError(f"{entry_where}: weights {overrides['weights']!r} is none of pretrained, twin")
+        if "n_prompts" in overrides and overrides["n_prompts"] < 2:
+            raise DesignError(f"{entry_where}: n_prompts must be >= 2")
+        if overrides:
+            model_run[model] = overrides
+        spec_keys = {k: v for k, v in entry.items() if k not in MODEL_RUN_KEYS}
+        bad = set(spec_keys) - INLINE_KEYS
+        if bad:
+            raise DesignError(f"{entry_where}: unknown key(s) {', '.join(sorted(bad))}")
+        if not spec_keys:
+            if model not in registry.MODELS:
+                raise DesignError(
+                    f"{entry_where}: not in the registry; give its weights inline (hub = ..., local = ..., gguf = ...) "
+                    f"or use one of {', '.join(sorted(registry.MODELS))}"
+                )
+            continue
+        inline[model] = _inline_spec(model, spec_keys, path.parent, entry_where)
+    pairs, kinds = _pairs(data.get("pairs"), set(models_table), inline, where)
+    ladders = _ladders(data.get("ladders", {}), set(models_table), where)
+    _INLINE[path] = inline
+    for spec in inline.values():
+        registry.register(spec)
+    return Design(
+        name=name, path=path, models=tuple(models_table), pairs=pairs, kinds=kinds, ladders=ladders, run=run,
+        model_run=model_run, description=str(data.get("description", "")),
+    )
+
+
+def _check_types(values: Mapping[str, Any], types: Mapping[str, type], where: str) -> None:
+    for key, value in values.items():
+        want = types[key]
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise DesignError(f"{where}: {key} must be {want.__name__}, got {value!r}")
+
+
+def _run_defaults(table: Any, where: str) -> RunDefaults:
+    if not isinstance(table, dict):
+        raise DesignError(f"{where}: [run] must be a table")
+    bad = set(table) - set(RUN_KEYS)
+    if bad:
+        raise DesignError(f"{where}: [run] unknown key(s) {', '.join(sorted(bad))} ({', '.join(RUN_KEYS)})")
+    _check_types(table, RUN_KEYS, f"{where}, [run]")
+    run = RunDefaults(**{**table, "tasks": tuple(table.get("tasks", RunDefaults.tasks))})
+    if run.style not in STYLES:
+        raise DesignError(f"{where}, [run]: style {run.style!r} is none of {', '.join(STYLES)}")
+    if run.dtype not in DTYPES:
+        raise DesignError(f"{where}, [run]: dtype {run.dtype!r} is none of {', '.join(DTYPES)}")
+    if run.n_prompts < 2:
+        raise DesignError(f"{where}, [run]: n_prompts must be >= 2")
+    if not run.tasks or set(run.tasks) - {"ioi", "anti"}:
+        raise DesignError(f"{where}, [run]: tasks must be a non-empty list of ioi, anti")
+    return run
+
+
+def _pairs(items: Any, models: set[str], inline: Mapping[str, ModelSpec], where: str):
+    if not isinstance(items, list) or not items:
+        raise DesignError(f"{where}: at least one [[pairs]] entry (base, target, kind) is needed")
+    pairs, kinds = [], {}
+    for i, item in enumerate(items, 1):
+        item_where = f"{where}, pairs #{i}"
+        if not isinstance(item, dict) or set(item) - {"base", "target", "kind"} or not {"base", "target"} <= set(item):
+            raise DesignError(f"{item_where}: needs base and target (and optionally kind), nothing else")
+        pair = (item["base"], item["target"])
+        for model in pair:
+            if model not in models:
+                raise DesignError(f"{item_where}: model {model!r} is not in the design's [models]")
+        if pair[0] == pair[1]:
+            raise DesignError(f"{item_where}: base and target are the same model {pair[0]!r}")
+        if pair in kinds:
+            raise DesignError(f"{item_where}: duplicate pair {pair[0]} -> {pair[1]}")
+        families = [(inline.get(m) or registry.get(m)).family for m in pair]
+        derived = "within" if families[0] == families[1] else "cross"
+        kind = item.get("kind", derived)
+        if kind not in PAIR_KINDS:
+            raise DesignError(f"{item_where}: kind {kind!r} is none of {', '.join(PAIR_KINDS)}")
+        if kind != derived:
+            raise DesignError(f"{item_where}: kind {kind!r} but the families are {families[0]} and {families[1]} ({derived})")
+        pairs.append(pair)
+        kinds[pair] = kind
+    return tuple(pairs), kinds
+
+
+def _ladders(table: Any, models: set[str], where: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(table, dict):
+        raise DesignError(f"{where}: [ladders] must be a table of name = [models in order of size]")
+    out = {}
+    for name, ladder in table.items():
+        ladder_where = f"{where}, ladders.{name}"
+        if not isinstance(ladder, list) or len(ladder) < 2:
+            raise DesignError(f"{ladder_where}: a ladder needs at least two models in order of size")
+        for model in ladder:
+            if model not in models:
+                raise DesignError(f"{ladder_where}: model {model!r} is not in the design's [models]")
+        if len(set(ladder)) != len(ladder):
+            raise DesignError(f"{ladder_where}: a model appears twice")
+        out[name] = tuple(ladder)
+    return out
+
+
+def _read_config(folder: Path, where: str) -> dict[str, Any]:
+    config = folder / "config.json"
+    try:
+        return json.loads(config.read_text())
+    except (OSError, ValueError) as err:
+        raise DesignError(f"{where}: {folder} is not a Hugging Face model directory (config.json: {err})") from None
+
+
+def _geometry(config: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    layers = next((config[k] for k in ("num_hidden_layers", "n_layer", "num_layers") if k in config), None)
+    heads = next((config[k] for k in ("num_attention_heads", "n_head", "num_heads") if k in config), None)
+    return layers, heads
+
+
+def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) -> ModelSpec:
+    """A ModelSpec for a model given inline: a hub id, a local HF directory, a GGUF file, or a twin config."""
+    given = [k for k in WEIGHT_KEYS if k in entry]
+    if len(given) != 1:
+        raise DesignError(f"{where}: give exactly one of {', '.join(WEIGHT_KEYS)} (got {', '.join(given) or 'none'})")
+    if "family" not in entry:
+        raise DesignError(f"{where}: an inline model needs a family (pairs of one family are 'within')")
+    kind = given[0]
+    config: dict[str, Any] = dict(entry.get("hf_config", {}))
+    hub_id, local_dir, gguf = entry.get("hub", ""), None, None
+    if kind == "local":
+        local_dir = Path(entry["local"]).expanduser()
+        local_dir = local_dir if local_dir.is_absolute() else base_dir / local_dir
+        config = _read_config(local_dir, where)
+        hub_id = str(local_dir)
+    elif kind == "gguf":
+        gguf = _gguf_source(model, entry, base_dir, where)
+        donor = entry.get("config_from")
+        if donor is None or donor not in registry.MODELS:
+            raise DesignError(f"{where}: a GGUF model needs config_from = <a registry model of the same architecture>")
+        config = dict(registry.get(donor).hf_config)
+        entry = {"architecture": registry.get(donor).architecture, **entry}
+    elif kind == "hub":
+        if "architecture" not in entry or "n_layers" not in entry or "n_heads" not in entry:
+            raise DesignError(f"{where}: a hub model needs architecture, n_layers and n_heads (its config is not on this machine)")
+    layers, heads = _geometry(config)
+    layers, heads = entry.get("n_layers", layers), entry.get("n_heads", heads)
+    if not isinstance(layers, int) or not isinstance(heads, int) or layers < 1 or heads < 1:
+        raise DesignError(f"{where}: geometry unknown (give n_layers and n_heads, or a config with them)")
+    architecture = entry.get("architecture") or (config.get("architectures") or [None])[0]
+    if not architecture:
+        raise DesignError(f"{where}: architecture unknown (give architecture = '<HF class name>')")
+    return ModelSpec(
+        name=model, family=str(entry["family"]), hub_id=hub_id or model, architecture=architecture, n_layers=layers,
+        n_heads=heads, n_params=0, tokenizer=entry.get("tokenizer", "gguf" if gguf else "gpt2"), hf_config=config,
+        gguf=gguf, prepend_bos=bool(entry.get("prepend_bos", True)), local_dir=str(local_dir) if local_dir else None,
+    )
+
+
+def _gguf_source(model: str, entry: dict[str, Any], base_dir: Path, where: str) -> GgufSource:
+    path = Path(entry["gguf"]).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise DesignError(f"{where}: GGUF file {path} does not exist")
+    pinned = entry.get("sha256")
+    if not isinstance(pinned, str) or len(pinned) != 64:
+        raise DesignError(f"{where}: a GGUF model needs sha256 = <64 hex digits> (its file is refused otherwise)")
+    actual = sha256_of(path)
+    if actual != pinned.lower():
+        raise DesignError(f"{where}: GGUF file {path} has sha256 {actual}, not the pinned {pinned}")
+    return GgufSource(packages=(), parts=((GgufSource.LOCAL, str(path)),), sha256=actual, file_name=path.name,
+                      licence=str(entry.get("licence", "unstated")), upstream=model)
