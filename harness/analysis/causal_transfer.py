@@ -19,7 +19,7 @@ geometry (and role tables), before anything is measured in the target.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,9 @@ def base_top(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return pd.DataFrame(heads, columns=["layer", "head"])
 
 
-def transfer_frame(results: pd.DataFrame, pairs: Sequence[tuple[str, str]], k: int) -> pd.DataFrame:
+def transfer_frame(
+    results: pd.DataFrame, pairs: Sequence[tuple[str, str]], k: int, kinds: Mapping[tuple[str, str], str] | None = None
+) -> pd.DataFrame:
     """One row per (pair, correspondence) found in `results` (all models of one method, with f):
     the mapped set's size, dropped heads, f, the target's own top-k f, the target's random k-set
     null (mean, 95th percentile), the mapped set's p-value against it and the transfer efficiency."""
@@ -95,7 +97,7 @@ def transfer_frame(results: pd.DataFrame, pairs: Sequence[tuple[str, str]], k: i
             null_mean = float(draws.mean()) if len(draws) else float("nan")
             rows.append(
                 {
-                    "base": base, "target": target, "kind": registry.pair_kind(base, target),
+                    "base": base, "target": target, "kind": (kinds or {}).get((base, target)) or registry.pair_kind(base, target),
                     "correspondence": correspondence, "n_mapped": int(row["k"]), "n_dropped": dropped,
                     "f_mapped": float(row["f"]), "f_own": f_own, "null_mean": null_mean,
                     "null_p95": float(np.percentile(draws, 95)) if len(draws) else float("nan"),

@@ -2,7 +2,7 @@
 
 Input: the faithfulness results of one ablation method for the zoo models (harness.runs.faithfulness
 .load_results; one row per measured set, with f from harness.analysis.faithfulness.with_f), the pair
-design (harness.claims.checks.PairDesign) and the thresholds ([C1], [C2], [C3], [transfer] k).
+design (harness.claims.checks.Design) and the thresholds ([C1], [C2], [C3], [transfer] k).
 
 - C1 (per model): the model's top-K heads by |delta| are a faithful circuit of it: f(top-K) >= min_f
   and above its random K-set null (p < max_p). Every transfer claim rests on it; C2 and C3 say
@@ -24,30 +24,33 @@ import pandas as pd
 
 from harness.analysis import causal_transfer as ct
 from harness.analysis import faithfulness as fa
-from harness.claims.checks import Check, PairDesign, pair_label
+from harness.claims.check import Check, Context, pair_label
 from harness.claims.thresholds import Thresholds
+from harness.data.designs import Design
+
+EXTRA = "faithfulness"  # the source extra (Source.extras) holding the results: one frame, all models
 
 ROLE_DEPTH = "role+depth"
 
-STATEMENTS = {
-    "C1": "the base's top-K heads by single-head |delta| are a faithful circuit of it (f >= a threshold, above random K-sets)",
-    "C2": "the index-mapped top-K set is better than random K-sets in the target within the family, and no better across families",
-    "C3": "across families the role+depth-mapped top-K set's transfer efficiency stays below a threshold",
-}
-CLAIMS = tuple(STATEMENTS)
+CLAIMS = ("C1", "C2", "C3")  # their statements live in harness.claims.registry
 
 
-def design_models(design: PairDesign) -> tuple[str, ...]:
+def design_models(design: Design) -> tuple[str, ...]:
+    """The models of the design's pairs, in pair order (each once)."""
     return tuple(dict.fromkeys(m for pair in design.pairs for m in pair))
 
 
-def variants(claim: str, design: PairDesign) -> tuple[str, ...]:
+def variants(claim: str, design: Design) -> tuple[str, ...]:
     """Static variants from the design alone: C1 per model, C2 per pair, C3 per cross pair."""
     return {
         "C1": design_models(design),
         "C2": tuple(pair_label(p) for p in design.pairs),
         "C3": tuple(pair_label(p) for p in design.cross),
     }[claim]
+
+
+def variants_of(claim: str):
+    return lambda design: variants(claim, design)
 
 
 def _c1_row(results: pd.DataFrame, model: str, k: int) -> dict | None:
@@ -61,7 +64,7 @@ def _c1_row(results: pd.DataFrame, model: str, k: int) -> dict | None:
     return hit.iloc[0].to_dict()
 
 
-def evaluate_c1(results: pd.DataFrame, source: str, design: PairDesign, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
     rule, k = cfg.C1, cfg.transfer.k
     results = fa.with_f(results) if len(results) and "f" not in results else results
     checks, unavailable = [], {}
@@ -86,18 +89,18 @@ def _c1_word(c1: dict[str, Check], model: str) -> str:
     return "unknown" if check is None else ("yes" if check.holds else "NO")
 
 
-def evaluate_c2(results: pd.DataFrame, source: str, design: PairDesign, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+def evaluate_c2(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
     return _pairs("C2", results, source, design, cfg)
 
 
-def evaluate_c3(results: pd.DataFrame, source: str, design: PairDesign, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+def evaluate_c3(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
     return _pairs("C3", results, source, design, cfg)
 
 
-def _pairs(claim: str, results: pd.DataFrame, source: str, design: PairDesign, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
     k = cfg.transfer.k
     pairs = design.pairs if claim == "C2" else design.cross
-    frame = ct.transfer_frame(fa.with_f(results) if "f" not in results else results, pairs, k) if len(results) else pd.DataFrame()
+    frame = ct.transfer_frame(fa.with_f(results) if "f" not in results else results, pairs, k, design.kinds) if len(results) else pd.DataFrame()
     c1 = {c.variant: c for c in evaluate_c1(results, source, design, cfg)[0]} if len(results) else {}
     checks, unavailable = [], {}
     for base, target in pairs:
@@ -133,3 +136,16 @@ def _pairs(claim: str, results: pd.DataFrame, source: str, design: PairDesign, c
 
 
 EVALUATE = {"C1": evaluate_c1, "C2": evaluate_c2, "C3": evaluate_c3}
+
+
+def _from_context(claim: str):
+    """The registry's evaluate function of `claim`: the source's faithfulness extra in, Checks out
+    (a variant without the data it needs yields no Check: the gate skips it as not computed)."""
+
+    def evaluate(ctx: Context) -> list[Check]:
+        return EVALUATE[claim](ctx.extras[EXTRA], ctx.source, ctx.design, ctx.cfg)[0]
+
+    return evaluate
+
+
+c1, c2, c3 = (_from_context(c) for c in CLAIMS)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from harness.claims import faithfulness as faith
 from harness.claims import seed_claims as seed
 from harness.claims.check import Check, Context, pair_label
 from harness.data.designs import Design
@@ -89,6 +90,12 @@ _CLAIMS = [
           ("within", "cross", "pairs"), _fixed("all_pairs"), seed.t3),
     Claim("F1", "heads a pair 'loses' are lost beyond the noise floor (the pair loses more than either model loses "
           "to itself on other prompts)", ("pairs", "floors"), _per_pair("pairs"), seed.f1),
+    Claim("C1", "each model's top-K heads by single-head |delta| are a faithful circuit of it: f(top-K) with every "
+          "other head ablated reaches a threshold and beats random K-sets", (faith.EXTRA,), faith.variants_of("C1"), faith.c1),
+    Claim("C2", "the base's top-K set mapped by index into the target beats the target's random K-sets within the "
+          "family and does not across families", (faith.EXTRA,), faith.variants_of("C2"), faith.c2),
+    Claim("C3", "across families the base's top-K set mapped by role+depth into the target stays below a transfer "
+          "efficiency threshold", (faith.EXTRA,), faith.variants_of("C3"), faith.c3),
 ]
 
 REGISTRY: dict[str, Claim] = {claim.id: claim for claim in _CLAIMS}

@@ -23,6 +23,12 @@ from harness.scoring.methods import ABLATION_METHODS as FAITH_METHODS  # the one
 
 
 
+def zoo_design():
+    from harness.data import designs
+
+    return designs.builtin("zoo")
+
+
 def _zoo_table(model: str, method: str) -> pd.DataFrame:
     from harness.runs.faithfulness import RANKING_METHOD
     from harness.runs.zoo import zoo_head_table
@@ -72,7 +78,7 @@ def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None
     available (or those in `names`); a correspondence that cannot be built is skipped with a note."""
     out = []
     available = correspondences()
-    for base, tgt in registry.ZOO_PAIRS:
+    for base, tgt in zoo_design().pairs:
         if tgt != target:
             continue
         top = ct.base_top(_zoo_table(base, method), k)
@@ -136,4 +142,5 @@ def transfer(method: str, k: int) -> pd.DataFrame:
     results = load_results(method)
     if not len(results):
         raise LookupError(f"no faithfulness results stored under {method}")
-    return ct.transfer_frame(fa.with_f(results), registry.ZOO_PAIRS, k)
+    design = zoo_design()
+    return ct.transfer_frame(fa.with_f(results), design.pairs, k, design.kinds)

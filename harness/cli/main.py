@@ -325,8 +325,9 @@ def cmd_faithfulness(args) -> int:
         return 0
     if not args.model:
         raise UserError("--model is required (or --transfer)")
-    if args.model not in registry.ZOO_MODELS:
-        raise UserError(f"{args.model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
+    zoo = faith.zoo_design().models
+    if args.model not in zoo:
+        raise UserError(f"{args.model!r} is not a zoo model ({', '.join(zoo)})")
     methods = args.method.split(",")
     for method in methods:
         if method not in faith.FAITH_METHODS:

@@ -59,8 +59,10 @@ class FaithRun:
 
 def run_for(model: str, method: str, n_prompts: int, prompt_seed: int) -> FaithRun:
     """The run of a zoo model: the zoo dtype of the registry (the one its zoo table was scanned in)."""
+    from harness.data import designs
+
     return FaithRun(method=method, n_prompts=n_prompts, prompt_seed=prompt_seed,
-                    dtype=registry.ZOO_DTYPE.get(model, "float32"))
+                    dtype=designs.builtin("zoo").run_of(model)["dtype"])
 
 
 def paths(model: str, method: str, root: Path | None = None) -> tuple[Path, Path]:
@@ -80,7 +82,9 @@ def stored(model: str, method: str, root: Path | None = None) -> tuple[pd.DataFr
 
 def load_results(method: str, root: Path | None = None) -> pd.DataFrame:
     """Every zoo model's stored results under `method`, concatenated (empty frame when none)."""
-    parts = [hit[0] for model in registry.ZOO_MODELS if (hit := stored(model, method, root)) is not None]
+    from harness.data import designs
+
+    parts = [hit[0] for model in designs.builtin("zoo").models if (hit := stored(model, method, root)) is not None]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

@@ -11,12 +11,15 @@ import pytest
 from harness.analysis import causal_transfer as ct
 from harness.claims import faithfulness as cf
 from harness.claims import thresholds
-from harness.claims.checks import ZOO_DESIGN, pair_label
+from harness.claims.check import pair_label
+from harness.data import designs
 from harness.models import registry
 
 pytestmark = pytest.mark.unit
 
 CFG = thresholds.load()
+ZOO_DESIGN = designs.builtin("zoo")
+ZOO_MODELS, ZOO_PAIRS = ZOO_DESIGN.models, ZOO_DESIGN.pairs
 K = CFG.transfer.k
 NULL = np.linspace(0.0, 0.3, 30)  # the random K-sets' f (m = f: m_full = 1, m_empty = 0)
 
@@ -43,11 +46,11 @@ def results(f_top: dict[str, float] | None = None, mapped: dict[tuple[str, str, 
     """Every zoo model with a faithful top set (0.8) unless `f_top` says otherwise; mapped sets:
     index within family 0.7, across 0.1; role+depth across 0.2 (efficiency ~0.1), unless `mapped`
     overrides (base, target, correspondence) -> f."""
-    tops = {m: 0.8 for m in registry.ZOO_MODELS} | (f_top or {})
-    rows = [r for m in registry.ZOO_MODELS for r in _model_rows(m, tops[m])]
+    tops = {m: 0.8 for m in ZOO_MODELS} | (f_top or {})
+    rows = [r for m in ZOO_MODELS for r in _model_rows(m, tops[m])]
     default = {}
-    for base, target in registry.ZOO_PAIRS:
-        within = registry.pair_kind(base, target) == "within"
+    for base, target in ZOO_PAIRS:
+        within = ZOO_DESIGN.kinds[(base, target)] == "within"
         default[(base, target, "index")] = 0.7 if within else 0.1
         if not within:
             default[(base, target, "role+depth")] = 0.2
@@ -61,8 +64,8 @@ def _by_variant(checks):
 
 
 def test_variants_come_from_the_design():
-    assert cf.variants("C1", ZOO_DESIGN) == tuple(dict.fromkeys(m for p in registry.ZOO_PAIRS for m in p))
-    assert len(cf.variants("C2", ZOO_DESIGN)) == len(registry.ZOO_PAIRS)
+    assert cf.variants("C1", ZOO_DESIGN) == tuple(dict.fromkeys(m for p in ZOO_PAIRS for m in p))
+    assert len(cf.variants("C2", ZOO_DESIGN)) == len(ZOO_PAIRS)
     assert len(cf.variants("C3", ZOO_DESIGN)) == len(ZOO_DESIGN.cross)
 
 
