@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from harness.claims import role_claims
 from harness.claims import faithfulness as faith
 from harness.claims import seed_claims as seed
 from harness.claims.check import Check, Context, pair_label
@@ -90,6 +91,13 @@ _CLAIMS = [
           ("within", "cross", "pairs"), _fixed("all_pairs"), seed.t3),
     Claim("F1", "heads a pair 'loses' are lost beyond the noise floor (the pair loses more than either model loses "
           "to itself on other prompts)", ("pairs", "floors"), _per_pair("pairs"), seed.f1),
+    # issue 17: heads matched by role (harness.analysis.correspondence), not by index
+    Claim("M1", "under role+depth matching, cross-family pairs still lose most of the base's heads "
+          "(the seed's takeaway 3 at the level of roles)", ("cross", "roles"), _per_pair("cross"), role_claims.m1),
+    Claim("M2", "the role matching has signal: its frac_lost is below the random depth-preserving null (p < 0.05)",
+          ("pairs", "roles"), _per_pair("pairs"), role_claims.m2),
+    Claim("M3", "within the family, role+depth matching loses clearly fewer heads than index matching "
+          "(heads move to other indices while their roles persist)", ("within", "roles"), _per_pair("within"), role_claims.m3),
     Claim("C1", "each model's top-K heads by single-head |delta| are a faithful circuit of it: f(top-K) with every "
           "other head ablated reaches a threshold and beats random K-sets", (faith.EXTRA,), faith.variants_of("C1"), faith.c1),
     Claim("C2", "the base's top-K set mapped by index into the target beats the target's random K-sets within the "

@@ -190,7 +190,31 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         results = load_results(method)
         if len(results):
             extras["faithfulness"] = results
-    return Source(name, table, findings, notes, floors, extras)
+    source = Source(name, table, findings, notes, floors, extras)
+    _attach_roles(source, design)
+    return source
+
+
+def _attach_roles(source: Source, design: Design) -> None:
+    """extras["roles"] = model -> stored role table (harness.runs.roles), when every model of the
+    design's pairs has one (the claims M1-M3 need them); otherwise a note says which lack one."""
+    from harness.runs.roles import compute_command, stored_roles
+
+    models = [m for m in dict.fromkeys(x for pair in design.pairs for x in pair)]
+    roles, lacking = {}, []
+    for model in models:
+        try:
+            table = stored_roles(model)
+        except Exception:  # noqa: BLE001 - a model without a weights fingerprint has no role table
+            table = None
+        if table is None:
+            lacking.append(model)
+        else:
+            roles[model] = table
+    if lacking:
+        source.notes.append(f"no stored role tables for {', '.join(lacking)} (`{compute_command(lacking[0])}`): M1-M3 unavailable")
+    else:
+        source.extras["roles"] = roles
 
 
 def preface(names: list[str]) -> list[str]:

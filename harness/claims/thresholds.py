@@ -212,6 +212,37 @@ class Acceptance:
     top_k_displacement: Bound
 
 
+STANDARDIZE = ("rank", "zscore")
+
+
+@dataclass(frozen=True)
+class Correspondence:
+    """How heads are matched by role (harness.analysis.correspondence): the signature columns, their
+    standardization within a model, the cost weights and the number of random-matching draws."""
+
+    signature: tuple[str, ...]
+    signature_rationale: str
+    standardize: str
+    standardize_rationale: str
+    w_role: float
+    w_depth: float
+    weights_rationale: str
+    n_random: int
+    random_rationale: str
+
+
+@dataclass(frozen=True)
+class MaxP:
+    max_p: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class MinDiff:
+    min_diff: float
+    rationale: str
+
+
 @dataclass(frozen=True)
 class Thresholds:
     transfer: Transfer
@@ -230,6 +261,11 @@ class Thresholds:
     C2: C2Rule
     C3: C3Rule
     acceptance: Acceptance
+    # issue 17 (heads matched by role); optional so that older thresholds files still load
+    correspondence: Correspondence | None = None
+    M1: X1Rule | None = None
+    M2: MaxP | None = None
+    M3: MinDiff | None = None
     path: Path = field(default=THRESHOLDS_FILE, compare=False)
 
     def quantifier(self, word: str) -> Bound:
@@ -268,7 +304,14 @@ def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
             raise ThresholdsError(f"{path.name}: {where} = {value!r} must be a list")
         (item,) = typing.get_args(hint)
         return [_convert(item, v, f"{where}[{i}]", path) for i, v in enumerate(value)]
+    if origin is tuple:  # tuple[str, ...]: a TOML array
+        if not isinstance(value, list):
+            raise ThresholdsError(f"{path.name}: {where} = {value!r} must be an array")
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, sub, f"{where}[{i}]", path) for i, sub in enumerate(value))
     allowed = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    if len(allowed) == 1 and dataclasses.is_dataclass(allowed[0]):  # an optional section
+        return _build(allowed[0], value, where, path)
     for kind in allowed:  # `str | float`: a string stays one, a number becomes a float
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -303,10 +346,28 @@ def parse(raw: dict[str, Any], path: Path = THRESHOLDS_FILE) -> Thresholds:
     """Validate the parsed TOML of a thresholds file into `Thresholds`."""
     thresholds = _build(Thresholds, raw, "", path)
     thresholds = dataclasses.replace(thresholds, path=path)
-    problem = thresholds.transfer.problem() or thresholds.faithfulness.problem()
+    problem = thresholds.transfer.problem() or thresholds.faithfulness.problem() or _correspondence_problem(thresholds.correspondence)
     if problem:
         raise ThresholdsError(f"{path}: {problem}")
     return thresholds
+
+
+def _correspondence_problem(c: Correspondence | None) -> str | None:
+    """What is wrong with the [correspondence] values, or None."""
+    if c is None:
+        return None
+    from harness.scoring.role_columns import SIGNATURE_CANDIDATES
+
+    unknown = [col for col in c.signature if col not in SIGNATURE_CANDIDATES]
+    if unknown or not c.signature:
+        return f"correspondence.signature = {c.signature!r} must be a non-empty list of {SIGNATURE_CANDIDATES}"
+    if c.standardize not in STANDARDIZE:
+        return f"correspondence.standardize = {c.standardize!r} must be one of {STANDARDIZE}"
+    if c.w_role < 0 or c.w_depth < 0 or c.w_role + c.w_depth == 0:
+        return f"correspondence weights w_role = {c.w_role}, w_depth = {c.w_depth} must be >= 0 and not both 0"
+    if c.n_random < 1:
+        return f"correspondence.n_random = {c.n_random} must be >= 1"
+    return None
 
 
 @lru_cache(maxsize=4)

@@ -513,6 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     sub.add_parser("bench", help="speed of the head-scan algorithms as ratios (options: python -m harness bench --help)")
+    from harness.cli import roles_cmd  # role scores of every head (issue 17)
+
+    roles_cmd.add_parser(sub)
+    roles_cmd.add_transfer_parser(sub)
     return parser
 
 
