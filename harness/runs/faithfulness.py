@@ -70,6 +70,20 @@ def paths(model: str, method: str, root: Path | None = None) -> tuple[Path, Path
     return folder / f"{method}.csv", folder / f"{method}.json"
 
 
+def per_prompt_path(model: str, method: str, root: Path | None = None) -> Path:
+    """<method>.npz: `ld` (rows of the CSV, prompts), each set's per-prompt logit differences."""
+    return paths(model, method, root)[0].with_suffix(".npz")
+
+
+def stored_per_prompt(model: str, method: str, root: Path | None = None) -> np.ndarray | None:
+    """The per-prompt logit differences aligned with the stored CSV's rows, or None."""
+    path = per_prompt_path(model, method, root)
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return data["ld"].astype(np.float64)
+
+
 def stored(model: str, method: str, root: Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     """A model's stored results under `method` and their meta, or None."""
     table_path, meta_path = paths(model, method, root)
@@ -147,7 +161,8 @@ def measure(
         ld = set_logit_diffs(bridge, prompts, masks, run.method, values=values, progress=progress,
                              desc=f"{model} {run.method} sets")
         position = {key: i for i, key in enumerate(distinct)}
-        todo = todo.assign(m=ld.mean(axis=1)[[position[key] for key in wanted]])
+        rows_ld = ld[[position[key] for key in wanted]]
+        todo = todo.assign(m=rows_ld.mean(axis=1))
         seconds = time.perf_counter() - started
         meta.update(
             seconds=round(float(meta.get("seconds", 0.0)) + seconds, 1),
@@ -161,9 +176,15 @@ def measure(
         )
         log.info("%s %s: %d sets in %.1f s", model, run.method, len(todo), seconds)
     table = todo if old is None else pd.concat([old[0], todo], ignore_index=True)
+    if len(todo):
+        previous = stored_per_prompt(model, run.method, root) if old is not None else None
+        if old is not None and (previous is None or len(previous) != len(old[0])):
+            previous = np.full((len(old[0]), rows_ld.shape[1]), np.nan)  # older rows without per-prompt values
+        per_prompt = rows_ld if previous is None else np.concatenate([previous, rows_ld])
     table = table[[c for c in (*_columns(),) if c in table]]
     if len(todo):
         _write(model, run.method, table, meta, root)
+        np.savez_compressed(per_prompt_path(model, run.method, root), ld=per_prompt.astype(np.float32))
     return table, meta
 
 
