@@ -101,6 +101,21 @@ def faithfulness(m: float | np.ndarray, m_full: float, m_empty: float) -> float 
     return (np.asarray(m, dtype=float) - m_empty) / span if np.ndim(m) else (float(m) - m_empty) / span
 
 
+def f_interval(
+    ld_set: np.ndarray, ld_full: np.ndarray, ld_empty: np.ndarray, *, n_boot: int, level: float, seed: int
+) -> tuple[float, float]:
+    """Bootstrap interval of f over prompts: the prompts are resampled jointly for the set, the clean
+    and the all-ablated model (each array holds one value per prompt, same order)."""
+    rng = np.random.default_rng(seed)
+    n = len(ld_set)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    c, full, empty = ld_set[idx].mean(1), ld_full[idx].mean(1), ld_empty[idx].mean(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (c - empty) / (full - empty)
+    lo, hi = np.nanquantile(f, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def null_position(f_top: float, f_random: Sequence[float]) -> tuple[float, float]:
     """(percentile, p): the share of random sets with f below the top set's (0..100), and the
     one-sided p-value (1 + #{f_random >= f_top}) / (N + 1) (the top set counted among the draws)."""
@@ -171,10 +186,18 @@ def null_summary(results: pd.DataFrame, k: int, kind: str = "random", label: str
     return {"null_mean": float(f.mean()), "null_p95": float(np.percentile(f, 95)), "null_n": int(len(f))}
 
 
-def curve_frame(results: pd.DataFrame) -> pd.DataFrame:
+def curve_frame(results: pd.DataFrame, per_prompt: np.ndarray | None = None, *, n_boot: int = 0,
+                level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """One row per (ranking, k) of one model and method: f of the top-k set, its necessity, the
-    random null's mean and 95th percentile at that k, the set's percentile and p-value."""
-    results = results if "f" in results else with_f(results)
+    random null's mean and 95th percentile at that k, the set's percentile and p-value; with
+    `per_prompt` (per-prompt logit differences aligned with `results`' rows) and n_boot > 0, also
+    f_lo / f_hi, a bootstrap interval of f over prompts."""
+    results = (results if "f" in results else with_f(results)).reset_index(drop=True)
+    ld = None
+    if per_prompt is not None and n_boot > 0 and len(per_prompt) == len(results) and np.isfinite(per_prompt).all():
+        ld = per_prompt
+        full_ld = ld[results.index[results["kind"] == "full"][0]]
+        empty_ld = ld[results.index[results["kind"] == "empty"][0]]
     n_heads = int(results.loc[results["kind"] == "full", "k"].iloc[0])
     rows = []
     for ranking in RANKINGS:
@@ -191,6 +214,8 @@ def curve_frame(results: pd.DataFrame) -> pd.DataFrame:
                 "necessity": float(1.0 - nec["f"].iloc[0]) if len(nec) else float("nan"),
                 **null, "percentile": percentile, "p_value": p,
             }
+            if ld is not None:
+                row["f_lo"], row["f_hi"] = f_interval(ld[top.name], full_ld, empty_ld, n_boot=n_boot, level=level, seed=seed)
             strat = results[(results["kind"] == "random_layer") & (results["k"] == k) & (results["label"] == ranking)]
             if len(strat):
                 s = null_summary(results, k, "random_layer", ranking)

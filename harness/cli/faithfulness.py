@@ -123,7 +123,8 @@ def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspon
 
 def curve(model: str, method: str) -> tuple[pd.DataFrame, dict[str, float]]:
     """The stored curve of `model` under `method` and its CPR / CMD."""
-    from harness.runs.faithfulness import stored
+    from harness.claims import thresholds
+    from harness.runs.faithfulness import stored, stored_per_prompt
 
     hit = stored(model, method)
     if hit is None:
@@ -131,7 +132,8 @@ def curve(model: str, method: str) -> tuple[pd.DataFrame, dict[str, float]]:
             f"no faithfulness results stored for {model} under {method}; measure them with "
             f"`python -m harness faithfulness --model {model} --method {method} --compute`"
         )
-    frame = fa.curve_frame(fa.with_f(hit[0]))
+    unc = thresholds.load().uncertainty
+    frame = fa.curve_frame(fa.with_f(hit[0]), stored_per_prompt(model, method), n_boot=unc.n_boot, level=unc.level, seed=unc.seed)
     n_heads = int(hit[0].loc[hit[0]["kind"] == "full", "k"].iloc[0])
     return frame, {**fa.areas(frame, n_heads), "seconds": hit[1].get("seconds"), "n_prompts": hit[1].get("n_prompts")}
 

@@ -139,3 +139,13 @@ def test_faithfulness_settings_are_typed():
         broken["faithfulness"][key] = bad
         with pytest.raises(thresholds.ThresholdsError, match="faithfulness"):
             thresholds.parse(broken)
+
+
+def test_f_interval_over_prompts():
+    rng = np.random.default_rng(0)
+    full, empty = rng.normal(3.0, 1.0, 64), rng.normal(0.0, 1.0, 64)
+    half = (full + empty) / 2 + rng.normal(0, 0.1, 64)
+    lo, hi = fa.f_interval(half, full, empty, n_boot=500, level=0.95, seed=0)
+    assert lo < 0.5 < hi and hi - lo < 0.2
+    exact = fa.f_interval(full, full, empty, n_boot=100, level=0.95, seed=0)
+    assert exact == pytest.approx((1.0, 1.0))
