@@ -38,6 +38,8 @@ RESULTS_DIR = FIXTURES_DIR / "faithfulness"
 # (counterfactual) ranks heads by the mean-ablation table.
 RANKING_METHOD = {"mean": "mean", "zero": "zero", "counterfactual": "mean"}
 KEY_COLUMNS = ("kind", "ranking", "k", "draw", "label", "heads")
+# Rows measured between two writes of the results: a killed run loses at most this many.
+CHUNK_ROWS = 24
 
 
 @dataclass(frozen=True)
@@ -126,11 +128,12 @@ def measure(
     progress: bool = True,
     loaded: Any = None,
     prompts: Any = None,
+    chunk: int = CHUNK_ROWS,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """m of every set of `plan` for `model` under `run`, merged with the stored results of the same
-    run (sets already there are kept, not recomputed), written back, and returned with the meta.
-    `loaded` (a LoadedModel) and `prompts` (a PromptSet) replace the registry model and `run`'s
-    prompts (tests pass a twin)."""
+    run (sets already there are kept, not recomputed), written back after every `chunk` rows (a
+    killed run keeps what it finished), and returned with the meta. `loaded` (a LoadedModel) and
+    `prompts` (a PromptSet) replace the registry model and `run`'s prompts (tests pass a twin)."""
     from harness.scoring import head_scores as hs
     from harness.scoring.faithfulness import keep_mask, set_logit_diffs
 
@@ -141,31 +144,38 @@ def measure(
     plan = plan.assign(model=model, method=run.method)
     todo = plan if old is None else plan[~_key(plan).isin(set(_key(old[0])))]
     meta = dict(old[1]) if old is not None else {"run": asdict(run), "model": model, "seconds": 0.0, "forward_sets": 0}
-    if len(todo):
-        if loaded is None:
-            from harness.models.loaders import load_model
+    table = old[0] if old is not None else plan.iloc[:0].assign(m=pd.Series(dtype=float))
+    per_prompt = stored_per_prompt(model, run.method, root) if old is not None else None
+    if not len(todo):
+        return table[[c for c in _columns() if c in table]], meta
+    if loaded is None:
+        from harness.models.loaders import load_model
 
-            loaded = load_model(model, device=device, dtype=run.dtype, progress=progress)
-        from harness.data.ioi_dataset import build_prompts
+        loaded = load_model(model, device=device, dtype=run.dtype, progress=progress)
+    from harness.data.ioi_dataset import build_prompts
 
-        started = time.perf_counter()
-        prompts = prompts if prompts is not None else build_prompts(run.task(model), loaded.tokenizer)
-        bridge = loaded.bridge
-        n_layers, n_heads = int(bridge.cfg.n_layers), int(bridge.cfg.n_heads)
+    started = time.perf_counter()
+    prompts = prompts if prompts is not None else build_prompts(run.task(model), loaded.tokenizer)
+    bridge = loaded.bridge
+    n_layers, n_heads = int(bridge.cfg.n_layers), int(bridge.cfg.n_heads)
+    values = hs.ablation_values(bridge, prompts, run.method)
+    if per_prompt is None or len(per_prompt) != len(table):
+        per_prompt = np.full((len(table), len(prompts)), np.nan)  # older rows without per-prompt values
+    for first in range(0, len(todo), chunk):
+        part = todo.iloc[first : first + chunk]
         # one forward per distinct mask (the two rankings' top-1 sets often coincide, say);
         # necessity keeps every head but C (C alone ablated)
-        wanted = list(zip(todo["heads"], todo["kind"].to_numpy() == "necessity"))
+        wanted = list(zip(part["heads"], part["kind"].to_numpy() == "necessity"))
         distinct = list(dict.fromkeys(wanted))
         masks = np.stack([keep_mask(n_layers, n_heads, parse_heads(h)) ^ inverted for h, inverted in distinct])
-        values = hs.ablation_values(bridge, prompts, run.method)
         ld = set_logit_diffs(bridge, prompts, masks, run.method, values=values, progress=progress,
-                             desc=f"{model} {run.method} sets")
+                             desc=f"{model} {run.method} sets {first + 1}-{first + len(part)} of {len(todo)}")
         position = {key: i for i, key in enumerate(distinct)}
         rows_ld = ld[[position[key] for key in wanted]]
-        todo = todo.assign(m=rows_ld.mean(axis=1))
-        seconds = time.perf_counter() - started
+        table = pd.concat([table, part.assign(m=rows_ld.mean(axis=1))], ignore_index=True)
+        per_prompt = np.concatenate([per_prompt, rows_ld])
         meta.update(
-            seconds=round(float(meta.get("seconds", 0.0)) + seconds, 1),
+            seconds=round(float(meta.get("seconds", 0.0)) + time.perf_counter() - started, 1),
             forward_sets=int(meta.get("forward_sets", 0)) + len(distinct),
             n_prompts=len(prompts),
             device=str(loaded.device),
@@ -174,17 +184,11 @@ def measure(
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             versions=_versions(),
         )
-        log.info("%s %s: %d sets in %.1f s", model, run.method, len(todo), seconds)
-    table = todo if old is None else pd.concat([old[0], todo], ignore_index=True)
-    if len(todo):
-        previous = stored_per_prompt(model, run.method, root) if old is not None else None
-        if old is not None and (previous is None or len(previous) != len(old[0])):
-            previous = np.full((len(old[0]), rows_ld.shape[1]), np.nan)  # older rows without per-prompt values
-        per_prompt = rows_ld if previous is None else np.concatenate([previous, rows_ld])
-    table = table[[c for c in (*_columns(),) if c in table]]
-    if len(todo):
+        started = time.perf_counter()
+        table = table[[c for c in _columns() if c in table]]
         _write(model, run.method, table, meta, root)
         np.savez_compressed(per_prompt_path(model, run.method, root), ld=per_prompt.astype(np.float32))
+        log.info("%s %s: %d of %d sets stored", model, run.method, first + len(part), len(todo))
     return table, meta
 
 

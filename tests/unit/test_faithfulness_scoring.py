@@ -110,7 +110,7 @@ def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
     assert runs.stored("toy", "mean", tmp_path)[0].shape == results.shape
     first = meta["forward_sets"]
     more = fa.plan_sets(table, N_LAYERS, N_HEADS, k_grid=[2], k_claim=2, n_random=4, n_random_curve=0, seed=0)
-    results2, meta2 = runs.measure("toy", run, more, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
+    results2, meta2 = runs.measure("toy", run, more, root=tmp_path, loaded=loaded, prompts=prompts, progress=False, chunk=1)
     assert len(results2) == len(results) + 2 and meta2["forward_sets"] == first + 2
     per_prompt = runs.stored_per_prompt("toy", "mean", tmp_path)
     assert per_prompt.shape == (len(results2), len(prompts))
