@@ -152,9 +152,10 @@ def cmd(ks: Sequence[int], f_abs: Sequence[float], n_heads: int) -> float:
 
 def transfer_efficiency(f_mapped: float, f_own: float, f_random_mean: float) -> float:
     """(f(mapped) - mean f(random)) / (f(own) - mean f(random)): 1 = the mapped set does what the
-    target's own top set does, 0 = what random sets do; NaN when own equals random."""
+    target's own top set does, 0 = what random sets do; NaN when the target's own top set does no
+    better than the random mean (the scale has no meaning then)."""
     span = f_own - f_random_mean
-    return float("nan") if span == 0 or not np.isfinite(span) else float((f_mapped - f_random_mean) / span)
+    return float("nan") if not np.isfinite(span) or span <= 0 else float((f_mapped - f_random_mean) / span)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -146,3 +146,28 @@ def transfer(method: str, k: int) -> pd.DataFrame:
         raise LookupError(f"no faithfulness results stored under {method}")
     design = zoo_design()
     return ct.transfer_frame(fa.with_f(results), design.pairs, k, design.kinds)
+
+
+def summary(methods: tuple[str, ...] | list[str], k: int) -> pd.DataFrame:
+    """One row per (model, method) with stored results: f(top-k by |delta|) with its interval over
+    prompts, the random k-set null's mean and 95th percentile, the p-value, CPR, CMD, prompts and
+    seconds of measurement."""
+    from harness.runs.faithfulness import stored
+
+    rows = []
+    for method in methods:
+        for model in zoo_design().models:
+            if stored(model, method) is None:
+                continue
+            frame, extra = curve(model, method)
+            hit = frame[(frame["ranking"] == "abs") & (frame["k"] == k)]
+            if not len(hit):
+                continue
+            row = hit.iloc[0]
+            rows.append({
+                "model": model, "method": method, f"f_top{k}": row["f"], "f_lo": row.get("f_lo"), "f_hi": row.get("f_hi"),
+                "null_mean": row["null_mean"], "null_p95": row["null_p95"], "null_n": int(row["null_n"]),
+                "p_value": row["p_value"], "cpr": extra["cpr"], "cmd": extra["cmd"],
+                "n_prompts": extra["n_prompts"], "seconds": extra["seconds"],
+            })
+    return pd.DataFrame(rows)

@@ -318,13 +318,17 @@ def cmd_faithfulness(args) -> int:
 
         path = plot_curves({m: load_results(m) for m in faith.FAITH_METHODS}, args.plot)
         print(f"faithfulness curves written to {path}", file=sys.stderr)
-        if not (args.model or args.transfer):
+        if not (args.model or args.transfer or args.summary):
             return 0
     if args.transfer:
-        _emit(faith.transfer(args.method, cfg.transfer.k), args.format, args.out)
+        frame = pd.concat([faith.transfer(m, cfg.transfer.k).assign(method=m) for m in args.method.split(",")], ignore_index=True)
+        _emit(frame.round(3), args.format, args.out)
+        return 0
+    if args.summary:
+        _emit(faith.summary(args.method.split(","), cfg.transfer.k).round(3), args.format, args.out)
         return 0
     if not args.model:
-        raise UserError("--model is required (or --transfer)")
+        raise UserError("--model is required (or --transfer, --summary, --plot)")
     zoo = faith.zoo_design().models
     if args.model not in zoo:
         raise UserError(f"{args.model!r} is not a zoo model ({', '.join(zoo)})")
@@ -339,7 +343,7 @@ def cmd_faithfulness(args) -> int:
             print(f"{args.model} {method}: {meta.get('forward_sets')} sets, {meta.get('n_prompts')} prompts, "
                   f"{meta.get('seconds')} s (fixtures/faithfulness/)", file=sys.stderr)
         frame, summary = faith.curve(args.model, method)
-        _emit(frame, args.format, args.out if len(methods) == 1 else None)
+        _emit(frame.round(4), args.format, args.out if len(methods) == 1 else None)
         print(f"{args.model} {method}: CPR {summary['cpr']:.3f} (signed ranking, higher = more faithful), "
               f"CMD {summary['cmd']:.3f} (|delta| ranking, lower = more faithful), {summary['n_prompts']} prompts", file=sys.stderr)
     return 0
@@ -502,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compute", action="store_true", help="measure the sets missing from fixtures/faithfulness/ (loads the model)")
     p.add_argument("--transfer", action="store_true", help="causal transfer of the zoo's pairs (stored results)")
     p.add_argument("--plot", type=Path, help="draw the stored curves of every model and method (PNG) here")
+    p.add_argument("--summary", action="store_true", help="one row per stored (model, method): f(top-K), null, p, CPR, CMD, seconds")
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)

@@ -115,6 +115,7 @@ def test_transfer_efficiency_and_frame():
     assert fa.transfer_efficiency(0.5, 0.9, 0.1) == pytest.approx(0.5)
     assert fa.transfer_efficiency(0.1, 0.9, 0.1) == 0.0
     assert np.isnan(fa.transfer_efficiency(0.3, 0.2, 0.2))
+    assert np.isnan(fa.transfer_efficiency(-0.2, -0.3, -0.1))  # own top set worse than random: no scale
     results = _results(0.9, np.full(10, 0.1)).assign(model="smollm2-135m")
     mapped = pd.DataFrame([{"kind": "mapped", "ranking": "", "k": 4, "draw": 0, "label": ct.mapped_label("qwen2.5-coder-0.5b", "index", 1),
                             "m": 0.5, "model": "smollm2-135m", "method": "mean", "heads": ""}])
