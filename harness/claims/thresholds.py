@@ -156,6 +156,18 @@ class NoiseFloor:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """The IG screen (algorithm attribution_ig) against the exact scan of the same model and prompts:
+    what it must reach to stand in for the exact scan (benchmarks/ig_agreement.py reads these)."""
+
+    min_spearman: float
+    min_top_k: int
+    top_k: int
+    min_speedup: float
+    rationale: str
+
+
+@dataclass(frozen=True)
 class Acceptance:
     k: int
     clean_logit_diff: Bound
@@ -179,6 +191,7 @@ class Thresholds:
     uncertainty: Uncertainty
     noise_floor: NoiseFloor
     acceptance: Acceptance
+    screen: Screen
     path: Path = field(default=THRESHOLDS_FILE, compare=False)
 
     def quantifier(self, word: str) -> Bound:
