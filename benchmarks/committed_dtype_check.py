@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.models.loaders import load_model
     from harness.runs.cache import committed_cache
     from harness.runs.recompute import cache_key, zoo_run
-    from harness.scoring.head_scores import scan_batched
+    from harness.scoring.batched import scan_batched
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
     from harness.runs.recompute import zoo_run
-    from harness.scoring import head_scores as hs
+    from harness.scoring.prompts import as_prompts
+    from harness.scoring.readout import final_residual
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")
@@ -35,11 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.models:
         loaded = load_model(model, device="cpu", dtype="float32", progress=False)
         spec = dataclasses.replace(zoo_run(model, "mean").task("ioi", model), n_prompts=args.n_prompts)
-        tokens = hs._prompts(build_prompts(spec, loaded.tokenizer), torch.device("cpu")).tokens
+        tokens = as_prompts(build_prompts(spec, loaded.tokenizer), torch.device("cpu")).tokens
         with torch.no_grad():
-            hs.final_residual(loaded.bridge, tokens)  # warm-up
+            final_residual(loaded.bridge, tokens)  # warm-up
             with profile(activities=[ProfilerActivity.CPU]) as prof:
-                hs.final_residual(loaded.bridge, tokens)
+                final_residual(loaded.bridge, tokens)
         events = prof.key_averages()
         total = sum(e.self_cpu_time_total for e in events)
         matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness.scoring import head_scores as hs
+from harness.scoring.attribution import scan_attribution
+from harness.scoring.batched import scan_batched
+from harness.scoring.naive import scan_naive
+from harness.scoring.rank_agreement import agreement
+from harness.scoring.result import ScanResult
+from harness.scoring.tl_patching import scan_tl_patching
 from harness.models.loaders import weights_available
 
 pytestmark = pytest.mark.bench
@@ -66,22 +71,22 @@ def setup(request) -> Setup:
 
 
 @pytest.fixture(scope="module")
-def reference(setup) -> hs.ScanResult:
+def reference(setup) -> ScanResult:
     """The naive loop's result, computed here (untimed) so that no test depends on which ran first."""
-    return hs.scan_naive(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False)
+    return scan_naive(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False)
 
 
 def _once(benchmark, fn):
     return benchmark.pedantic(fn, rounds=1, iterations=1, warmup_rounds=0)
 
 
-def _max_diff(a: hs.ScanResult, b: hs.ScanResult) -> float:
+def _max_diff(a: ScanResult, b: ScanResult) -> float:
     merged = a.table.merge(b.table, on=["layer", "head"])
     assert len(merged) == len(a.table) == len(b.table)
     return float(np.abs(merged["delta_x"] - merged["delta_y"]).max())
 
 
-def _record(benchmark, result: hs.ScanResult, setup: Setup, **extra) -> None:
+def _record(benchmark, result: ScanResult, setup: Setup, **extra) -> None:
     benchmark.extra_info.update(
         n_prompts=result.n_prompts, n_heads=len(result.table), short=setup.short, seconds=result.seconds, **extra
     )
@@ -89,14 +94,14 @@ def _record(benchmark, result: hs.ScanResult, setup: Setup, **extra) -> None:
 
 def test_naive(benchmark, setup, reference):
     result = _once(
-        benchmark, lambda: hs.scan_naive(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False)
+        benchmark, lambda: scan_naive(setup.bridge, setup.prompts, setup.method, layers=setup.layers, progress=False)
     )
     _record(benchmark, result, setup)
     assert result.clean_logit_diff > 0 and result.table["delta"].abs().max() > 0.01
     assert _max_diff(result, reference) < EXACT_ATOL  # the timed run is the reference run, repeated
 
 
-@pytest.mark.parametrize("scan", [hs.scan_tl_patching, hs.scan_batched], ids=["tl_patching", "batched"])
+@pytest.mark.parametrize("scan", [scan_tl_patching, scan_batched], ids=["tl_patching", "batched"])
 def test_exact_scan_equals_naive(benchmark, setup, reference, scan):
     result = _once(
         benchmark,
@@ -108,8 +113,8 @@ def test_exact_scan_equals_naive(benchmark, setup, reference, scan):
 
 
 def test_attribution(benchmark, setup, reference):
-    result = _once(benchmark, lambda: hs.scan_attribution(setup.bridge, setup.prompts, setup.method, progress=False))
-    agree = hs.agreement(reference, result)
+    result = _once(benchmark, lambda: scan_attribution(setup.bridge, setup.prompts, setup.method, progress=False))
+    agree = agreement(reference, result)
     _record(benchmark, result, setup, **{f"agreement_{key}": value for key, value in agree.items()})
     print(f"\nattribution vs exact ({agree['n_heads']} heads): Spearman {agree['spearman']:.3f}, "
           f"top-{agree['top_k']} overlap {agree['top_k_overlap']}/{agree['top_k']}")  # fmt: skip

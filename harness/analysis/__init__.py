@@ -4,8 +4,8 @@ mean_frac_rank on a scale comparable across target sizes (`rank_metric`); corres
 of two models (`correspondence`) and transfer under them (`role_transfer`); faithfulness of head sets
 (`faithfulness`: f, curves, CPR/CMD, random-set nulls, the plan of sets to measure) and causal
 transfer of a set between models (`causal_transfer`: mapped sets, efficiency).
-Agreement of two scans of one model lives with the scans (`harness.scoring.head_scores.agreement`).
+Agreement of two scans of one model lives with the scans (`harness.scoring.rank_agreement.agreement`, torch-free).
 
-May import: harness.data, harness.models.registry, harness.scoring.methods.
+May import: harness.data, harness.models.registry, harness.scoring.methods, harness.scoring.rank_agreement (both torch-free).
 Must not import: runs (no model is ever run from here), claims, report, cli.
 """

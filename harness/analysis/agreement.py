@@ -1,5 +1,5 @@
 """Agreement of two head tables of one model (e.g. mean vs zero ablation): the statistic is
-harness.scoring.head_scores.agreement (Spearman of the deltas, shared top-k heads), the one
+harness.scoring.rank_agreement.agreement (Spearman of the deltas, shared top-k heads), the one
 implementation; this module only feeds it a column of two head tables.
 """
 
@@ -9,14 +9,14 @@ from types import SimpleNamespace
 
 import pandas as pd
 
+from harness.scoring.rank_agreement import TOP_K_AGREEMENT, agreement
+
 
 def table_agreement(first: pd.DataFrame, second: pd.DataFrame, column: str = "delta_ioi", k: int | None = None) -> dict[str, float]:
-    """head_scores.agreement of `column` of two head tables (one row per layer, head each)."""
-    from harness.scoring import head_scores  # imports torch: only when an agreement is asked for
-
+    """rank_agreement.agreement of `column` of two head tables (one row per layer, head each)."""
     def as_scan(table: pd.DataFrame) -> SimpleNamespace:
         if table.duplicated(["layer", "head"]).any():
             raise ValueError("table_agreement: a head table holds a (layer, head) twice")
         return SimpleNamespace(table=table[["layer", "head", column]].rename(columns={column: "delta"}))
 
-    return head_scores.agreement(as_scan(first), as_scan(second), k=k or head_scores.TOP_K_AGREEMENT)
+    return agreement(as_scan(first), as_scan(second), k=k or TOP_K_AGREEMENT)

@@ -203,6 +203,18 @@ class C3Rule:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """The IG screen (algorithm attribution_ig) against the exact scan of the same model and prompts:
+    what it must reach to stand in for the exact scan (benchmarks/ig_agreement.py reads these)."""
+
+    min_spearman: float
+    min_top_k: int
+    top_k: int
+    min_speedup: float
+    rationale: str
+
+
+@dataclass(frozen=True)
 class Acceptance:
     k: int
     clean_logit_diff: Bound
@@ -261,6 +273,7 @@ class Thresholds:
     C2: C2Rule
     C3: C3Rule
     acceptance: Acceptance
+    screen: Screen
     # issue 17 (heads matched by role); optional so that older thresholds files still load
     correspondence: Correspondence | None = None
     M1: X1Rule | None = None

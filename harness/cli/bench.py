@@ -3,12 +3,13 @@
 Runs, in one process and on one prompt set: the naive per-head loop in float32 (the reference),
 TransformerLens's patching helper (SmolLM2 only by default: it is as slow as the naive loop), the
 batched exact scan in float32 and in each other `--dtypes` entry (bfloat16 by default), and
-attribution patching, plain and with AtP*'s GradDrop (`--no-graddrop` leaves that out). For each it
+attribution patching, plain and with AtP*'s GradDrop (`--no-graddrop` leaves that out), and the IG
+screen (`--ig-steps`, `--ig-path`; its multiply-adds from `scan_flops.ig_flops`). For each it
 prints the seconds, the ratio to the naive loop, the multiply-add rate (`harness.scoring.scan_flops`)
 and its share of the machine's matmul peak in the scan's dtype, measured in the same run
 (torch.matmul on the model's own shapes, `matmul_shapes`, at the bench's thread count). Each dtype's batched scan is compared with the float32 one on the same prompts:
 Spearman over all heads, top-20 overlap, max |delta| difference and the speed ratio. Both attribution
-scans are compared with the exact float32 scan the same way.
+scans and the IG screen are compared with the exact float32 scan the same way.
 
 `--model` is any registry model (smollm2-135m by default; the zoo's: qwen2.5-coder-0.5b/1.5b,
 gemma-3-270m), with its real weights or `--weights twin`. The naive loop costs the same for every head
@@ -37,9 +38,15 @@ import numpy as np
 import torch
 
 from harness.data.designs import builtin
-from harness.scoring import head_scores
-from harness.scoring.head_scores import ScanResult
-from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, matmul_shapes, scan_flops
+from harness.scoring.attribution import scan_attribution
+from harness.scoring.batched import scan_batched, segment_rows
+from harness.scoring.integrated_gradients import scan_ig
+from harness.scoring.methods import ABLATION_METHODS, DEFAULT_IG_PATH, DEFAULT_IG_STEPS, IG_PATHS
+from harness.scoring.naive import scan_naive
+from harness.scoring.rank_agreement import agreement
+from harness.scoring.result import ScanResult
+from harness.scoring.tl_patching import scan_tl_patching
+from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, ig_flops, matmul_shapes, scan_flops
 
 
 def parse_layers(text: str) -> list[int] | None:
@@ -93,7 +100,7 @@ def bench_flops(cfg, prompts, layers: Sequence[int] | None) -> dict[str, ScanFlo
     width = int(np.asarray(prompts.tokens).shape[1])
     # The segments scan_batched forms (its own grouping, so the widths match what it runs).
     scan_widths = [0] * len(lengths)
-    for rows in head_scores.segment_rows(prompts):
+    for rows in segment_rows(prompts):
         seg_width = max(lengths[i] for i in rows)
         for i in rows:
             scan_widths[i] = seg_width
@@ -138,7 +145,7 @@ NAIVE_SAMPLE_LAYERS = 2  # "auto" on models other than SmolLM2
 class Entry:
     """One timed scan of the bench."""
 
-    name: str  # naive | tl_patching | batched | attribution | atp_graddrop
+    name: str  # naive | tl_patching | batched | attribution | atp_graddrop | ig_<path>_m<steps>
     dtype: str
     result: ScanResult
     seconds: float  # for all the bench's heads (scaled when `sampled`)
@@ -231,19 +238,25 @@ def run_bench(model: str, args, log=print) -> tuple[list[Entry], dict[str, Any]]
             naive_flops = bench_flops(bridge.cfg, prompts, naive_layers)["as_run"].naive
             context.update(prompts=prompts, flops=flops, geometry=geometry)
             log(f"[bench] naive float32 on layers {naive_layers} ({len(naive_layers)} of {len(layers)})", file=sys.stderr)
-            naive = head_scores.scan_naive(bridge, prompts, args.method, layers=naive_layers, progress=progress)
+            naive = scan_naive(bridge, prompts, args.method, layers=naive_layers, progress=progress)
             entries.append(_timed("naive", dtype, naive, scale, naive_flops))
             if run_tl:
-                tl = head_scores.scan_tl_patching(bridge, prompts, args.method, layers=naive_layers, progress=progress)
+                tl = scan_tl_patching(bridge, prompts, args.method, layers=naive_layers, progress=progress)
                 entries.append(_timed("tl_patching", dtype, tl, scale))  # its work is not counted
-        batched = head_scores.scan_batched(bridge, prompts, args.method, layers=layers, progress=progress)
+        batched = scan_batched(bridge, prompts, args.method, layers=layers, progress=progress)
         entries.append(_timed("batched", dtype, batched, flops=context["flops"]["as_run"].ours))
         if dtype == REFERENCE:
-            attribution = head_scores.scan_attribution(bridge, prompts, args.method, progress=progress)
+            attribution = scan_attribution(bridge, prompts, args.method, progress=progress)
             entries.append(_timed("attribution", dtype, attribution))
             if args.graddrop:
-                graddrop = head_scores.scan_attribution(bridge, prompts, args.method, graddrop=True, progress=progress)
+                graddrop = scan_attribution(bridge, prompts, args.method, graddrop=True, progress=progress)
                 entries.append(_timed("atp_graddrop", dtype, graddrop))
+            for steps in args.ig_steps:
+                ig = scan_ig(bridge, prompts, args.method, layers=layers, steps=steps, path=args.ig_path, progress=progress)
+                ig_widths = [prompts.tokens.shape[1]] * len(prompts) if args.ig_path == "all" else [
+                    int(x) + 1 for x in np.asarray(prompts.last_pos)]
+                macs = ig_flops(geometry, ig_widths, steps=steps, path=args.ig_path, layers=layers)
+                entries.append(_timed(f"ig_{args.ig_path}_m{steps}", dtype, ig, flops=macs))
         del loaded, bridge
         gc.collect()
     shapes = matmul_shapes(context["geometry"], args.peak_tokens)
@@ -285,12 +298,12 @@ def comparison_rows(entries: list[Entry], peak: dict[str, dict[str, Any]]) -> li
         if e.name in ("batched", "tl_patching") and e.dtype == REFERENCE and naive is not None:
             row.update(max_diff=max_abs_diff(e.result, naive.result), against="naive float32")
         elif e.name == "batched" and ref is not None:
-            agree = head_scores.agreement(ref.result, e.result)
+            agree = agreement(ref.result, e.result)
             row.update(max_diff=max_abs_diff(e.result, ref.result), spearman=agree["spearman"],
                        top_k=f"{agree['top_k_overlap']}/{agree['top_k']}", speed_vs_f32=ref.seconds / e.seconds,
                        against="batched float32")  # fmt: skip
-        elif e.name in ("attribution", "atp_graddrop") and ref is not None:
-            agree = head_scores.agreement(ref.result, e.result)
+        elif (e.name in ("attribution", "atp_graddrop") or e.name.startswith("ig_")) and ref is not None:
+            agree = agreement(ref.result, e.result)
             row.update(spearman=agree["spearman"], top_k=f"{agree['top_k_overlap']}/{agree['top_k']}",
                        against="batched float32")  # fmt: skip
         rows.append(row)
@@ -368,6 +381,18 @@ def _dtypes(text: str) -> list[str]:
     return names
 
 
+def _steps_list(text: str) -> list[int]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        steps = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1 or 'none', got {text!r}") from None
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1 or 'none', got {text!r}")
+    return steps
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -381,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style", default=None, choices=["wang", "replication", "zoo"],
                         help="prompt style (default: zoo for zoo models, else wang)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--method", default="mean", choices=list(head_scores.METHODS))
+    parser.add_argument("--method", default="mean", choices=list(ABLATION_METHODS))
     parser.add_argument("--layers", default="all", help='"all", or e.g. "26-29" to scan only those (quick look)')
     parser.add_argument("--naive-layers", default="auto",
                         help='layers the naive loop and TL helper time, scaled to all: "auto" (all on SmolLM2, '
@@ -390,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time TransformerLens's patching helper (auto: on SmolLM2 only)")  # fmt: skip
     parser.add_argument("--graddrop", action=argparse.BooleanOptionalAction, default=True,
                         help="also time attribution patching with AtP*'s GradDrop correction")  # fmt: skip
+    parser.add_argument("--ig-steps", type=_steps_list, default=[DEFAULT_IG_STEPS],
+                        help=f"IG screen rows: comma-separated m (default {DEFAULT_IG_STEPS}); 'none' leaves IG out")
+    parser.add_argument("--ig-path", default=DEFAULT_IG_PATH, choices=IG_PATHS, help="IG screen: which heads move together")
     parser.add_argument("--peak-seconds", type=float, default=2.0, help="time spent measuring each dtype's matmul peak")
     parser.add_argument("--peak-tokens", type=int, default=2048, help="rows of the peak's matmuls (the scan's tokens per forward)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")

@@ -22,7 +22,20 @@ import pandas as pd
 from harness.analysis import transfer
 from harness.claims import thresholds
 from harness.data.ioi_dataset import STYLES
-from harness.scoring.methods import ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_METHOD, SCAN_ALGORITHMS
+from harness.scoring.methods import (
+    ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_IG_PATH, DEFAULT_IG_STEPS, DEFAULT_METHOD, IG_PATHS, SCAN_ALGORITHMS,
+)
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (else argparse's one-line error and exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -267,7 +280,7 @@ def cmd_scores(args) -> int:
 
     run = RunSpec(
         method=args.method, algorithm=args.algorithm, style=args.style, n_prompts=args.n_prompts, seed=args.seed,
-        weights=args.weights, dtype=args.dtype,
+        weights=args.weights, dtype=args.dtype, ig_steps=args.ig_steps, ig_path=args.ig_path,
     )
     scan = dict(workers=args.workers, executor=args.executor, ray_address=args.ray_address)
     table = scores_table(args.model, run, task=args.task, device=args.device, refresh=args.refresh, **scan)
@@ -477,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="ioi", choices=["ioi", "anti", "both"], help="'both' gives the full head table (categories)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
     p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
+    p.add_argument("--ig-steps", type=_positive_int, default=DEFAULT_IG_STEPS, help="attribution_ig: midpoint steps m")
+    p.add_argument("--ig-path", default=DEFAULT_IG_PATH, choices=IG_PATHS, help="attribution_ig: which heads move together")
     p.add_argument("--style", default="wang", choices=STYLES)
     p.add_argument("--n-prompts", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)

@@ -134,7 +134,7 @@ def measure(
     run (sets already there are kept, not recomputed), written back after every `chunk` rows (a
     killed run keeps what it finished), and returned with the meta. `loaded` (a LoadedModel) and
     `prompts` (a PromptSet) replace the registry model and `run`'s prompts (tests pass a twin)."""
-    from harness.scoring import head_scores as hs
+    from harness.scoring.ablation import ablation_values
     from harness.scoring.faithfulness import keep_mask, set_logit_diffs
 
     old = stored(model, run.method, root)
@@ -158,7 +158,7 @@ def measure(
     prompts = prompts if prompts is not None else build_prompts(run.task(model), loaded.tokenizer)
     bridge = loaded.bridge
     n_layers, n_heads = int(bridge.cfg.n_layers), int(bridge.cfg.n_heads)
-    values = hs.ablation_values(bridge, prompts, run.method)
+    values = ablation_values(bridge, prompts, run.method)
     if per_prompt is None or len(per_prompt) != len(table):
         per_prompt = np.full((len(table), len(prompts)), np.nan)  # older rows without per-prompt values
     for first in range(0, len(todo), chunk):

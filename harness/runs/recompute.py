@@ -24,6 +24,7 @@ from harness.models import registry
 from harness.runs.cache import CacheKey, ScoreCache, committed_cache, digest_of
 from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
 from harness.data.ioi_dataset import TaskSpec
+from harness.scoring.methods import DEFAULT_IG_PATH, DEFAULT_IG_STEPS, LAYERED_ALGORITHMS
 
 log = logging.getLogger("harness.recompute")
 
@@ -37,7 +38,7 @@ class RunSpec:
     """Everything that decides a head table besides the model."""
 
     method: str = "mean"  # zero (the origin's) | mean (over the ABC distribution; our default)
-    algorithm: str = "batched"  # batched (exact) | naive (exact, slow) | attribution (approximate)
+    algorithm: str = "batched"  # batched (exact) | naive (exact, slow) | attribution* (approximate)
     style: str = "wang"
     n_prompts: int = DEFAULT_N_PROMPTS
     seed: int = DEFAULT_SEED
@@ -45,6 +46,15 @@ class RunSpec:
     rule: str = "signed"  # category rule (origin code); "absolute" = origin draft
     tau: float = DEFAULT_TAU
     dtype: str = "float32"  # compute dtype; float32 is the reference (bfloat16 on CPU: ~2x faster)
+    ig_steps: int = DEFAULT_IG_STEPS  # attribution_ig only: midpoint steps m
+    ig_path: str = DEFAULT_IG_PATH  # attribution_ig only: "all" | "layer" (harness.scoring.methods.IG_PATHS)
+
+    @property
+    def algorithm_key(self) -> str:
+        """The algorithm as the cache key names it: attribution_ig with its steps and path."""
+        if self.algorithm == "attribution_ig":
+            return f"attribution_ig[m={self.ig_steps},path={self.ig_path}]"
+        return self.algorithm
 
     def task(self, task: str, model: str | None = None) -> TaskSpec:
         """The prompt set of `task`; with `model`, under that model's BOS convention (registry)."""
@@ -75,7 +85,7 @@ def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     from harness.models.loaders import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
-    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm, run.dtype)
+    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm_key, run.dtype)
 
 
 def cached_scores(
@@ -137,7 +147,7 @@ def task_scores(
         if hit is not None:
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
-    if run.algorithm == "batched":
+    if run.algorithm in LAYERED_ALGORITHMS:
         from harness.runs.sharded_scan import run_sharded
         from harness.runs.shards import ShardStore
 
@@ -272,7 +282,7 @@ def stored_scores(
 def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:
     """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
     version it was computed with."""
-    wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm}
+    wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
     same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
     return same and stored_key.get("dtype", "float32") == run.dtype
 

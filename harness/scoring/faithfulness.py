@@ -2,7 +2,7 @@
 
 A *head set* is given as a boolean keep-mask (n_layers, n_heads): True = the head keeps its clean
 output, False = its output at `blocks.L.attn.hook_z` is replaced, at every position, by the ablation
-values of the method (`harness.scoring.head_scores.ablation_values`: zero, the per-template mean over
+values of the method (`harness.scoring.ablation.ablation_values`: zero, the per-template mean over
 the ABC-corrupted prompts, or the paired corrupted prompt's own value). So
 
 - m(C), "C alone is left": keep = C (every head outside C ablated);
@@ -26,7 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.scoring import head_scores as hs
+from harness.scoring.ablation import ablation_values
+from harness.scoring.geometry import geometry, param, z_name
+from harness.scoring.memory import DEFAULT_MEMORY_BUDGET_MB, rows_in_budget
+from harness.scoring.progress import bar
+from harness.scoring.prompts import as_prompts
+from harness.scoring.readout import final_residual, head_logit_diff
 
 # On a CPU a forward of about this many tokens runs at the best speed per token (head_scores measures
 # the same cap for its scans); masks are packed into one forward up to it.
@@ -69,7 +74,7 @@ def set_logit_diffs(
     method: str = "mean",
     *,
     values: Any = None,
-    memory_budget_mb: float = hs.DEFAULT_MEMORY_BUDGET_MB,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     progress: bool = True,
     desc: str = "head sets",
 ) -> np.ndarray:
@@ -77,28 +82,28 @@ def set_logit_diffs(
 
     `masks` is (S, n_layers, n_heads) bool; `values` (an AblationValues of `method`) is computed from
     the prompts when not given. One forward runs several masks on one length group of rows."""
-    param = hs._param(bridge)
-    p = hs._prompts(prompts, param.device)
-    n_layers, n_heads, _ = hs._geometry(bridge)
-    keep = torch.as_tensor(np.asarray(masks), dtype=torch.bool, device=param.device)
+    par = param(bridge)
+    p = as_prompts(prompts, par.device)
+    n_layers, n_heads, _ = geometry(bridge)
+    keep = torch.as_tensor(np.asarray(masks), dtype=torch.bool, device=par.device)
     if keep.dim() != 3 or tuple(keep.shape[1:]) != (n_layers, n_heads):
         raise ValueError(f"masks must be (S, {n_layers}, {n_heads}) booleans, got shape {tuple(keep.shape)}")
     n_sets = int(keep.shape[0])
     out = torch.empty(n_sets, len(p), dtype=torch.float64)
     with torch.no_grad():
         if values is None:
-            values = hs.ablation_values(bridge, p, method, memory_budget_mb=memory_budget_mb)
+            values = ablation_values(bridge, p, method, memory_budget_mb=memory_budget_mb)
         groups = _length_groups(p)
         plans = []
         for rows in groups:
             length = int(p.last_pos[rows[0]]) + 1
-            fit = hs._rows_in_budget(bridge, length, memory_budget_mb)
-            if param.device.type == "cpu":
+            fit = rows_in_budget(bridge, length, memory_budget_mb)
+            if par.device.type == "cpu":
                 fit = min(fit, _CPU_TOKENS_PER_FORWARD // length)
             per = max(1, fit // int(rows.shape[0]))  # masks per forward (all rows of the group each)
             plans.append((rows, length, per))
         total = sum(-(-n_sets // per) for _, _, per in plans)
-        with hs._bar(total, desc, progress) as bar:
+        with bar(total, desc, progress) as pbar:
             for rows, length, per in plans:
                 n = int(rows.shape[0])
                 tokens = p.tokens[rows, :length]
@@ -107,14 +112,14 @@ def set_logit_diffs(
                     chunk = keep[first : first + per]
                     s = int(chunk.shape[0])
                     hooks = [
-                        (hs._z_name(layer), _replace_outside(layer, chunk[:, layer], layer_values[layer], n))
+                        (z_name(layer), _replace_outside(layer, chunk[:, layer], layer_values[layer], n))
                         for layer in range(n_layers)
                         if not bool(chunk[:, layer].all())
                     ]
-                    resid = hs.final_residual(bridge, tokens.repeat(s, 1), hooks)
+                    resid = final_residual(bridge, tokens.repeat(s, 1), hooks)
                     last = p.last_pos[rows].repeat(s)
                     index = torch.arange(s * n, device=last.device)
-                    ld = hs.head_logit_diff(bridge, resid[index, last], p.correct[rows].repeat(s), p.distractor[rows].repeat(s))
+                    ld = head_logit_diff(bridge, resid[index, last], p.correct[rows].repeat(s), p.distractor[rows].repeat(s))
                     out[first : first + s][:, rows.cpu()] = ld.view(s, n).double().cpu()
-                    bar.update()
+                    pbar.update()
     return out.numpy()

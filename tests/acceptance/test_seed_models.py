@@ -45,7 +45,7 @@ from harness.models import registry
 from harness.claims import thresholds
 from harness.analysis import transfer
 from harness.runs.cache import ScoreCache
-from harness.scoring.head_scores import logit_diff
+from harness.scoring.readout import logit_diff
 from harness.data.ioi_dataset import TaskSpec, build_prompts
 from harness.runs.recompute import RunSpec, seed_models, task_scores
 

@@ -61,7 +61,7 @@ def test_a_fresh_scan_of_the_top_layers_gives_the_committed_deltas(committed, ta
     run, hits = committed
     if hits[task] is None:
         pytest.skip("stale committed scores (see test_the_committed_scores_have_the_current_key)")
-    from harness.scoring.head_scores import scan_batched
+    from harness.scoring.batched import scan_batched
     from harness.data.ioi_dataset import build_prompts
 
     prompts = build_prompts(run.task(task), model.tokenizer)

@@ -79,7 +79,8 @@ def test_batched_scan_equals_the_naive_loop_per_architecture(name, method):
     from harness.data.ioi_dataset import TaskSpec, build_prompts
     from harness.data.tokenizers import load_tokenizer
     from harness.models.loaders import _bridge_around, build_twin_module
-    from harness.scoring.head_scores import scan_batched, scan_naive
+    from harness.scoring.batched import scan_batched
+    from harness.scoring.naive import scan_naive
 
     spec = _small_twin_spec(name)
     tokenizer = load_tokenizer(f"gguf:{name}")
@@ -132,7 +133,7 @@ def test_a_fresh_last_layer_scan_gives_the_committed_zoo_deltas(model, method):
     from harness.models.loaders import load_model
     from harness.runs.cache import committed_cache
     from harness.runs.recompute import cache_key, zoo_run
-    from harness.scoring.head_scores import scan_batched
+    from harness.scoring.batched import scan_batched
 
     run = zoo_run(model, method)
     command = _command(model, method)

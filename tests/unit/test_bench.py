@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harness.cli import bench
-from harness.scoring.head_scores import ScanResult
+from harness.scoring.result import ScanResult
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from harness.scoring import faithfulness as fs
-from harness.scoring import head_scores as hs
+from harness.scoring import ablation, readout
 from test_head_scores_unit import N_HEADS, N_LAYERS, toy_bridge, toy_prompts
 
 pytestmark = pytest.mark.unit
@@ -36,7 +36,7 @@ def prompts():
 def _by_hand(bridge, prompts, method: str, kept: set[tuple[int, int]]) -> np.ndarray:
     """Each prompt's logit difference with every head NOT in `kept` replaced by its ablation value,
     one plain hook per layer setting the heads one at a time, read off the full logits."""
-    values = hs.ablation_values(bridge, prompts, method)
+    values = ablation.ablation_values(bridge, prompts, method)
 
     def hook_for(layer: int):
         replacement = values.rows(layer, slice(None))
@@ -51,7 +51,7 @@ def _by_hand(bridge, prompts, method: str, kept: set[tuple[int, int]]) -> np.nda
 
     hooks = [(f"blocks.{layer}.attn.hook_z", hook_for(layer)) for layer in range(N_LAYERS)]
     with torch.no_grad():
-        return hs.logit_diff(bridge, prompts, fwd_hooks=hooks, full_logits=True).double().numpy()
+        return readout.logit_diff(bridge, prompts, fwd_hooks=hooks, full_logits=True).double().numpy()
 
 
 SETS = [set(), {(0, 1)}, {(0, 0), (1, 2), (2, 3)}, {(l, h) for l in range(N_LAYERS) for h in range(N_HEADS)} - {(1, 1)}]
@@ -71,7 +71,7 @@ def test_sets_equal_the_complement_ablated_by_hand(llama, prompts, method):
 def test_full_mask_is_the_clean_model_and_packing_does_not_matter(llama, prompts):
     full = np.ones((1, N_LAYERS, N_HEADS), dtype=bool)
     with torch.no_grad():
-        clean = hs.logit_diff(llama, prompts, full_logits=True).double().numpy()
+        clean = readout.logit_diff(llama, prompts, full_logits=True).double().numpy()
     np.testing.assert_allclose(fs.set_logit_diffs(llama, prompts, full, progress=False)[0], clean, atol=1e-5)
     masks = np.stack([fs.keep_mask(N_LAYERS, N_HEADS, sorted(s)) for s in SETS])
     one_per_forward = fs.set_logit_diffs(llama, prompts, masks, memory_budget_mb=1e-6, progress=False)
@@ -115,3 +115,27 @@ def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
     per_prompt = runs.stored_per_prompt("toy", "mean", tmp_path)
     assert per_prompt.shape == (len(results2), len(prompts))
     np.testing.assert_allclose(per_prompt.mean(1), results2["m"].to_numpy(float), atol=1e-5)
+
+
+def test_counterfactual_values_are_each_prompts_own_corrupted_run(llama, prompts):
+    """counterfactual = hook_z of the paired corrupted prompt, per prompt (checked on layer 1 against
+    a plain recording), and the batched scan equals the naive loop under it."""
+    from harness.scoring.batched import scan_batched
+    from harness.scoring.naive import scan_naive
+
+    values = ablation.ablation_values(llama, prompts, "counterfactual")
+    recorded = {}
+
+    def keep(z, hook):
+        recorded["z"] = z.clone()
+
+    with torch.no_grad():
+        llama.run_with_hooks(torch.as_tensor(prompts.corrupt_tokens), fwd_hooks=[("blocks.1.attn.hook_z", keep)])
+    np.testing.assert_allclose(values.rows(1, slice(None)).numpy(), recorded["z"].numpy(), atol=1e-6)
+    assert not torch.equal(values.rows(1, slice(0, 1)), values.rows(1, slice(1, 2)))  # one value per prompt
+    batched = scan_batched(llama, prompts, "counterfactual", progress=False).table["delta"].to_numpy()
+    naive = scan_naive(llama, prompts, "counterfactual", progress=False).table["delta"].to_numpy()
+    np.testing.assert_allclose(batched, naive, atol=1e-5)
+    masks = np.stack([fs.keep_mask(N_LAYERS, N_HEADS, sorted(s)) for s in SETS])
+    got = fs.set_logit_diffs(llama, prompts, masks, "counterfactual", progress=False)
+    np.testing.assert_allclose(got[1], _by_hand(llama, prompts, "counterfactual", SETS[1]), atol=1e-5)

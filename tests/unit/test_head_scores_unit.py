@@ -11,7 +11,19 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.scoring import head_scores as hs
+from harness.scoring.ablation import ablation_values
+from harness.scoring.attribution import scan_attribution
+from harness.scoring.batched import plan_forwards, scan_batched, segment_groups, segments
+from harness.scoring.geometry import z_name
+from harness.scoring.head_scores import score_heads
+from harness.scoring.memory import bytes_per_row
+from harness.scoring.methods import ABLATION_METHODS
+from harness.scoring.naive import scan_naive
+from harness.scoring.prompts import as_prompts
+from harness.scoring.rank_agreement import agreement
+from harness.scoring.readout import final_residual, head_logit_diff, logit_diff
+from harness.scoring.result import ScanResult
+from harness.scoring.tl_patching import scan_tl_patching
 from harness.data.ioi_dataset import PromptSet, TaskSpec
 
 pytestmark = pytest.mark.unit
@@ -125,7 +137,7 @@ def prompts():
     return toy_prompts()
 
 
-def _max_diff(a: hs.ScanResult, b: hs.ScanResult) -> float:
+def _max_diff(a: ScanResult, b: ScanResult) -> float:
     assert list(zip(a.table["layer"], a.table["head"])) == list(zip(b.table["layer"], b.table["head"]))
     return float(np.abs(a.table["delta"].to_numpy() - b.table["delta"].to_numpy()).max())
 
@@ -134,11 +146,11 @@ def _max_diff(a: hs.ScanResult, b: hs.ScanResult) -> float:
 
 
 @pytest.mark.parametrize("arch", ["LlamaForCausalLM", "GPT2LMHeadModel", "GPTNeoXForCausalLM", "OPTForCausalLM"])
-@pytest.mark.parametrize("method", hs.METHODS)
+@pytest.mark.parametrize("method", ABLATION_METHODS)
 def test_batched_equals_naive(arch, method, prompts):
     bridge = toy_bridge(arch)
-    naive = hs.scan_naive(bridge, prompts, method, progress=False)
-    batched = hs.scan_batched(bridge, prompts, method, progress=False)
+    naive = scan_naive(bridge, prompts, method, progress=False)
+    batched = scan_batched(bridge, prompts, method, progress=False)
     assert len(batched.table) == N_LAYERS * N_HEADS
     assert naive.table["delta"].abs().max() > 0.05  # heads matter, so the comparison below has teeth
     assert _max_diff(naive, batched) < 1e-5
@@ -146,17 +158,17 @@ def test_batched_equals_naive(arch, method, prompts):
     assert batched.clean_accuracy == naive.clean_accuracy
 
 
-@pytest.mark.parametrize("method", hs.METHODS)
+@pytest.mark.parametrize("method", ABLATION_METHODS)
 def test_tl_patching_helper_equals_naive(llama, prompts, method):
-    naive = hs.scan_naive(llama, prompts, method, progress=False)
-    helper = hs.scan_tl_patching(llama, prompts, method, progress=False)
+    naive = scan_naive(llama, prompts, method, progress=False)
+    helper = scan_tl_patching(llama, prompts, method, progress=False)
     assert helper.algorithm == "tl_patching"
     assert _max_diff(naive, helper) < 1e-5
 
 
 def test_layer_subset_matches_full_scan(llama, prompts):
-    full = hs.scan_batched(llama, prompts, "mean", progress=False)
-    part = hs.scan_batched(llama, prompts, "mean", layers=[2, 1], progress=False)
+    full = scan_batched(llama, prompts, "mean", progress=False)
+    part = scan_batched(llama, prompts, "mean", layers=[2, 1], progress=False)
     assert list(part.table["layer"].unique()) == [1, 2]
     expected = full.table[full.table["layer"] >= 1].reset_index(drop=True)
     assert np.abs(expected.delta.to_numpy() - part.table["delta"].to_numpy()).max() < 1e-6
@@ -165,20 +177,20 @@ def test_layer_subset_matches_full_scan(llama, prompts):
 def test_chunking_does_not_change_the_table(llama, prompts):
     """A budget that fits everything at once and one that forces one head and a few rows per
     forward give the same table; the two budgets really do chunk differently."""
-    roomy = hs.scan_batched(llama, prompts, "mean", memory_budget_mb=1024, progress=False)
-    tight_budget = 2 * hs._bytes_per_row(llama, max(TEMPLATE_LENGTHS)) / 2**20  # two rows
-    tight = hs.scan_batched(llama, prompts, "mean", memory_budget_mb=tight_budget, progress=False)
-    segments = hs._segments(llama, hs._prompts(prompts, torch.device("cpu")), 0)
-    for seg in segments:
-        heads, rows = hs._plan(llama, seg, N_HEADS, tight_budget)
+    roomy = scan_batched(llama, prompts, "mean", memory_budget_mb=1024, progress=False)
+    tight_budget = 2 * bytes_per_row(llama, max(TEMPLATE_LENGTHS)) / 2**20  # two rows
+    tight = scan_batched(llama, prompts, "mean", memory_budget_mb=tight_budget, progress=False)
+    segs = segments(llama, as_prompts(prompts, torch.device("cpu")), 0)
+    for seg in segs:
+        heads, rows = plan_forwards(llama, seg, N_HEADS, tight_budget)
         assert heads == 1 and rows < len(seg.rows)
-        assert hs._plan(llama, seg, N_HEADS, 1024) == (N_HEADS, len(seg.rows))
+        assert plan_forwards(llama, seg, N_HEADS, 1024) == (N_HEADS, len(seg.rows))
     assert _max_diff(roomy, tight) < 1e-6
 
 
 def test_segments_cover_every_row_once(prompts):
-    p = hs._prompts(prompts, torch.device("cpu"))
-    groups = hs._segment_rows(p)
+    p = as_prompts(prompts, torch.device("cpu"))
+    groups = segment_groups(p)
     rows = torch.cat(groups).sort().values
     assert torch.equal(rows, torch.arange(len(p)))
     assert len(groups) >= 1
@@ -188,8 +200,8 @@ def test_segments_cover_every_row_once(prompts):
 
 
 def test_two_row_logit_diff_equals_full_logits(llama, prompts):
-    fast = hs.logit_diff(llama, prompts)
-    full = hs.logit_diff(llama, prompts, full_logits=True)
+    fast = logit_diff(llama, prompts)
+    full = logit_diff(llama, prompts, full_logits=True)
     assert fast.shape == (len(prompts),)
     assert torch.allclose(fast, full, atol=1e-5)
     # and it is read at each row's own last position, not at the padded end
@@ -207,19 +219,19 @@ def test_an_output_head_that_is_not_norm_then_unembed_is_refused(prompts):
     handle = bridge.unembed.original_component.register_forward_hook(lambda module, args, out: 2 * out)
     try:
         with pytest.raises(RuntimeError, match="output head"):
-            hs.scan_batched(bridge, prompts, "zero", layers=[2], progress=False)
+            scan_batched(bridge, prompts, "zero", layers=[2], progress=False)
     finally:
         handle.remove()
-    assert len(hs.scan_batched(bridge, prompts, "zero", layers=[2], progress=False).table) == N_HEADS
+    assert len(scan_batched(bridge, prompts, "zero", layers=[2], progress=False).table) == N_HEADS
 
 
 def test_mean_values_are_per_template_and_position(llama, prompts):
-    values = hs.ablation_values(llama, prompts, "mean")
+    values = ablation_values(llama, prompts, "mean")
     _, cache = llama.run_with_cache(
         torch.as_tensor(prompts.corrupt_tokens), names_filter=lambda n: n.endswith("hook_z")
     )
     for layer in range(N_LAYERS):
-        z = cache[hs._z_name(layer)]
+        z = cache[z_name(layer)]
         per_row = values.rows(layer, slice(None))
         assert per_row.shape == z.shape
         for tid in np.unique(prompts.template_id):
@@ -232,7 +244,7 @@ def test_mean_values_are_per_template_and_position(llama, prompts):
 
 
 def test_zero_values_are_zero(llama, prompts):
-    values = hs.ablation_values(llama, prompts, "zero")
+    values = ablation_values(llama, prompts, "zero")
     block = values.rows(1, slice(None))
     assert block.shape == (len(prompts), prompts.tokens.shape[1], N_HEADS, 64 // N_HEADS)
     assert not block.any()
@@ -242,7 +254,7 @@ def test_left_padding_is_refused(llama, prompts):
     left = toy_prompts()
     left.attention_mask = left.attention_mask[:, ::-1].copy()
     with pytest.raises(ValueError, match="right-padded"):
-        hs.scan_batched(llama, left, "zero", progress=False)
+        scan_batched(llama, left, "zero", progress=False)
 
 
 # --- attribution patching -------------------------------------------------------------------
@@ -253,8 +265,8 @@ def test_attribution_is_the_first_order_term():
     toward its replacement changes the mean LD by eps * delta_hat (float64, central difference)."""
     bridge = toy_bridge(dtype=torch.float64)
     prompts = toy_prompts()
-    attribution = hs.scan_attribution(bridge, prompts, "mean", progress=False)
-    values = hs.ablation_values(bridge, prompts, "mean")
+    attribution = scan_attribution(bridge, prompts, "mean", progress=False)
+    values = ablation_values(bridge, prompts, "mean")
     eps = 1e-2  # the bridge computes softmax in float32: a smaller step drowns in its rounding
 
     def shifted(layer: int, head: int, step: float) -> float:
@@ -265,7 +277,7 @@ def test_attribution_is_the_first_order_term():
             return z
 
         with torch.no_grad():
-            return float(hs.logit_diff(bridge, prompts, fwd_hooks=[(hs._z_name(layer), hook)]).mean())
+            return float(logit_diff(bridge, prompts, fwd_hooks=[(z_name(layer), hook)]).mean())
 
     table = attribution.table.set_index(["layer", "head"])
     for layer, head in [(0, 0), (1, 2), (2, 3)]:
@@ -275,8 +287,8 @@ def test_attribution_is_the_first_order_term():
 
 
 def test_attribution_with_a_tiny_budget_matches(llama, prompts):
-    whole = hs.scan_attribution(llama, prompts, "zero", progress=False)
-    chunked = hs.scan_attribution(llama, prompts, "zero", memory_budget_mb=1e-6, progress=False)
+    whole = scan_attribution(llama, prompts, "zero", progress=False)
+    chunked = scan_attribution(llama, prompts, "zero", memory_budget_mb=1e-6, progress=False)
     assert _max_diff(whole, chunked) < 1e-5
     assert whole.clean_logit_diff == pytest.approx(chunked.clean_logit_diff, abs=1e-6)
 
@@ -286,8 +298,8 @@ def _graddrop_by_definition(bridge, prompts, method: str) -> np.ndarray:
     """AtP*'s GradDrop as its definition reads: for each layer l, one forward and backward with
     layer l's attention and MLP outputs detached (their gradient dropped); per prompt, the mean over l
     of |estimate_l| with divisor L - 1; the mean over prompts; signed by the plain estimate."""
-    values = hs.ablation_values(bridge, prompts, method)
-    p = hs._prompts(prompts, torch.device("cpu"))
+    values = ablation_values(bridge, prompts, method)
+    p = as_prompts(prompts, torch.device("cpu"))
     rows = torch.arange(len(p))
 
     def estimates(dropped: int | None) -> torch.Tensor:  # (n_prompts, n_layers, n_heads)
@@ -302,12 +314,12 @@ def _graddrop_by_definition(bridge, prompts, method: str) -> np.ndarray:
 
             return hook
 
-        hooks = [(hs._z_name(layer), track(layer)) for layer in range(N_LAYERS)]
+        hooks = [(z_name(layer), track(layer)) for layer in range(N_LAYERS)]
         if dropped is not None:
             hooks += [(f"blocks.{dropped}.hook_{part}_out", lambda x, hook: x.detach()) for part in ("attn", "mlp")]
         with torch.enable_grad():
-            resid = hs.final_residual(bridge, p.tokens, hooks)
-            ld = hs.head_logit_diff(bridge, resid[rows, p.last_pos], p.correct, p.distractor)
+            resid = final_residual(bridge, p.tokens, hooks)
+            ld = head_logit_diff(bridge, resid[rows, p.last_pos], p.correct, p.distractor)
             grads = torch.autograd.grad(ld.sum(), [zs[layer] for layer in range(N_LAYERS)], allow_unused=True)
         return torch.stack(
             [
@@ -327,9 +339,9 @@ def test_graddrop_equals_its_definition(arch, prompts):
     """The one-forward GradDrop (partial backwards from each block's input) gives the numbers of L
     separate forwards with a layer's outputs detached, on a serial and a parallel-block architecture."""
     bridge = toy_bridge(arch, dtype=torch.float64)
-    fast = hs.scan_attribution(bridge, prompts, "mean", graddrop=True, progress=False)
+    fast = scan_attribution(bridge, prompts, "mean", graddrop=True, progress=False)
     expected = _graddrop_by_definition(bridge, prompts, "mean")
-    plain = hs.scan_attribution(bridge, prompts, "mean", progress=False)
+    plain = scan_attribution(bridge, prompts, "mean", progress=False)
     assert fast.algorithm == "attribution_graddrop"
     assert np.allclose(fast.table["delta"].to_numpy(), expected, rtol=1e-6, atol=1e-9)
     assert np.array_equal(np.sign(fast.table["delta"]), np.sign(plain.table["delta"]))
@@ -340,13 +352,13 @@ def test_graddrop_equals_its_definition(arch, prompts):
 
 
 def test_scan_result_fields(llama, prompts):
-    result = hs.score_heads(llama, prompts, method="zero", algorithm="batched", progress=False)
+    result = score_heads(llama, prompts, method="zero", algorithm="batched", progress=False)
     assert list(result.table.columns) == ["layer", "head", "delta", "delta_norm"]
     assert sorted(zip(result.table["layer"], result.table["head"])) == [
         (l, h) for l in range(N_LAYERS) for h in range(N_HEADS)
     ]
     assert np.allclose(result.table["delta_norm"], result.table["delta"] / result.clean_logit_diff)
-    clean = hs.logit_diff(llama, prompts)
+    clean = logit_diff(llama, prompts)
     assert result.clean_logit_diff == pytest.approx(float(clean.mean()), abs=1e-6)
     assert result.clean_accuracy == pytest.approx(float((clean > 0).float().mean()))
     assert (result.method, result.algorithm, result.device, result.dtype) == ("zero", "batched", "cpu", "float32")
@@ -357,30 +369,37 @@ def test_score_heads_takes_a_loaded_model_and_checks_names(llama, prompts):
     class Loaded:
         bridge = llama
 
-    result = hs.score_heads(Loaded(), prompts, method="mean", algorithm="attribution", progress=False)
+    result = score_heads(Loaded(), prompts, method="mean", algorithm="attribution", progress=False)
     assert result.algorithm == "attribution"
     with pytest.raises(ValueError, match="algorithm"):
-        hs.score_heads(llama, prompts, algorithm="fast")
+        score_heads(llama, prompts, algorithm="fast")
     with pytest.raises(ValueError, match="method"):
-        hs.score_heads(llama, prompts, method="resample")
+        score_heads(llama, prompts, method="resample")
     with pytest.raises(ValueError, match="layers"):
-        hs.scan_batched(llama, prompts, layers=[N_LAYERS])
+        scan_batched(llama, prompts, layers=[N_LAYERS])
 
 
-def _result(deltas: list[float]) -> hs.ScanResult:
+def _result(deltas: list[float]) -> ScanResult:
     n = len(deltas)
     table = pd.DataFrame({"layer": np.arange(n) // 5, "head": np.arange(n) % 5, "delta": deltas})
     table["delta_norm"] = table["delta"]
-    return hs.ScanResult(table, 1.0, 1.0, "mean", "batched", "cpu", "float32", 0.0, 1)
+    return ScanResult(table, 1.0, 1.0, "mean", "batched", "cpu", "float32", 0.0, 1)
 
 
 def test_agreement():
     rng = np.random.default_rng(0)
     exact = rng.normal(size=40)
-    same = hs.agreement(_result(list(exact)), _result(list(2 * exact)))
+    same = agreement(_result(list(exact)), _result(list(2 * exact)))
     assert same == {"spearman": pytest.approx(1.0), "top_k": 20, "top_k_overlap": 20, "n_heads": 40}
-    flipped = hs.agreement(_result(list(exact)), _result(list(-exact)))
+    flipped = agreement(_result(list(exact)), _result(list(-exact)))
     assert flipped["spearman"] == pytest.approx(-1.0) and flipped["top_k_overlap"] == 20  # |delta| ranks
-    shuffled = hs.agreement(_result(list(exact)), _result(list(rng.permutation(exact))))
+    shuffled = agreement(_result(list(exact)), _result(list(rng.permutation(exact))))
     assert abs(shuffled["spearman"]) < 0.5 and shuffled["top_k_overlap"] < 20
-    assert hs.agreement(_result(list(exact[:10])), _result(list(exact[:10])))["top_k"] == 10
+    assert agreement(_result(list(exact[:10])), _result(list(exact[:10])))["top_k"] == 10
+
+
+def test_every_registered_algorithm_has_a_scan():
+    from harness.scoring.head_scores import SCANS
+    from harness.scoring.methods import SCAN_ALGORITHMS
+
+    assert set(SCANS) == set(SCAN_ALGORITHMS)
