@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.claims import role_claims
+from harness.claims import faithfulness as faith
 from harness.claims import seed_claims as seed
 from harness.claims.check import Check, Context, pair_label
 from harness.data.designs import Design
@@ -97,6 +98,12 @@ _CLAIMS = [
           ("pairs", "roles"), _per_pair("pairs"), role_claims.m2),
     Claim("M3", "within the family, role+depth matching loses clearly fewer heads than index matching "
           "(heads move to other indices while their roles persist)", ("within", "roles"), _per_pair("within"), role_claims.m3),
+    Claim("C1", "each model's top-K heads by single-head |delta| are a faithful circuit of it: f(top-K) with every "
+          "other head ablated reaches a threshold and beats random K-sets", (faith.EXTRA,), faith.variants_of("C1"), faith.c1),
+    Claim("C2", "the base's top-K set mapped by index into the target beats the target's random K-sets within the "
+          "family and does not across families", (faith.EXTRA,), faith.variants_of("C2"), faith.c2),
+    Claim("C3", "across families the base's top-K set mapped by role+depth into the target stays below a transfer "
+          "efficiency threshold", (faith.EXTRA,), faith.variants_of("C3"), faith.c3),
 ]
 
 REGISTRY: dict[str, Claim] = {claim.id: claim for claim in _CLAIMS}

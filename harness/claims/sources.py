@@ -183,7 +183,14 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
             model, registry.get(model).family, *arrays, **cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed",
             n_boot=cfg.noise_floor.n_boot, level=cfg.uncertainty.level, seed=cfg.uncertainty.seed,
         )
-    source = Source(name, table, findings, notes, floors)
+    extras = {}
+    if design.name == "zoo":  # committed faithfulness results (fixtures/faithfulness/) serve the zoo's claims C1-C3
+        from harness.runs.faithfulness import load_results
+
+        results = load_results(method)
+        if len(results):
+            extras["faithfulness"] = results
+    source = Source(name, table, findings, notes, floors, extras)
     _attach_roles(source, design)
     return source
 

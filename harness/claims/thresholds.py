@@ -157,6 +157,65 @@ class NoiseFloor:
 
 
 @dataclass(frozen=True)
+class Faithfulness:
+    """How head sets are judged (harness.analysis.faithfulness, harness.runs.faithfulness): the
+    sizes of the curve, the random-set null, and the prompts the sets are measured on."""
+
+    k_grid: list[int]
+    n_random: int
+    n_random_curve: int
+    seed: int
+    stratify: bool
+    n_prompts: int
+    n_prompts_large: dict[str, int]
+    prompt_seed: int
+    rationale: str
+
+    def prompts_for(self, model: str) -> int:
+        return self.n_prompts_large.get(model, self.n_prompts)
+
+    def problem(self) -> str | None:
+        if not self.k_grid or min(self.k_grid) < 1:
+            return f"faithfulness.k_grid = {self.k_grid!r} must be positive sizes"
+        if self.n_random < 1 or self.n_random_curve < 0:
+            return "faithfulness.n_random must be >= 1 and n_random_curve >= 0"
+        if self.n_prompts < 1 or any(n < 1 for n in self.n_prompts_large.values()):
+            return "faithfulness.n_prompts must be >= 1"
+        return None
+
+
+@dataclass(frozen=True)
+class C1Rule:
+    min_f: float
+    max_p: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class C2Rule:
+    max_p: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class C3Rule:
+    max_efficiency: float
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Screen:
+    """The IG screen (algorithm attribution_ig) against the exact scan of the same model and prompts:
+    what it must reach to stand in for the exact scan (benchmarks/ig_agreement.py reads these)."""
+
+    min_spearman: float
+    min_top_k: int
+    top_k: int
+    min_speedup: float
+    rationale: str
+
+
+@dataclass(frozen=True)
 class Acceptance:
     k: int
     clean_logit_diff: Bound
@@ -210,7 +269,12 @@ class Thresholds:
     T3: T3Rule
     uncertainty: Uncertainty
     noise_floor: NoiseFloor
+    faithfulness: Faithfulness
+    C1: C1Rule
+    C2: C2Rule
+    C3: C3Rule
     acceptance: Acceptance
+    screen: Screen
     # issue 17 (heads matched by role); optional so that older thresholds files still load
     correspondence: Correspondence | None = None
     M1: X1Rule | None = None
@@ -282,6 +346,11 @@ def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
             raise ThresholdsError(f"{path.name}: [{where}] must be a table")
         _, item = typing.get_args(hint)
         return {name: _convert(item, sub, f"{where}.{name}", path) for name, sub in value.items()}
+    if origin is list:
+        if not isinstance(value, list):
+            raise ThresholdsError(f"{path.name}: {where} = {value!r} must be a list")
+        (item,) = typing.get_args(hint)
+        return [_convert(item, v, f"{where}[{i}]", path) for i, v in enumerate(value)]
     if origin is tuple:  # tuple[str, ...]: a TOML array
         if not isinstance(value, list):
             raise ThresholdsError(f"{path.name}: {where} = {value!r} must be an array")
@@ -296,6 +365,8 @@ def _convert(hint: Any, value: Any, where: str, path: Path) -> Any:
                 raise ThresholdsError(f"{path}: {where} = {value!r} must be a finite number")
             return float(value)
         if kind in (int, str) and isinstance(value, kind) and not isinstance(value, bool):
+            return value
+        if kind is bool and isinstance(value, bool):
             return value
     raise ThresholdsError(f"{path.name}: {where} = {value!r} must be {' or '.join(k.__name__ for k in allowed)}")
 
@@ -331,7 +402,7 @@ def parse(raw: dict[str, Any], path: Path = THRESHOLDS_FILE) -> Thresholds:
     """Validate the parsed TOML of a thresholds file into `Thresholds`."""
     thresholds = _build(Thresholds, raw, "", path)
     thresholds = dataclasses.replace(thresholds, path=path)
-    problem = thresholds.transfer.problem() or _correspondence_problem(thresholds.correspondence)
+    problem = thresholds.transfer.problem() or thresholds.faithfulness.problem() or _correspondence_problem(thresholds.correspondence)
     if problem:
         raise ThresholdsError(f"{path}: {problem}")
     return thresholds

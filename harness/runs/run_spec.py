@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from harness.data.head_table import DEFAULT_TAU
 from harness.data.ioi_dataset import TaskSpec
 from harness.models import registry
+from harness.scoring.methods import DEFAULT_IG_PATH, DEFAULT_IG_STEPS
 
 DEFAULT_N_PROMPTS = 200
 DEFAULT_SEED = 0
@@ -18,7 +19,7 @@ class RunSpec:
     """Everything that decides a head table besides the model."""
 
     method: str = "mean"  # zero (the origin's) | mean (over the ABC distribution; our default)
-    algorithm: str = "batched"  # batched (exact) | naive (exact, slow) | attribution (approximate)
+    algorithm: str = "batched"  # batched (exact) | naive (exact, slow) | attribution* (approximate)
     style: str = "wang"
     n_prompts: int = DEFAULT_N_PROMPTS
     seed: int = DEFAULT_SEED
@@ -26,6 +27,15 @@ class RunSpec:
     rule: str = "signed"  # category rule (origin code); "absolute" = origin draft
     tau: float = DEFAULT_TAU
     dtype: str = "float32"  # compute dtype; float32 is the reference (bfloat16 on CPU: ~2x faster)
+    ig_steps: int = DEFAULT_IG_STEPS  # attribution_ig only: midpoint steps m
+    ig_path: str = DEFAULT_IG_PATH  # attribution_ig only: "all" | "layer" (harness.scoring.methods.IG_PATHS)
+
+    @property
+    def algorithm_key(self) -> str:
+        """The algorithm as the cache key names it: attribution_ig with its steps and path."""
+        if self.algorithm == "attribution_ig":
+            return f"attribution_ig[m={self.ig_steps},path={self.ig_path}]"
+        return self.algorithm
 
     def task(self, task: str, model: str | None = None) -> TaskSpec:
         """The prompt set of `task`; with `model`, under that model's BOS convention (registry)."""

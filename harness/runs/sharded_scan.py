@@ -1,4 +1,5 @@
-"""The exact batched scan of one model and task as independent layer shards: resumable and parallel.
+"""A layered scan (the exact batched scan, or the IG screen) of one model and task as independent layer
+shards: resumable and parallel.
 
 `run_sharded` scans the layers that have no shard yet (harness.shards), in this process, in `workers`
 local processes (one model load each, layers dealt round-robin so early, costlier layers spread), or
@@ -51,6 +52,7 @@ def scan_layers(
     import torch
 
     from harness.scoring.batched import iter_batched_layers
+    from harness.scoring.integrated_gradients import iter_ig_layers
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
 
@@ -65,9 +67,12 @@ def scan_layers(
     store = ShardStore(CacheKey.from_dict(key), root=shard_root)
     stored = []
     desc = f"{model} {task} layers {layers[0]}.." if len(layers) > 1 else f"{model} {task} layer {layers[0]}"
-    for layer, ablated, clean in iter_batched_layers(
-        loaded.bridge, prompts, spec.method, layers=layers, progress=progress, desc=desc
-    ):
+    if spec.algorithm == "attribution_ig":
+        layer_scan = iter_ig_layers(loaded.bridge, prompts, spec.method, layers=layers, steps=spec.ig_steps,
+                                    path=spec.ig_path, progress=progress, desc=desc)
+    else:
+        layer_scan = iter_batched_layers(loaded.bridge, prompts, spec.method, layers=layers, progress=progress, desc=desc)
+    for layer, ablated, clean in layer_scan:
         store.save(layer, ablated.numpy(), clean.numpy())
         stored.append(layer)
         if on_saved is not None:

@@ -14,8 +14,9 @@ Owns, one idea per module (lower modules never import higher ones):
 - the scans: `naive` (reference loop), `batched` (exact, fast; `iter_batched_layers` for shards),
   `attribution` (attribution patching, optionally GradDrop), `tl_patching` (TransformerLens's
   patching helper, for benchmarks);
-- `head_scores`: `score_heads`, the one entry point, dispatching over its registry `SCANS`;
-- `roles`, `role_columns`: the role diagnostics of every head (forwards only, no ablation).
+- `faithfulness`: logit differences with whole head sets ablated (keep-masks, many per forward);
+- `roles`: the role diagnostics of every head (names in `role_columns`);
+- `head_scores`: `score_heads`, the one entry point, dispatching over its registry `SCANS`.
 
 May import: harness.data (prompt sets), harness.models.
 Must not import: runs, analysis, claims, report, cli.

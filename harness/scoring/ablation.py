@@ -1,7 +1,8 @@
 """The one ablation-values function: what replaces a head's output z under each ablation method.
 
 "zero": zeros (the origin's method). "mean" (the default here): the mean of hook_z over the
-ABC-corrupted prompts of the same template, at the same position. Every scan, and any new use of
+ABC-corrupted prompts of the same template, at the same position. "counterfactual": hook_z of each
+prompt's own paired ABC-corrupted prompt (one "group" per prompt). Every scan, and any new use of
 ablation, asks `ablation_values` and reads rows of the result (`AblationValues.rows`).
 """
 
@@ -66,6 +67,25 @@ def _mean_by_group(bridge: Any, p: Prompts, memory_budget_mb: float) -> list[tor
     return list(means.unbind(0))
 
 
+def _per_prompt_corrupt(bridge: Any, p: Prompts, memory_budget_mb: float) -> list[torch.Tensor]:
+    """Per layer, hook_z of each prompt's own ABC-corrupted prompt at every position, (N, T, n_heads, d_head)."""
+    n_layers, n_heads, d_head = geometry(bridge)
+    par = param(bridge)
+    width = p.corrupt_tokens.shape[1]
+    out = torch.empty(n_layers, len(p), width, n_heads, d_head, device=par.device, dtype=par.dtype)
+
+    def keep(layer: int, rows: slice) -> Callable[..., None]:
+        def hook(z: torch.Tensor, hook: Any) -> None:
+            out[layer, rows] = z
+
+        return hook
+
+    chunk = rows_per_forward(bridge, width, memory_budget_mb)
+    for rows in row_chunks(len(p), chunk):
+        final_residual(bridge, p.corrupt_tokens[rows], [(z_name(layer), keep(layer, rows)) for layer in range(n_layers)])
+    return list(out.unbind(0))
+
+
 def ablation_values(
     bridge: Any, prompts: Any, method: str, *, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
 ) -> AblationValues:
@@ -82,4 +102,7 @@ def ablation_values(
         if method == "zero":
             zeros = torch.zeros(1, p.tokens.shape[1], n_heads, d_head, device=par.device, dtype=par.dtype)
             return AblationValues(method, [zeros] * n_layers, torch.zeros_like(p.group))
+        if method == "counterfactual":
+            rows = torch.arange(len(p), device=p.group.device)
+            return AblationValues(method, _per_prompt_corrupt(bridge, p, memory_budget_mb), rows)
         return AblationValues(method, _mean_by_group(bridge, p, memory_budget_mb), p.group)

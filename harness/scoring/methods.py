@@ -8,12 +8,23 @@ Imports nothing, so every subpackage may read it without pulling in torch.
 from __future__ import annotations
 
 # Replacement value of an ablated head's output: "mean" over the ABC-corrupted prompts of the same
-# template and position (the harness default, first), or "zero" (the origin's method).
-ABLATION_METHODS: tuple[str, ...] = ("mean", "zero")
+# template and position (the harness default, first), "zero" (the origin's method), or
+# "counterfactual": the head's own output on the prompt's paired ABC-corrupted prompt (MIB's most
+# faithful ablation; per prompt, no averaging).
+ABLATION_METHODS: tuple[str, ...] = ("mean", "zero", "counterfactual")
 DEFAULT_METHOD = ABLATION_METHODS[0]
 
 # How the per-head deltas are computed: "batched" (exact, the default, first), "naive" (exact, one
-# forward per head), "attribution" (attribution patching, an approximation) or "attribution_graddrop"
-# (attribution patching with AtP*'s GradDrop correction: about L/2 more backward passes).
-SCAN_ALGORITHMS: tuple[str, ...] = ("batched", "naive", "attribution", "attribution_graddrop")
+# forward per head), "attribution" (attribution patching, an approximation), "attribution_graddrop"
+# (attribution patching with AtP*'s GradDrop correction: about L/2 more backward passes) or
+# "attribution_ig" (integrated gradients from the clean to the ablated z, m midpoint steps: the screen).
+SCAN_ALGORITHMS: tuple[str, ...] = ("batched", "naive", "attribution", "attribution_graddrop", "attribution_ig")
+# Scans that yield one layer at a time, so a resumable scan stores them as layer shards.
+LAYERED_ALGORITHMS: tuple[str, ...] = ("batched", "attribution_ig")
+
+# attribution_ig: which heads move along the path ("all": every head of every layer together, m passes
+# of the whole model; "layer": one layer's heads at a time) and the number of midpoint steps m.
+IG_PATHS: tuple[str, ...] = ("all", "layer")
+DEFAULT_IG_PATH = IG_PATHS[0]
+DEFAULT_IG_STEPS = 4
 DEFAULT_ALGORITHM = SCAN_ALGORITHMS[0]

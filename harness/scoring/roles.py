@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from harness.scoring.head_scores import _bar, _stop
+from harness.scoring.progress import bar as _bar
+from harness.scoring.readout import _stop
 
 from harness.scoring.role_columns import COPY_COLUMNS, DLA_COLUMN, IOI_ATTENTION_COLUMNS, REPEAT_COLUMNS, ROLE_COLUMNS  # noqa: F401
 COPY_TOP = 5  # Wang et al.'s top-5

@@ -296,3 +296,46 @@ def scan_flops(
         ours=heads * sum(ours_per_head(g, layer, w) for layer in chosen for w in scan_w),
         lower_bound=heads * sum(lower_bound_per_head(g, layer, n) for layer in chosen for n in true),
     )
+
+
+def _dense_and_attention(g: Geometry, width: int) -> tuple[int, int]:
+    """One block at every position of `width` tokens: (dense multiply-adds, attention ones)."""
+    total = g.block(width)
+    attention = g.n_heads * g.d_head * width * (width + 1)
+    return total - attention, attention
+
+
+def ig_flops(
+    geometry: Geometry,
+    widths: Sequence[int],
+    *,
+    steps: int,
+    path: str,
+    layers: Sequence[int] | None = None,
+) -> int:
+    """Multiply-adds of the IG screen (`integrated_gradients.scan_ig`) over every prompt run at
+    `widths` tokens (the "all" path runs the whole right-padded batch at its longest width; the
+    "layer" path runs length segments, like the batched scan).
+
+    Per alpha a forward and a backward; the weights need no gradient, so the backward of a dense
+    matmul is one matmul (the input's gradient) and that of attention two per forward one (queries
+    and keys; pattern and values). "all": one clean forward, then `steps` x (forward + backward) of
+    every block. "layer": the clean forward, then per scanned layer L `steps` x (forward + backward)
+    of blocks L..N-1. Plus the last-position readout (two unembedding columns) per pass."""
+    g = geometry
+    chosen = range(g.n_layers) if layers is None else sorted({int(x) for x in layers})
+    if path not in ("all", "layer"):
+        raise ValueError(f"path must be 'all' or 'layer', got {path!r}")
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1, got {steps!r}")
+    total = 0
+    for width in (int(w) for w in widths):
+        dense, attention = _dense_and_attention(g, width)
+        forward, backward = dense + attention, dense + 2 * attention
+        readout = 2 * g.d_model
+        if path == "all":
+            total += g.n_layers * forward + readout + steps * (g.n_layers * (forward + backward) + 2 * readout)
+        else:
+            blocks = sum(g.n_layers - layer for layer in chosen)
+            total += g.n_layers * forward + readout + steps * (blocks * (forward + backward) + 2 * len(chosen) * readout)
+    return total

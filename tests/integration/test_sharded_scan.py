@@ -111,6 +111,49 @@ def test_killed_scan_resumes_to_the_same_table(tmp_path, uninterrupted):
     assert again.stdout == uninterrupted and "already scanned" not in again.stderr
 
 
+IG = ["--algorithm", "attribution_ig", "--ig-path", "layer", "--ig-steps", "2"]
+
+
+def test_killed_ig_scan_resumes_to_the_same_table_and_matches_scan_ig(tmp_path):
+    """The IG screen (path "layer") is resumable like the exact scan: killed after two layer shards,
+    the same command resumes to the uninterrupted table byte for byte; and that table is
+    integrated_gradients.scan_ig's on the same model and prompts."""
+    import io
+
+    import numpy as np
+
+    from harness.data.ioi_dataset import build_prompts
+    from harness.models.loaders import load_model
+    from harness.scoring.integrated_gradients import scan_ig
+
+    uninterrupted = _cli(tmp_path / "whole", *IG).stdout
+    cache = tmp_path / "cache"
+    script = tmp_path / "stalling_cli.py"
+    script.write_text(STALLING_CLI.format(n=KILL_AFTER_SHARDS))
+    proc = subprocess.Popen([sys.executable, str(script), *SCORES[2:], *IG], env=_env(cache), cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while len(_shards(cache)) < KILL_AFTER_SHARDS:
+            assert proc.poll() is None, f"the scan ended before it was killed:\n{proc.communicate()[1][-3000:]}"
+            assert time.monotonic() < deadline, "no shards within the time limit"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    resumed = _cli(cache, *IG)
+    assert f"{KILL_AFTER_SHARDS} of {N_LAYERS} layers already scanned" in resumed.stderr
+    assert resumed.stdout == uninterrupted
+    loaded = load_model(MODEL, weights="twin", device="cpu", progress=False)
+    prompts = build_prompts(RUN.task("ioi", MODEL), loaded.tokenizer)
+    direct = scan_ig(loaded.bridge, prompts, "mean", steps=2, path="layer", progress=False).table
+    table = pd.read_csv(io.StringIO(uninterrupted))
+    np.testing.assert_allclose(table["delta"], direct["delta"], rtol=1e-4, atol=1e-6)
+
+
 def test_two_workers_give_one_workers_table(tmp_path, uninterrupted):
     two = _cli(tmp_path / "cache", "--workers", "2")
     assert two.stdout == uninterrupted

@@ -34,14 +34,17 @@ ROLE_CLAIMS = {"M1", "M2", "M3"}  # need role tables (extras["roles"]), which th
 
 
 def test_every_claim_id_has_checks(baseline):
-    """On the published source every claim is checked, except the noise-floor claim F1 and the role
-    claims M1-M3, which are unavailable with their reasons (the published tables carry no per-prompt
-    scores and no role tables)."""
-    assert {c for c, _ in baseline.checks} == set(claims.CLAIM_IDS) - {"F1"} - ROLE_CLAIMS
+    """On the published source every claim is checked, except the noise-floor claim F1, the role
+    claims M1-M3 and the faithfulness claims C1-C3, which are unavailable with their reasons (the
+    published tables carry no per-prompt scores, no role tables and no faithfulness results)."""
+    faithfulness = {"C1", "C2", "C3"}
+    assert {c for c, _ in baseline.checks} == set(claims.CLAIM_IDS) - {"F1"} - ROLE_CLAIMS - faithfulness
     assert all("no per-prompt scores" in baseline.unavailable[("F1", v)] for v in claims.variants("F1", "published"))
     for claim in ROLE_CLAIMS:
         assert all("no roles data" in baseline.unavailable[(claim, v)] for v in claims.variants(claim, "published"))
-    for claim in set(claims.CLAIM_IDS) - {"F1"} - ROLE_CLAIMS:
+    for claim in faithfulness:
+        assert all("no faithfulness data" in baseline.unavailable[(claim, v)] for v in claims.variants(claim, "published"))
+    for claim in set(claims.CLAIM_IDS) - {"F1"} - ROLE_CLAIMS - faithfulness:
         assert {v for c, v in baseline.checks if c == claim} == set(claims.variants(claim))
 
 

@@ -15,6 +15,7 @@ from harness.scoring.scan_flops import (
     ScanFlops,
     geometry_from_cfg,
     geometry_from_hf_config,
+    ig_flops,
     matmul_shapes,
     scan_flops,
 )
@@ -280,3 +281,25 @@ def test_matmul_shapes():
     }  # fmt: skip
     attn_only = Geometry(2, 2, 2, 4, 0, 10, attn_only=True)
     assert set(matmul_shapes(attn_only, 8)) == {"q_proj", "kv_proj", "o_proj"}
+
+
+def test_ig_flops_by_hand_on_the_tiny_geometry():
+    # T = 3: dense 3 * 112 = 336, attention 48; forward 384, backward (no weight gradients)
+    # 336 + 2 * 48 = 432; readout 2 * 4 = 8 per pass.
+    forward, backward, readout = 384, 432, 8
+    clean = 2 * forward + readout
+    assert ig_flops(TINY, [3], steps=1, path="all") == clean + 1 * (2 * (forward + backward) + 2 * readout)
+    assert ig_flops(TINY, [3], steps=4, path="all") == clean + 4 * (2 * (forward + backward) + 2 * readout)
+    # "layer": layer 0 runs 2 blocks, layer 1 one, per alpha; one readout per layer and alpha
+    assert ig_flops(TINY, [3], steps=2, path="layer") == clean + 2 * (3 * (forward + backward) + 2 * 2 * readout)
+    assert ig_flops(TINY, [3, 3], steps=2, path="layer", layers=[1]) == 2 * (clean + 2 * (forward + backward + 2 * readout))
+    with pytest.raises(ValueError, match="path"):
+        ig_flops(TINY, [3], steps=1, path="diagonal")
+
+
+def test_ig_all_is_cheaper_than_the_exact_scan_on_smollm2_at_small_m():
+    exact = scan_flops(SMOLLM2, BENCH_LENGTHS).ours
+    width = max(BENCH_LENGTHS)
+    for steps in (1, 4, 8):
+        assert ig_flops(SMOLLM2, [width] * len(BENCH_LENGTHS), steps=steps, path="all") < exact
+    assert ig_flops(SMOLLM2, BENCH_LENGTHS, steps=1, path="layer") > ig_flops(SMOLLM2, BENCH_LENGTHS, steps=1, path="all")

@@ -1,0 +1,108 @@
+"""Causal transfer of a head set between two models, pure functions over frames.
+
+The base's top-K heads (by single-head |delta|, its zoo table) are mapped into the target by a
+correspondence (a frame layer, head -> tgt_layer, tgt_head; `index` here: the same (layer, head);
+depth, role and role+depth from harness.analysis.correspondence when present). A base head whose
+target does not exist in the target's geometry (or that the correspondence leaves unmatched) is
+dropped and counted; two base heads mapped onto one target head count once. The mapped set's
+faithfulness in the target is weighed against the target's own top-K set and its random K-sets:
+
+    efficiency = (f(mapped) - mean f(random K-sets)) / (f(own top-K) - mean f(random K-sets))
+
+and the mapped set's one-sided p-value against the same random K-sets (a mapped set smaller than
+K for dropped heads is compared with K-sets as it is: a head that does not exist cannot carry the
+behaviour, as the seed's "missing" counts against a pair).
+
+A correspondence never reads faithfulness: it is built from the base's ranking and the models'
+geometry (and role tables), before anything is measured in the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import faithfulness as faith
+from harness.data.head_sets import Head
+from harness.models import registry
+
+INDEX = "index"
+MAPPED_SEP = "|"
+
+
+def index_correspondence(base_top: pd.DataFrame, target_geometry: tuple[int, int]) -> pd.DataFrame:
+    """Each base head (layer, head) to the same (layer, head) of the target; NaN where the target
+    has no such head."""
+    n_layers, n_heads = target_geometry
+    inside = (base_top["layer"] < n_layers) & (base_top["head"] < n_heads)
+    return pd.DataFrame(
+        {
+            "layer": base_top["layer"].astype(int).to_numpy(),
+            "head": base_top["head"].astype(int).to_numpy(),
+            "tgt_layer": base_top["layer"].where(inside).to_numpy(float),
+            "tgt_head": base_top["head"].where(inside).to_numpy(float),
+        }
+    )
+
+
+def mapped_heads(correspondence: pd.DataFrame, target_geometry: tuple[int, int]) -> tuple[list[Head], int]:
+    """(the distinct target heads the correspondence maps onto, inside the geometry; the number of
+    base heads dropped: unmatched or outside it)."""
+    n_layers, n_heads = target_geometry
+    heads, dropped = set(), 0
+    for tl, th in zip(correspondence["tgt_layer"], correspondence["tgt_head"]):
+        if pd.isna(tl) or pd.isna(th) or not (0 <= int(tl) < n_layers and 0 <= int(th) < n_heads):
+            dropped += 1
+            continue
+        heads.add((int(tl), int(th)))
+    return sorted(heads), dropped
+
+
+def mapped_label(base: str, correspondence: str, dropped: int) -> str:
+    """How a mapped set is labelled in the target's results: base|correspondence|dropped."""
+    return MAPPED_SEP.join((base, correspondence, str(int(dropped))))
+
+
+def parse_label(label: str) -> tuple[str, str, int]:
+    base, correspondence, dropped = label.split(MAPPED_SEP)
+    return base, correspondence, int(dropped)
+
+
+def base_top(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The base's top-k heads by |delta| (one model's head table) as a frame (layer, head)."""
+    heads = faith.ranked_heads(table, "abs")[:k]
+    return pd.DataFrame(heads, columns=["layer", "head"])
+
+
+def transfer_frame(
+    results: pd.DataFrame, pairs: Sequence[tuple[str, str]], k: int, kinds: Mapping[tuple[str, str], str] | None = None
+) -> pd.DataFrame:
+    """One row per (pair, correspondence) found in `results` (all models of one method, with f):
+    the mapped set's size, dropped heads, f, the target's own top-k f, the target's random k-set
+    null (mean, 95th percentile), the mapped set's p-value against it and the transfer efficiency."""
+    results = results if "f" in results else faith.with_f(results)
+    rows = []
+    for base, target in pairs:
+        tgt = results[results["model"] == target]
+        mapped = tgt[tgt["kind"] == "mapped"]
+        own = tgt[(tgt["kind"] == "top") & (tgt["ranking"] == "abs") & (tgt["k"] == k)]
+        draws = tgt[(tgt["kind"] == "random") & (tgt["k"] == k)]["f"].to_numpy(float)
+        for _, row in mapped.iterrows():
+            label_base, correspondence, dropped = parse_label(row["label"])
+            if label_base != base:
+                continue
+            f_own = float(own["f"].iloc[0]) if len(own) else float("nan")
+            null_mean = float(draws.mean()) if len(draws) else float("nan")
+            rows.append(
+                {
+                    "base": base, "target": target, "kind": (kinds or {}).get((base, target)) or registry.pair_kind(base, target),
+                    "correspondence": correspondence, "n_mapped": int(row["k"]), "n_dropped": dropped,
+                    "f_mapped": float(row["f"]), "f_own": f_own, "null_mean": null_mean,
+                    "null_p95": float(np.percentile(draws, 95)) if len(draws) else float("nan"),
+                    "p_value": faith.null_position(float(row["f"]), draws)[1],
+                    "efficiency": faith.transfer_efficiency(float(row["f"]), f_own, null_mean),
+                }
+            )
+    return pd.DataFrame(rows)

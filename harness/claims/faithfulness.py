@@ -1,0 +1,151 @@
+"""The faithfulness claims C1-C3 as pure functions: results frames in, `Check`s out.
+
+Input: the faithfulness results of one ablation method for the zoo models (harness.runs.faithfulness
+.load_results; one row per measured set, with f from harness.analysis.faithfulness.with_f), the pair
+design (harness.claims.checks.Design) and the thresholds ([C1], [C2], [C3], [transfer] k).
+
+- C1 (per model): the model's top-K heads by |delta| are a faithful circuit of it: f(top-K) >= min_f
+  and above its random K-set null (p < max_p). Every transfer claim rests on it; C2 and C3 say
+  beside a pair whether its base passed.
+- C2 (per pair): the index-mapped set (base top-K at the same (layer, head) of the target) is
+  better than the target's random K-sets within the family (p < max_p) and no better across
+  families (p >= max_p).
+- C3 (per cross-family pair): under the role+depth correspondence the mapped set's transfer
+  efficiency stays below max_efficiency; when it does not, the measured text says the circuit
+  transfers by role though not by index.
+
+Each `evaluate_*` returns (checks, unavailable): a variant without the data it needs is named in
+`unavailable` with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analysis import causal_transfer as ct
+from harness.analysis import faithfulness as fa
+from harness.claims.check import Check, Context, pair_label
+from harness.claims.thresholds import Thresholds
+from harness.data.designs import Design
+
+EXTRA = "faithfulness"  # the source extra (Source.extras) holding the results: one frame, all models
+
+ROLE_DEPTH = "role+depth"
+
+CLAIMS = ("C1", "C2", "C3")  # their statements live in harness.claims.registry
+
+
+def design_models(design: Design) -> tuple[str, ...]:
+    """The models of the design's pairs, in pair order (each once)."""
+    return tuple(dict.fromkeys(m for pair in design.pairs for m in pair))
+
+
+def variants(claim: str, design: Design) -> tuple[str, ...]:
+    """Static variants from the design alone: C1 per model, C2 per pair, C3 per cross pair."""
+    return {
+        "C1": design_models(design),
+        "C2": tuple(pair_label(p) for p in design.pairs),
+        "C3": tuple(pair_label(p) for p in design.cross),
+    }[claim]
+
+
+def variants_of(claim: str):
+    return lambda design: variants(claim, design)
+
+
+def _c1_row(results: pd.DataFrame, model: str, k: int) -> dict | None:
+    rows = results[results["model"] == model]
+    if not len(rows) or not (rows["kind"] == "full").any() or not (rows["kind"] == "empty").any():
+        return None
+    curve = fa.curve_frame(rows)
+    hit = curve[(curve["ranking"] == "abs") & (curve["k"] == k)]
+    if not len(hit) or not int(hit["null_n"].iloc[0]):
+        return None
+    return hit.iloc[0].to_dict()
+
+
+def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+    rule, k = cfg.C1, cfg.transfer.k
+    results = fa.with_f(results) if len(results) and "f" not in results else results
+    checks, unavailable = [], {}
+    for model in variants("C1", design):
+        row = _c1_row(results, model, k) if len(results) else None
+        if row is None:
+            unavailable[model] = f"no faithfulness results with a top-{k} set and random {k}-sets for {model}"
+            continue
+        holds = row["f"] >= rule.min_f and row["p_value"] < rule.max_p
+        checks.append(Check(
+            "C1", source, model,
+            measured=(f"f(top-{k}) = {row['f']:.3f}; random {k}-sets: mean {row['null_mean']:.3f}, 95th pct "
+                      f"{row['null_p95']:.3f} (N = {int(row['null_n'])}); p = {row['p_value']:.3f}; necessity {row['necessity']:.3f}"),
+            condition=f"f >= {rule.min_f:.2f} and p < {rule.max_p:.2f}",
+            holds=bool(holds), value=float(row["f"]),
+        ))
+    return checks, unavailable
+
+
+def _c1_word(c1: dict[str, Check], model: str) -> str:
+    check = c1.get(model)
+    return "unknown" if check is None else ("yes" if check.holds else "NO")
+
+
+def evaluate_c2(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+    return _pairs("C2", results, source, design, cfg)
+
+
+def evaluate_c3(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+    return _pairs("C3", results, source, design, cfg)
+
+
+def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+    k = cfg.transfer.k
+    pairs = design.pairs if claim == "C2" else design.cross
+    frame = ct.transfer_frame(fa.with_f(results) if "f" not in results else results, pairs, k, design.kinds) if len(results) else pd.DataFrame()
+    c1 = {c.variant: c for c in evaluate_c1(results, source, design, cfg)[0]} if len(results) else {}
+    checks, unavailable = [], {}
+    for base, target in pairs:
+        label = pair_label((base, target))
+        rows = frame[(frame["base"] == base) & (frame["target"] == target)] if len(frame) else frame
+        by = {r["correspondence"]: r for _, r in rows.iterrows()} if len(rows) else {}
+        wanted = ct.INDEX if claim == "C2" else ROLE_DEPTH
+        row = by.get(wanted)
+        if row is None or pd.isna(row["p_value"]):
+            unavailable[label] = f"no {wanted}-mapped set of {base} measured in {target} (with its random {k}-sets)"
+            continue
+        base_note = f"base top-{k} faithful (C1): {_c1_word(c1, base)}"
+        if claim == "C2":
+            within = row["kind"] == "within"
+            holds = row["p_value"] < cfg.C2.max_p if within else row["p_value"] >= cfg.C2.max_p
+            condition = f"{'within' if within else 'cross'}: p {'<' if within else '>='} {cfg.C2.max_p:.2f}"
+            measured = (f"f(index-mapped, {int(row['n_mapped'])} heads, {int(row['n_dropped'])} dropped) = {row['f_mapped']:.3f} vs "
+                        f"random {k}-sets mean {row['null_mean']:.3f}, 95th pct {row['null_p95']:.3f}: p = {row['p_value']:.3f}; "
+                        f"efficiency {row['efficiency']:.2f}; {base_note}")
+            checks.append(Check("C2", source, label, measured, condition, bool(holds), float(row["p_value"])))
+            continue
+        if pd.isna(row["efficiency"]):
+            unavailable[label] = f"efficiency undefined in {target}: its own top-{k} set is no better than the random mean"
+            continue
+        holds = row["efficiency"] < cfg.C3.max_efficiency
+        index = by.get(ct.INDEX)
+        index_text = f"; index efficiency {index['efficiency']:.2f}" if index is not None else ""
+        verdict = "" if holds else "; transfers by role though not by index" if index is not None and index["efficiency"] < cfg.C3.max_efficiency else ""
+        measured = (f"role+depth efficiency {row['efficiency']:.2f} (f mapped {row['f_mapped']:.3f}, own {row['f_own']:.3f}, "
+                    f"random mean {row['null_mean']:.3f}; {int(row['n_dropped'])} dropped){index_text}{verdict}; {base_note}")
+        checks.append(Check("C3", source, label, measured, f"efficiency < {cfg.C3.max_efficiency:.2f}", bool(holds), float(row["efficiency"])))
+    return checks, unavailable
+
+
+EVALUATE = {"C1": evaluate_c1, "C2": evaluate_c2, "C3": evaluate_c3}
+
+
+def _from_context(claim: str):
+    """The registry's evaluate function of `claim`: the source's faithfulness extra in, Checks out
+    (a variant without the data it needs yields no Check: the gate skips it as not computed)."""
+
+    def evaluate(ctx: Context) -> list[Check]:
+        return EVALUATE[claim](ctx.extras[EXTRA], ctx.source, ctx.design, ctx.cfg)[0]
+
+    return evaluate
+
+
+c1, c2, c3 = (_from_context(c) for c in CLAIMS)

@@ -1,0 +1,122 @@
+"""The faithfulness claims C1-C3 (harness.claims.faithfulness) on synthetic results frames: each
+holds on a case built to satisfy it and goes red on one built to break it (a model whose "top" set
+is a random set, an index-mapped set as good as the target's own, a role-matched set that transfers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis import causal_transfer as ct
+from harness.claims import faithfulness as cf
+from harness.claims import thresholds
+from harness.claims.check import pair_label
+from harness.data import designs
+from harness.models import registry
+
+pytestmark = pytest.mark.unit
+
+CFG = thresholds.load()
+ZOO_DESIGN = designs.builtin("zoo")
+ZOO_MODELS, ZOO_PAIRS = ZOO_DESIGN.models, ZOO_DESIGN.pairs
+K = CFG.transfer.k
+NULL = np.linspace(0.0, 0.3, 30)  # the random K-sets' f (m = f: m_full = 1, m_empty = 0)
+
+
+def _model_rows(model: str, f_top: float, null: np.ndarray = NULL) -> list[dict]:
+    spec = registry.get(model)
+    rows = [
+        {"kind": "full", "ranking": "", "k": spec.n_layers * spec.n_heads, "draw": 0, "label": "", "m": 1.0},
+        {"kind": "empty", "ranking": "", "k": 0, "draw": 0, "label": "", "m": 0.0},
+    ]
+    for ranking in ("abs", "signed"):
+        rows.append({"kind": "top", "ranking": ranking, "k": K, "draw": 0, "label": "", "m": f_top})
+        rows.append({"kind": "necessity", "ranking": ranking, "k": K, "draw": 0, "label": "", "m": 0.2})
+    rows += [{"kind": "random", "ranking": "", "k": K, "draw": i, "label": "", "m": v} for i, v in enumerate(null)]
+    return [dict(r, model=model, method="mean", heads="") for r in rows]
+
+
+def _mapped(base: str, target: str, correspondence: str, f: float, dropped: int = 0) -> dict:
+    return {"kind": "mapped", "ranking": "", "k": K - dropped, "draw": 0, "label": ct.mapped_label(base, correspondence, dropped),
+            "m": f, "model": target, "method": "mean", "heads": ""}
+
+
+def results(f_top: dict[str, float] | None = None, mapped: dict[tuple[str, str, str], float] | None = None) -> pd.DataFrame:
+    """Every zoo model with a faithful top set (0.8) unless `f_top` says otherwise; mapped sets:
+    index within family 0.7, across 0.1; role+depth across 0.2 (efficiency ~0.1), unless `mapped`
+    overrides (base, target, correspondence) -> f."""
+    tops = {m: 0.8 for m in ZOO_MODELS} | (f_top or {})
+    rows = [r for m in ZOO_MODELS for r in _model_rows(m, tops[m])]
+    default = {}
+    for base, target in ZOO_PAIRS:
+        within = ZOO_DESIGN.kinds[(base, target)] == "within"
+        default[(base, target, "index")] = 0.7 if within else 0.1
+        if not within:
+            default[(base, target, "role+depth")] = 0.2
+    for (base, target, name), f in (default | (mapped or {})).items():
+        rows.append(_mapped(base, target, name, f))
+    return pd.DataFrame(rows)
+
+
+def _by_variant(checks):
+    return {c.variant: c for c in checks}
+
+
+def test_variants_come_from_the_design():
+    assert cf.variants("C1", ZOO_DESIGN) == tuple(dict.fromkeys(m for p in ZOO_PAIRS for m in p))
+    assert len(cf.variants("C2", ZOO_DESIGN)) == len(ZOO_PAIRS)
+    assert len(cf.variants("C3", ZOO_DESIGN)) == len(ZOO_DESIGN.cross)
+
+
+def test_c1_holds_for_a_faithful_top_set_and_fails_for_a_random_one():
+    checks, unavailable = cf.evaluate_c1(results(), "synthetic", ZOO_DESIGN, CFG)
+    assert not unavailable and all(c.holds for c in checks) and len(checks) == 4
+    # the "top" set of smollm2 is one of its random sets: middle of the null
+    checks, _ = cf.evaluate_c1(results({"smollm2-135m": float(NULL[15])}), "synthetic", ZOO_DESIGN, CFG)
+    by = _by_variant(checks)
+    assert not by["smollm2-135m"].holds and by["qwen2.5-coder-0.5b"].holds
+    # above every random set, yet below min_f: still not a faithful circuit
+    checks, _ = cf.evaluate_c1(results({"gemma-3-270m": CFG.C1.min_f - 0.05}), "synthetic", ZOO_DESIGN, CFG)
+    assert not _by_variant(checks)["gemma-3-270m"].holds
+
+
+def test_c1_without_results_is_unavailable():
+    table = results()
+    checks, unavailable = cf.evaluate_c1(table[table["model"] != "gemma-3-270m"], "synthetic", ZOO_DESIGN, CFG)
+    assert "gemma-3-270m" in unavailable and len(checks) == 3
+
+
+def test_c2_within_better_cross_no_better():
+    checks, unavailable = cf.evaluate_c2(results(), "synthetic", ZOO_DESIGN, CFG)
+    assert not unavailable and all(c.holds for c in checks), [c.measured for c in checks]
+    cross = ZOO_DESIGN.cross[0]
+    within = ZOO_DESIGN.within[0]
+    broken = results(mapped={(*cross, "index"): 0.7, (*within, "index"): 0.15})
+    by = _by_variant(cf.evaluate_c2(broken, "synthetic", ZOO_DESIGN, CFG)[0])
+    assert not by[pair_label(cross)].holds and not by[pair_label(within)].holds
+    # a pair whose base fails C1 says so beside it
+    by = _by_variant(cf.evaluate_c2(results({cross[0]: 0.1}), "synthetic", ZOO_DESIGN, CFG)[0])
+    assert "faithful (C1): NO" in by[pair_label(cross)].measured
+
+
+def test_c3_role_depth_efficiency():
+    checks, unavailable = cf.evaluate_c3(results(), "synthetic", ZOO_DESIGN, CFG)
+    assert not unavailable and len(checks) == len(ZOO_DESIGN.cross) and all(c.holds for c in checks)
+    cross = ZOO_DESIGN.cross[1]
+    by = _by_variant(cf.evaluate_c3(results(mapped={(*cross, "role+depth"): 0.7}), "synthetic", ZOO_DESIGN, CFG)[0])
+    assert not by[pair_label(cross)].holds
+    assert "transfers by role though not by index" in by[pair_label(cross)].measured
+    table = results()
+    no_roles = table[~table["label"].str.contains("role", regex=False)]
+    _, unavailable = cf.evaluate_c3(no_roles, "synthetic", ZOO_DESIGN, CFG)
+    assert set(unavailable) == {pair_label(p) for p in ZOO_DESIGN.cross}
+
+
+def test_curves_figure_draws_synthetic_results(tmp_path):
+    from harness.report.faithfulness_plot import plot_curves
+
+    path = plot_curves({"mean": results(), "zero": results({"smollm2-135m": 0.1})}, tmp_path / "f.png")
+    assert path.stat().st_size > 10_000
+    with pytest.raises(LookupError):
+        plot_curves({"mean": pd.DataFrame()}, tmp_path / "g.png")
