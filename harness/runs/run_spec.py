@@ -3,7 +3,7 @@ algorithm, prompt spec, weights, category rule, dtype). A plain frozen dataclass
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.data.head_table import DEFAULT_TAU
 from harness.data.ioi_dataset import TaskSpec
@@ -27,8 +27,9 @@ class RunSpec:
     rule: str = "signed"  # category rule (origin code); "absolute" = origin draft
     tau: float = DEFAULT_TAU
     dtype: str = "float32"  # compute dtype; float32 is the reference (bfloat16 on CPU: ~2x faster)
-    ig_steps: int = DEFAULT_IG_STEPS  # attribution_ig only: midpoint steps m
-    ig_path: str = DEFAULT_IG_PATH  # attribution_ig only: "all" | "layer" (harness.scoring.methods.IG_PATHS)
+    # attribution_ig only (out of the repr, which snapshots record; in the cache key via algorithm_key):
+    ig_steps: int = field(default=DEFAULT_IG_STEPS, repr=False)  # midpoint steps m
+    ig_path: str = field(default=DEFAULT_IG_PATH, repr=False)  # "all" | "layer" (scoring.methods.IG_PATHS)
 
     @property
     def algorithm_key(self) -> str:

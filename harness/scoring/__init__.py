@@ -12,8 +12,8 @@ Owns, one idea per module (lower modules never import higher ones):
 - `result`: the one result type (`ScanResult`) and its constructors;
 - `exact_inputs`: what every exact scan starts from;
 - the scans: `naive` (reference loop), `batched` (exact, fast; `iter_batched_layers` for shards),
-  `attribution` (attribution patching, optionally GradDrop), `tl_patching` (TransformerLens's
-  patching helper, for benchmarks);
+  `attribution` (attribution patching, optionally GradDrop), `integrated_gradients` (the IG screen,
+  `attribution_ig`), `tl_patching` (TransformerLens's patching helper, for benchmarks);
 - `faithfulness`: logit differences with whole head sets ablated (keep-masks, many per forward);
 - `roles`: the role diagnostics of every head (names in `role_columns`);
 - `head_scores`: `score_heads`, the one entry point, dispatching over its registry `SCANS`.

@@ -165,7 +165,8 @@ def _all_path_rows(
                 grads = torch.autograd.grad(ld.sum(), [moved[layer] for layer in range(n_layers)])
             for layer in range(n_layers):
                 est[layer, :, rows] += _estimate(repeated[layer], grads[layer], copies).T
-            progress_bar.update()
+            if progress_bar is not None:
+                progress_bar.update()
     return est / steps, clean
 
 
