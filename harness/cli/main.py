@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -259,9 +260,19 @@ def cmd_zoo(args) -> int:
     for model in models:
         if model not in registry.ZOO_MODELS:
             raise SystemExit(f"error: {model!r} is not a zoo model ({', '.join(registry.ZOO_MODELS)})")
+    weights = registry.ZOO_WEIGHTS_TWIN if args.weights == "perturbed" else args.weights
+    from harness.models.loaders import check_weights_kind
+
+    check_weights_kind(weights)  # ValueError: one line, exit 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     for model in models:
         for method in methods:
-            run = zoo_run(model, method, args.dtype)  # --dtype overrides the registry's zoo dtype
+            run = zoo_run(model, method, args.dtype, weights=weights)  # --dtype overrides the registry's zoo dtype
+            if args.n_prompts:
+                run = dataclasses.replace(run, n_prompts=args.n_prompts)
             table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
             print(f"{model} {method}: clean LD {meta['clean_logit_diff']:.3f}, accuracy {meta['clean_accuracy']:.3f}, "
@@ -391,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
+    p.add_argument("--weights", default="pretrained",
+                   help="pretrained | perturbed (the weights-noise twin, registry.ZOO_WEIGHTS_TWIN) | requant:SCHEME")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--n-prompts", type=int, default=None, help="prompts (default: the registry's zoo count of each model)")
     _add_scan_options(p, dtype=None)
     p.set_defaults(func=cmd_zoo)
 

@@ -365,6 +365,14 @@ ZOO_PAIRS: tuple[tuple[str, str], ...] = (
 ZOO_N_PROMPTS: dict[str, int] = {"qwen2.5-coder-1.5b": 64}
 ZOO_DEFAULT_N_PROMPTS = 200
 ZOO_DTYPE: dict[str, str] = {"qwen2.5-coder-0.5b": "bfloat16", "qwen2.5-coder-1.5b": "bfloat16"}
+# The perturbed twin each zoo model's weights-noise floor is scanned on: its dequantised weights
+# re-quantised with Q4_0 (harness.models.requant). Why Q4_0 (benchmarks/requant_errors.py, relative RMS
+# of the weight change): two copies of one checkpoint quantised like the two Qwen files (mostly Q5_0,
+# own rounding 0.042; mostly Q4_K, 0.076) differ by about sqrt(0.042^2 + 0.076^2) = 0.086; re-quantising
+# with Q4_0 moves the four files by 0.087-0.106, the closest of the five schemes the gguf package
+# quantises to, and the only one that perturbs every file by a similar amount (Q4_1 moves SmolLM2's
+# Q4_1 file by 0.031 only: nearly its own grid).
+ZOO_WEIGHTS_TWIN = "requant:Q4_0"
 
 SEED_PAIRS: tuple[tuple[str, str], ...] = (
     ("pythia-70m", "pythia-160m"),

@@ -73,7 +73,8 @@ def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     from harness.models.loaders import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
-    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm, run.dtype)
+    weights = run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
+    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm, run.dtype, weights)
 
 
 def cached_scores(
@@ -272,14 +273,17 @@ def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -
     version it was computed with."""
     wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm}
     same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
-    return same and stored_key.get("dtype", "float32") == run.dtype
+    weights = run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
+    return same and stored_key.get("dtype", "float32") == run.dtype and stored_key.get("weights", "pretrained") == weights
 
 
-def zoo_run(model: str, method: str, dtype: str | None = None) -> RunSpec:
+def zoo_run(model: str, method: str, dtype: str | None = None, weights: str = "pretrained") -> RunSpec:
     """The RunSpec of a zoo table: the zoo prompt style (the same sentences for all four models),
-    IOI only, the registry's prompt count and dtype for the model (`dtype` overrides it)."""
+    IOI only, the registry's prompt count and dtype for the model (`dtype` overrides it); `weights`
+    "requant:SCHEME" for the table of its perturbed twin (registry.ZOO_WEIGHTS_TWIN)."""
     n = registry.ZOO_N_PROMPTS.get(model, registry.ZOO_DEFAULT_N_PROMPTS)
-    return RunSpec(method=method, style="zoo", n_prompts=n, dtype=dtype or registry.ZOO_DTYPE.get(model, "float32"))
+    dtype = dtype or registry.ZOO_DTYPE.get(model, "float32")
+    return RunSpec(method=method, style="zoo", n_prompts=n, dtype=dtype, weights=weights)
 
 
 def commit_scores(

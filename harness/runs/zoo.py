@@ -22,13 +22,17 @@ from harness.runs.recompute import stored_scores, zoo_run
 ZOO_TASK = "ioi"
 
 
-def zoo_entry(model: str, method: str) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
-    """A zoo model's stored IOI scores under `method` (user cache or committed), or None."""
-    return stored_scores(model, ZOO_TASK, zoo_run(model, method))
+def zoo_entry(
+    model: str, method: str, weights: str = "pretrained"
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
+    """A zoo model's stored IOI scores under `method` (user cache or committed), or None; `weights`
+    "requant:SCHEME" for its perturbed twin's."""
+    return stored_scores(model, ZOO_TASK, zoo_run(model, method, weights=weights))
 
 
-def scan_command(model: str, method: str) -> str:
-    return f"python -m harness zoo --model {model} --method {method}"
+def scan_command(model: str, method: str, weights: str = "pretrained") -> str:
+    extra = "" if weights == "pretrained" else f" --weights {weights}"
+    return f"python -m harness zoo --model {model} --method {method}{extra}"
 
 
 def zoo_head_table(method: str, tau: float = DEFAULT_TAU) -> tuple[pd.DataFrame, list[str]]:
@@ -65,9 +69,10 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU) -> tuple[pd.DataFrame,
     return pd.concat(tables, ignore_index=True), notes
 
 
-def zoo_arrays(model: str, method: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a zoo model, or None."""
-    entry = zoo_entry(model, method)
+def zoo_arrays(model: str, method: str, weights: str = "pretrained") -> tuple[np.ndarray, np.ndarray] | None:
+    """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a zoo model (or of its
+    perturbed twin, `weights`), or None."""
+    entry = zoo_entry(model, method, weights)
     if entry is None or entry[2] is None:
         return None
     arrays = entry[2]
