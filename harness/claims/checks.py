@@ -304,19 +304,17 @@ def _takeaways(source: str, checks: dict[tuple[str, str], Check], heads: dict, c
 
 def _f1(source: str, heads: dict, floors: dict[str, Any], design: PairDesign) -> list[Check]:
     """Per pair: is its frac_lost above the upper bootstrap quantile of BOTH models' split-half floor
-    (harness.analysis.noise_floor)?"""
-    from harness.analysis.noise_floor import loss_beyond_floors
+    and of both models' weights floor, where their re-quantised twins were scanned
+    (harness.analysis.noise_floor, harness.analysis.weights_floor)?"""
+    from harness.analysis.weights_floor import weigh
 
     out = []
     for pair in design.pairs:
-        lost = transfer.summarize_heads(heads[pair])["frac_lost"]
-        base, target = floors[pair[0]], floors[pair[1]]
-        level = f"{base.level:.0%}"
+        weighing = weigh(transfer.summarize_heads(heads[pair])["frac_lost"], pair, floors)
+        level = f"{floors[pair[0]].level:.0%}"
         out.append(
-            Check("F1", source, pair_label(pair),
-                  f"frac_lost = {lost:.2f}; split-half floors (upper {level}): {pair[0]} {base.hi['frac_lost']:.2f}, "
-                  f"{pair[1]} {target.hi['frac_lost']:.2f}",
-                  "x > both floors' upper quantile", loss_beyond_floors(lost, base, target), lost)
+            Check("F1", source, pair_label(pair), weighing.describe(level),
+                  "x > both models' floors' upper quantile (prompts; weights where scanned)", weighing.holds, weighing.lost)
         )
     return out
 

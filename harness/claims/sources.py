@@ -109,8 +109,10 @@ def _load_file(name: str, path: str) -> Source:
 
 
 def _load_zoo(name: str, method: str) -> Source:
-    """The zoo's stored head tables (no model is ever run here) and each model's noise floor."""
+    """The zoo's stored head tables (no model is ever run here) and each model's noise floors: split
+    halves of its prompts, and, where its re-quantised twin's table is stored, the weights floor."""
     from harness.analysis.noise_floor import noise_floor
+    from harness.analysis.weights_floor import weights_floor, weights_key
     from harness.claims import thresholds
     from harness.data.head_table import DEFAULT_TAU
     from harness.models import registry
@@ -125,10 +127,15 @@ def _load_zoo(name: str, method: str) -> Source:
         if arrays is None:
             notes.append(f"{model}: stored {method} scores have no per-prompt arrays: no noise floor")
             continue
-        floors[model] = noise_floor(
-            model, registry.get(model).family, *arrays, **cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed",
-            n_boot=cfg.noise_floor.n_boot, level=cfg.uncertainty.level, seed=cfg.uncertainty.seed,
-        )
+        settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=cfg.noise_floor.n_boot,
+                        level=cfg.uncertainty.level, seed=cfg.uncertainty.seed)
+        family = registry.get(model).family
+        floors[model] = noise_floor(model, family, *arrays, **settings)
+        twin = zoo_arrays(model, method, registry.ZOO_WEIGHTS_TWIN)
+        if twin is None:
+            notes.append(f"{model}: no {method} table of its re-quantised twin ({registry.ZOO_WEIGHTS_TWIN}): no weights floor")
+            continue
+        floors[weights_key(model)] = weights_floor(model, family, arrays, twin, **settings)
     return Source(name, table, findings, notes, floors)
 
 

