@@ -47,7 +47,7 @@ STATEMENTS: dict[str, str] = {
     "T1": "IOI circuits are not index-stable even within one ladder (every W1 pair)",
     "T2": "across families a head at a given index is often absent or weakly IOI-like (every X1 pair)",
     "T3": "head-level results do not transfer robustly (no pair keeps >= 80% of its heads strong)",
-    "F1": "heads a pair 'loses' are lost beyond the noise floor (the pair loses more than either model loses to itself on other prompts)",
+    "F1": "heads a pair 'loses' are lost beyond the noise floors (the pair loses more than either model loses to itself on other prompts, or to its re-quantised twin)",
 }
 
 MISSING_READINGS = ("missing_table", "missing_geometry")
