@@ -35,7 +35,7 @@ def _duration(seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from harness.data.ioi_dataset import build_prompts
-    from harness.data.tokenizers import load_tokenizer
+    from harness.models.tokenizers import load_tokenizer
     from harness.models import registry
     from harness.models.loaders import twin_config
     from harness.runs.recompute import RunSpec

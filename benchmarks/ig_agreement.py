@@ -163,7 +163,7 @@ def _verdicts(per_model: dict[str, tuple[np.ndarray, np.ndarray]], method: str) 
 
 def report(args) -> int:
     from harness.claims import thresholds
-    from harness.models import registry
+    from harness.data.designs import builtin
 
     screen = thresholds.load().screen
     stored = sorted(Path(args.out).glob("*.npz"))
@@ -201,7 +201,7 @@ def report(args) -> int:
                   f"(layer, head, exact delta, IG delta): {r['missed']}")
     print()
     for (method, path, steps), per_model in sorted(by_setting.items()):
-        if set(per_model) != set(registry.ZOO_MODELS):
+        if set(per_model) != set(builtin("zoo").models):
             continue
         ig = _verdicts({m: (v[0], v[1]) for m, v in per_model.items()}, method)
         exact = _verdicts({m: (v[2], v[1]) for m, v in per_model.items()}, method)

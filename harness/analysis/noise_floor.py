@@ -77,7 +77,8 @@ def self_transfer(model: str, table_a: pd.DataFrame, table_b: pd.DataFrame, *, k
 
 @dataclass(frozen=True)
 class Floor:
-    """A model's split-half floor: the point values, and bootstrap quantiles (lo, hi) per metric."""
+    """A model's floor: the point values, and bootstrap quantiles (lo, hi) per metric. `kind` is
+    "prompts" (split-half, here) or "weights" (model -> re-quantised twin, harness.analysis.weights_floor)."""
 
     model: str
     n_prompts: int
@@ -86,13 +87,14 @@ class Floor:
     hi: dict[str, float]
     n_boot: int
     level: float
+    kind: str = "prompts"
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
             [
-                {"model": self.model, "metric": m, "floor": self.point[m], "lo": self.lo[m], "hi": self.hi[m],
-                 "n_prompts": self.n_prompts, "n_boot": self.n_boot}
-                for m in METRICS
+                {"model": self.model, "kind": self.kind, "metric": m, "floor": self.point[m], "lo": self.lo[m],
+                 "hi": self.hi[m], "n_prompts": self.n_prompts, "n_boot": self.n_boot}
+                for m in self.point
             ]
         )
 

@@ -89,8 +89,8 @@ _CLAIMS = [
           ("within", "cross", "pairs"), _fixed("cross"), seed.t2),
     Claim("T3", "head-level results do not transfer robustly (no pair keeps >= 80% of its heads strong)",
           ("within", "cross", "pairs"), _fixed("all_pairs"), seed.t3),
-    Claim("F1", "heads a pair 'loses' are lost beyond the noise floor (the pair loses more than either model loses "
-          "to itself on other prompts)", ("pairs", "floors"), _per_pair("pairs"), seed.f1),
+    Claim("F1", "heads a pair 'loses' are lost beyond the noise floors (the pair loses more than either model loses "
+          "to itself on other prompts, or to its re-quantised twin)", ("pairs", "floors"), _per_pair("pairs"), seed.f1),
     # issue 17: heads matched by role (harness.analysis.correspondence), not by index
     Claim("M1", "under role+depth matching, cross-family pairs still lose most of the base's heads "
           "(the seed's takeaway 3 at the level of roles)", ("cross", "roles"), _per_pair("cross"), role_claims.m1),

@@ -6,7 +6,7 @@ their statements and the design pieces they need are declared once, in harness.c
 from __future__ import annotations
 
 from harness.analysis import rank_metric, transfer, uncertainty
-from harness.analysis.noise_floor import loss_beyond_floors
+from harness.analysis.weights_floor import weigh
 from harness.claims.check import Check, Context, pair_label
 
 # (base, target, seed mean_frac_rank, quantifier word, quantity it qualifies) -- from the seed text.
@@ -173,16 +173,14 @@ def t3(ctx: Context) -> list[Check]:
 
 def f1(ctx: Context) -> list[Check]:
     """Per pair: is its frac_lost above the upper bootstrap quantile of BOTH models' split-half floor
-    (harness.analysis.noise_floor)?"""
+    and of both models' weights floor, where their re-quantised twins were scanned
+    (harness.analysis.noise_floor, harness.analysis.weights_floor)?"""
     out = []
     for pair in ctx.design.pairs:
-        lost = transfer.summarize_heads(ctx.heads[pair])["frac_lost"]
-        base, target = ctx.floors[pair[0]], ctx.floors[pair[1]]
-        level = f"{base.level:.0%}"
+        weighing = weigh(transfer.summarize_heads(ctx.heads[pair])["frac_lost"], pair, ctx.floors)
+        level = f"{ctx.floors[pair[0]].level:.0%}"
         out.append(
-            Check("F1", ctx.source, pair_label(pair),
-                  f"frac_lost = {lost:.2f}; split-half floors (upper {level}): {pair[0]} {base.hi['frac_lost']:.2f}, "
-                  f"{pair[1]} {target.hi['frac_lost']:.2f}",
-                  "x > both floors' upper quantile", loss_beyond_floors(lost, base, target), lost)
+            Check("F1", ctx.source, pair_label(pair), weighing.describe(level),
+                  "x > both models' floors' upper quantile (prompts; weights where scanned)", weighing.holds, weighing.lost)
         )
     return out

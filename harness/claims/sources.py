@@ -162,6 +162,7 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     """An IOI-only design's stored head tables (the zoo's are committed; a user design's missing ones
     are scanned when `compute`) and each model's split-half noise floor."""
     from harness.analysis.noise_floor import noise_floor
+    from harness.analysis.weights_floor import weights_floor, weights_key
     from harness.claims import thresholds
     from harness.data.head_table import DEFAULT_TAU
     from harness.runs.zoo import zoo_arrays, zoo_head_table
@@ -179,10 +180,17 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         if arrays is None:
             notes.append(f"{model}: stored {method} scores have no per-prompt arrays: no noise floor")
             continue
-        floors[model] = noise_floor(
-            model, registry.get(model).family, *arrays, **cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed",
-            n_boot=cfg.noise_floor.n_boot, level=cfg.uncertainty.level, seed=cfg.uncertainty.seed,
-        )
+        settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=cfg.noise_floor.n_boot,
+                        level=cfg.uncertainty.level, seed=cfg.uncertainty.seed)
+        family = registry.get(model).family
+        floors[model] = noise_floor(model, family, *arrays, **settings)
+        if registry.get(model).gguf is None:  # a weights twin re-quantises a GGUF file
+            continue
+        twin = zoo_arrays(model, method, design, weights=registry.ZOO_WEIGHTS_TWIN)
+        if twin is None:
+            notes.append(f"{model}: no {method} table of its re-quantised twin ({registry.ZOO_WEIGHTS_TWIN}): no weights floor")
+            continue
+        floors[weights_key(model)] = weights_floor(model, family, arrays, twin, **settings)
     extras = {}
     if design.name == "zoo":  # committed faithfulness results (fixtures/faithfulness/) serve the zoo's claims C1-C3
         from harness.runs.faithfulness import load_results

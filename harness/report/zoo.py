@@ -3,7 +3,8 @@ noise floors, and a picture of both.
 
 `pairs_frame` gives, per zoo pair, mean_frac_rank and frac_lost with bootstrap intervals over prompts
 (the four models saw the same prompts, so one resample serves both), the missing fractions, both
-models' split-half floors of frac_lost (upper quantile), and whether the loss is beyond both (F1).
+models' split-half floors of frac_lost (upper quantile), their weights floors (model -> re-quantised
+twin, where scanned), and whether the loss is beyond all of them (F1).
 `floors_frame` lists each model's floor. `plot_zoo` draws published and zoo pairs side by side with
 the floors as bands. Everything here reads stored scores; nothing runs a model.
 """
@@ -17,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import transfer
-from harness.analysis.noise_floor import loss_beyond_floors, pair_interval
+from harness.analysis.noise_floor import pair_interval
+from harness.analysis.weights_floor import weigh
 from harness.claims.checks import Evaluation
 from harness.claims.thresholds import Thresholds
 from harness.report.format import markdown_table, save_figure
@@ -27,7 +29,7 @@ from harness.runs.zoo import zoo_arrays
 
 PAIR_COLUMNS = [
     "base_model", "tgt_model", "kind", "n_prompts", "mean_frac_rank", "mfr_lo", "mfr_hi", "frac_missing_geometry",
-    "frac_lost", "lost_lo", "lost_hi", "base_floor_hi", "tgt_floor_hi", "beyond_floors",
+    "frac_lost", "lost_lo", "lost_hi", "base_floor_hi", "tgt_floor_hi", "base_wfloor_hi", "tgt_wfloor_hi", "beyond_floors",
 ]
 
 
@@ -51,8 +53,10 @@ def pairs_frame(evaluation: Evaluation, floors: dict[str, Any], method: str, set
             row.update(n_prompts=int(arrays[base][1].shape[0]), mfr_lo=iv["mean_frac_rank"][1], mfr_hi=iv["mean_frac_rank"][2],
                        lost_lo=iv["frac_lost"][1], lost_hi=iv["frac_lost"][2])
         if base in floors and target in floors:
+            weighing = weigh(summary["frac_lost"], (base, target), floors)
             row.update(base_floor_hi=floors[base].hi["frac_lost"], tgt_floor_hi=floors[target].hi["frac_lost"],
-                       beyond_floors=loss_beyond_floors(summary["frac_lost"], floors[base], floors[target]))
+                       base_wfloor_hi=weighing.weights_floors.get(base), tgt_wfloor_hi=weighing.weights_floors.get(target),
+                       beyond_floors=weighing.holds)
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=PAIR_COLUMNS)
 
@@ -101,7 +105,11 @@ def plot_zoo(published: Evaluation | None, zoo: pd.DataFrame, floors: dict[str, 
             band = max(row.base_floor_hi, row.tgt_floor_hi)
             ax2.fill_between([xi - 0.45, xi + 0.45], 0, band, color="tab:green", alpha=0.45, lw=0, zorder=3)
             ax2.hlines(band, xi - 0.45, xi + 0.45, color="darkgreen", lw=2, zorder=4)
+        weights = [v for v in (row.base_wfloor_hi, row.tgt_wfloor_hi) if pd.notna(v)]
+        if weights:
+            ax2.hlines(max(weights), xi - 0.45, xi + 0.45, color="purple", lw=2, ls="--", zorder=5)
     ax2.fill_between([], [], [], color="tab:green", alpha=0.45, label="noise floor: split-half loss, upper 95% (higher of the two models)")
+    ax2.hlines([], [], [], color="purple", lw=2, ls="--", label="weights floor: loss to the re-quantised twin, upper 95% (higher)")
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("frac_lost (missing or in the target's weaker half)")
     ax2.set_title("Lost heads; published tables have no per-prompt scores, hence no floor")
@@ -120,9 +128,10 @@ def zoo_markdown(pairs: pd.DataFrame, floors: pd.DataFrame, source: str) -> list
 
     lines = [f"## Zoo pairs and noise floors, source `{source}`", ""]
     lines += [
-        "Each model's noise floor is its split-half self-transfer (half A of its prompts -> half B); a pair's loss "
-        "counts (F1) only above both models' upper quantiles. The published source has no per-prompt scores, so the "
-        "seed's losses cannot be weighed against a floor.",
+        "Each model has two noise floors: its split-half self-transfer (half A of its prompts -> half B) and, where "
+        "its re-quantised twin was scanned, its weights floor (the model -> its twin, same prompts); a pair's loss "
+        "counts (F1) only above both models' upper quantiles of each. The published source has no per-prompt scores, "
+        "so the seed's losses cannot be weighed against a floor.",
         "",
         markdown_table(pairs.round(3)),
         "",

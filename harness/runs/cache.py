@@ -66,12 +66,16 @@ class CacheKey:
     algorithm: str
     harness_version: str = HARNESS_VERSION
     dtype: str = "float32"  # compute dtype; float32 (the reference) is left out of the stored key
+    # which weights of the model: a perturbed twin's "requant:SCHEME" is stored, so its tables are found
+    # apart from the original's; "pretrained" and "twin" are left out (those keys read as before)
+    weights: str = "pretrained"
 
     @classmethod
     def make(
-        cls, model: str, fingerprint: str, dataset: dict[str, Any], method: str, algorithm: str, dtype: str = "float32"
+        cls, model: str, fingerprint: str, dataset: dict[str, Any], method: str, algorithm: str, dtype: str = "float32",
+        weights: str = "pretrained",
     ) -> "CacheKey":
-        return cls(model, fingerprint, tuple(sorted(dataset.items())), method, algorithm, HARNESS_VERSION, dtype)
+        return cls(model, fingerprint, tuple(sorted(dataset.items())), method, algorithm, HARNESS_VERSION, dtype, weights)
 
     @classmethod
     def from_dict(cls, stored: dict[str, Any]) -> "CacheKey":
@@ -84,6 +88,7 @@ class CacheKey:
             stored["algorithm"],
             stored["harness_version"],
             stored.get("dtype", "float32"),
+            stored.get("weights", "pretrained"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +102,8 @@ class CacheKey:
         }
         if self.dtype != "float32":  # float32 keys read as they did before dtypes existed
             key["dtype"] = self.dtype
+        if self.weights not in ("pretrained", "twin"):
+            key["weights"] = self.weights
         return key
 
     @property

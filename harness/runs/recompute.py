@@ -56,7 +56,8 @@ def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     from harness.models.loaders import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
-    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm_key, run.dtype)
+    weights = run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
+    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm_key, run.dtype, weights)
 
 
 def cached_scores(
@@ -277,22 +278,28 @@ def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -
     version it was computed with."""
     wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
     same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
-    return same and stored_key.get("dtype", "float32") == run.dtype
+    weights = run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
+    return same and stored_key.get("dtype", "float32") == run.dtype and stored_key.get("weights", "pretrained") == weights
 
 
-def design_run(design: Design, model: str, method: str, dtype: str | None = None) -> RunSpec:
+def design_run(
+    design: Design, model: str, method: str, dtype: str | None = None, weights: str | None = None, n_prompts: int | None = None
+) -> RunSpec:
     """The RunSpec of `model`'s tables in `design` (its [run] table and the model's overrides:
-    prompt style, prompt count, dtype, weights); `dtype` overrides the design's."""
+    prompt style, prompt count, dtype, weights); `dtype`, `weights` ("requant:SCHEME" for the table of
+    a perturbed twin, registry.ZOO_WEIGHTS_TWIN) and `n_prompts` override the design's."""
     run = design.run_of(model)
     return RunSpec(
-        method=method, style=run["style"], n_prompts=run["n_prompts"], dtype=dtype or run["dtype"], weights=run["weights"]
+        method=method, style=run["style"], n_prompts=n_prompts or run["n_prompts"], dtype=dtype or run["dtype"],
+        weights=weights or run["weights"],
     )
 
 
-def zoo_run(model: str, method: str, dtype: str | None = None) -> RunSpec:
+def zoo_run(model: str, method: str, dtype: str | None = None, weights: str = "pretrained") -> RunSpec:
     """The RunSpec of a zoo table (claims/designs/zoo.toml): the zoo prompt style (the same sentences
-    for all four models), IOI only, the design's prompt count and dtype for the model."""
-    return design_run(designs.builtin("zoo"), model, method, dtype)
+    for all four models), IOI only, the design's prompt count and dtype for the model; `weights`
+    "requant:SCHEME" for the table of its perturbed twin."""
+    return design_run(designs.builtin("zoo"), model, method, dtype, weights)
 
 
 def commit_scores(

@@ -30,16 +30,18 @@ def _design(design: Design | None) -> Design:
 
 
 def zoo_entry(
-    model: str, method: str, design: Design | None = None
+    model: str, method: str, design: Design | None = None, weights: str | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
-    """A design model's stored IOI scores under `method` (user cache or committed), or None."""
-    return stored_scores(model, ZOO_TASK, design_run(_design(design), model, method))
+    """A design model's stored IOI scores under `method` (user cache or committed), or None; `weights`
+    "requant:SCHEME" for its perturbed twin's."""
+    return stored_scores(model, ZOO_TASK, design_run(_design(design), model, method, weights=weights))
 
 
-def scan_command(model: str, method: str, design: Design | None = None) -> str:
+def scan_command(model: str, method: str, design: Design | None = None, weights: str | None = None) -> str:
     design = _design(design)
     where = "" if design.name == "zoo" else f" --design {design.path}"
-    return f"python -m harness zoo{where} --model {model} --method {method}"
+    extra = "" if weights in (None, "pretrained") else f" --weights {weights}"
+    return f"python -m harness zoo{where} --model {model} --method {method}{extra}"
 
 
 def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -80,9 +82,12 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None 
     return pd.concat(tables, ignore_index=True), notes
 
 
-def zoo_arrays(model: str, method: str, design: Design | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a design's model, or None."""
-    entry = zoo_entry(model, method, design)
+def zoo_arrays(
+    model: str, method: str, design: Design | None = None, weights: str | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a design's model (or of its
+    perturbed twin, `weights`), or None."""
+    entry = zoo_entry(model, method, design, weights)
     if entry is None or entry[2] is None:
         return None
     arrays = entry[2]

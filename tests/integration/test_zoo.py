@@ -96,7 +96,7 @@ def test_batched_scan_equals_the_naive_loop_per_architecture(name, method):
     assert abs(naive.clean_logit_diff - batched.clean_logit_diff) <= 1e-5
 
 
-def _committed_zoo_entries() -> list[tuple[str, str]]:
+def _committed_zoo_entries() -> list[tuple[str, str, str, int]]:
     from harness.runs.cache import committed_cache
 
     out = []
@@ -104,44 +104,59 @@ def _committed_zoo_entries() -> list[tuple[str, str]]:
         for meta in committed_cache().entries(model):
             key = meta.get("key", {})
             if key.get("dataset", {}).get("style") == "zoo":
-                out.append((model, key["method"]))
+                out.append((model, key["method"], key.get("weights", "pretrained"), key["dataset"]["n_prompts"]))
     return sorted(set(out))
 
 
-FRESH_SLICE = [(m, "mean") for m in ("smollm2-135m", "qwen2.5-coder-0.5b", "gemma-3-270m")]
+def _zoo_n(model: str) -> int:
+    return builtin("zoo").run_of(model)["n_prompts"]
 
 
-def _command(model: str, method: str) -> str:
-    return f"python -m harness zoo --model {model} --method {method} --refresh --commit"
+def _run(model: str, method: str, weights: str, n: int):
+    from harness.runs.recompute import zoo_run
+
+    return dataclasses.replace(zoo_run(model, method, weights=weights), n_prompts=n)
 
 
-@pytest.mark.parametrize("model,method", _committed_zoo_entries())
-def test_committed_zoo_table_has_the_current_key(model, method):
+# the perturbed twin's slice checks that its weights are re-made byte-for-byte alike (same quantiser, same bytes)
+FRESH_SLICE = [(m, "mean", "pretrained", _zoo_n(m)) for m in ("smollm2-135m", "qwen2.5-coder-0.5b", "gemma-3-270m")] + [
+    ("smollm2-135m", "mean", registry.ZOO_WEIGHTS_TWIN, _zoo_n("smollm2-135m"))
+]
+
+
+def _command(model: str, method: str, weights: str = "pretrained") -> str:
+    extra = "" if weights == "pretrained" else f" --weights {weights}"
+    return f"python -m harness zoo --model {model} --method {method}{extra} --refresh --commit"
+
+
+@pytest.mark.parametrize("model,method,weights,n", _committed_zoo_entries())
+def test_committed_zoo_table_has_the_current_key(model, method, weights, n):
     _need(model)
     from harness.runs.cache import committed_cache
-    from harness.runs.recompute import cache_key, zoo_run
+    from harness.runs.recompute import cache_key
 
-    hit = committed_cache().get(cache_key(model, "ioi", zoo_run(model, method)))
-    assert hit is not None, f"no committed {model} {method} zoo table under the current key; regenerate: `{_command(model, method)}`"
-    assert committed_cache().arrays(cache_key(model, "ioi", zoo_run(model, method))) is not None
+    key = cache_key(model, "ioi", _run(model, method, weights, n))
+    hit = committed_cache().get(key)
+    assert hit is not None, f"no committed {model} {method} zoo table under the current key; regenerate: `{_command(model, method, weights)}`"
+    assert committed_cache().arrays(key) is not None
 
 
-@pytest.mark.parametrize("model,method", [e for e in _committed_zoo_entries() if e in FRESH_SLICE])
-def test_a_fresh_last_layer_scan_gives_the_committed_zoo_deltas(model, method):
+@pytest.mark.parametrize("model,method,weights,n", [e for e in _committed_zoo_entries() if e in FRESH_SLICE])
+def test_a_fresh_last_layer_scan_gives_the_committed_zoo_deltas(model, method, weights, n):
     _need(model)
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
     from harness.runs.cache import committed_cache
-    from harness.runs.recompute import cache_key, zoo_run
+    from harness.runs.recompute import cache_key
     from harness.scoring.batched import scan_batched
 
-    run = zoo_run(model, method)
-    command = _command(model, method)
+    run = _run(model, method, weights, n)
+    command = _command(model, method, weights)
     hit = committed_cache().get(cache_key(model, "ioi", run))
     if hit is None:
         pytest.skip("stale committed table (see test_committed_zoo_table_has_the_current_key)")
     table, meta = hit
-    loaded = load_model(model, device="cpu", dtype=run.dtype, progress=False)
+    loaded = load_model(model, weights=weights, device="cpu", dtype=run.dtype, progress=False)
     prompts = build_prompts(run.task("ioi", model), loaded.tokenizer)
     last = registry.get(model).n_layers - 1
     fresh = scan_batched(loaded.bridge, prompts, method, layers=[last], progress=False)
