@@ -12,6 +12,7 @@ import pytest
 
 from harness.claims import checks, sources
 from harness.data import designs
+from harness.scoring.methods import ABLATION_METHODS
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def user_design(monkeypatch):
 
 
 def test_twins_design_end_to_end(tmp_cache, user_design):
-    assert user_design == ("twins:mean", "twins:zero")
+    assert user_design == tuple(f"twins:{m}" for m in ABLATION_METHODS)
     src = sources.load("twins:zero", compute=True)
     assert set(src.table["model"]) == {"smollm2-135m", "twin-small", "twin-big"}
     assert set(src.floors) == {"smollm2-135m", "twin-small", "twin-big"}  # per-prompt arrays of the fresh scans too

@@ -42,7 +42,8 @@ def committed(tmp_path, monkeypatch):
 def zoo_folder(root: Path, model: str, method: str = "mean") -> Path:
     for meta_path in sorted((root / model).glob("*/meta.json")):
         key = json.loads(meta_path.read_text())["key"]
-        if key["dataset"]["style"] == "zoo" and key["method"] == method and key["dataset"]["task"] == "ioi":
+        original = key.get("weights", "pretrained") == "pretrained"  # not a re-quantised twin's table
+        if original and key["dataset"]["style"] == "zoo" and key["method"] == method and key["dataset"]["task"] == "ioi":
             return meta_path.parent
     raise AssertionError(f"no committed zoo {method} entry of {model}")
 
