@@ -50,13 +50,19 @@ class _LazyModel:
         return self._loaded
 
 
+def key_weights(run: RunSpec) -> str:
+    """The weights a cache key records: a perturbed twin's "requant:SCHEME", else "pretrained" (a seeded
+    architecture twin is told apart by its fingerprint, so existing keys stay as they were)."""
+    return run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
+
+
 def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     """The content key of one task's scan of `model` under `run` (WeightsNotFound when the
     pretrained weights are absent: their fingerprint is part of the key)."""
     from harness.models.loaders import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
-    weights = run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
+    weights = key_weights(run)
     return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm_key, run.dtype, weights)
 
 
@@ -278,7 +284,7 @@ def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -
     version it was computed with."""
     wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
     same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
-    weights = run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
+    weights = key_weights(run)
     return same and stored_key.get("dtype", "float32") == run.dtype and stored_key.get("weights", "pretrained") == weights
 
 
