@@ -77,3 +77,17 @@ def test_weigh_compares_with_every_floor_of_both_models():
     assert weigh(0.35, ("a", "b"), floors).holds
     assert not weigh(0.15, ("a", "b"), floors).holds  # below b's prompt floor
     assert set(METRICS) <= set(WEIGHTS_METRICS)
+
+
+@pytest.mark.parametrize("ties", ["average", "first"])
+def test_weights_floor_is_the_same_floor_by_either_path(monkeypatch, ties):
+    """The array path (one numpy ranking per draw) gives the frame path's floor exactly."""
+    from harness.analysis import weights_floor as wf
+
+    rng = np.random.default_rng(3)
+    original, twin = _scores(rng), _scores(rng)
+    settings = {**KW, "ties": ties}
+    fast = weights_floor("smollm2-135m", "smollm2", original, twin, **settings)
+    monkeypatch.setattr(wf, "_arrays_apply", lambda *a: False)
+    frames = weights_floor("smollm2-135m", "smollm2", original, twin, **settings)
+    assert fast == frames
