@@ -150,14 +150,14 @@ def _optimal(w_role: float, w_depth: float) -> Callable[..., pd.DataFrame]:
     return build
 
 
-def _random(base_top, base_roles, target_roles, base_geometry, target_geometry, settings, seed) -> pd.DataFrame:
-    """One seeded depth-preserving random matching."""
+def _random_targets(base_layers: np.ndarray, base_geometry: Geometry, target_geometry: Geometry, seed: int) -> tuple[list[int], list[int]]:
+    """Target (layers, heads) of one seeded depth-preserving random matching of base heads in `base_layers`."""
     rng = np.random.default_rng(seed)
     n_layers, n_heads = target_geometry
     free = {l: list(rng.permutation(n_heads)) for l in range(n_layers)}
     target_rel = _rel(np.arange(n_layers, dtype=float), n_layers)
     layers, heads = [], []
-    for l in _rel(base_top["layer"].to_numpy(float), base_geometry[0]):
+    for l in _rel(base_layers.astype(float), base_geometry[0]):
         for layer in np.argsort(np.abs(target_rel - l), kind="stable"):  # nearest depth first
             if free[int(layer)]:
                 layers.append(int(layer))
@@ -165,7 +165,12 @@ def _random(base_top, base_roles, target_roles, base_geometry, target_geometry, 
                 break
         else:
             raise ValueError("more base heads than target heads")
-    return _frame(base_top, layers, heads)
+    return layers, heads
+
+
+def _random(base_top, base_roles, target_roles, base_geometry, target_geometry, settings, seed) -> pd.DataFrame:
+    """One seeded depth-preserving random matching."""
+    return _frame(base_top, *_random_targets(base_top["layer"].to_numpy(), base_geometry, target_geometry, seed))
 
 
 # name -> builder(base_top, base_roles, target_roles, base_geometry, target_geometry, settings, seed)
@@ -208,3 +213,15 @@ def correspond(
 def random_matchings(base_top: pd.DataFrame, base_geometry: Geometry, target_geometry: Geometry, n: int, seed: int = 0) -> list[pd.DataFrame]:
     """`n` seeded random depth-preserving matchings (the null distribution); draw i uses seed + i."""
     return [correspond("random", base_top, None, None, base_geometry, target_geometry, None, seed=seed + i) for i in range(n)]
+
+
+def random_flat(base_top: pd.DataFrame, base_geometry: Geometry, target_geometry: Geometry, n: int, seed: int = 0) -> np.ndarray:
+    """`random_matchings` as flat target indices (layer * n_heads + head), shape (n, len(base_top)),
+    without a frame per draw (the same draws: draw i uses seed + i)."""
+    base_layers = base_top["layer"].astype(int).to_numpy()
+    n_heads = int(target_geometry[1])
+    out = np.empty((n, len(base_layers)), dtype=np.int64)
+    for i in range(n):
+        layers, heads = _random_targets(base_layers, tuple(base_geometry), tuple(target_geometry), seed + i)
+        out[i] = np.asarray(layers, dtype=np.int64) * n_heads + np.asarray(heads, dtype=np.int64)
+    return out

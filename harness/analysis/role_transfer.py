@@ -193,9 +193,24 @@ def pair_losses(
     vectorised (equal to mapped_heads' frac_lost, tests/unit/test_role_transfer.py)."""
     t, c, u = cfg.transfer, cfg.correspondence, cfg.uncertainty
     memo = {} if memo is None else memo
-    table = with_categories(table, t.categories)
-    base_rows = transfer.top_k_base(table, base, t.k)
-    ranks = transfer.target_ranks(table, target, t.ties, over=t.missing)
+    # the result depends on these settings only (a robustness sweep's other choices leave it as is)
+    whole = ("pair_losses", base, target, names, t.k, t.ties, t.missing, t.weak_above, t.categories, c, u.seed)
+    if whole not in memo:
+        memo[whole] = _pair_losses(table, roles, base, target, cfg, memo, names)
+    return dict(memo[whole])
+
+
+def _pair_losses(
+    table: pd.DataFrame, roles: dict[str, pd.DataFrame], base: str, target: str, cfg: Any, memo: dict,
+    names: tuple[str, ...],
+) -> dict[str, Any]:
+    t, c, u = cfg.transfer, cfg.correspondence, cfg.uncertainty
+    base_key, ranks_key = ("rt_base", base, t.k, t.categories), ("rt_ranks", target, t.ties, t.missing)
+    if base_key not in memo:
+        memo[base_key] = transfer.top_k_base(with_categories(table, t.categories), base, t.k)
+    if ranks_key not in memo:  # a target's ranking reads no category
+        memo[ranks_key] = transfer.target_ranks(table, target, t.ties, over=t.missing)
+    base_rows, ranks = memo[base_key], memo[ranks_key]
     gb, gt = geometry(base), geometry(target)
     frac_rank = np.full(gt[0] * gt[1], np.nan)
     inside = (ranks["layer"] >= 0) & (ranks["layer"] < gt[0]) & (ranks["head"] >= 0) & (ranks["head"] < gt[1])
@@ -210,7 +225,7 @@ def pair_losses(
         out[name] = float(_lost_flat(memo[key], frac_rank, t.weak_above))
     key = ("role_null", base, target, heads_key, c.n_random, u.seed)
     if key not in memo:
-        memo[key] = np.stack([_flat(m, gt[1]) for m in corr.random_matchings(base_rows, gb, gt, c.n_random, seed=u.seed)])
+        memo[key] = corr.random_flat(base_rows, gb, gt, c.n_random, seed=u.seed)
     out["null"] = _lost_flat(memo[key], frac_rank, t.weak_above)
     if "role+depth" in out:
         out["p_vs_null"] = null_p(out["role+depth"], out["null"])

@@ -139,6 +139,7 @@ def evaluate(
     """
     cfg = cfg or thresholds_mod.load()
     design = design or sources_mod.design_of(source)
+    memo = {} if memo is None else memo  # this call's own when none is given (M1-M3 share mappings)
     given, table = table, with_categories(table, cfg.transfer.categories)
     heads = _pair_heads(table, cfg, design, memo=memo)
     heads_by_ties = {t: _pair_heads(table, cfg, design, ties=t, memo=memo) for t in ("min", "max")}

@@ -143,7 +143,15 @@ def _from_context(claim: str):
     (a variant without the data it needs yields no Check: the gate skips it as not computed)."""
 
     def evaluate(ctx: Context) -> list[Check]:
-        return EVALUATE[claim](ctx.extras[EXTRA], ctx.source, ctx.design, ctx.cfg)[0]
+        results = ctx.extras[EXTRA]
+        if ctx.memo is None:
+            return EVALUATE[claim](results, ctx.source, ctx.design, ctx.cfg)[0]
+        # C1-C3 read the results, the design, [transfer] k and their own rules, nothing else of the
+        # thresholds: a robustness sweep (one memo, many universes) computes each distinct k once.
+        key = ("faithfulness", claim, id(results), id(ctx.design), ctx.source, ctx.cfg.transfer.k, ctx.cfg.C1, ctx.cfg.C2, ctx.cfg.C3)
+        if key not in ctx.memo:
+            ctx.memo[key] = EVALUATE[claim](results, ctx.source, ctx.design, ctx.cfg)[0]
+        return list(ctx.memo[key])
 
     return evaluate
 

@@ -20,8 +20,7 @@ def _losses(ctx: Context, pair: tuple[str, str]) -> dict[str, Any] | None:
     models = set(ctx.table["model"]) if len(ctx.table) else set()
     if not all(m in roles and m in models for m in pair):
         return None
-    memo = ctx.memo if ctx.memo is not None else ctx.extras.setdefault("_role_memo", {})
-    return role_transfer.pair_losses(ctx.table, roles, *pair, ctx.cfg, memo)
+    return role_transfer.pair_losses(ctx.table, roles, *pair, ctx.cfg, ctx.memo)
 
 
 def m1(ctx: Context) -> list[Check]:

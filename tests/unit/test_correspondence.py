@@ -139,3 +139,11 @@ def test_unknown_names_and_missing_roles_are_one_line_errors():
         corr.correspond("oracle", top(role_table(g, 0), 3), None, None, g, g, CFG)
     with pytest.raises(ValueError, match="needs the role tables"):
         corr.correspond("role", top(role_table(g, 0), 3), None, None, g, g, CFG)
+
+
+def test_random_flat_is_random_matchings_as_flat_indices():
+    gb, gt = (12, 4), (6, 6)
+    base_top = top(role_table(gb, 0), 10)
+    draws = corr.random_matchings(base_top, gb, gt, 15, seed=3)
+    expected = np.stack([d["tgt_layer"].to_numpy(int) * gt[1] + d["tgt_head"].to_numpy(int) for d in draws])
+    np.testing.assert_array_equal(corr.random_flat(base_top, gb, gt, 15, seed=3), expected)
