@@ -150,15 +150,21 @@ def _optimal(w_role: float, w_depth: float) -> Callable[..., pd.DataFrame]:
     return build
 
 
-def _random_targets(base_layers: np.ndarray, base_geometry: Geometry, target_geometry: Geometry, seed: int) -> tuple[list[int], list[int]]:
-    """Target (layers, heads) of one seeded depth-preserving random matching of base heads in `base_layers`."""
+def _depth_orders(base_layers: np.ndarray, base_geometry: Geometry, target_geometry: Geometry) -> list[np.ndarray]:
+    """Per base head, the target layers nearest its relative depth first (ties: lower layer)."""
+    target_rel = _rel(np.arange(target_geometry[0], dtype=float), target_geometry[0])
+    return [np.argsort(np.abs(target_rel - l), kind="stable") for l in _rel(base_layers.astype(float), base_geometry[0])]
+
+
+def _random_targets(orders: list[np.ndarray], target_geometry: Geometry, seed: int) -> tuple[list[int], list[int]]:
+    """Target (layers, heads) of one seeded depth-preserving random matching: each base head (its
+    `_depth_orders` row) takes a random free head of the nearest target layer that has one."""
     rng = np.random.default_rng(seed)
     n_layers, n_heads = target_geometry
     free = {l: list(rng.permutation(n_heads)) for l in range(n_layers)}
-    target_rel = _rel(np.arange(n_layers, dtype=float), n_layers)
     layers, heads = [], []
-    for l in _rel(base_layers.astype(float), base_geometry[0]):
-        for layer in np.argsort(np.abs(target_rel - l), kind="stable"):  # nearest depth first
+    for order in orders:
+        for layer in order:
             if free[int(layer)]:
                 layers.append(int(layer))
                 heads.append(int(free[int(layer)].pop()))
@@ -170,7 +176,8 @@ def _random_targets(base_layers: np.ndarray, base_geometry: Geometry, target_geo
 
 def _random(base_top, base_roles, target_roles, base_geometry, target_geometry, settings, seed) -> pd.DataFrame:
     """One seeded depth-preserving random matching."""
-    return _frame(base_top, *_random_targets(base_top["layer"].to_numpy(), base_geometry, target_geometry, seed))
+    orders = _depth_orders(base_top["layer"].to_numpy(), base_geometry, target_geometry)
+    return _frame(base_top, *_random_targets(orders, target_geometry, seed))
 
 
 # name -> builder(base_top, base_roles, target_roles, base_geometry, target_geometry, settings, seed)
@@ -218,10 +225,10 @@ def random_matchings(base_top: pd.DataFrame, base_geometry: Geometry, target_geo
 def random_flat(base_top: pd.DataFrame, base_geometry: Geometry, target_geometry: Geometry, n: int, seed: int = 0) -> np.ndarray:
     """`random_matchings` as flat target indices (layer * n_heads + head), shape (n, len(base_top)),
     without a frame per draw (the same draws: draw i uses seed + i)."""
-    base_layers = base_top["layer"].astype(int).to_numpy()
+    orders = _depth_orders(base_top["layer"].astype(int).to_numpy(), tuple(base_geometry), tuple(target_geometry))
     n_heads = int(target_geometry[1])
-    out = np.empty((n, len(base_layers)), dtype=np.int64)
+    out = np.empty((n, len(orders)), dtype=np.int64)
     for i in range(n):
-        layers, heads = _random_targets(base_layers, tuple(base_geometry), tuple(target_geometry), seed + i)
+        layers, heads = _random_targets(orders, tuple(target_geometry), seed + i)
         out[i] = np.asarray(layers, dtype=np.int64) * n_heads + np.asarray(heads, dtype=np.int64)
     return out

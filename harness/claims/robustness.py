@@ -308,7 +308,17 @@ def sweep_evaluations(evaluations: Iterable[claims.Evaluation]) -> Sweep:
     return Sweep(long, pd.DataFrame(), summary, choices, [])
 
 
-def notes_for(evaluations: Iterable[claims.Evaluation]) -> dict[str, str]:
+def notes_for(evaluations: Iterable[claims.Evaluation], *, cached: bool = True) -> dict[str, str]:
     """Verdict-table notes ('robust 0.97') for the checks of evaluations (table-level grid), from each
-    evaluation's own table; {} for none."""
-    return verdict_notes(sweep_evaluations(evaluations).summary)
+    evaluation's own table; {} for none. `cached`: read and keep them under the content key of every
+    input (harness.claims.sweep_cache), so an unchanged gate does not sweep again."""
+    from harness.claims import sweep_cache
+
+    evaluations = [ev for ev in evaluations if ev.table is not None]
+    key = sweep_cache.content_key(evaluations, thresholds_mod.load(), grid_mod.load()) if cached else None
+    notes = sweep_cache.read(key) if key else None
+    if notes is None:
+        notes = verdict_notes(sweep_evaluations(evaluations).summary)
+        if key:
+            sweep_cache.write(key, notes)
+    return notes
