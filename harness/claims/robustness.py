@@ -46,19 +46,31 @@ def configure(settings: Thresholds, universe: dict[str, Any], choices: dict[str,
 
 def sweep(
     table: pd.DataFrame, source: str, choices: dict[str, Choice], settings: Thresholds | None = None,
-    extras: dict | None = None,
+    extras: dict | None = None, *, cached: bool = True,
 ) -> pd.DataFrame:
     """Every check in every universe of the table-level product: one row per (universe, check) with
     the choices' values as columns and `holds`. `extras`: the source's other data (role tables: the
-    claims M1-M3 join the sweep when given)."""
+    claims M1-M3 join the sweep when given). `cached`: read and keep it under the content key of every
+    input (harness.claims.sweep_cache), so an unchanged source is not swept again."""
     settings = settings if settings is not None else thresholds_mod.load()
+    key = None
+    if cached:
+        from harness.claims import sources, sweep_cache
+
+        key = sweep_cache.content_key(source, table, extras, settings, choices, sources.design_of(source))
+        stored = sweep_cache.read(key)
+        if stored is not None:
+            return stored
     memo: dict = {}
     rows = []
     for universe in universes(choices):
         ev = claims.evaluate(table, source, configure(settings, universe, choices), memo=memo, extras=extras)
         for (claim, variant), check in ev.checks.items():
-            rows.append({**universe, "source": source, "claim": claim, "variant": variant, "holds": check.holds})
-    return pd.DataFrame(rows)
+            rows.append({**universe, "source": source, "claim": claim, "variant": variant, "holds": bool(check.holds)})
+    long = pd.DataFrame(rows)
+    if key is not None:
+        sweep_cache.write(key, long)
+    return long
 
 
 def _is_default(frame: pd.DataFrame, choices: dict[str, Choice], except_: str | None = None) -> pd.Series:
@@ -308,17 +320,7 @@ def sweep_evaluations(evaluations: Iterable[claims.Evaluation]) -> Sweep:
     return Sweep(long, pd.DataFrame(), summary, choices, [])
 
 
-def notes_for(evaluations: Iterable[claims.Evaluation], *, cached: bool = True) -> dict[str, str]:
+def notes_for(evaluations: Iterable[claims.Evaluation]) -> dict[str, str]:
     """Verdict-table notes ('robust 0.97') for the checks of evaluations (table-level grid), from each
-    evaluation's own table; {} for none. `cached`: read and keep them under the content key of every
-    input (harness.claims.sweep_cache), so an unchanged gate does not sweep again."""
-    from harness.claims import sweep_cache
-
-    evaluations = [ev for ev in evaluations if ev.table is not None]
-    key = sweep_cache.content_key(evaluations, thresholds_mod.load(), grid_mod.load()) if cached else None
-    notes = sweep_cache.read(key) if key else None
-    if notes is None:
-        notes = verdict_notes(sweep_evaluations(evaluations).summary)
-        if key:
-            sweep_cache.write(key, notes)
-    return notes
+    evaluation's own table; {} for none."""
+    return verdict_notes(sweep_evaluations(evaluations).summary)

@@ -1,12 +1,13 @@
-"""The robustness notes of the verdict table, kept by the content of everything they are computed from.
+"""A source's robustness sweep, kept by the content of everything it is computed from.
 
-`pytest claims/` re-runs the table-level robustness sweep (every check in every universe of
-claims/robustness.toml) on each run; on unchanged inputs it gives the same notes. This module names
-those inputs by one sha256 (`content_key`): each evaluated source's name, design, head table and
-extras (role tables, faithfulness results), the loaded thresholds and grid, and the source code of the
-whole `harness` package (a change of any function the sweep could call is a new key). A stored entry is
-read only under its own key; an unreadable one is recomputed and replaced. Entries are JSON (check key
--> note), written atomically into `<cache>/sweeps/`; nothing here is ever a verdict, only its note.
+`pytest claims/`, `report` and `robustness` re-run the table-level sweep (every check in every universe
+of claims/robustness.toml) on each run; on unchanged inputs it gives the same rows. This module names
+those inputs by one sha256 (`content_key`): the source's name, design, head table and extras (role
+tables, faithfulness results), the thresholds and the grid's choices, and the source code of the whole
+`harness` package (a change of any function the sweep could call is a new key). A stored sweep is read
+only under its own key; an unreadable one is recomputed and replaced. Entries are JSON rows (the
+choices' values, claim, variant, holds), written atomically into `<cache>/sweeps/`; they feed the
+robustness notes and heatmaps, never a verdict of the main evaluation.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -55,17 +56,15 @@ def _feed(h: "hashlib._Hash", value: Any) -> None:
     h.update(b"\1")
 
 
-def content_key(evaluations: Iterable[Any], settings: Any, grid: Any) -> str:
-    """The sha256 naming the notes of `evaluations` (claims.checks.Evaluation) under `settings`
-    (Thresholds) and `grid` (claims.grid.Grid)."""
+def content_key(source: str, table: pd.DataFrame, extras: dict | None, settings: Any, choices: Any, design: Any) -> str:
+    """The sha256 naming one source's sweep: its name, design, head table and extras under `settings`
+    (Thresholds) and `choices` (the grid's table-level choices)."""
     h = hashlib.sha256(code_digest().encode())
     _feed(h, repr(settings))
-    _feed(h, repr(grid))
-    for ev in evaluations:
-        design = ev.design
-        _feed(h, (ev.source, None if design is None else (design.name, design.pairs, design.kinds)))
-        _feed(h, ev.table)
-        _feed(h, dict(ev.extras or {}))
+    _feed(h, repr(choices))
+    _feed(h, (source, repr(design)))
+    _feed(h, table)
+    _feed(h, dict(extras or {}))
     return h.hexdigest()
 
 
@@ -73,27 +72,30 @@ def _path(key: str) -> Path:
     return cache_dir() / "sweeps" / f"{key}.json"
 
 
-def read(key: str) -> dict[str, str] | None:
-    """The stored notes under `key`, or None (absent, unreadable, or not a str -> str mapping)."""
+def read(key: str) -> pd.DataFrame | None:
+    """The stored sweep under `key` (one row per universe and check), or None when absent or unreadable."""
     path = _path(key)
     try:
         if path.is_symlink() or not path.is_file():
             return None
-        notes = json.loads(path.read_text())
+        rows = json.loads(path.read_text())
     except (OSError, ValueError):
-        log.warning("robustness notes %s unreadable: recomputed", path)
+        log.warning("stored robustness sweep %s unreadable: recomputed", path)
         return None
-    if not isinstance(notes, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in notes.items()):
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "holds" in r and isinstance(r["holds"], bool) for r in rows):
+        log.warning("stored robustness sweep %s is not a sweep: recomputed", path)
         return None
-    return notes
+    return pd.DataFrame(rows)
 
 
-def write(key: str, notes: dict[str, str]) -> None:
-    """Store `notes` under `key` (atomically); a cache that cannot be written only costs the next run time."""
+def write(key: str, long: pd.DataFrame) -> None:
+    """Store the sweep `long` under `key` (atomically); a cache that cannot be written only costs time."""
     folder = cache_dir() / "sweeps"
     if unwritable(folder) is not None:
         return
+    rows = long.to_dict(orient="records")
     try:
-        atomic_write_text(contained(_path(key), folder), json.dumps(notes, sort_keys=True))
+        text = json.dumps(rows, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+        atomic_write_text(contained(_path(key), folder), text)
     except OSError as err:
-        log.warning("robustness notes not stored (%s)", err)
+        log.warning("robustness sweep not stored (%s)", err)
