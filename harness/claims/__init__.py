@@ -5,5 +5,5 @@ claims/robustness.toml) and the share of it where each check holds (`robustness`
 
 May import: harness.files (atomic writes of verdicts.toml), harness.data, harness.models.registry, harness.analysis, harness.runs (lazily: sources, and
 robustness / grid for RunSpec defaults and the committed scan time of its cost notes).
-Must not import: report, cli, pytest. `sweep_cache` keeps robustness notes in <cache>/sweeps/ (harness.paths, harness.files).
+Must not import: report, cli, pytest. `sweep_cache` keeps each source's robustness sweep in <cache>/sweeps/ (harness.paths, harness.files).
 """
