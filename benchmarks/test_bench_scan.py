@@ -30,7 +30,7 @@ from harness.scoring.naive import scan_naive
 from harness.scoring.rank_agreement import agreement
 from harness.scoring.result import ScanResult
 from harness.scoring.tl_patching import scan_tl_patching
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.bench
 

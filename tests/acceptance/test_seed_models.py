@@ -40,6 +40,7 @@ import torch
 from scipy.stats import spearmanr
 
 from harness.models import loaders as models
+from harness.models import weights as model_weights
 from harness.data import published
 from harness.models import registry
 from harness.claims import thresholds
@@ -76,7 +77,7 @@ def _compact_reason(name: str, why: str) -> str:
 
 
 def _require_weights(name: str) -> None:
-    available, why = models.weights_available(name)
+    available, why = model_weights.weights_available(name)
     if not available:
         pytest.skip(_compact_reason(name, why))
 
@@ -91,7 +92,7 @@ def _skip_unusable(name: str, err: Exception) -> None:
 def _load(name: str) -> models.LoadedModel:
     try:
         return models.load_model(name, device=DEVICE, progress=False)
-    except models.WeightsNotFound as err:
+    except model_weights.WeightsNotFound as err:
         _skip_unusable(name, err)
         raise  # unreachable: pytest.skip raises
 
@@ -149,7 +150,7 @@ def recomputed(model_name) -> pd.DataFrame:
     recompute.head_table uses for its IOI half, so a later head table reuses this scan."""
     try:
         table, _meta = task_scores(model_name, "ioi", ORIGIN_RUN, device=DEVICE, cache=ScoreCache(), progress=False)
-    except models.WeightsNotFound as err:
+    except model_weights.WeightsNotFound as err:
         _skip_unusable(model_name, err)
         raise  # unreachable: pytest.skip raises
     spec = registry.get(model_name)

@@ -14,7 +14,7 @@ the installed weights.
 import pytest
 
 from harness.runs.cache import committed_cache
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 from harness.runs.recompute import TASKS, RunSpec, cache_key
 from harness.models.registry import REFERENCE_METHODS
 

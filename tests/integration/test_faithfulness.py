@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.integration
 

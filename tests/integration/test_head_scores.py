@@ -38,7 +38,7 @@ from harness.scoring.naive import scan_naive
 from harness.scoring.rank_agreement import agreement
 from harness.scoring.readout import logit_diff
 from harness.scoring.result import ScanResult
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.integration
 

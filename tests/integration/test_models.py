@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from harness.models import loaders as models
+from harness.models import weights as model_weights
 from harness.models import registry
 from harness.paths import CACHE_ENV
 
@@ -34,7 +35,7 @@ def _twin_param(name: str):
     return pytest.param(name, marks=skip)
 
 
-_SMOLLM2_AVAILABLE, _SMOLLM2_REASON = models.weights_available("smollm2-135m")
+_SMOLLM2_AVAILABLE, _SMOLLM2_REASON = model_weights.weights_available("smollm2-135m")
 needs_smollm2 = pytest.mark.skipif(not _SMOLLM2_AVAILABLE, reason=_SMOLLM2_REASON)
 
 
@@ -88,7 +89,7 @@ def test_hub_model_boots_offline_from_the_local_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     offline_before = (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE)
 
-    assert models.weights_available("pythia-70m") == (
+    assert model_weights.weights_available("pythia-70m") == (
         True,
         f"pythia-70m: {spec.hub_id} cached at {snapshot}",
     )

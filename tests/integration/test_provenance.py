@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness.models import registry
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.integration
 

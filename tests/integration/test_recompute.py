@@ -11,7 +11,7 @@ from harness.data import head_table
 from harness.analysis import transfer
 from harness.claims import thresholds
 from harness.runs.cache import ScoreCache
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 from harness.runs.recompute import RunSpec, head_table as recompute_head_table
 
 pytestmark = [

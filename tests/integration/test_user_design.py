@@ -44,7 +44,8 @@ def test_a_local_hugging_face_directory_is_one_design_entry(tmp_cache, tmp_path,
     """A twin saved with save_pretrained is a model directory; the design names it with `local = PATH`
     and the harness scores it like any other model (its fingerprint is the directory's content)."""
     from harness.models import registry
-    from harness.models.loaders import build_twin_module, load_model, weights_fingerprint
+    from harness.models.loaders import build_twin_module, load_model
+    from harness.models.weights import weights_fingerprint
     from harness.models.tokenizers import load_tokenizer
 
     twin = designs.load(DESIGN)

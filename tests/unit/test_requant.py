@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.models import requant
-from harness.models.loaders import check_weights_kind, requant_fingerprint
+from harness.models.weights import check_weights_kind, requant_fingerprint
 from harness.runs.cache import CacheKey
 from harness.runs.recompute import _same_run, zoo_run
 

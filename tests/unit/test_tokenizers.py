@@ -8,7 +8,7 @@ import re
 import pytest
 
 from harness.models import registry
-from harness.models.loaders import weights_available
+from harness.models.weights import weights_available
 from harness.models.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model
 
 pytestmark = pytest.mark.unit
