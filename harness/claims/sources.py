@@ -190,7 +190,15 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         if twin is None:
             notes.append(f"{model}: no {method} table of its re-quantised twin ({registry.ZOO_WEIGHTS_TWIN}): no weights floor")
             continue
-        floors[weights_key(model)] = weights_floor(model, family, arrays, twin, **settings)
+        floor_n = design.n_prompts_of(model, method, registry.ZOO_WEIGHTS_TWIN)
+        original = arrays
+        if floor_n != design.n_prompts_of(model, method):  # the design's weights_floor_n_prompts
+            original = zoo_arrays(model, method, design, n_prompts=floor_n)
+            if original is None:
+                notes.append(f"{model}: no {method} table at {floor_n} prompts to compare its twin with: no weights floor")
+                continue
+            notes.append(f"{model}: {method} weights floor measured on {floor_n} prompts (weights_floor_n_prompts)")
+        floors[weights_key(model)] = weights_floor(model, family, original, twin, **settings)
     extras = {}
     if design.name == "zoo":  # committed faithfulness results (fixtures/faithfulness/) serve the zoo's claims C1-C3
         from harness.runs.faithfulness import load_results

@@ -293,7 +293,8 @@ def cmd_scores(args) -> int:
     defaults = design.run_of(args.model) if design is not None else {}
     run = RunSpec(
         method=args.method, algorithm=args.algorithm, style=args.style or defaults.get("style", "wang"),
-        n_prompts=args.n_prompts or defaults.get("n_prompts", RunSpec.n_prompts), seed=args.seed,
+        n_prompts=args.n_prompts or (design.n_prompts_of(args.model, args.method, args.weights) if design else RunSpec.n_prompts),
+        seed=args.seed,
         weights=args.weights, dtype=args.dtype or defaults.get("dtype", "float32"), ig_steps=args.ig_steps, ig_path=args.ig_path,
     )
     if design is not None:

@@ -10,6 +10,7 @@ suite; a user writes their own and passes it with `--design FILE` / `--claims-de
     "my-7b" = { hub = "org/my-7b", family = "mine" }    # a hub id (local Hugging Face cache)
     "ckpt" = { local = "/data/ckpt", family = "mine" }  # a local Hugging Face directory
     "q4" = { gguf = "/data/q4.gguf", sha256 = "...", family = "mine", config_from = "pythia-70m" }
+    "big" = { n_prompts = { mean = 200, zero = 64 } }   # a prompt count per ablation method
     [[pairs]]
     base = "pythia-70m"; target = "my-7b"; kind = "cross"   # kind: within | cross (default: from families)
     [ladders]
@@ -40,7 +41,7 @@ BUILTIN = ("seed", "zoo")
 PAIR_KINDS = ("within", "cross")
 DTYPES = ("float32", "bfloat16", "float16")
 RUN_KEYS = {"style": str, "n_prompts": int, "tasks": list, "dtype": str}
-MODEL_RUN_KEYS = {"n_prompts": int, "dtype": str, "style": str, "weights": str}
+MODEL_RUN_KEYS = {"n_prompts": (int, dict), "dtype": str, "style": str, "weights": str, "weights_floor_n_prompts": int}
 INLINE_KEYS = {"hub", "local", "gguf", "sha256", "family", "architecture", "n_layers", "n_heads", "tokenizer",
                "prepend_bos", "hf_config", "config_from", "licence"}
 WEIGHT_KEYS = ("hub", "local", "gguf", "hf_config")  # exactly one for an inline model
@@ -90,6 +91,17 @@ class Design:
         base = {"style": self.run.style, "n_prompts": self.run.n_prompts, "tasks": self.run.tasks,
                 "dtype": self.run.dtype, "weights": "pretrained"}
         return {**base, **self.model_run.get(model, {})}
+
+    def n_prompts_of(self, model: str, method: str, weights: str = "pretrained") -> int:
+        """The prompt count of `model`'s `method` tables: its `n_prompts` (one count, or one per method,
+        the [run] count for a method it does not name). The tables of its re-quantised twin
+        (`weights` "requant:SCHEME") and the original's they are compared with for the weights floor
+        use `weights_floor_n_prompts` when the entry gives it."""
+        run = self.run_of(model)
+        if weights.startswith("requant:") and "weights_floor_n_prompts" in run:
+            return int(run["weights_floor_n_prompts"])
+        count = run["n_prompts"]
+        return int(count.get(method, self.run.n_prompts)) if isinstance(count, Mapping) else int(count)
 
     def kind(self, pair: tuple[str, str]) -> str:
         return self.kinds[pair]
@@ -166,8 +178,7 @@ def _parse(path: Path) -> Design:
             raise DesignError(f"{entry_where}: dtype {overrides['dtype']!r} is none of {', '.join(DTYPES)}")
         if "weights" in overrides and overrides["weights"] not in ("pretrained", "twin"):
             raise DesignError(f"{entry_where}: weights {overrides['weights']!r} is none of pretrained, twin")
-        if "n_prompts" in overrides and overrides["n_prompts"] < 2:
-            raise DesignError(f"{entry_where}: n_prompts must be >= 2")
+        _check_counts(overrides, entry_where)
         if overrides:
             model_run[model] = overrides
         spec_keys = {k: v for k, v in entry.items() if k not in MODEL_RUN_KEYS}
@@ -195,11 +206,27 @@ def _parse(path: Path) -> Design:
     )
 
 
-def _check_types(values: Mapping[str, Any], types: Mapping[str, type], where: str) -> None:
+def _check_types(values: Mapping[str, Any], types: Mapping[str, Any], where: str) -> None:
     for key, value in values.items():
-        want = types[key]
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise DesignError(f"{where}: {key} must be {want.__name__}, got {value!r}")
+        want = types[key] if isinstance(types[key], tuple) else (types[key],)
+        if not isinstance(value, want) or (int in want and isinstance(value, bool)):
+            names = " or ".join("table" if w is dict else w.__name__ for w in want)
+            raise DesignError(f"{where}: {key} must be {names}, got {value!r}")
+
+
+def _check_counts(overrides: Mapping[str, Any], where: str) -> None:
+    """Prompt counts are >= 2; a per-method `n_prompts` table maps method names to such counts (the
+    names are checked against the methods registry where a table is first made, harness.runs.recompute)."""
+    for key in ("n_prompts", "weights_floor_n_prompts"):
+        if key not in overrides:
+            continue
+        counts = overrides[key] if isinstance(overrides[key], dict) else {"": overrides[key]}
+        if not counts:
+            raise DesignError(f"{where}: {key} is an empty table (give {{ mean = N, ... }} or one number)")
+        for method, count in counts.items():
+            label = f"{key}.{method}" if method else key
+            if not isinstance(count, int) or isinstance(count, bool) or count < 2:
+                raise DesignError(f"{where}: {label} must be a whole number >= 2, got {count!r}")
 
 
 def _run_defaults(table: Any, where: str) -> RunDefaults:

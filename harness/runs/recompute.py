@@ -26,7 +26,7 @@ from harness.data.head_table import categorize, with_derived_columns
 from harness.runs.sharded_scan import run_sharded
 from harness.runs.shards import ShardStore
 from harness.runs.run_spec import RunSpec
-from harness.scoring.methods import LAYERED_ALGORITHMS
+from harness.scoring.methods import ABLATION_METHODS, LAYERED_ALGORITHMS
 
 log = logging.getLogger("harness.recompute")
 
@@ -295,9 +295,16 @@ def design_run(
     prompt style, prompt count, dtype, weights); `dtype`, `weights` ("requant:SCHEME" for the table of
     a perturbed twin, registry.ZOO_WEIGHTS_TWIN) and `n_prompts` override the design's."""
     run = design.run_of(model)
+    counts = run["n_prompts"]
+    if isinstance(counts, dict) and set(counts) - set(ABLATION_METHODS):
+        raise designs.DesignError(
+            f"design file {design.path}, models.{model!r}: n_prompts names no method "
+            f"{', '.join(sorted(set(counts) - set(ABLATION_METHODS)))} (methods: {', '.join(ABLATION_METHODS)})"
+        )
+    weights = weights or run["weights"]
     return RunSpec(
-        method=method, style=run["style"], n_prompts=n_prompts or run["n_prompts"], dtype=dtype or run["dtype"],
-        weights=weights or run["weights"],
+        method=method, style=run["style"], n_prompts=n_prompts or design.n_prompts_of(model, method, weights),
+        dtype=dtype or run["dtype"], weights=weights,
     )
 
 

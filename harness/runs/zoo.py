@@ -30,11 +30,11 @@ def _design(design: Design | None) -> Design:
 
 
 def zoo_entry(
-    model: str, method: str, design: Design | None = None, weights: str | None = None
+    model: str, method: str, design: Design | None = None, weights: str | None = None, n_prompts: int | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
     """A design model's stored IOI scores under `method` (user cache or committed), or None; `weights`
-    "requant:SCHEME" for its perturbed twin's."""
-    return stored_scores(model, ZOO_TASK, design_run(_design(design), model, method, weights=weights))
+    "requant:SCHEME" for its perturbed twin's, `n_prompts` for another prompt count than the design's."""
+    return stored_scores(model, ZOO_TASK, design_run(_design(design), model, method, weights=weights, n_prompts=n_prompts))
 
 
 def scan_command(model: str, method: str, design: Design | None = None, weights: str | None = None) -> str:
@@ -83,11 +83,11 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None 
 
 
 def zoo_arrays(
-    model: str, method: str, design: Design | None = None, weights: str | None = None
+    model: str, method: str, design: Design | None = None, weights: str | None = None, n_prompts: int | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a design's model (or of its
-    perturbed twin, `weights`), or None."""
-    entry = zoo_entry(model, method, design, weights)
+    perturbed twin, `weights`; at `n_prompts` prompts when given), or None."""
+    entry = zoo_entry(model, method, design, weights, n_prompts)
     if entry is None or entry[2] is None:
         return None
     arrays = entry[2]

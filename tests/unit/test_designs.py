@@ -76,6 +76,10 @@ def test_a_users_ladder_drives_w2(tmp_path):
         (('[run]\nstyle = "wang"', '[run]\nstyle = "shakespeare"'), "[run]: style 'shakespeare' is none of"),
         (('target = "pythia-160m"\n', 'target = "pythia-160m"\nkind = "cross"\n'), "kind 'cross' but the families are pythia and pythia"),
         (('name = "mine"', 'name = "zoo"\nextra = 1'), "unknown key(s) extra"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = { mean = 1 } }'), "n_prompts.mean must be a whole number >= 2, got 1"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = {} }'), "n_prompts is an empty table"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = "many" }'), "n_prompts must be int or table, got 'many'"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { weights_floor_n_prompts = 1 }'), "weights_floor_n_prompts must be a whole number >= 2"),
     ],
 )
 def test_a_bad_design_is_one_line_naming_the_file_and_the_entry(tmp_path, capsys, edit, message):
@@ -131,3 +135,22 @@ def test_the_pythia_ladder_example_loads_and_walks_five_rungs(monkeypatch):
     assert registry.get("pythia-2.8b").n_heads_total == 32 * 32 and registry.get("pythia-2.8b").source == "hub"
     assert "pythia-2.8b" in {m for p in design.pairs for m in p}
     assert checks.variants("P3", added[0]) != ("not_applicable",)  # 410m -> 1b is a pair of this design
+
+
+def test_a_prompt_count_per_method_and_for_the_weights_floor(tmp_path):
+    """`n_prompts = { mean = 200 }` sets one method's count (the others keep [run]'s); the re-quantised
+    twin's tables, and the original's they are compared with, use `weights_floor_n_prompts`; a method the
+    registry does not know is refused, one line naming the file and the entry, when a run is made."""
+    from harness.runs.recompute import design_run
+
+    text = GOOD.replace('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = { mean = 300 }, weights_floor_n_prompts = 48 }')
+    design = designs.load(_write(tmp_path, text))
+    assert design.n_prompts_of("pythia-410m", "mean") == 300 and design.n_prompts_of("pythia-410m", "zero") == 200
+    assert design.n_prompts_of("pythia-410m", "mean", "requant:Q4_0") == 48 and design.n_prompts_of("pythia-70m", "mean", "requant:Q4_0") == 200
+    assert design_run(design, "pythia-410m", "mean").n_prompts == 300
+    assert design_run(design, "pythia-410m", "zero").n_prompts == 200
+    assert design_run(design, "pythia-410m", "mean", weights="requant:Q4_0").n_prompts == 48
+    assert design_run(design, "pythia-410m", "mean", n_prompts=10).n_prompts == 10  # an explicit count wins
+    bad = designs.load(_write(tmp_path, text.replace("mean = 300", "maen = 300")))
+    with pytest.raises(DesignError, match=r"design file .*models.'pythia-410m': n_prompts names no method maen \(methods: mean"):
+        design_run(bad, "pythia-410m", "mean")
