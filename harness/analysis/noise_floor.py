@@ -34,7 +34,7 @@ def head_rows(model: str, family: str, ablated: np.ndarray, clean: np.ndarray, r
     """A head table (published schema, IOI only) from the per-prompt logit differences of `rows`:
     delta_ioi = mean over those prompts of ablated - clean; delta_anti = 0 (no control task)."""
     n_layers, n_heads, _ = ablated.shape
-    delta = _deltas(ablated, clean, rows)
+    delta = prompt_deltas(ablated, clean, rows)
     table = pd.DataFrame(
         {
             "family": family,
@@ -104,7 +104,7 @@ def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(n // 2), np.arange(n // 2, n)
 
 
-def _deltas(ablated: np.ndarray, clean: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def prompt_deltas(ablated: np.ndarray, clean: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """delta_ioi of every head (layer-major) over the prompts `rows`: head_rows's numbers."""
     return (ablated[:, :, rows].mean(-1) - clean[rows].mean()).reshape(-1)
 
@@ -142,7 +142,7 @@ def array_self_transfer(
     }
 
 
-def _arrays_apply(model: str, ablated: np.ndarray, missing: str) -> bool:
+def arrays_apply(model: str, ablated: np.ndarray, missing: str) -> bool:
     """True when `array_self_transfer` gives `self_transfer`'s numbers for this model: always under
     the "table" reading; under "geometry" when the scan covers exactly the registry's heads."""
     if missing == "table":
@@ -164,13 +164,13 @@ def noise_floor(
     `head_rows` tables) is the reference it is tested against, and the fallback where it does not
     apply."""
     half_a, half_b = split_halves(clean.shape[0])
-    fast = _arrays_apply(model, ablated, settings.get("missing", "table"))
+    fast = arrays_apply(model, ablated, settings.get("missing", "table"))
     settings = dict(k=k, **settings)
 
     def metrics(rows_a: np.ndarray, rows_b: np.ndarray) -> dict[str, float]:
         if fast:
             return array_self_transfer(
-                _deltas(ablated, clean, rows_a), _deltas(ablated, clean, rows_b), k=k, ties=settings["ties"],
+                prompt_deltas(ablated, clean, rows_a), prompt_deltas(ablated, clean, rows_b), k=k, ties=settings["ties"],
                 weak_above=settings["weak_above"], tau=tau, rule=rule,
             )
         a = head_rows(model, family, ablated, clean, rows_a, tau, rule)

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from harness.analysis import transfer
-from harness.analysis.noise_floor import Floor, _arrays_apply, _deltas, array_self_transfer, head_rows, top_k_overlap
+from harness.analysis.noise_floor import Floor, array_self_transfer, arrays_apply, prompt_deltas, head_rows, top_k_overlap
 
 WEIGHTS_METRICS = ("mean_frac_rank", "frac_lost", "top_k_overlap", "spearman")
 KIND = "weights"
@@ -68,12 +68,12 @@ def weights_floor(
     if twin[1].shape[0] != n or twin[0].shape != original[0].shape:
         raise ValueError(f"{model}: the twin's scores {twin[0].shape} are not on the original's prompts {original[0].shape}")
     everything = np.arange(n)
-    fast = _arrays_apply(model, original[0], settings.get("missing", "table"))
+    fast = arrays_apply(model, original[0], settings.get("missing", "table"))
 
     def metrics(rows: np.ndarray) -> dict[str, float]:
         if not fast:
             return self_transfer_to_twin(model, family, original, twin, rows, k=k, tau=tau, rule=rule, **settings)
-        base, target = _deltas(*original, rows), _deltas(*twin, rows)
+        base, target = prompt_deltas(*original, rows), prompt_deltas(*twin, rows)
         values = array_self_transfer(base, target, k=k, ties=settings["ties"], weak_above=settings["weak_above"], tau=tau, rule=rule)
         return {**values, "spearman": float(spearmanr(base, target).statistic)}
 

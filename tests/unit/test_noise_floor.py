@@ -34,7 +34,7 @@ def test_array_self_transfer_equals_the_frame_path(ties, missing, quantum):
         b = nf.head_rows(MODEL, FAMILY, ablated, clean, rows_b, 0.05, "signed")
         frames = nf.self_transfer(MODEL, a, b, k=10, ties=ties, weak_above=0.5, missing=missing)
         arrays = nf.array_self_transfer(
-            nf._deltas(ablated, clean, rows_a), nf._deltas(ablated, clean, rows_b), k=10, ties=ties,
+            nf.prompt_deltas(ablated, clean, rows_a), nf.prompt_deltas(ablated, clean, rows_b), k=10, ties=ties,
             weak_above=0.5, tau=0.05, rule="signed",
         )
         for metric in nf.METRICS:
@@ -47,7 +47,7 @@ def test_no_ioi_head_gives_nan_both_ways():
     rows = np.arange(N_PROMPTS // 2)
     a = nf.head_rows(MODEL, FAMILY, ablated, clean, rows, 0.05, "signed")
     frames = nf.self_transfer(MODEL, a, a, k=10, ties="average", weak_above=0.5, missing="table")
-    d = nf._deltas(ablated, clean, rows)
+    d = nf.prompt_deltas(ablated, clean, rows)
     arrays = nf.array_self_transfer(d, d, k=10, ties="average", weak_above=0.5, tau=0.05, rule="signed")
     assert np.isnan(frames["mean_frac_rank"]) and np.isnan(arrays["mean_frac_rank"])
     assert np.isnan(arrays["frac_lost"]) and arrays["top_k_overlap"] == frames["top_k_overlap"] == 1.0
@@ -57,7 +57,7 @@ def test_noise_floor_is_the_same_floor_by_either_path(monkeypatch):
     ablated, clean = _arrays(11, 0.25)
     kw = dict(k=10, tau=0.05, rule="signed", n_boot=30, level=0.95, seed=0, ties="average", weak_above=0.5, missing="geometry")
     fast = nf.noise_floor(MODEL, FAMILY, ablated, clean, **kw)
-    monkeypatch.setattr(nf, "_arrays_apply", lambda *a: False)
+    monkeypatch.setattr(nf, "arrays_apply", lambda *a: False)
     slow = nf.noise_floor(MODEL, FAMILY, ablated, clean, **kw)
     assert fast == slow
 
