@@ -183,6 +183,8 @@ def cmd_report(args) -> int:
         results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, preface, args.zoo_plot
     ):
         print(line, file=sys.stderr)
+    if args.roles_section:
+        _write_roles_section(results, args.roles_section)
     from harness.claims import verdicts
 
     lost = verdicts.coverage_problems({name: verdicts.models_of(ev) for name, ev in results.items() if name not in failed})
@@ -191,6 +193,23 @@ def cmd_report(args) -> int:
     if failed:
         print(f"error: {len(failed)} source(s) failed: {', '.join(failed)} (verdicts of the others are above)", file=sys.stderr)
     return 1 if failed or lost else 0
+
+
+def _write_roles_section(results: dict, out: Path) -> None:
+    """The report's roles section (harness.report.roles_section) for the evaluated sources that carry
+    role tables; the others are named on stderr."""
+    from harness.report.roles_section import write_section
+
+    with_roles = [name for name, ev in results.items() if not isinstance(ev, str) and ev.extras.get("roles")]
+    without = [name for name in results if name not in with_roles]
+    if not with_roles:
+        print(f"roles section not written: no source of {', '.join(results)} has role tables "
+              "(`python -m harness roles` computes them)", file=sys.stderr)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = write_section(with_roles, out, out.parent)
+    print(f"roles section written to {path} ({', '.join(with_roles)}"
+          + (f"; no role tables: {', '.join(without)})" if without else ")"), file=sys.stderr)
 
 
 def cmd_audit(args) -> int:
@@ -546,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, help="also draw the six pairs as a PNG here")
     p.add_argument("--zoo-plot", type=Path, help="also draw the zoo's pairs beside the published ones, with noise floors")
     p.add_argument("--robustness-heatmap", type=Path, help="also draw the robustness heatmap here (linked from the Markdown report)")
+    p.add_argument("--roles-section", type=Path, metavar="PATH",
+                   help="also write the section on heads matched by role (Markdown, figures beside it) for the sources with role tables")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("audit", help="findings on a source's head table")

@@ -33,7 +33,7 @@ def write_section(sources: list[str], out: Path, figures: Path) -> Path:
     from harness.report.roles_plot import plot_roles
     from harness.runs.roles import stored_roles
 
-    lines = ["# Heads matched by role (issue 17)", ""]
+    lines = ["# Heads matched by role", ""]
     models: list[str] = []
     for name in sources:
         rows, results, src = role_transfer_report(name)
