@@ -247,6 +247,28 @@ def areas(curve: pd.DataFrame, n_heads: int) -> dict[str, float]:
     }
 
 
+def stale_models(results: pd.DataFrame, table: pd.DataFrame) -> dict[str, str]:
+    """Models whose stored top-k sets are not the top-k of `table` (the source's head table, all its
+    models): their results were ranked on another table (a rescan, more prompts) and say nothing about
+    this one's heads. model -> one line naming the first set that differs."""
+    stale = {}
+    if not len(results) or not len(table):
+        return stale
+    tops = results[results["kind"] == "top"]
+    for model, rows in tops.groupby("model", sort=False):
+        own = table[table["model"] == model]
+        if not len(own):
+            continue
+        ranked = {ranking: ranked_heads(own, ranking) for ranking in RANKINGS}
+        differ = [(r["ranking"], int(r["k"])) for _, r in rows.iterrows()
+                  if r["ranking"] in ranked and r["heads"] != heads_text(ranked[r["ranking"]][: int(r["k"])])]
+        if differ:
+            ranking, k = differ[0]
+            stale[str(model)] = (f"its stored faithfulness sets were ranked on another head table ({len(differ)} of "
+                                 f"{len(rows)} top-k sets differ from this table's, e.g. top-{k} by {ranking})")
+    return stale
+
+
 # ---------------------------------------------------------------------------------------------
 # The plan: which sets one model's measurement computes
 

@@ -29,6 +29,7 @@ from harness.claims.thresholds import Thresholds
 from harness.data.designs import Design
 
 EXTRA = "faithfulness"  # the source extra (Source.extras) holding the results: one frame, all models
+STALE = "faithfulness_stale"  # the source extra: model -> why its stored results were left out (stale)
 
 ROLE_DEPTH = "role+depth"
 
@@ -64,11 +65,15 @@ def _c1_row(results: pd.DataFrame, model: str, k: int) -> dict | None:
     return hit.iloc[0].to_dict()
 
 
-def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
+                stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
     rule, k = cfg.C1, cfg.transfer.k
     results = fa.with_f(results) if len(results) and "f" not in results else results
     checks, unavailable = [], {}
     for model in variants("C1", design):
+        if model in (stale or {}):
+            unavailable[model] = f"{model}: {stale[model]}"
+            continue
         row = _c1_row(results, model, k) if len(results) else None
         if row is None:
             unavailable[model] = f"no faithfulness results with a top-{k} set and random {k}-sets for {model}"
@@ -89,15 +94,18 @@ def _c1_word(c1: dict[str, Check], model: str) -> str:
     return "unknown" if check is None else ("yes" if check.holds else "NO")
 
 
-def evaluate_c2(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
-    return _pairs("C2", results, source, design, cfg)
+def evaluate_c2(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
+                stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
+    return _pairs("C2", results, source, design, cfg, stale)
 
 
-def evaluate_c3(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
-    return _pairs("C3", results, source, design, cfg)
+def evaluate_c3(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
+                stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
+    return _pairs("C3", results, source, design, cfg, stale)
 
 
-def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: Thresholds) -> tuple[list[Check], dict[str, str]]:
+def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
+           stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
     k = cfg.transfer.k
     pairs = design.pairs if claim == "C2" else design.cross
     frame = ct.transfer_frame(fa.with_f(results) if "f" not in results else results, pairs, k, design.kinds) if len(results) else pd.DataFrame()
@@ -105,6 +113,10 @@ def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: 
     checks, unavailable = [], {}
     for base, target in pairs:
         label = pair_label((base, target))
+        gone = [m for m in (base, target) if m in (stale or {})]  # the base's ranking made the mapped sets
+        if gone:
+            unavailable[label] = f"{gone[0]}: {stale[gone[0]]}"
+            continue
         rows = frame[(frame["base"] == base) & (frame["target"] == target)] if len(frame) else frame
         by = {r["correspondence"]: r for _, r in rows.iterrows()} if len(rows) else {}
         wanted = ct.INDEX if claim == "C2" else ROLE_DEPTH
@@ -143,15 +155,16 @@ def _from_context(claim: str):
     (a variant without the data it needs yields no Check: the gate skips it as not computed)."""
 
     def evaluate(ctx: Context) -> list[Check]:
-        results = ctx.extras[EXTRA]
-        if ctx.memo is None:
-            return EVALUATE[claim](results, ctx.source, ctx.design, ctx.cfg)[0]
+        results, stale = ctx.extras[EXTRA], ctx.extras.get(STALE, {})
         # C1-C3 read the results, the design, [transfer] k and their own rules, nothing else of the
         # thresholds: a robustness sweep (one memo, many universes) computes each distinct k once.
         key = ("faithfulness", claim, id(results), id(ctx.design), ctx.source, ctx.cfg.transfer.k, ctx.cfg.C1, ctx.cfg.C2, ctx.cfg.C3)
-        if key not in ctx.memo:
-            ctx.memo[key] = EVALUATE[claim](results, ctx.source, ctx.design, ctx.cfg)[0]
-        return list(ctx.memo[key])
+        memo = {} if ctx.memo is None else ctx.memo
+        if key not in memo:
+            memo[key] = EVALUATE[claim](results, ctx.source, ctx.design, ctx.cfg, stale)
+        checks, unavailable = memo[key]
+        ctx.unavailable.update({(claim, variant): why for variant, why in unavailable.items()})
+        return list(checks)
 
     return evaluate
 

@@ -203,9 +203,19 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     if design.name == "zoo":  # committed faithfulness results (fixtures/faithfulness/) serve the zoo's claims C1-C3
         from harness.runs.faithfulness import load_results
 
+        from harness.analysis.faithfulness import stale_models
+        from harness.claims.faithfulness import STALE
+
         results = load_results(method)
+        stale = stale_models(results, table)
+        for model, why in stale.items():
+            notes.append(f"{model}: {why}: its {method} faithfulness results are not used; "
+                         f"re-measure with `python -m harness faithfulness --model {model} --method {method}`")
+        results = results[~results["model"].isin(list(stale))] if stale else results
         if len(results):
             extras["faithfulness"] = results
+        if stale:
+            extras[STALE] = stale
     source = Source(name, table, findings, notes, floors, extras)
     _attach_roles(source, design)
     return source

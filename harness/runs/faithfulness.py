@@ -108,6 +108,13 @@ def _key(frame: pd.DataFrame) -> pd.Series:
     return frame[list(KEY_COLUMNS)].astype(str).agg("|".join, axis=1)
 
 
+def _slot(frame: pd.DataFrame) -> pd.Series:
+    """Which place of the plan a row fills, whatever its heads: kind, ranking, k, draw, label (a mapped
+    set's place is its label alone: its size is that of the mapping)."""
+    k = frame["k"].astype(str).where(frame["kind"] != "mapped", "")
+    return frame["kind"].astype(str) + "|" + frame["ranking"].astype(str) + "|" + k + "|" + frame["draw"].astype(str) + "|" + frame["label"].astype(str)
+
+
 def _write(model: str, method: str, table: pd.DataFrame, meta: dict[str, Any], root: Path | None) -> Path:
     table_path, meta_path = paths(model, method, root)
     table_path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,10 +149,20 @@ def measure(
         log.warning("%s %s: stored results were made under %s; replacing them", model, run.method, old[1].get("run"))
         old = None
     plan = plan.assign(model=model, method=run.method)
-    todo = plan if old is None else plan[~_key(plan).isin(set(_key(old[0])))]
     meta = dict(old[1]) if old is not None else {"run": asdict(run), "model": model, "seconds": 0.0, "forward_sets": 0}
     table = old[0] if old is not None else plan.iloc[:0].assign(m=pd.Series(dtype=float))
     per_prompt = stored_per_prompt(model, run.method, root) if old is not None else None
+    if old is not None:
+        # a stored set the plan names differently (the same kind, ranking, k, draw, label; other heads)
+        # was ranked on another head table: it is replaced, never kept beside the plan's
+        replaced = _slot(table).isin(set(_slot(plan))) & ~_key(table).isin(set(_key(plan)))
+        if replaced.any():
+            log.warning("%s %s: %d stored sets were ranked on another head table; measuring the plan's instead",
+                        model, run.method, int(replaced.sum()))
+            if per_prompt is not None and len(per_prompt) == len(table):
+                per_prompt = per_prompt[~replaced.to_numpy()]
+            table = table[~replaced].reset_index(drop=True)
+    todo = plan if old is None else plan[~_key(plan).isin(set(_key(table)))]
     if not len(todo):
         return table[[c for c in _columns() if c in table]], meta
     if loaded is None:

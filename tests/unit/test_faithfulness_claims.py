@@ -120,3 +120,26 @@ def test_curves_figure_draws_synthetic_results(tmp_path):
     assert path.stat().st_size > 10_000
     with pytest.raises(LookupError):
         plot_curves({"mean": pd.DataFrame()}, tmp_path / "g.png")
+
+
+def test_results_ranked_on_another_table_are_stale_and_their_claims_say_so():
+    """Stored top-k sets that are not the source table's top-k (a rescan, more prompts) make the model's
+    results stale: C1 of it and C2/C3 of every pair it is in are unavailable with that reason, never a
+    verdict on sets the table does not rank first."""
+    from harness.analysis import faithfulness as fa
+
+    table = pd.DataFrame({"model": "m", "layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "delta_ioi": [-0.9, 0.1, -0.5, 0.05]})
+    tops = [{"model": "m", "kind": "top", "ranking": r, "k": 2, "heads": fa.heads_text(fa.ranked_heads(table, r)[:2])}
+            for r in fa.RANKINGS]
+    stored = pd.DataFrame(tops)
+    assert fa.stale_models(stored, table) == {}
+    rescanned = table.assign(delta_ioi=[-0.9, 0.1, 0.02, -0.6])  # 1.1 now beats 1.0
+    stale = fa.stale_models(stored, rescanned)
+    assert list(stale) == ["m"] and "2 of 2 top-k sets differ" in stale["m"]
+    assert fa.stale_models(stored, rescanned.assign(model="other")) == {}  # a model the table lacks: no verdict
+    why = {"qwen2.5-coder-1.5b": "its stored faithfulness sets were ranked on another head table"}
+    checks, unavailable = cf.evaluate_c1(results(), "synthetic", ZOO_DESIGN, CFG, why)
+    assert "qwen2.5-coder-1.5b" not in _by_variant(checks) and "ranked on another head table" in unavailable["qwen2.5-coder-1.5b"]
+    within = pair_label(ZOO_DESIGN.within[0])
+    checks, unavailable = cf.evaluate_c2(results(), "synthetic", ZOO_DESIGN, CFG, why)
+    assert within in unavailable and within not in _by_variant(checks) and len(checks) == len(ZOO_PAIRS) - 1

@@ -115,6 +115,17 @@ def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
     per_prompt = runs.stored_per_prompt("toy", "mean", tmp_path)
     assert per_prompt.shape == (len(results2), len(prompts))
     np.testing.assert_allclose(per_prompt.mean(1), results2["m"].to_numpy(float), atol=1e-5)
+    # the table rescanned: its top sets change; a new plan replaces the stored top / necessity sets
+    # (same places, other heads) instead of keeping both, and the random sets are not measured again
+    rescanned = table.assign(delta_ioi=table["delta_ioi"].to_numpy()[::-1])
+    again = fa.plan_sets(rescanned, N_LAYERS, N_HEADS, k_grid=[2], k_claim=2, n_random=4, n_random_curve=0, seed=0)
+    results3, meta3 = runs.measure("toy", run, again, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
+    assert len(results3) == len(results2) and fa.stale_models(results3.assign(model="m"), rescanned.assign(model="m")) == {}
+    top3 = results3[(results3["kind"] == "top") & (results3["ranking"] == "signed")]
+    assert top3["heads"].tolist() == [fa.heads_text(fa.ranked_heads(rescanned, "signed")[:2])]
+    assert meta3["forward_sets"] - meta2["forward_sets"] <= 4  # the top and necessity sets of two rankings
+    per_prompt = runs.stored_per_prompt("toy", "mean", tmp_path)
+    np.testing.assert_allclose(per_prompt.mean(1), results3["m"].to_numpy(float), atol=1e-5)
 
 
 def test_counterfactual_values_are_each_prompts_own_corrupted_run(llama, prompts):
