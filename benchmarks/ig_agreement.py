@@ -32,14 +32,16 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results" / "ig"
 
 
-def _exact(model: str, method: str):
-    """(ablated (L, H, N), clean (N,), meta) of the committed exact zoo table."""
+def _exact(model: str, method: str, n_prompts: int | None = None):
+    """(ablated (L, H, N), clean (N,), meta) of the committed exact zoo table (at the zoo design's
+    prompt count, or at `n_prompts`: the count a stored IG run was compared with)."""
     from harness.runs.zoo import zoo_arrays, zoo_entry
 
-    entry = zoo_entry(model, method)
-    arrays = zoo_arrays(model, method)
+    entry = zoo_entry(model, method, n_prompts=n_prompts)
+    arrays = zoo_arrays(model, method, n_prompts=n_prompts)
     if entry is None or arrays is None:
-        raise SystemExit(f"no committed exact zoo table with per-prompt arrays for {model} {method}")
+        raise SystemExit(f"no committed exact zoo table with per-prompt arrays for {model} {method}"
+                         + (f" at {n_prompts} prompts" if n_prompts else ""))
     return arrays[0], arrays[1], entry[1]
 
 
@@ -91,7 +93,7 @@ def compute(args) -> int:
                 ig_clean = layer_clean.double().cpu().numpy()
             seconds = time.perf_counter() - started
             np.savez(target, est=est, clean=ig_clean, seconds=seconds, n=n, threads=torch.get_num_threads(),
-                     dtype=run.dtype, lengths=(p.last_pos[:n] + 1).numpy(), width=width)
+                     dtype=run.dtype, lengths=(p.last_pos[:n] + 1).numpy(), width=width, exact_n=clean.shape[0])
             print(f"{target.name}: {seconds:.1f} s", file=sys.stderr)
     return 0
 
@@ -175,7 +177,13 @@ def report(args) -> int:
         model, method, path, m, n = file.stem.split("__")
         steps, n = int(m[1:]), int(n[1:])
         data = np.load(file)
-        ablated, clean, meta = _exact(model, method)
+        # the exact table the run was scored against: its prompt count is stored with the run (the
+        # first n of a 64-prompt set are other prompts than the first n of a 200-prompt set), and the
+        # clean logit differences of the same prompts agree to the last digit (checked)
+        ablated, clean, meta = _exact(model, method, int(data["exact_n"]) if "exact_n" in data else None)
+        if np.abs(data["clean"] - clean[:n]).max() > 1e-3:
+            raise SystemExit(f"{file.name}: its clean logit differences are not the committed exact table's on the same "
+                             f"prompts (max diff {np.abs(data['clean'] - clean[:n]).max():.3f}): other prompts")
         exact = ablated[:, :, :n].mean(-1) - clean[:n].mean()
         approx = data["est"].mean(-1)
         agree = _agreement(exact, approx, screen.top_k)
