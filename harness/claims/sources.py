@@ -210,7 +210,7 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         stale = stale_models(results, table)
         for model, why in stale.items():
             notes.append(f"{model}: {why}: its {method} faithfulness results are not used; "
-                         f"re-measure with `python -m harness faithfulness --model {model} --method {method}`")
+                         f"re-measure with `python -m harness faithfulness --compute --model {model} --method {method}`")
         results = results[~results["model"].isin(list(stale))] if stale else results
         if len(results):
             extras["faithfulness"] = results
