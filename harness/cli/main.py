@@ -387,7 +387,7 @@ def cmd_faithfulness(args) -> int:
         from harness.report.faithfulness_plot import plot_curves
         from harness.runs.faithfulness import load_results
 
-        path = plot_curves({m: load_results(m) for m in faith.FAITH_METHODS}, args.plot)
+        path = plot_curves({m: load_results(m) for m in ABLATION_METHODS}, args.plot)
         print(f"faithfulness curves written to {path}", file=sys.stderr)
         if not (args.model or args.transfer or args.summary):
             return 0
@@ -405,8 +405,8 @@ def cmd_faithfulness(args) -> int:
         raise UserError(f"{args.model!r} is not a zoo model ({', '.join(zoo)})")
     methods = args.method.split(",")
     for method in methods:
-        if method not in faith.FAITH_METHODS:
-            raise UserError(f"--method {method!r}: use one of {', '.join(faith.FAITH_METHODS)} (comma-separated)")
+        if method not in ABLATION_METHODS:
+            raise UserError(f"--method {method!r}: use one of {', '.join(ABLATION_METHODS)} (comma-separated)")
     loaded = None
     for method in methods:  # with --compute, one model load serves every method
         if args.compute:
@@ -622,11 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heatmap", type=lambda s: Path(s) if s else None, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
     p.set_defaults(func=cmd_robustness)
 
-    FAITH_METHODS = ABLATION_METHODS  # the one list of methods
-
     p = sub.add_parser("faithfulness", help="f of a zoo model's top-k head sets vs random sets (stored; --compute measures)")
     p.add_argument("--model", default=None, help="a zoo model")
-    p.add_argument("--method", default=DEFAULT_METHOD, help=f"{' | '.join(FAITH_METHODS)}, or a comma-separated list")
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"{' | '.join(ABLATION_METHODS)}, or a comma-separated list")
     p.add_argument("--compute", action="store_true", help="measure the sets missing from fixtures/faithfulness/ (loads the model)")
     p.add_argument("--transfer", action="store_true", help="causal transfer of the zoo's pairs (stored results)")
     p.add_argument("--plot", type=Path, help="draw the stored curves of every model and method (PNG) here")

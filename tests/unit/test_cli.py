@@ -112,3 +112,14 @@ def test_cli_method_choices_are_the_methods_registry():
     choices = {a.dest: tuple(a.choices) for a in scores._actions if a.choices}
     assert choices["method"] == methods.ABLATION_METHODS and choices["algorithm"] == methods.SCAN_ALGORITHMS
     assert set(registry.REFERENCE_METHODS) <= set(methods.ABLATION_METHODS)
+
+
+def test_faithfulness_of_one_model_reads_its_stored_curve_and_refuses_a_bad_method(capsys):
+    """`faithfulness --model M --method X` (no --compute) prints the stored curve of M; a method the
+    methods registry lacks is one line, exit 2 (this path once raised AttributeError)."""
+    assert main(["faithfulness", "--model", "smollm2-135m", "--method", "mean"]) == 0
+    captured = capsys.readouterr()
+    assert "| abs |" in captured.out and "smollm2-135m mean: CPR" in captured.err
+    assert main(["faithfulness", "--model", "smollm2-135m", "--method", "mean,bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--method 'bogus': use one of mean, zero, counterfactual" in err[0]
