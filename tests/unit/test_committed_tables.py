@@ -96,7 +96,7 @@ def test_commit_copies_both_tasks_and_replaces_entries_of_older_weights(tmp_path
     import pandas as pd
 
     import harness.runs.cache as cache_module
-    import harness.models.loaders as models
+    import harness.models.weights as models
     import harness.paths as paths
     from harness.runs.cache import ScoreCache
     from harness.runs.recompute import cache_key, commit_scores
