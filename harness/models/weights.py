@@ -5,7 +5,7 @@
 `weights_fingerprint` gives the identity a load would record (hub revision, GGUF sha256, a local
 directory's digest, a perturbed twin's recipe hash, a twin's seed). The claims gate and the score
 cache ask these questions for every model on every run, so they live here, apart from the torch-heavy
-`loaders` (which re-exports them).
+`loaders` (which imports what it needs from here).
 
 May import: harness.paths, harness.models.registry, harness.models.gguf, harness.models.requant
 (numpy only). Never torch or transformers.
