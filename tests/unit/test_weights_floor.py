@@ -91,3 +91,23 @@ def test_weights_floor_is_the_same_floor_by_either_path(monkeypatch, ties):
     monkeypatch.setattr(wf, "arrays_apply", lambda *a: False)
     frames = weights_floor("smollm2-135m", "smollm2", original, twin, **settings)
     assert fast == frames
+
+
+def test_the_zoo_reads_the_15b_weights_floor_on_the_twins_prompt_count(tmp_path, monkeypatch):
+    """Qwen 1.5B's claims table has 200 prompts, its re-quantised twin 64: the zoo design's
+    `weights_floor_n_prompts = 64` makes the source compare the twin with the original's 64-prompt table
+    (and say so); pointing it at a count with no stored table leaves that floor out, with a note."""
+    from harness.claims import sources
+    from harness.data import designs
+
+    model = "qwen2.5-coder-1.5b"
+    src = sources.load("zoo:mean")
+    assert weights_key(model) in src.floors and src.table.loc[src.table["model"] == model, "n_prompts"].iloc[0] == 200
+    assert any(f"{model}: mean weights floor measured on 64 prompts" in note for note in src.notes)
+    text = (designs.DESIGNS_DIR / "zoo.toml").read_text().replace("weights_floor_n_prompts = 64", "weights_floor_n_prompts = 48")
+    assert "weights_floor_n_prompts = 48" in text
+    (tmp_path / "zoo.toml").write_text(text)
+    monkeypatch.setattr(designs, "DESIGNS_DIR", tmp_path)
+    moved = sources.load("zoo:mean")
+    assert weights_key(model) not in moved.floors
+    assert any(f"{model}: no mean table of its re-quantised twin" in note or "at 48 prompts" in note for note in moved.notes)
