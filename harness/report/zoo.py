@@ -55,7 +55,7 @@ def pairs_frame(evaluation: Evaluation, floors: dict[str, Any], method: str, set
         if base in floors and target in floors:
             weighing = weigh(summary["frac_lost"], (base, target), floors)
             row.update(base_floor_hi=floors[base].hi["frac_lost"], tgt_floor_hi=floors[target].hi["frac_lost"],
-                       base_wfloor_hi=weighing.weights_floors.get(base), tgt_wfloor_hi=weighing.weights_floors.get(target),
+                       base_wfloor_hi=weighing.weights_floors.get(base, np.nan), tgt_wfloor_hi=weighing.weights_floors.get(target, np.nan),
                        beyond_floors=weighing.holds)
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=PAIR_COLUMNS)

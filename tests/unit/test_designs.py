@@ -23,8 +23,8 @@ def test_shipped_designs_are_the_seed_and_the_zoo():
     assert seed.ladders == {"pythia": ("pythia-70m", "pythia-160m", "pythia-410m", "pythia-1b")}
     assert zoo.within == (("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"),) and len(zoo.cross) == 3 and not zoo.ladders
     qwen = "qwen2.5-coder-1.5b"
-    assert zoo.n_prompts_of(qwen, "mean") == 200 and zoo.n_prompts_of(qwen, "zero") == 64 and zoo.run_of(qwen)["dtype"] == "bfloat16"
-    assert zoo.n_prompts_of(qwen, "mean", "requant:Q4_0") == 64  # the weights floor's twin and original
+    assert zoo.n_prompts_of(qwen, "mean") == zoo.n_prompts_of(qwen, "zero") == 200 and zoo.run_of(qwen)["dtype"] == "bfloat16"
+    assert zoo.n_prompts_of(qwen, "mean", "requant:Q4_0") == zoo.n_prompts_of(qwen, "zero", "requant:Q4_0") == 64  # the weights floor
     assert zoo.run_of("gemma-3-270m") == {"style": "zoo", "n_prompts": 200, "tasks": ("ioi",), "dtype": "float32", "weights": "pretrained"}
 
 

@@ -111,3 +111,31 @@ def test_the_zoo_reads_the_15b_weights_floor_on_the_twins_prompt_count(tmp_path,
     moved = sources.load("zoo:mean")
     assert weights_key(model) not in moved.floors
     assert any(f"{model}: no mean table of its re-quantised twin" in note or "at 48 prompts" in note for note in moved.notes)
+
+
+def test_the_reports_zoo_pairs_frame_weighs_each_loss_against_every_floor_it_has():
+    """`report`'s zoo table (harness.report.zoo.pairs_frame) on the committed zoo:mean tables: each pair's
+    point lies in its interval over prompts, a model without a weights floor reads NaN (not None, not
+    0), and `beyond_floors` is the loss above every floor the pair's models have."""
+    import math
+
+    from harness.claims import checks, sources
+    from harness.claims.thresholds import load as load_thresholds
+    from harness.report.zoo import pairs_frame
+
+    src = sources.load("zoo:mean")
+    ev = checks.evaluate_source(src)
+    floors = dict(src.floors)
+    dropped = {"qwen2.5-coder-0.5b", "smollm2-135m"}  # every base of the design: a column with no value
+    for model in dropped:
+        del floors[weights_key(model)]  # as if its twin had not been scanned
+    frame = pairs_frame(ev, floors, "mean", load_thresholds())
+    assert len(frame) == 4 and frame["n_prompts"].eq(200).all()
+    assert (frame["mfr_lo"] <= frame["mean_frac_rank"]).all() and (frame["mean_frac_rank"] <= frame["mfr_hi"]).all()
+    assert (frame["lost_lo"] <= frame["frac_lost"]).all() and (frame["frac_lost"] <= frame["lost_hi"]).all()
+    for row in frame.itertuples(index=False):
+        for model, value in ((row.base_model, row.base_wfloor_hi), (row.tgt_model, row.tgt_wfloor_hi)):
+            assert isinstance(value, float)
+            assert math.isnan(value) == (model in dropped), (model, value)
+        bars = [v for v in (row.base_floor_hi, row.tgt_floor_hi, row.base_wfloor_hi, row.tgt_wfloor_hi) if not math.isnan(v)]
+        assert bool(row.beyond_floors) == all(row.frac_lost > b for b in bars)
