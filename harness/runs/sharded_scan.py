@@ -72,8 +72,11 @@ def scan_layers(
                                     path=spec.ig_path, progress=progress, desc=desc)
     else:
         layer_scan = iter_batched_layers(loaded.bridge, prompts, spec.method, layers=layers, progress=progress, desc=desc)
+    last = time.perf_counter()
     for layer, ablated, clean in layer_scan:
-        store.save(layer, ablated.numpy(), clean.numpy())
+        now = time.perf_counter()
+        store.save(layer, ablated.numpy(), clean.numpy(), seconds=now - last)
+        last = now
         stored.append(layer)
         if on_saved is not None:
             on_saved(layer)
@@ -187,6 +190,9 @@ def run_sharded(
         "resumed_layers": len(done),
         "seconds_this_run": round(time.perf_counter() - started, 2),
     }
+    layer_seconds = store.seconds(list(range(n_layers)))
+    if layer_seconds is not None:  # every layer's scan, over all the runs that stored its shards (process-seconds)
+        meta["layer_seconds_all_runs"] = round(layer_seconds, 2)
     arrays = {"ablated": ablated.astype(np.float32), "clean": clean.astype(np.float32)}
     return table, meta, arrays
 

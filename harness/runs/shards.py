@@ -83,16 +83,29 @@ class ShardStore:
             return False
         return ablated.ndim == 2 and clean.ndim == 1 and ablated.shape[1] == clean.shape[0]
 
-    def save(self, layer: int, ablated: np.ndarray, clean: np.ndarray) -> Path:
-        """Store one layer's shard atomically."""
+    def save(self, layer: int, ablated: np.ndarray, clean: np.ndarray, *, seconds: float | None = None) -> Path:
+        """Store one layer's shard atomically, with the seconds its scan took when given (so a scan
+        resumed across sessions can still say what it cost in all)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         contained(self.folder, self.root)  # never written through a model folder linked out of the shard root
         key_file = self.folder / "key.json"
         if not key_file.exists():
             atomic_write_text(key_file, json.dumps(self.key.as_dict(), indent=2, sort_keys=True))
         buffer = io.BytesIO()
-        np.savez(buffer, ablated=np.asarray(ablated, dtype=np.float64), clean=np.asarray(clean, dtype=np.float64))
+        extra = {} if seconds is None else {"seconds": np.float64(seconds)}
+        np.savez(buffer, ablated=np.asarray(ablated, dtype=np.float64), clean=np.asarray(clean, dtype=np.float64), **extra)
         return atomic_write_bytes(self.path(layer), buffer.getvalue())
+
+    def seconds(self, layers: list[int]) -> float | None:
+        """The summed scan seconds of `layers`' shards, over every run that stored one; None when a
+        shard does not record it (one stored before shards kept their seconds)."""
+        total = 0.0
+        for layer in layers:
+            with np.load(self.path(layer)) as data:
+                if "seconds" not in data.files:
+                    return None
+                total += float(data["seconds"])
+        return total
 
     def load(self, layers: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ablated (len(layers), n_heads, N), clean (N,)) from the shards of `layers`; the clean

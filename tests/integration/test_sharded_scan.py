@@ -12,6 +12,7 @@ pythia-70m (6 layers x 8 heads, random weights, no download), a few prompts, CPU
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -46,8 +47,8 @@ from harness.runs.shards import ShardStore
 from harness.cli.main import main
 
 save = ShardStore.save
-def stalling_save(self, layer, *arrays):
-    path = save(self, layer, *arrays)
+def stalling_save(self, layer, *arrays, **options):
+    path = save(self, layer, *arrays, **options)
     if len(self.done()) >= {n}:
         time.sleep(3600)
     return path
@@ -106,6 +107,9 @@ def test_killed_scan_resumes_to_the_same_table(tmp_path, uninterrupted):
     assert f"{KILL_AFTER_SHARDS} of {N_LAYERS} layers already scanned" in resumed.stderr
     assert resumed.stdout == uninterrupted  # byte for byte: every float's repr
     assert _shards(cache) == []  # merged into the cache entry, then removed
+    (meta_file,) = (cache / "scores").rglob("meta.json")
+    meta = json.loads(meta_file.read_text())  # the cost of every layer, the killed run's included
+    assert meta["resumed_layers"] == KILL_AFTER_SHARDS and meta["layer_seconds_all_runs"] > 0
     # A third run is a cache hit: same table, no scan, no resume message.
     again = _cli(cache)
     assert again.stdout == uninterrupted and "already scanned" not in again.stderr
@@ -180,6 +184,7 @@ def _in_process(**scan) -> pd.DataFrame:
     key = cache_key(MODEL, "ioi", RUN)
     table, meta, arrays = run_sharded(MODEL, "ioi", RUN, key, device="cpu", progress=False, **scan)
     assert meta["resumed_layers"] == 0 and arrays["ablated"].shape == (N_LAYERS, 8, N_PROMPTS)
+    assert meta["layer_seconds_all_runs"] > 0  # every shard stored its scan seconds
     ShardStore(key).clear()
     return table
 

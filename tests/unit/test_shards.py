@@ -130,3 +130,15 @@ def test_merged_table_of_shards_equals_one_array():
 ])  # fmt: skip
 def test_deal_round_robin(layers, workers, expected):
     assert _deal(layers, workers) == expected
+
+
+def test_shards_keep_their_scan_seconds_and_a_resumed_scan_sums_them(tmp_cache):
+    """A scan resumed across sessions says what all its layers cost: each shard stores its seconds and
+    `seconds` sums them; a shard stored without them (older scans) makes the sum unknown, not wrong."""
+    store = ShardStore(_key())
+    store.save(0, *_layer(0), seconds=1.5)
+    store.save(1, *_layer(1), seconds=2.25)
+    assert store.seconds([0, 1]) == 3.75 and store.seconds([1]) == 2.25
+    assert store.done() == [0, 1]  # the extra array leaves a shard readable
+    store.save(2, *_layer(2))
+    assert store.seconds([0, 1, 2]) is None
