@@ -183,8 +183,44 @@ def scan_cost_seconds(models: Iterable[str], n_tasks: int = 2) -> tuple[float, s
     return total, note
 
 
+def measured_scan_seconds(meta: dict[str, Any], n_layers: int) -> float | None:
+    """What one stored layered scan cost here: every layer's seconds over all its runs when the meta
+    records them (`layer_seconds_all_runs`); for a scan resumed before shards kept their seconds, its
+    last run's seconds scaled to all layers (an underestimate: early layers cost more); else its
+    seconds; None when the meta has none."""
+    if "layer_seconds_all_runs" in meta:
+        return float(meta["layer_seconds_all_runs"])
+    seconds = meta.get("seconds")
+    if seconds is None:
+        return None
+    resumed = int(meta.get("resumed_layers") or 0)
+    return float(seconds) * n_layers / (n_layers - resumed) if 0 < resumed < n_layers else float(seconds)
+
+
+def design_scan_cost(source: str, models: Iterable[str]) -> tuple[float, str] | None:
+    """For a design source (zoo:<method>, a user design's): the summed seconds its models' own stored
+    scans under the source's method took on this machine (a variant scan re-runs each once), and a
+    note saying so; None when a model has no stored scan with a time (then the rough scaling serves)."""
+    from harness.claims import sources
+    from harness.runs.zoo import zoo_entry
+
+    kind, method = sources.parse(source)
+    if kind in (sources.PUBLISHED, sources.FILE, "recomputed"):
+        return None
+    design = sources.design_of(source)
+    total, parts = 0.0, []
+    for model in models:
+        entry = zoo_entry(model, method, design)
+        seconds = measured_scan_seconds(entry[1], registry.get(model).n_layers) if entry is not None else None
+        if seconds is None:
+            return None
+        total += seconds
+        parts.append(f"{model} {seconds / 60:.0f} min")
+    return total, f"measured: the {method} scans of this source took {', '.join(parts)}"
+
+
 def _hours(seconds: float) -> str:
-    return f"~{seconds / 3600:.0f} CPU-hours" if seconds >= 3600 else f"~{seconds / 60:.0f} CPU-minutes"
+    return f"~{seconds / 3600:.1f} h" if seconds >= 3600 else f"~{seconds / 60:.0f} min"
 
 
 def _half_table(table: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -222,10 +258,15 @@ def score_level(
             f"{source}: score-level choices do not apply: these are the origin's scores (zero ablation, 200 unseeded "
             "prompts, one template); a recomputed source varies them"
         ]
-    try:
-        cost, basis = scan_cost_seconds(models)
-    except FileNotFoundError as err:
-        cost, basis = float("nan"), str(err)
+    measured = design_scan_cost(source, models)
+    if measured is not None:
+        cost, basis = measured
+    else:
+        try:
+            cost, basis = scan_cost_seconds(models)
+            basis = f"rough: {basis}, scaled by heads x parameters"
+        except FileNotFoundError as err:
+            cost, basis = float("nan"), str(err)
     for name, choice in score.items():
         for value in (v for v in choice.values if v != choice.default):
             half = _HALF_COLUMNS.get(value) if name == "split_half" else None
@@ -257,7 +298,7 @@ def score_level(
                             rows.append({"source": source, "claim": claim, "variant": variant, "choice": name, "value": value, "holds": other.holds})
                     continue
             cost_text = f"{_hours(cost)} for {', '.join(models)}" if models and cost == cost else "cost unknown"
-            notes.append(f"{source}: {choice.label(value)} not computed: {reason}; costs {cost_text} on this CPU (rough: {basis}, scaled by heads x parameters)")
+            notes.append(f"{source}: {choice.label(value)} not computed: {reason}; costs {cost_text} on this CPU ({basis})")
     return pd.DataFrame(rows), notes
 
 

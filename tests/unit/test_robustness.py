@@ -289,3 +289,24 @@ def test_verdict_table_notes_are_the_csv_rows(quick_csv, table):
     shown = verdict_frame(claims.evaluate(table, "published").checks.values(), None, notes)
     assert list(shown["robustness"]) == [notes[k] for k in shown["check"]]
     assert "fragile 0.19" in terminal_table(shown)
+
+
+def test_a_scans_measured_cost_counts_every_layer_over_resumed_runs():
+    assert robustness.measured_scan_seconds({"seconds": 100.0, "layer_seconds_all_runs": 250.0, "resumed_layers": 3}, 10) == 250.0
+    assert robustness.measured_scan_seconds({"seconds": 100.0, "resumed_layers": 5}, 10) == 200.0  # older shards: scaled up
+    assert robustness.measured_scan_seconds({"seconds": 100.0}, 10) == 100.0
+    assert robustness.measured_scan_seconds({}, 10) is None
+
+
+def test_a_design_sources_not_computed_cost_is_what_its_own_scans_took():
+    """zoo:mean's variants cost what its four stored scans took here (read from their meta), not the
+    heads x parameters scaling of SmolLM2's scan (which said ~23 h for about 2)."""
+    from harness.data.designs import builtin
+    from harness.runs.zoo import zoo_entry
+
+    models = list(builtin("zoo").models)
+    cost, basis = robustness.design_scan_cost("zoo:mean", models)
+    expected = sum(robustness.measured_scan_seconds(zoo_entry(m, "mean")[1], registry.get(m).n_layers) for m in models)
+    assert cost == pytest.approx(expected) and basis.startswith("measured: the mean scans")
+    assert all(m in basis for m in models)
+    assert robustness.design_scan_cost("recomputed:mean", ["pythia-70m"]) is None  # no design scans: the rough scaling
