@@ -269,10 +269,10 @@ def write_files(
     if zoo_plot and zoo_sections:
 
         published = next((e for e in evaluations if e.source == "published"), None)
-        source, (_, pairs, floors) = next(iter(zoo_sections.items()))
-        path = plot_zoo(published, pairs, floors, Path(zoo_plot),
-                        f"IOI head transfer: published pairs (grey) and the zoo's, source {source} (blue = within family, orange = cross)")
-        written.append(f"zoo plot written to {path}")
+        for i, (source, (_, pairs, floors)) in enumerate(zoo_sections.items()):
+            path = plot_zoo(published, pairs, floors, zoo_plot_path(Path(zoo_plot), source, first=i == 0),
+                            f"IOI head transfer: published pairs (grey) and the zoo's, source {source} (blue = within family, orange = cross)")
+            written.append(f"zoo plot of {source} written to {path}")
     if plot and evaluations:
         unc = settings.uncertainty
         ev = next((e for e in evaluations if e.source == "published"), evaluations[0])
@@ -291,6 +291,15 @@ def write_files(
         atomic_write_text(markdown, text)
         written.append(f"claims report written to {markdown}")
     return written
+
+
+def zoo_plot_path(path: Path, source: str, *, first: bool) -> Path:
+    """Where the zoo plot of `source` goes: the first zoo source at `path`, each other one beside it,
+    named by its method (zoo:zero -> zoo_zero.png) or, for a user design, by the source."""
+    if first:
+        return path
+    label = source.partition(":")[2] if source.startswith("zoo:") else source.replace(":", "_")
+    return path.with_name(f"{path.stem}_{label}{path.suffix}")
 
 
 def _zoo_sections(evaluations: list[Evaluation], settings: Thresholds) -> dict[str, tuple[list[str], pd.DataFrame, dict]]:

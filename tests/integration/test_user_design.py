@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.weights_floor import weights_key
 from harness.claims import checks, sources
 from harness.data import designs
 from harness.scoring.methods import ABLATION_METHODS
@@ -30,7 +31,9 @@ def test_twins_design_end_to_end(tmp_cache, user_design):
     assert user_design == tuple(f"twins:{m}" for m in ABLATION_METHODS)
     src = sources.load("twins:zero", compute=True)
     assert set(src.table["model"]) == {"smollm2-135m", "twin-small", "twin-big"}
-    assert set(src.floors) == {"smollm2-135m", "twin-small", "twin-big"}  # per-prompt arrays of the fresh scans too
+    # prompt floors from the per-prompt arrays of the fresh scans too; a weights floor where a twin's
+    # table is stored on the same prompts (SmolLM2's committed zero-ablation twin), none for the twins
+    assert set(src.floors) == {"smollm2-135m", "twin-small", "twin-big", weights_key("smollm2-135m")}
     ev = checks.evaluate_source(src)
     claims = {claim for claim, _ in ev.checks}
     assert {"W1", "W2", "X1", "X2", "X3", "T1", "T2", "T3", "F1"} <= claims

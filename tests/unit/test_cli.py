@@ -123,3 +123,23 @@ def test_faithfulness_of_one_model_reads_its_stored_curve_and_refuses_a_bad_meth
     assert main(["faithfulness", "--model", "smollm2-135m", "--method", "mean,bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--method 'bogus': use one of mean, zero, counterfactual" in err[0]
+
+
+def test_the_zoo_plot_is_drawn_for_every_zoo_source(tmp_path, monkeypatch):
+    """`report --zoo-plot zoo.png` draws each zoo source: the first at the path, the others beside it
+    named by method (zoo:zero -> zoo_zero.png), so the origin's method is pictured too. (The drawing
+    itself: tests/unit/test_weights_floor.py.)"""
+    from harness.report import render
+    from harness.report.render import zoo_plot_path
+
+    assert zoo_plot_path(tmp_path / "zoo.png", "zoo:mean", first=True) == tmp_path / "zoo.png"
+    assert zoo_plot_path(tmp_path / "zoo.png", "zoo:zero", first=False) == tmp_path / "zoo_zero.png"
+    assert zoo_plot_path(tmp_path / "zoo.png", "mine:mean", first=False) == tmp_path / "zoo_mine_mean.png"
+    drawn = []
+    sections = {name: ([], pd.DataFrame(), {}) for name in ("zoo:mean", "zoo:zero")}
+    monkeypatch.setattr(render, "_zoo_sections", lambda evaluations, settings: sections)
+    monkeypatch.setattr(render, "plot_zoo", lambda published, pairs, floors, path, title: drawn.append((path, title)) or path)
+    written = render.write_files({}, [], {}, thresholds.load(), zoo_plot=tmp_path / "zoo.png")
+    assert [path for path, _ in drawn] == [tmp_path / "zoo.png", tmp_path / "zoo_zero.png"]
+    assert "source zoo:zero" in drawn[1][1]
+    assert written == [f"zoo plot of zoo:mean written to {tmp_path / 'zoo.png'}", f"zoo plot of zoo:zero written to {tmp_path / 'zoo_zero.png'}"]

@@ -113,7 +113,7 @@ def test_the_zoo_reads_the_15b_weights_floor_on_the_twins_prompt_count(tmp_path,
     assert any(f"{model}: no mean table of its re-quantised twin" in note or "at 48 prompts" in note for note in moved.notes)
 
 
-def test_the_reports_zoo_pairs_frame_weighs_each_loss_against_every_floor_it_has():
+def test_the_reports_zoo_pairs_frame_weighs_each_loss_against_every_floor_it_has(tmp_path):
     """`report`'s zoo table (harness.report.zoo.pairs_frame) on the committed zoo:mean tables: each pair's
     point lies in its interval over prompts, a model without a weights floor reads NaN (not None, not
     0), and `beyond_floors` is the loss above every floor the pair's models have."""
@@ -139,3 +139,7 @@ def test_the_reports_zoo_pairs_frame_weighs_each_loss_against_every_floor_it_has
             assert math.isnan(value) == (model in dropped), (model, value)
         bars = [v for v in (row.base_floor_hi, row.tgt_floor_hi, row.base_wfloor_hi, row.tgt_wfloor_hi) if not math.isnan(v)]
         assert bool(row.beyond_floors) == all(row.frac_lost > b for b in bars)
+    # and the report's picture of it draws (no published pairs beside, a floor missing)
+    from harness.report.zoo import plot_zoo
+
+    assert plot_zoo(None, frame, floors, tmp_path / "zoo.png", "zoo:mean").stat().st_size > 10_000
