@@ -194,7 +194,25 @@ class C1Rule:
 @dataclass(frozen=True)
 class C2Rule:
     max_p: float
+    cross_max_efficiency: float
+    cross_rationale: str
     rationale: str
+
+
+MULTIPLICITY = ("holm", "none")
+
+
+@dataclass(frozen=True)
+class VerdictRules:
+    """How evidence becomes one of four outcomes (harness.claims.outcomes): the family-wise level, the
+    multiplicity method over a source's p-valued checks, and the sequential random nulls."""
+
+    alpha: float
+    multiplicity: str
+    multiplicity_rationale: str
+    sequential_h: int
+    sequential_max_draws: int
+    sequential_rationale: str
 
 
 @dataclass(frozen=True)
@@ -275,6 +293,7 @@ class Thresholds:
     C3: C3Rule
     acceptance: Acceptance
     screen: Screen
+    verdicts: VerdictRules
     # issue 17 (heads matched by role); optional so that older thresholds files still load
     correspondence: Correspondence | None = None
     M1: X1Rule | None = None
@@ -325,6 +344,11 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("Uncertainty", "seed"): (lambda x: 0 <= x < 2**32, "in [0, 2**32)"),
     ("NoiseFloor", "n_boot"): (lambda x: x >= 1, ">= 1"),
     ("Acceptance", "k"): (lambda x: x >= 1, ">= 1"),
+    ("C2Rule", "cross_max_efficiency"): (lambda x: -1.0 <= x <= 1.0, "in [-1, 1]"),
+    ("VerdictRules", "alpha"): (lambda x: 0.0 < x < 1.0, "in (0, 1)"),
+    ("VerdictRules", "multiplicity"): (lambda x: x in MULTIPLICITY, f"one of {MULTIPLICITY}"),
+    ("VerdictRules", "sequential_h"): (lambda x: x >= 1, ">= 1"),
+    ("VerdictRules", "sequential_max_draws"): (lambda x: 1 <= x <= 10**7, "in [1, 10**7]"),
 }
 
 
