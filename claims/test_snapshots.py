@@ -36,7 +36,7 @@ def test_transfer_summary_snapshot(evaluation, snapshot):
 
 def test_verdict_table_snapshot(evaluation, snapshot):
     lines = [
-        f"{c.key:46s} {'reproduced' if c.holds else 'NOT REPRODUCED':15s} {c.measured}"
+        f"{c.key:46s} {c.verdict if c.verdict == 'reproduced' else c.verdict.upper():15s} {c.measured}"
         for c in evaluation.checks.values()
     ]
     assert "\n".join(lines) == snapshot

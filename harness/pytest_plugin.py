@@ -27,6 +27,7 @@ import pytest
 from syrupy.extensions.amber import AmberSnapshotExtension
 
 from harness import options
+from harness.claims.outcomes import INCONCLUSIVE, NOT_TESTABLE, REPRODUCED
 from harness.paths import REPO_ROOT
 
 CHECK_PROPERTY = "claims_check"  # user_properties entry: the Check as a dict
@@ -49,6 +50,7 @@ class ClaimsSession:
     checks: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # (claim, source, variant) -> Check
     skipped: dict[tuple[str, str, str], str] = field(default_factory=dict)
     record_problems: list[str] = field(default_factory=list)  # claims/verdicts.toml out of date (sessionfinish)
+    recorded: dict[str, dict] = field(default_factory=dict)  # claims/verdicts.toml's entries, by check id
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ClaimsSession:
@@ -97,6 +99,19 @@ class ClaimsSession:
             elif name == SKIP_PROPERTY:
                 claim, source, variant, reason = value
                 self.skipped[(claim, source, variant)] = reason
+
+
+def _plain(values: dict) -> dict:
+    """Plain Python types: xdist ships user_properties through execnet, which takes no numpy scalars."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, (bool, str)) or value is None:
+            out[name] = value
+        elif hasattr(value, "item"):
+            out[name] = value.item()
+        else:
+            out[name] = value
+    return out
 
 
 class Broken(str):
@@ -203,7 +218,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from harness.claims.verdicts import load_verdicts
 
     session = config.stash[SESSION]
-    verdicts = load_verdicts()
+    verdicts = session.recorded = load_verdicts()
     deselected, kept = [], []
     for item in items:
         spec = getattr(item, "callspec", None)
@@ -246,9 +261,17 @@ def check_claim(request: pytest.FixtureRequest):
         check = ev.checks.get((claim, variant))
         if check is None:
             skip(claim, source, variant, ev.unavailable.get((claim, variant), "not computed"))
-        # plain Python types: xdist ships user_properties through execnet, which takes no numpy scalars
-        properties.append((CHECK_PROPERTY, {**asdict(check), "holds": bool(check.holds), "value": float(check.value)}))
-        assert check.holds, f"{key} not reproduced: measured {check.measured}; needs {check.condition}"
+        properties.append((CHECK_PROPERTY, _plain(asdict(check))))
+        recorded = session.recorded.get(key, {}).get("verdict", REPRODUCED)
+        outcome = check.verdict
+        if outcome != recorded:  # any change to or from any outcome is red, whatever the direction
+            pytest.fail(f"{key} is now {outcome}, recorded {recorded}: measured {check.measured}; needs {check.condition}; "
+                        f"{check.rule}. Review it, then re-record with `python -m harness verdicts`", pytrace=False)
+        if outcome == NOT_TESTABLE:
+            pytest.skip(f"not testable: {check.rule}")
+        if outcome == INCONCLUSIVE:
+            pytest.xfail(f"inconclusive (recorded): {check.measured}; {check.rule}")
+        assert outcome == REPRODUCED, f"{key} not reproduced: measured {check.measured}; needs {check.condition}; {check.rule}"
 
     return run
 

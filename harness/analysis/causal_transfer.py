@@ -77,11 +77,14 @@ def base_top(table: pd.DataFrame, k: int) -> pd.DataFrame:
 
 
 def transfer_frame(
-    results: pd.DataFrame, pairs: Sequence[tuple[str, str]], k: int, kinds: Mapping[tuple[str, str], str] | None = None
+    results: pd.DataFrame, pairs: Sequence[tuple[str, str]], k: int, kinds: Mapping[tuple[str, str], str] | None = None,
+    *, n_boot: int = 0, level: float = 0.95, seed: int = 0,
 ) -> pd.DataFrame:
     """One row per (pair, correspondence) found in `results` (all models of one method, with f):
     the mapped set's size, dropped heads, f, the target's own top-k f, the target's random k-set
-    null (mean, 95th percentile), the mapped set's p-value against it and the transfer efficiency."""
+    null (mean, 95th percentile), the mapped set's p-value against it and the transfer efficiency;
+    with n_boot > 0 and per-prompt logit differences (an "ld" column), also the bootstrap intervals
+    over the target's prompts of f(mapped) (f_lo, f_hi) and of the efficiency (efficiency_lo, _hi)."""
     results = results if "f" in results else faith.with_f(results)
     rows = []
     for base, target in pairs:
@@ -103,6 +106,46 @@ def transfer_frame(
                     "null_p95": float(np.percentile(draws, 95)) if len(draws) else float("nan"),
                     "p_value": faith.null_position(float(row["f"]), draws)[1],
                     "efficiency": faith.transfer_efficiency(float(row["f"]), f_own, null_mean),
+                    **_intervals(tgt, row, own, k, n_boot, level, seed),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def efficiency_interval(
+    ld_mapped: np.ndarray, ld_own: np.ndarray, ld_random: np.ndarray, *, n_boot: int, level: float, seed: int
+) -> tuple[float, float]:
+    """Bootstrap interval of the transfer efficiency over the target's prompts: the prompts are
+    resampled jointly for the mapped set, the target's own top-k set and every random k-set (each
+    holds one logit difference per prompt, same order; `ld_random` is (sets, prompts)). f is affine in
+    the mean logit difference with the same clean and all-ablated ends, so the efficiency reads the
+    means directly."""
+    rng = np.random.default_rng(seed)
+    n = len(ld_mapped)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    mapped, own = ld_mapped[idx].mean(1), ld_own[idx].mean(1)
+    null = np.asarray(ld_random, float)[:, idx].mean(axis=2).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eff = (mapped - null) / (own - null)
+    lo, hi = np.nanquantile(eff, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def _ld(rows: pd.DataFrame) -> list[np.ndarray] | None:
+    if "ld" not in rows or not len(rows) or rows["ld"].isna().any():
+        return None
+    return [np.asarray(v, float) for v in rows["ld"]]
+
+
+def _intervals(tgt: pd.DataFrame, row: pd.Series, own: pd.DataFrame, k: int, n_boot: int, level: float, seed: int) -> dict:
+    """f(mapped) and efficiency intervals of one mapped set, or {} without per-prompt data."""
+    if n_boot <= 0 or not isinstance(row.get("ld"), np.ndarray):
+        return {}
+    full, empty = _ld(tgt[tgt["kind"] == "full"]), _ld(tgt[tgt["kind"] == "empty"])
+    draws, own_ld = _ld(tgt[(tgt["kind"] == "random") & (tgt["k"] == k)]), _ld(own)
+    if not (full and empty and draws and own_ld):
+        return {}
+    ld = np.asarray(row["ld"], float)
+    f_lo, f_hi = faith.f_interval(ld, full[0], empty[0], n_boot=n_boot, level=level, seed=seed)
+    e_lo, e_hi = efficiency_interval(ld, own_ld[0], np.stack(draws), n_boot=n_boot, level=level, seed=seed)
+    return {"f_lo": f_lo, "f_hi": f_hi, "efficiency_lo": e_lo, "efficiency_hi": e_hi, "null_n": len(draws)}

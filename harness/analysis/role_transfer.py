@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.analysis import correspondence as corr
 from harness.analysis import transfer
+from harness.analysis import uncertainty
 from harness.analysis.uncertainty import bootstrap_pair
 from harness.data.head_table import with_categories
 from harness.models import registry
@@ -194,7 +195,8 @@ def pair_losses(
     t, c, u = cfg.transfer, cfg.correspondence, cfg.uncertainty
     memo = {} if memo is None else memo
     # the result depends on these settings only (a robustness sweep's other choices leave it as is)
-    whole = ("pair_losses", base, target, names, t.k, t.ties, t.missing, t.weak_above, t.categories, c, u.seed)
+    whole = ("pair_losses", base, target, names, t.k, t.ties, t.missing, t.weak_above, t.categories, c, u.seed,
+             getattr(cfg, "verdicts", None))
     if whole not in memo:
         memo[whole] = _pair_losses(table, roles, base, target, cfg, memo, names)
     return dict(memo[whole])
@@ -223,10 +225,33 @@ def _pair_losses(
             mapping = corr.correspond(name, base_rows, roles.get(base), roles.get(target), gb, gt, cfg, seed=u.seed)
             memo[key] = _flat(mapping, gt[1])
         out[name] = float(_lost_flat(memo[key], frac_rank, t.weak_above))
-    key = ("role_null", base, target, heads_key, c.n_random, u.seed)
-    if key not in memo:
-        memo[key] = corr.random_flat(base_rows, gb, gt, c.n_random, seed=u.seed)
-    out["null"] = _lost_flat(memo[key], frac_rank, t.weak_above)
+        out[f"{name}_per_head"] = _lost_per_head(memo[key], frac_rank, t.weak_above)
+    key = ("role_null_draws", base, target, heads_key, u.seed)
+    drawn = memo.setdefault(key, [np.empty((0, len(heads_key)), dtype=np.int64)])
+
+    def draw(start: int, n: int) -> np.ndarray:
+        """frac_lost of null draws start .. start + n - 1 (draw i uses seed + i: batches never change them)."""
+        have = drawn[0]
+        if len(have) < start + n:
+            more = corr.random_flat(base_rows, gb, gt, start + n - len(have), seed=u.seed + len(have))
+            drawn[0] = have = np.concatenate([have, more])
+        return _lost_flat(have[start:start + n], frac_rank, t.weak_above)
+
+    rules = getattr(cfg, "verdicts", None)
+    if "role+depth" in out and rules is not None:
+        value = out["role+depth"]
+        p, used, null = uncertainty.sequential_p(draw, lambda v: v <= value + 1e-12, h=rules.sequential_h,
+                                                 max_draws=rules.sequential_max_draws)
+        out.update(null=null, p_vs_null=p, null_draws=used, p_floor=1.0 / (rules.sequential_max_draws + 1))
+        return out
+    out["null"] = draw(0, c.n_random)
     if "role+depth" in out:
         out["p_vs_null"] = null_p(out["role+depth"], out["null"])
     return out
+
+
+def _lost_per_head(flat: np.ndarray, frac_rank: np.ndarray, weak_above: float) -> np.ndarray:
+    """1.0 for each base head the mapping loses, 0.0 for one it keeps (`_lost_flat` per head)."""
+    padded = np.append(frac_rank, np.nan)
+    values = padded[np.where(flat < 0, len(frac_rank), flat)]
+    return 1.0 - (values <= weak_above).astype(float)

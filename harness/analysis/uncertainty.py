@@ -161,3 +161,43 @@ def pair_intervals(
             row[f"{name}_lo"], row[f"{name}_hi"] = r.lo, r.hi
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def sequential_p(
+    draw, at_least_as_extreme, *, h: int, max_draws: int, batch: int = 256,
+) -> tuple[float, int, np.ndarray]:
+    """Sequential Monte Carlo p-value (Besag and Clifford 1991): draw null statistics in batches until
+    `h` of them are at least as extreme as the observed one (p = h / draws so far), or until
+    `max_draws` (p = (1 + exceedances) / (1 + max_draws), the smallest reachable being
+    1 / (1 + max_draws)). Draws are spent where the decision is close: a statistic deep inside the
+    null stops after about h / p draws.
+
+    `draw(start, n)` returns the null statistics of draws start .. start + n - 1 (deterministic in
+    their indices, so the batch size never changes a result); `at_least_as_extreme(values)` is the
+    boolean mask of those as extreme as the observed statistic. Returns (p, draws used, the draws)."""
+    if h < 1 or max_draws < 1:
+        raise ValueError(f"h and max_draws must be >= 1 (got {h}, {max_draws})")
+    parts, count, used = [], 0, 0
+    while used < max_draws:
+        n = min(batch, max_draws - used)
+        values = np.asarray(draw(used, n), float)
+        running = count + np.cumsum(at_least_as_extreme(values))
+        hit = np.flatnonzero(running >= h)
+        if hit.size:
+            stop = int(hit[0]) + 1
+            parts.append(values[:stop])
+            used += stop
+            return h / used, used, np.concatenate(parts)
+        count = int(running[-1]) if running.size else count
+        parts.append(values)
+        used += n
+    return (count + 1) / (max_draws + 1), used, np.concatenate(parts)
+
+
+def mean_interval(values: np.ndarray, *, n_boot: int, level: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (one per unit: a base head, a prompt);
+    for a paired difference, pass the per-unit differences."""
+    x = np.asarray(values, float)
+    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
+    lo, hi = np.quantile(x[idx].mean(axis=1), [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

@@ -32,8 +32,27 @@ class Check:
     variant: str
     measured: str  # readable measured value(s)
     condition: str  # readable threshold
-    holds: bool
+    holds: bool  # the point condition (the value on the claim's side of its threshold)
     value: float | None = None  # the headline number, for snapshots and plots
+    # Evidence beyond the point value, where the source has it (harness.claims.outcomes decides):
+    lo: float | None = None  # the value's 95% interval
+    hi: float | None = None
+    threshold: float | None = None  # the threshold or margin the interval is held against...
+    side: str | None = None  # ...and the side the claim needs (">", ">=", "<", "<=")
+    p_value: float | None = None  # a test's raw p
+    p_floor: float | None = None  # the smallest p its null could reach (1 / (N + 1) for N draws)
+    test_sense: str = "supports"  # a significant test "supports" or "refutes" the claim
+    refuted: bool = False  # the evaluate function showed the claim fails whatever the test says
+    shape: str | None = None  # this variant's rule when it is not its claim's (C2 across families: equivalence)
+    # Set by harness.claims.checks.evaluate through harness.claims.outcomes:
+    p_adjusted: float | None = None
+    outcome: str | None = None  # reproduced | not reproduced | inconclusive | not testable
+    rule: str = ""  # why that outcome, in words
+
+    @property
+    def verdict(self) -> str:
+        """The outcome, or the point verdict for a check no rule has decided yet."""
+        return self.outcome or ("reproduced" if self.holds else "not reproduced")
 
     @property
     def key(self) -> str:

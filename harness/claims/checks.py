@@ -19,7 +19,8 @@ from harness.analysis import transfer
 from harness.claims import sources as sources_mod
 from harness.claims import thresholds as thresholds_mod
 from harness.claims.check import NOT_APPLICABLE, Check, Context, check_key, pair_label
-from harness.claims.registry import CLAIM_IDS, PAIR_NEEDS, REGISTRY, Claim
+from harness.claims import outcomes
+from harness.claims.registry import AGGREGATES, CLAIM_IDS, PAIR_NEEDS, PREMISES, REGISTRY, SHAPES, Claim
 from harness.claims.seed_claims import PAIR_CLAIMS
 from harness.claims.thresholds import Thresholds
 from harness.data.designs import Design
@@ -160,8 +161,10 @@ def evaluate(
         for v in claim.variants(design):  # a variant the claim could not compute says why
             if (claim.id, v) not in ctx.checks:
                 unavailable[(claim.id, v)] = ctx.unavailable.get((claim.id, v), "not computed for this source")
+    rules = cfg.verdicts
+    decided = outcomes.decide_all(ctx.checks, SHAPES, PREMISES, AGGREGATES, rules.alpha, rules.multiplicity)
     summary = transfer.summary_frame(heads)
-    return Evaluation(source, ctx.checks, unavailable, summary, heads, given, floors, design, ctx.extras)
+    return Evaluation(source, decided, unavailable, summary, heads, given, floors, design, ctx.extras)
 
 
 def evaluate_source(src: "sources_mod.Source", cfg: Thresholds | None = None) -> Evaluation:

@@ -20,6 +20,7 @@ Each `evaluate_*` returns (checks, unavailable): a variant without the data it n
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from harness.analysis import causal_transfer as ct
@@ -54,11 +55,21 @@ def variants_of(claim: str):
     return lambda design: variants(claim, design)
 
 
-def _c1_row(results: pd.DataFrame, model: str, k: int) -> dict | None:
-    rows = results[results["model"] == model]
+def _per_prompt(rows: pd.DataFrame) -> np.ndarray | None:
+    """The rows' per-prompt logit differences stacked (sets, prompts), or None where any is absent."""
+    if "ld" not in rows or rows["ld"].isna().any():
+        return None
+    return np.stack([np.asarray(v, float) for v in rows["ld"]])
+
+
+def _c1_row(results: pd.DataFrame, model: str, k: int, cfg: Thresholds | None = None) -> dict | None:
+    rows = results[results["model"] == model].reset_index(drop=True)
     if not len(rows) or not (rows["kind"] == "full").any() or not (rows["kind"] == "empty").any():
         return None
-    curve = fa.curve_frame(rows)
+    unc = cfg.uncertainty if cfg is not None else None
+    per_prompt = _per_prompt(rows) if unc is not None else None
+    curve = fa.curve_frame(rows.drop(columns=["ld"], errors="ignore"), per_prompt,
+                           n_boot=unc.n_boot if unc else 0, level=unc.level if unc else 0.95, seed=unc.seed if unc else 0)
     hit = curve[(curve["ranking"] == "abs") & (curve["k"] == k)]
     if not len(hit) or not int(hit["null_n"].iloc[0]):
         return None
@@ -74,19 +85,35 @@ def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresho
         if model in (stale or {}):
             unavailable[model] = f"{model}: {stale[model]}"
             continue
-        row = _c1_row(results, model, k) if len(results) else None
+        row = _c1_row(results, model, k, cfg) if len(results) else None
         if row is None:
             unavailable[model] = f"no faithfulness results with a top-{k} set and random {k}-sets for {model}"
             continue
         holds = row["f"] >= rule.min_f and row["p_value"] < rule.max_p
+        lo, hi = row.get("f_lo"), row.get("f_hi")
+        interval = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and pd.notna(lo) else ""
         checks.append(Check(
             "C1", source, model,
-            measured=(f"f(top-{k}) = {row['f']:.3f}; random {k}-sets: mean {row['null_mean']:.3f}, 95th pct "
+            measured=(f"f(top-{k}) = {row['f']:.3f}{interval}; random {k}-sets: mean {row['null_mean']:.3f}, 95th pct "
                       f"{row['null_p95']:.3f} (N = {int(row['null_n'])}); p = {row['p_value']:.3f}; necessity {row['necessity']:.3f}"),
             condition=f"f >= {rule.min_f:.2f} and p < {rule.max_p:.2f}",
-            holds=bool(holds), value=float(row["f"]),
+            holds=bool(holds), value=float(row["f"]), **_null_evidence(row, lo, hi, rule.min_f, ">="),
         ))
     return checks, unavailable
+
+
+def _null_evidence(row, lo, hi, threshold: float | None, side: str | None) -> dict:
+    """A check's evidence against a random-set null: the value's interval (when the source has
+    per-prompt data) against `threshold`, the raw p with the smallest p its N draws reach, and
+    `refuted` when even the interval's best end stays at or below the null's 95th percentile."""
+    has = lo is not None and pd.notna(lo) and pd.notna(hi)
+    n = int(row["null_n"]) if pd.notna(row.get("null_n", float("nan"))) else 0
+    return dict(
+        lo=float(lo) if has else None, hi=float(hi) if has else None,
+        threshold=threshold if has else None, side=side if has else None,
+        p_value=float(row["p_value"]), p_floor=1.0 / (n + 1) if n else None,
+        refuted=bool(has and hi <= row["null_p95"]),
+    )
 
 
 def _c1_word(c1: dict[str, Check], model: str) -> str:
@@ -108,7 +135,9 @@ def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: 
            stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
     k = cfg.transfer.k
     pairs = design.pairs if claim == "C2" else design.cross
-    frame = ct.transfer_frame(fa.with_f(results) if "f" not in results else results, pairs, k, design.kinds) if len(results) else pd.DataFrame()
+    unc = cfg.uncertainty
+    frame = (ct.transfer_frame(fa.with_f(results) if "f" not in results else results, pairs, k, design.kinds,
+                               n_boot=unc.n_boot, level=unc.level, seed=unc.seed) if len(results) else pd.DataFrame())
     c1 = {c.variant: c for c in evaluate_c1(results, source, design, cfg)[0]} if len(results) else {}
     checks, unavailable = [], {}
     for base, target in pairs:
@@ -132,7 +161,20 @@ def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: 
             measured = (f"f(index-mapped, {int(row['n_mapped'])} heads, {int(row['n_dropped'])} dropped) = {row['f_mapped']:.3f} vs "
                         f"random {k}-sets mean {row['null_mean']:.3f}, 95th pct {row['null_p95']:.3f}: p = {row['p_value']:.3f}; "
                         f"efficiency {row['efficiency']:.2f}; {base_note}")
-            checks.append(Check("C2", source, label, measured, condition, bool(holds), float(row["p_value"])))
+            if within:  # beats the target's random K-sets: the null rule, f(mapped)'s interval beside it
+                evidence = _null_evidence(row, row.get("f_lo"), row.get("f_hi"), None, None)
+                evidence.update(threshold=None, side=None, lo=None, hi=None)
+            else:  # "no better than random": equivalence on the efficiency against the committed margin
+                margin = cfg.C2.cross_max_efficiency
+                e_lo, e_hi = row.get("efficiency_lo"), row.get("efficiency_hi")
+                has = e_lo is not None and pd.notna(e_lo)
+                evidence = dict(lo=float(e_lo) if has else None, hi=float(e_hi) if has else None, threshold=margin, side="<",
+                                p_value=float(row["p_value"]), p_floor=1.0 / (int(row.get("null_n", 0) or 0) + 1),
+                                test_sense="refutes", shape="equivalence")
+                condition = f"cross: efficiency < {margin:.2f} (whole 95% interval; equivalence) and not p < {cfg.C2.max_p:.2f}"
+                if has:
+                    measured += f"; efficiency 95% [{e_lo:.2f}, {e_hi:.2f}]"
+            checks.append(Check("C2", source, label, measured, condition, bool(holds), float(row["p_value"]), **evidence))
             continue
         if pd.isna(row["efficiency"]):
             unavailable[label] = f"efficiency undefined in {target}: its own top-{k} set is no better than the random mean"
@@ -143,7 +185,13 @@ def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: 
         verdict = "" if holds else "; transfers by role though not by index" if index is not None and index["efficiency"] < cfg.C3.max_efficiency else ""
         measured = (f"role+depth efficiency {row['efficiency']:.2f} (f mapped {row['f_mapped']:.3f}, own {row['f_own']:.3f}, "
                     f"random mean {row['null_mean']:.3f}; {int(row['n_dropped'])} dropped){index_text}{verdict}; {base_note}")
-        checks.append(Check("C3", source, label, measured, f"efficiency < {cfg.C3.max_efficiency:.2f}", bool(holds), float(row["efficiency"])))
+        e_lo, e_hi = row.get("efficiency_lo"), row.get("efficiency_hi")
+        has = e_lo is not None and pd.notna(e_lo)
+        if has:
+            measured += f"; efficiency 95% [{e_lo:.2f}, {e_hi:.2f}]"
+        checks.append(Check("C3", source, label, measured, f"efficiency < {cfg.C3.max_efficiency:.2f}", bool(holds), float(row["efficiency"]),
+                            lo=float(e_lo) if has else None, hi=float(e_hi) if has else None,
+                            threshold=cfg.C3.max_efficiency, side="<"))
     return checks, unavailable
 
 

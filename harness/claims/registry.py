@@ -36,6 +36,12 @@ class Claim:
     variants: Callable[[Design], tuple[str, ...]]
     evaluate: Callable[[Context], list[Check]]
     pair: tuple[str, str] | None = None  # the one pair a seed pair claim (P1..P6) is about
+    # How its evidence becomes an outcome (harness.claims.outcomes.SHAPES), declared once per claim:
+    shape: str = "interval"
+    # What it presupposes: (check, the source's checks) -> None, or why the premise fails (then the
+    # check is "not testable")
+    premise: Callable[[Check, dict], str | None] | None = None
+    aggregates: str | None = None  # an "all-of" claim: the claim whose checks it reads
 
     def pairs_needed(self, design: Design) -> tuple[tuple[str, str], ...]:
         """The design pairs whose models the source must have for this claim."""
@@ -63,7 +69,20 @@ def _fixed(*names: str) -> Callable[[Design], tuple[str, ...]]:
 
 def _pair_claim(claim: str, statement: str) -> Claim:
     base, target = seed.PAIR_CLAIMS[claim][:2]
-    return Claim(claim, statement, ("seed_pair",), _fixed(*seed.pair_variants(claim)), seed.pair_check(claim), (base, target))
+    return Claim(claim, statement, ("seed_pair",), _fixed(*seed.pair_variants(claim)), seed.pair_check(claim), (base, target),
+                 shape="point")
+
+
+def _base_c1_reproduced(check: Check, checks: dict) -> str | None:
+    """C2 / C3 presuppose C1 of the pair's base: its top-K set is a circuit of it."""
+    base = check.variant.split("->")[0]
+    c1 = checks.get(("C1", base))
+    if c1 is None:
+        return f"premise C1[{check.source}-{base}] (the base's top-K set is a circuit) has no value on this source"
+    verdict = c1.outcome or c1.verdict
+    if verdict != "reproduced":
+        return f"premise C1[{check.source}-{base}] is {verdict} (f = {c1.value:.3f}): the base's set is not shown to be a circuit"
+    return None
 
 
 _CLAIMS = [
@@ -76,17 +95,17 @@ _CLAIMS = [
     Claim("W1", "within one ladder only a subset of IOI-like heads stay strong at the same index",
           ("within",), _per_pair("within"), seed.w1),
     Claim("W2", "the fraction of lost indices grows with size along 70m -> 160m -> 410m -> 1b",
-          ("ladder",), seed.w2_variants, seed.w2),
+          ("ladder",), seed.w2_variants, seed.w2, shape="point"),
     Claim("X1", "Pythia IOI heads do not generally stay strong at the same index in GPT-2, GPT-Neo, OPT",
           ("cross",), _per_pair("cross"), seed.x1),
     Claim("X2", "the missing fraction is substantially worse across families than within",
-          ("within", "cross"), _fixed(*seed.MISSING_READINGS), seed.x2),
+          ("within", "cross"), _fixed(*seed.MISSING_READINGS), seed.x2, shape="interval+test"),
     Claim("X3", "rank degradation is substantially worse across families than within",
-          ("within", "cross"), _fixed(*seed.X3_VARIANTS), seed.x3),
+          ("within", "cross"), _fixed(*seed.X3_VARIANTS), seed.x3, shape="interval+test"),
     Claim("T1", "IOI circuits are not index-stable even within one ladder (every W1 pair)",
-          ("within", "cross", "pairs"), _fixed("within"), seed.t1),
+          ("within", "cross", "pairs"), _fixed("within"), seed.t1, shape="all-of", aggregates="W1"),
     Claim("T2", "across families a head at a given index is often absent or weakly IOI-like (every X1 pair)",
-          ("within", "cross", "pairs"), _fixed("cross"), seed.t2),
+          ("within", "cross", "pairs"), _fixed("cross"), seed.t2, shape="all-of", aggregates="X1"),
     Claim("T3", "head-level results do not transfer robustly (no pair keeps >= 80% of its heads strong)",
           ("within", "cross", "pairs"), _fixed("all_pairs"), seed.t3),
     Claim("F1", "heads a pair 'loses' are lost beyond the noise floors (the pair loses more than either model loses "
@@ -95,19 +114,24 @@ _CLAIMS = [
     Claim("M1", "under role+depth matching, cross-family pairs still lose most of the base's heads "
           "(the seed's takeaway 3 at the level of roles)", ("cross", "roles"), _per_pair("cross"), role_claims.m1),
     Claim("M2", "the role matching has signal: its frac_lost is below the random depth-preserving null (p < 0.05)",
-          ("pairs", "roles"), _per_pair("pairs"), role_claims.m2),
+          ("pairs", "roles"), _per_pair("pairs"), role_claims.m2, shape="null"),
     Claim("M3", "within the family, role+depth matching loses clearly fewer heads than index matching "
           "(heads move to other indices while their roles persist)", ("within", "roles"), _per_pair("within"), role_claims.m3),
     Claim("C1", "each model's top-K heads by single-head |delta| are a faithful circuit of it: f(top-K) with every "
-          "other head ablated reaches a threshold and beats random K-sets", (faith.EXTRA,), faith.variants_of("C1"), faith.c1),
+          "other head ablated reaches a threshold and beats random K-sets", (faith.EXTRA,), faith.variants_of("C1"), faith.c1, shape="null"),
     Claim("C2", "the base's top-K set mapped by index into the target beats the target's random K-sets within the "
-          "family and does not across families", (faith.EXTRA,), faith.variants_of("C2"), faith.c2),
+          "family and does not across families", (faith.EXTRA,), faith.variants_of("C2"), faith.c2, shape="null",
+          premise=_base_c1_reproduced),
     Claim("C3", "across families the base's top-K set mapped by role+depth into the target stays below a transfer "
-          "efficiency threshold", (faith.EXTRA,), faith.variants_of("C3"), faith.c3),
+          "efficiency threshold", (faith.EXTRA,), faith.variants_of("C3"), faith.c3, shape="equivalence",
+          premise=_base_c1_reproduced),
 ]
 
 REGISTRY: dict[str, Claim] = {claim.id: claim for claim in _CLAIMS}
 CLAIM_IDS = tuple(REGISTRY)
+SHAPES = {claim.id: claim.shape for claim in _CLAIMS}
+PREMISES = {claim.id: claim.premise for claim in _CLAIMS if claim.premise}
+AGGREGATES = {claim.id: claim.aggregates for claim in _CLAIMS if claim.aggregates}
 
 
 def statement(claim: str) -> str:

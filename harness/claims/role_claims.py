@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.analysis import role_transfer
+from harness.analysis import role_transfer, uncertainty
 from harness.claims.check import Check, Context, pair_label
 
 
@@ -21,6 +21,13 @@ def _losses(ctx: Context, pair: tuple[str, str]) -> dict[str, Any] | None:
     if not all(m in roles and m in models for m in pair):
         return None
     return role_transfer.pair_losses(ctx.table, roles, *pair, ctx.cfg, ctx.memo)
+
+
+def _heads_interval(ctx: Context, per_head: np.ndarray) -> tuple[float, float]:
+    """95% bootstrap interval over the base's top-K heads (the pair's models and prompts fixed) of the
+    mean of a per-head quantity (a loss flag, or a paired difference of two matchings' flags)."""
+    u = ctx.cfg.uncertainty
+    return uncertainty.mean_interval(per_head, n_boot=u.n_boot, level=u.level, seed=u.seed)
 
 
 def m1(ctx: Context) -> list[Check]:
@@ -33,9 +40,11 @@ def m1(ctx: Context) -> list[Check]:
             continue
         lost = r["role+depth"]
         holds = lost > bound
+        lo, hi = _heads_interval(ctx, r["role+depth_per_head"])
         reading = "" if holds else "; the seed's takeaway 3 holds for indices only"
         out.append(Check("M1", ctx.source, pair_label(pair),
-                         f"frac_lost role+depth = {lost:.2f} (index {r['index']:.2f}){reading}", f"x > {bound:.2f}", holds, lost))
+                         f"frac_lost role+depth = {lost:.2f} [{lo:.2f}, {hi:.2f}] (index {r['index']:.2f}){reading}", f"x > {bound:.2f}",
+                         holds, lost, lo=lo, hi=hi, threshold=bound, side=">"))
     return out
 
 
@@ -48,9 +57,13 @@ def m2(ctx: Context) -> list[Check]:
         if r is None:
             continue
         null = r["null"]
-        measured = (f"frac_lost role+depth = {r['role+depth']:.2f}, null median {np.median(null):.2f} "
-                    f"(p05 {np.quantile(null, 0.05):.2f}, {len(null)} draws), p = {r['p_vs_null']:.3f}")
-        out.append(Check("M2", ctx.source, pair_label(pair), measured, f"p < {limit:.2f}", r["p_vs_null"] < limit, r["p_vs_null"]))
+        lo, hi = _heads_interval(ctx, r["role+depth_per_head"])
+        p05 = float(np.quantile(null, 0.05))
+        measured = (f"frac_lost role+depth = {r['role+depth']:.2f} [{lo:.2f}, {hi:.2f}], null median {np.median(null):.2f} "
+                    f"(p05 {p05:.2f}, {len(null)} draws, sequential), p = {r['p_vs_null']:.4f}")
+        # refuted: even the interval's best end (its fewest lost heads) is no lower than the null's 5th percentile
+        out.append(Check("M2", ctx.source, pair_label(pair), measured, f"p < {limit:.2f}", r["p_vs_null"] < limit, r["p_vs_null"],
+                         p_value=r["p_vs_null"], p_floor=r.get("p_floor"), refuted=bool(lo >= p05)))
     return out
 
 
@@ -63,8 +76,10 @@ def m3(ctx: Context) -> list[Check]:
         if r is None:
             continue
         diff = r["index"] - r["role+depth"]
-        measured = f"frac_lost index {r['index']:.2f} - role+depth {r['role+depth']:.2f} = {diff:+.2f}"
-        out.append(Check("M3", ctx.source, pair_label(pair), measured, f"x >= {need:.2f}", diff >= need - 1e-12, diff))
+        lo, hi = _heads_interval(ctx, r["index_per_head"] - r["role+depth_per_head"])
+        measured = f"frac_lost index {r['index']:.2f} - role+depth {r['role+depth']:.2f} = {diff:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+        out.append(Check("M3", ctx.source, pair_label(pair), measured, f"x >= {need:.2f}", diff >= need - 1e-12, diff,
+                         lo=lo, hi=hi, threshold=need, side=">="))
     return out
 
 

@@ -132,7 +132,9 @@ def _group(claim: str, ctx: Context, heads: dict, variant: str, column: str) -> 
         f"cross {comparison.cross_mean:.3f} - within {comparison.within_mean:.3f} = {comparison.diff:+.3f} "
         f"[{comparison.lo:+.3f}, {comparison.hi:+.3f}], p = {comparison.p_value:.3f}"
     )
-    return Check(claim, ctx.source, variant, measured, f"diff >= {rule.min_diff:.2f} and p < {rule.max_p:.2f}", holds, comparison.diff)
+    return Check(claim, ctx.source, variant, measured, f"diff >= {rule.min_diff:.2f} and p < {rule.max_p:.2f}", holds, comparison.diff,
+                 lo=comparison.lo, hi=comparison.hi, threshold=rule.min_diff, side=">=", p_value=comparison.p_value,
+                 p_floor=1.0 / (unc.n_perm + 1))
 
 
 def x2(ctx: Context) -> list[Check]:

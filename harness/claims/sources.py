@@ -201,12 +201,12 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         floors[weights_key(model)] = weights_floor(model, family, original, twin, **settings)
     extras = {}
     if design.name == "zoo":  # committed faithfulness results (fixtures/faithfulness/) serve the zoo's claims C1-C3
-        from harness.runs.faithfulness import load_results
+        from harness.runs.faithfulness import load_results, with_per_prompt
 
         from harness.analysis.faithfulness import stale_models
         from harness.claims.faithfulness import STALE
 
-        results = load_results(method)
+        results = with_per_prompt(load_results(method), method)
         stale = stale_models(results, table)
         for model, why in stale.items():
             notes.append(f"{model}: {why}: its {method} faithfulness results are not used; "

@@ -1,5 +1,6 @@
-"""claims/verdicts.toml: the checks recorded as "not reproduced", with their measured values, and
-the digest of the settings they were recorded under.
+"""claims/verdicts.toml: the checks recorded as "not reproduced", "inconclusive" or "not testable"
+(harness.claims.outcomes), with their measured values and the rule that decided, and the digest of
+the settings they were recorded under. A check not listed is recorded "reproduced".
 
 The claim tests mark these xfail(strict=True): CI stays green while the record is true and fails the
 day a check flips either way. The file also records `settings_sha256`, a digest of the CONTENT of
@@ -33,9 +34,9 @@ FILE_PREFIX = "file:"  # a user's file source: recorded entries count only in a 
 RERECORD = "review the change, then re-record with `python -m harness verdicts` (it prints the diff)"
 
 HEADER = """\
-# Checks recorded as NOT REPRODUCED, one table per check id (CLAIM[source-variant]).
-# The claim tests mark these xfail(strict=True): a recorded check that starts to hold, or an
-# unrecorded one that stops holding, turns CI red. Written by `python -m harness verdicts`;
+# Checks recorded as NOT REPRODUCED, INCONCLUSIVE or NOT TESTABLE, one table per check id
+# (CLAIM[source-variant]); a check not listed is recorded reproduced. A check whose outcome differs
+# from its record, in any direction, turns CI red (harness/claims/outcomes.py decides outcomes). Written by `python -m harness verdicts`;
 # thresholds are in thresholds.toml. Never edit a threshold to remove an entry here.
 # settings_sha256: digest of the values of thresholds.toml and robustness.toml these were recorded
 # under; any change of a number there is red until this file is re-recorded.
@@ -69,8 +70,9 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _entry(key: str, measured: str, threshold: str) -> list[str]:
-    return [f"[{_quote(key)}]", 'verdict = "not reproduced"', f"measured = {_quote(measured)}", f"threshold = {_quote(threshold)}", ""]
+def _entry(key: str, measured: str, threshold: str, verdict: str = "not reproduced", rule: str = "") -> list[str]:
+    lines = [f"[{_quote(key)}]", f"verdict = {_quote(verdict)}", f"measured = {_quote(measured)}", f"threshold = {_quote(threshold)}"]
+    return lines + ([f"rule = {_quote(rule)}"] if rule else []) + [""]
 
 
 def render(
@@ -87,18 +89,19 @@ def render(
         lines.append("")
     seen: set[str] = set()
 
-    def entry(key: str, measured: str, threshold: str) -> None:
+    def entry(key: str, measured: str, threshold: str, verdict: str, rule: str = "") -> None:
         if key in seen:
             raise VerdictsError(f"two verdicts for {key}: is a source named twice?")
         seen.add(key)
-        lines.extend(_entry(key, measured, threshold))
+        lines.extend(_entry(key, measured, threshold, verdict, rule))
 
     for ev in evaluations:
         for check in ev.checks.values():
-            if not check.holds:
-                entry(check.key, check.measured, check.condition)
+            if check.verdict != "reproduced":  # not reproduced, inconclusive and not testable are all recorded
+                entry(check.key, check.measured, check.condition, check.verdict, check.rule)
     for key, value in (kept or {}).items():
-        entry(key, str(value.get("measured", "?")), str(value.get("threshold", "?")))
+        entry(key, str(value.get("measured", "?")), str(value.get("threshold", "?")), str(value.get("verdict", "not reproduced")),
+              str(value.get("rule", "")))
     text = "\n".join(lines)
     tomllib.loads(text)  # never write a file the next run cannot read
     return text
@@ -128,8 +131,17 @@ def load_file(path: Path = VERDICTS_FILE) -> dict:
 
 
 def load_verdicts(path: Path = VERDICTS_FILE) -> dict[str, dict]:
-    """The recorded checks, by check id (empty when the file does not exist)."""
-    return {key: value for key, value in load_file(path).items() if isinstance(value, dict) and key != COVERAGE_KEY}
+    """The recorded checks, by check id (empty when the file does not exist); VerdictsError for an
+    entry whose verdict is not an outcome a record can hold."""
+    from harness.claims.outcomes import OUTCOMES, REPRODUCED
+
+    entries = {key: value for key, value in load_file(path).items() if isinstance(value, dict) and key != COVERAGE_KEY}
+    allowed = [o for o in OUTCOMES if o != REPRODUCED]
+    for key, value in entries.items():
+        if value.get("verdict") not in allowed:
+            raise VerdictsError(f"{Path(path).name}: [{key!r}] verdict = {value.get('verdict')!r} must be one of {', '.join(allowed)} "
+                                "(a reproduced check is not listed)")
+    return entries
 
 
 def load_coverage(path: Path = VERDICTS_FILE) -> dict[str, list[str]]:

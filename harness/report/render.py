@@ -19,7 +19,21 @@ from harness.claims.thresholds import Thresholds, Transfer
 
 SEED_MFR = {(base, target): mfr for base, target, mfr, _, _ in PAIR_CLAIMS.values()}
 
-VERDICT_COLUMNS = ["check", "statement", "measured", "threshold", "verdict"]
+VERDICT_COLUMNS = ["check", "statement", "measured", "threshold", "verdict", "p", "rule"]
+OUTCOME_COLUMNS = ["reproduced", "not_reproduced", "inconclusive", "not_testable"]  # outcomes.OUTCOMES as column names
+
+
+def verdict_word(check: Check) -> str:
+    """The outcome as the table prints it: capitals for everything but reproduced, to catch the eye."""
+    return check.verdict if check.verdict == "reproduced" else check.verdict.upper()
+
+
+def p_text(check: Check) -> str:
+    """Raw and Holm-adjusted p ("-" for a check without a test)."""
+    if check.p_value is None:
+        return "-"
+    adjusted = f" (adj {check.p_adjusted:.3g})" if check.p_adjusted is not None else ""
+    return f"{check.p_value:.3g}{adjusted}"
 
 
 def verdict_frame(
@@ -33,12 +47,15 @@ def verdict_frame(
             "statement": statement(c.claim),
             "measured": c.measured,
             "threshold": c.condition,
-            "verdict": "reproduced" if c.holds else "NOT REPRODUCED",
+            "verdict": verdict_word(c),
+            "p": p_text(c),
+            "rule": c.rule,
         }
         for c in checks
     ]
     for key, reason in (skipped or {}).items():
-        rows.append({"check": key, "statement": statement(key.split("[")[0]), "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}"})
+        rows.append({"check": key, "statement": statement(key.split("[")[0]), "measured": "-", "threshold": "-", "verdict": f"skipped: {reason}",
+                     "p": "-", "rule": "-"})
     frame = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     if robustness is not None:
         frame.insert(len(VERDICT_COLUMNS), "robustness", [robustness.get(k, "-") for k in frame["check"]])
@@ -54,7 +71,10 @@ def terminal_table(frame: pd.DataFrame) -> str:
         lines.append(f"{claim}: {block['statement'].iloc[0]}")
         for row in block.itertuples(index=False):
             robust = f"{getattr(row, 'robustness', ''):<17}  " if "robustness" in frame else ""
-            lines.append(f"  {row.check:<{width}}  {row.verdict:<14}  {robust}{row.measured:<{measured_width}}  needs {row.threshold}")
+            p = f"  p {row.p}" if row.p != "-" else ""
+            lines.append(f"  {row.check:<{width}}  {row.verdict:<14}  {robust}{row.measured:<{measured_width}}  needs {row.threshold}{p}")
+            if row.verdict not in ("reproduced", "NOT REPRODUCED") or (row.rule and not row.rule.startswith("point rule")):
+                lines.append(f"  {'':<{width}}  {'':<14}  {row.rule}")
     return "\n".join(lines)
 
 
@@ -64,23 +84,22 @@ def sources_frame(results: dict[str, Evaluation | str]) -> pd.DataFrame:
     rows = []
     for name, ev in results.items():
         if isinstance(ev, str):
-            rows.append({"source": name, "models": 0, "checks": 0, "reproduced": 0, "not_reproduced": 0, "note": f"no data: {ev}"})
+            rows.append({"source": name, "models": 0, "checks": 0, **dict.fromkeys(OUTCOME_COLUMNS, 0), "note": f"no data: {ev}"})
             continue
         models = set(ev.summary["base_model"]) | set(ev.summary["tgt_model"]) if len(ev.summary) else set()
-        held = sum(c.holds for c in ev.checks.values())
+        verdicts = [c.verdict.replace(" ", "_") for c in ev.checks.values()]
         rows.append(
             {
                 "source": name,
                 "models": len(models),
                 "checks": len(ev.checks),
-                "reproduced": held,
-                "not_reproduced": len(ev.checks) - held,
+                **{column: verdicts.count(column) for column in OUTCOME_COLUMNS},
                 "note": "; ".join(
                     ([f"{len(ev.unavailable)} checks need models this source lacks"] if ev.unavailable else []) + entry_notes(ev)
                 ),
             }
         )
-    return pd.DataFrame(rows, columns=["source", "models", "checks", "reproduced", "not_reproduced", "note"])
+    return pd.DataFrame(rows, columns=["source", "models", "checks", *OUTCOME_COLUMNS, "note"])
 
 
 def entry_notes(ev: Evaluation) -> list[str]:
@@ -97,7 +116,8 @@ def terminal_sources(frame: pd.DataFrame) -> str:
     lines = ["sources:"]
     for row in frame.to_dict("records"):
         if row["checks"]:
-            text = f"{row['checks']} checks on {row['models']} models: {row['reproduced']} reproduced, {row['not_reproduced']} not reproduced"
+            text = (f"{row['checks']} checks on {row['models']} models: {row['reproduced']} reproduced, {row['not_reproduced']} not reproduced, "
+                    f"{row['inconclusive']} inconclusive, {row['not_testable']} not testable")
             text += f" ({row['note']})" if row["note"] else ""
         else:
             text = row["note"]
@@ -178,9 +198,13 @@ def summary_markdown(
     for ev in evaluations:
         parts += [f"## Transfer summary, source `{ev.source}`", "", markdown_table(ev.summary.round(4)), ""]
     frame = verdict_frame(checks, skipped, robustness)
-    n_ok = int((frame["verdict"] == "reproduced").sum())
-    n_bad = int((frame["verdict"] == "NOT REPRODUCED").sum())
-    parts += ["## Verdicts", "", f"{n_ok} reproduced, {n_bad} not reproduced, {len(frame) - n_ok - n_bad} skipped.", ""]
+    counts = {word: int((frame["verdict"].str.lower() == word).sum()) for word in ("reproduced", "not reproduced", "inconclusive", "not testable")}
+    n_skip = len(frame) - sum(counts.values())
+    parts += ["## Verdicts", "", ", ".join(f"{n} {word}" for word, n in counts.items()) + f", {n_skip} skipped.", "",
+              "Outcomes (harness/claims/outcomes.py, [verdicts] of claims/thresholds.toml): reproduced / not reproduced only when "
+              "the check's 95% interval lies wholly on one side of its threshold and its test decides at the Holm-adjusted level; "
+              "inconclusive when they straddle; not testable when a premise fails. `p` is raw (Holm-adjusted over the source's "
+              "p-valued checks); `rule` says which evidence decided.", ""]
     if robustness is not None:
         parts += [
             "The verdict is the one at the default choices (the gate); `robustness` gives the share of the grid of "

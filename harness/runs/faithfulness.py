@@ -104,6 +104,21 @@ def load_results(method: str, root: Path | None = None) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def with_per_prompt(results: pd.DataFrame, method: str, root: Path | None = None) -> pd.DataFrame:
+    """`results` with an "ld" column: each set's per-prompt logit differences (an array per row, from
+    <method>.npz; None for a model without them), so the claims can put intervals over prompts on f
+    and on transfer efficiency."""
+    if not len(results):
+        return results
+    out = results.copy()
+    out["ld"] = None
+    for model, rows in out.groupby("model", sort=False).groups.items():
+        ld = stored_per_prompt(model, method, root)
+        if ld is not None and len(ld) == len(rows) and np.isfinite(ld).all():
+            out.loc[rows, "ld"] = pd.Series(list(ld), index=rows, dtype=object)
+    return out
+
+
 def _key(frame: pd.DataFrame) -> pd.Series:
     return frame[list(KEY_COLUMNS)].astype(str).agg("|".join, axis=1)
 

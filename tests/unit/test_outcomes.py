@@ -1,0 +1,182 @@
+"""The four outcomes (harness.claims.outcomes) on synthetic numbers: every rule, every outcome, the
+premises, Holm's adjustment and the sequential null. Loads no model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.analysis.uncertainty import sequential_p
+from harness.claims import outcomes as oc
+from harness.claims.check import Check
+
+pytestmark = pytest.mark.unit
+
+
+def check(claim="X3", variant="v", holds=True, **evidence) -> Check:
+    return Check(claim, "src", variant, "m", "c", holds, evidence.pop("value", 0.0), **evidence)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "threshold", "side", "part"),
+    [
+        (0.2, 0.4, 0.1, ">=", oc.PASS),
+        (0.1, 0.4, 0.1, ">=", oc.PASS),  # at the threshold counts for ">="
+        (0.1, 0.4, 0.1, ">", oc.STRADDLE),  # ... and not for ">"
+        (-0.02, 0.29, 0.1, ">=", oc.STRADDLE),  # X3[zoo:mean]'s shape
+        (-0.2, 0.05, 0.1, ">=", oc.FAIL),
+        (0.1, 0.4, 0.5, "<", oc.PASS),
+        (0.45, 0.62, 0.5, "<", oc.STRADDLE),
+        (0.6, 0.9, 0.5, "<", oc.FAIL),
+    ],
+)
+def test_interval_part(lo, hi, threshold, side, part):
+    assert oc.interval_part(lo, hi, threshold, side) == part
+
+
+def test_interval_part_refuses_an_unknown_side():
+    with pytest.raises(ValueError, match="side"):
+        oc.interval_part(0, 1, 0.5, "=>")
+
+
+def test_point_rule_keeps_the_point_verdict_and_says_so():
+    for holds, outcome in ((True, oc.REPRODUCED), (False, oc.NOT_REPRODUCED)):
+        got, why = oc.decide(check(holds=holds), "interval", None, 0.05)
+        assert got == outcome and why.startswith("point rule")
+
+
+def test_interval_and_test_give_all_three_decided_outcomes():
+    strong = check(lo=0.15, hi=0.3, threshold=0.1, side=">=", p_value=0.001, p_floor=1e-4)
+    assert oc.decide(strong, "interval+test", 0.004, 0.05)[0] == oc.REPRODUCED
+    straddle = check(lo=-0.016, hi=0.289, threshold=0.1, side=">=", p_value=0.056, p_floor=1e-4)
+    assert oc.decide(straddle, "interval+test", 0.28, 0.05)[0] == oc.INCONCLUSIVE
+    below = check(holds=False, lo=-0.17, hi=-0.03, threshold=0.1, side=">=", p_value=1.0, p_floor=1e-4)
+    assert oc.decide(below, "interval+test", 1.0, 0.05)[0] == oc.NOT_REPRODUCED
+    # the interval is wholly beyond but the adjusted test does not decide: inconclusive, not reproduced
+    unadjusted = check(lo=0.12, hi=0.3, threshold=0.1, side=">=", p_value=0.02, p_floor=1e-4)
+    assert oc.decide(unadjusted, "interval+test", 0.08, 0.05)[0] == oc.INCONCLUSIVE
+
+
+def test_a_null_too_small_to_decide_is_inconclusive_and_says_so():
+    # C1[zoo:mean-gemma]: f's interval beyond min_f, one draw of 30 above it
+    c = check("C1", lo=0.73, hi=0.88, threshold=0.5, side=">=", p_value=2 / 31, p_floor=1 / 31)
+    outcome, why = oc.decide(c, "null", 0.28, 0.05, n_tests=9)
+    assert outcome == oc.INCONCLUSIVE and "cannot decide" in why
+    # the same statistic against a sequential null that decides
+    c = check("C1", lo=0.73, hi=0.88, threshold=0.5, side=">=", p_value=1e-4, p_floor=1e-4)
+    assert oc.decide(c, "null", 9e-4, 0.05, n_tests=9)[0] == oc.REPRODUCED
+
+
+def test_a_non_significant_null_is_not_reproduced_only_when_refuted():
+    c = check("M2", holds=False, p_value=0.4, p_floor=1e-4)
+    assert oc.decide(c, "null", 1.0, 0.05)[0] == oc.INCONCLUSIVE
+    c = check("M2", holds=False, p_value=0.4, p_floor=1e-4, refuted=True)
+    assert oc.decide(c, "null", 1.0, 0.05)[0] == oc.NOT_REPRODUCED
+
+
+def test_equivalence_needs_the_whole_interval_on_the_no_transfer_side():
+    inside = check("C2", lo=-0.1, hi=0.3, threshold=0.5, side="<", p_value=0.5, test_sense="refutes")
+    assert oc.decide(inside, "equivalence", 0.6, 0.05)[0] == oc.REPRODUCED
+    straddle = check("C2", lo=-0.1, hi=0.7, threshold=0.5, side="<", p_value=0.5, test_sense="refutes")
+    assert oc.decide(straddle, "equivalence", 0.6, 0.05)[0] == oc.INCONCLUSIVE
+    # the mapped set beats random at the adjusted level: the negative claim is refuted
+    beats = check("C2", lo=-0.1, hi=0.3, threshold=0.5, side="<", p_value=0.001, test_sense="refutes")
+    assert oc.decide(beats, "equivalence", 0.004, 0.05)[0] == oc.NOT_REPRODUCED
+    # absence of evidence is not evidence of absence: no interval, no verdict
+    bare = check("C2", p_value=0.5, test_sense="refutes")
+    assert oc.decide(bare, "equivalence", 0.6, 0.05)[0] == oc.INCONCLUSIVE
+
+
+def test_holm_matches_the_step_down_by_hand():
+    adjusted = oc.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.5})
+    assert adjusted == pytest.approx({"a": 0.04, "c": 0.09, "b": 0.09, "d": 0.5})
+
+
+def test_adjust_refuses_an_unknown_method():
+    with pytest.raises(ValueError, match="holm"):
+        oc.adjust({"a": 0.1}, "bonferroni-ish")
+
+
+def test_decide_all_premise_and_aggregate():
+    c1_ok = check("C1", "base", lo=0.7, hi=0.9, threshold=0.5, side=">=", p_value=1e-4, p_floor=1e-4)
+    c1_no = check("C1", "other", holds=False, lo=-0.1, hi=0.1, threshold=0.5, side=">=", p_value=0.6, p_floor=1e-4)
+    c2 = lambda base: check("C2", f"{base}->t", lo=-0.1, hi=0.2, threshold=0.5, side="<", p_value=0.5,  # noqa: E731
+                            test_sense="refutes", shape="equivalence")
+    w1 = [check("W1", str(i), lo=0.1, hi=0.3, threshold=0.6, side="<=") for i in range(2)]
+    checks = {("C1", "base"): c1_ok, ("C1", "other"): c1_no, ("C2", "base->t"): c2("base"), ("C2", "other->t"): c2("other"),
+              ("W1", "0"): w1[0], ("W1", "1"): w1[1], ("T1", "within"): check("T1", "within")}
+
+    def premise(c, decided):
+        base = decided[("C1", c.variant.split("->")[0])]
+        return None if base.outcome == oc.REPRODUCED else f"premise fails ({base.outcome})"
+
+    shapes = {"C1": "null", "C2": "null", "W1": "interval", "T1": "all-of"}
+    out = oc.decide_all(checks, shapes, {"C2": premise}, {"T1": "W1"}, 0.05, "holm")
+    assert out[("C2", "base->t")].outcome == oc.REPRODUCED
+    assert out[("C2", "other->t")].outcome == oc.NOT_TESTABLE and "premise fails (not reproduced)" in out[("C2", "other->t")].rule
+    assert out[("T1", "within")].outcome == oc.REPRODUCED
+    # one W1 straddles: the all-of claim is inconclusive
+    checks[("W1", "1")] = check("W1", "1", lo=0.5, hi=0.7, threshold=0.6, side="<=")
+    out = oc.decide_all(checks, shapes, {"C2": premise}, {"T1": "W1"}, 0.05, "holm")
+    assert out[("T1", "within")].outcome == oc.INCONCLUSIVE
+    # Holm over the four p-valued checks: C1[base]'s 1e-4 becomes 4e-4
+    assert out[("C1", "base")].p_adjusted == pytest.approx(4e-4)
+
+
+def test_sequential_null_reaches_below_a_thousandth_when_the_statistic_beats_every_draw():
+    rng_draw = lambda start, n: np.random.default_rng(start).normal(size=n)  # noqa: E731
+    p, used, draws = sequential_p(rng_draw, lambda v: v >= 10.0, h=10, max_draws=9999)
+    assert p == pytest.approx(1 / 10000) and p < 0.001 and used == 9999 == len(draws)
+
+
+def test_sequential_null_stops_early_where_the_decision_is_far_and_batches_do_not_matter():
+    def draw(start, n):
+        return np.array([np.random.default_rng(1000 + i).normal() for i in range(start, start + n)])
+
+    p, used, _ = sequential_p(draw, lambda v: v >= 0.0, h=10, max_draws=9999, batch=7)
+    p2, used2, _ = sequential_p(draw, lambda v: v >= 0.0, h=10, max_draws=9999, batch=256)
+    assert (p, used) == (p2, used2)
+    assert used < 40 and p == pytest.approx(10 / used) and p > 0.2
+
+
+# --- the rules on real checks (committed tables, no model): an outcome moves when its input moves ---
+
+
+def _zoo_mean(cfg):
+    from harness.claims import checks, sources
+
+    src = sources.load("zoo:mean")
+    return checks.evaluate(src.table, src.name, cfg, floors=src.floors, design=src.design, extras=src.extras).checks
+
+
+def test_a_real_premise_decides_testability():
+    """C2 across families presupposes C1 of its base. SmolLM2's C1 (p = 1/31 against 30 random sets) is
+    inconclusive at the Holm level, so C2[smollm2 -> gemma] is not testable; without a multiplicity
+    adjustment and at alpha 0.1 its C1 holds, and the same C2 is decided by its equivalence interval."""
+    import dataclasses
+
+    from harness.claims import thresholds
+
+    cfg = thresholds.load()
+    pair = ("C2", "smollm2-135m->gemma-3-270m")
+    before = _zoo_mean(cfg)
+    assert before[("C1", "smollm2-135m")].outcome == oc.INCONCLUSIVE
+    assert before[pair].outcome == oc.NOT_TESTABLE and "premise C1" in before[pair].rule
+    loose = dataclasses.replace(cfg, verdicts=dataclasses.replace(cfg.verdicts, alpha=0.1, multiplicity="none"))
+    after = _zoo_mean(loose)
+    assert after[("C1", "smollm2-135m")].outcome == oc.REPRODUCED
+    assert after[pair].outcome == oc.REPRODUCED and after[pair].hi < cfg.C2.cross_max_efficiency
+
+
+def test_a_real_interval_moves_the_outcome_with_its_threshold():
+    """X3 on zoo:mean straddles its 0.10 threshold (inconclusive); held against 0.5 the whole interval
+    lies below it (not reproduced)."""
+    import dataclasses
+
+    from harness.claims import thresholds
+
+    cfg = thresholds.load()
+    key = ("X3", "mean_frac_rank")
+    assert _zoo_mean(cfg)[key].outcome == oc.INCONCLUSIVE
+    high = dataclasses.replace(cfg, X3=dataclasses.replace(cfg.X3, min_diff=0.5))
+    assert _zoo_mean(high)[key].outcome == oc.NOT_REPRODUCED
