@@ -19,7 +19,7 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
         from harness.files import atomic_write_text
 
         try:
-            atomic_write_text(out, text)  # a Ctrl-C or a full disk never leaves half a file
+            atomic_write_text(out, text, streams=True)  # a FIFO or device is written into; a Ctrl-C or a full disk never leaves half a file
         except OSError as err:
             raise UserError(f"cannot write {out}: {err.strerror or err}") from None
         print(f"written to {out}", file=sys.stderr)

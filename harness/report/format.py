@@ -30,4 +30,4 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())  # whole or absent, never half a PNG
+    return atomic_write_bytes(path, buffer.getvalue(), streams=True)  # a FIFO or device is written into; whole or absent, never half a PNG

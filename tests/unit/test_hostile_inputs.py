@@ -1,0 +1,112 @@
+"""Issue 31: outputs never replace what they should not, names never become paths, a cache key covers
+everything a table depends on, and hostile or faulty input ends in one line.
+
+Each test was run against main before its fix (this branch's first commit of the test) and seen red."""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from harness.cli.main import main
+from harness.paths import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+
+def one_error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note:")]
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+# --- (1) an output path never replaces a special file ---------------------------------------------
+
+
+class FifoReader:
+    """Reads everything written to a FIFO, in a thread (a writer's open blocks until a reader opens)."""
+
+    def __init__(self, path: Path):
+        self.path, self.data = path, b""
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        with open(self.path, "rb") as fh:
+            self.data = fh.read()
+
+    def received(self) -> bytes:
+        self.thread.join(timeout=60)
+        return self.data
+
+
+def null_device(path: Path) -> Path:
+    """A character device node like /dev/null at `path` (root only), so no test touches the real one."""
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    return path
+
+
+def a_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    return sock
+
+
+def test_out_to_a_fifo_writes_into_it_and_leaves_it_a_fifo(tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    assert main(["transfer", "--source", "published", "--out", str(fifo)]) == 0
+    assert reader.received().startswith(b"base_model,tgt_model,")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_out_to_a_character_device_writes_into_it_and_leaves_it_a_device(tmp_path):
+    device = null_device(tmp_path / "null")
+    assert main(["transfer", "--source", "published", "--out", str(device)]) == 0
+    assert stat.S_ISCHR(device.lstat().st_mode)
+
+
+def test_out_to_a_socket_or_directory_is_refused_in_one_line_and_left_alone(tmp_path, capsys):
+    sock = a_socket(tmp_path / "sock")
+    try:
+        assert main(["transfer", "--source", "published", "--out", str(tmp_path / "sock")]) == 2
+        assert "is a socket, not a regular file" in one_error_line(capsys)
+        assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
+    finally:
+        sock.close()
+    assert main(["transfer", "--source", "published", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in one_error_line(capsys)
+
+
+def test_report_markdown_and_plot_write_into_a_fifo_and_a_device(tmp_path, capsys):
+    fifo, device = tmp_path / "report.md", null_device(tmp_path / "plot.png")
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    assert main(["report", "--source", "published", "--markdown", str(fifo), "--plot", str(device)]) == 0
+    assert reader.received().startswith(b"# ")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and stat.S_ISCHR(device.lstat().st_mode)
+
+
+def test_a_claims_report_on_a_socket_is_a_usage_error_before_the_run(tmp_path):
+    sock = a_socket(tmp_path / "sock")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "claims/test_claims.py", "--collect-only", "-q",
+             "--claims-report", str(tmp_path / "sock")],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        sock.close()
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert "is a socket, not a regular file" in result.stderr
+    assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
