@@ -110,3 +110,22 @@ def test_a_claims_report_on_a_socket_is_a_usage_error_before_the_run(tmp_path):
     assert result.returncode == 4, result.stdout[-2000:]
     assert "is a socket, not a regular file" in result.stderr
     assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
+
+
+# --- (2) missing weights are one line and exit 2, whatever was imported -----------------------------
+
+
+def run_harness(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
+    """`python -m harness ARGS` in a fresh process (what a user runs: nothing imported beforehand)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("argv", [["scores", "--model", "pythia-70m", "--n-prompts", "4"], ["roles", "--model", "pythia-70m", "--compute"]])
+def test_missing_weights_are_one_line_and_exit_2_in_a_fresh_process(tmp_path, argv):
+    hub = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"), "IOI_CLAIMS_CACHE": str(tmp_path / "cache")}
+    result = run_harness(*argv, env_extra=hub)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no pretrained weights for model 'pythia-70m'")
