@@ -60,7 +60,7 @@ def fallback_root() -> Path:
 @dataclass(frozen=True)
 class CacheKey:
     model: str
-    fingerprint: str  # weights identity: hub revision, GGUF sha256, or twin seed
+    fingerprint: str  # weights identity: hub revision, GGUF sha256, or twin seed + recipe digest
     dataset: tuple[tuple[str, Any], ...]  # TaskSpec.key() items, sorted
     method: str
     algorithm: str

@@ -281,8 +281,13 @@ def stored_scores(
 
 def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:
     """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
-    version it was computed with."""
+    version it was computed with; a seeded twin's fingerprint needs no weights, so it must match too
+    (a design whose twin changed its config or tokenizer never reads the old twin's table)."""
     wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
+    if run.weights == "twin":
+        from harness.models.weights import weights_fingerprint
+
+        wanted["fingerprint"] = weights_fingerprint(model, "twin", run.seed)
     same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
     weights = key_weights(run)
     return same and stored_key.get("dtype", "float32") == run.dtype and stored_key.get("weights", "pretrained") == weights

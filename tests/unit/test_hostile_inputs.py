@@ -129,3 +129,67 @@ def test_missing_weights_are_one_line_and_exit_2_in_a_fresh_process(tmp_path, ar
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: no pretrained weights for model 'pythia-70m'")
+
+
+# --- (3) a twin's cache key covers everything its table depends on ----------------------------------
+
+TWIN_DESIGN = """name = "d"
+description = "two tiny seeded twins"
+
+[run]
+style = "zoo"
+n_prompts = 4
+tasks = ["ioi"]
+
+[models.ta]
+family = "twin"
+architecture = "LlamaForCausalLM"
+tokenizer = "TOKENIZER"
+hf_config = { model_type = "llama", hidden_size = 32, num_hidden_layers = LAYERS, num_attention_heads = 2, num_key_value_heads = 2, intermediate_size = 64, vocab_size = 49152, max_position_embeddings = 128, initializer_range = 0.5, tie_word_embeddings = true, bos_token_id = 1, eos_token_id = 2 }
+
+[models.tb]
+family = "twin"
+architecture = "LlamaForCausalLM"
+tokenizer = "gguf:smollm2-135m"
+hf_config = { model_type = "llama", hidden_size = 32, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 2, intermediate_size = 64, vocab_size = 49152, max_position_embeddings = 128, initializer_range = 0.5, tie_word_embeddings = true, bos_token_id = 1, eos_token_id = 2 }
+
+[[pairs]]
+base = "ta"
+target = "tb"
+"""
+
+
+def twin_design(path: Path, layers: int = 2, tokenizer: str = "gguf:smollm2-135m") -> Path:
+    path.write_text(TWIN_DESIGN.replace("LAYERS", str(layers)).replace("TOKENIZER", tokenizer))
+    return path
+
+
+def test_a_twins_fingerprint_covers_its_config_and_tokenizer():
+    from dataclasses import replace
+
+    from harness.models import registry
+    from harness.models.weights import twin_fingerprint
+
+    spec = registry.get("pythia-70m")
+    fingerprint = twin_fingerprint(spec, 0)
+    assert fingerprint.startswith("twin-seed0-") and fingerprint != twin_fingerprint(spec, 1)
+    deeper = replace(spec, hf_config={**spec.hf_config, "num_hidden_layers": 7})
+    assert twin_fingerprint(deeper, 0) != fingerprint
+    assert twin_fingerprint(replace(spec, tokenizer="gguf:smollm2-135m"), 0) != fingerprint
+    assert twin_fingerprint(replace(spec, n_params=1), 0) == fingerprint  # the parameter count builds nothing
+
+
+def test_a_changed_twin_config_is_scanned_again_not_read_stale(tmp_path):
+    """Seen red on main: the second report read the 2-layer table ("mean table from user cache")."""
+    cache = {"IOI_CLAIMS_CACHE": str(tmp_path / "cache")}
+    design = twin_design(tmp_path / "d.toml", layers=2)
+    first = run_harness("transfer", "--design", str(design), "--source", "d:mean", env_extra=cache)
+    assert first.returncode == 0, first.stderr[-2000:]
+    twin_design(design, layers=3)
+    stale = run_harness("transfer", "--design", str(design), "--source", "d:mean", "--no-compute", env_extra=cache)
+    assert "ta: mean table from" not in stale.stderr  # the 2-layer table does not answer for the 3-layer twin
+    again = run_harness("transfer", "--design", str(design), "--source", "d:mean", env_extra=cache)
+    assert again.returncode == 0, again.stderr[-2000:]
+    tables = sorted((tmp_path / "cache" / "scores" / "ta").glob("*/table.csv"))
+    assert len(tables) == 2  # one entry per config
+    assert {len(t.read_text().splitlines()) - 1 for t in tables} == {2 * 2, 3 * 2}
