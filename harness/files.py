@@ -72,6 +72,14 @@ def contained(path: Path, root: Path) -> Path:
     return resolved
 
 
+def path_component(name: str) -> str:
+    """`name` as one folder name under a root (a model's folder in a cache); UnsafePath, before anything
+    is made, for a name that would leave the root or be no folder of its own (empty, '.', '..', a separator)."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or (os.altsep and os.altsep in name):
+        raise UnsafePath(f"refusing to use {name!r} as a folder name: it is empty, '.', '..' or holds a separator")
+    return name
+
+
 def atomic_write_bytes(path: Path, payload: bytes, *, mode: int | None = None, streams: bool = False) -> Path:
     """Replace `path` by `payload` atomically (temporary file in its folder, fsync, rename). The file
     gets `mode`, default 0666 & ~umask (mkstemp alone would leave 0600). Only a regular file (or none)

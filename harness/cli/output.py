@@ -12,9 +12,9 @@ class UserError(Exception):
 
 
 def _emit(frame, fmt: str, out: Path | None) -> None:
-    from harness.report.format import markdown_table
+    from harness.report.format import csv_safe, markdown_table
 
-    text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
+    text = csv_safe(frame).to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
         from harness.files import atomic_write_text
 

@@ -193,3 +193,74 @@ def test_a_changed_twin_config_is_scanned_again_not_read_stale(tmp_path):
     tables = sorted((tmp_path / "cache" / "scores" / "ta").glob("*/table.csv"))
     assert len(tables) == 2  # one entry per config
     assert {len(t.read_text().splitlines()) - 1 for t in tables} == {2 * 2, 3 * 2}
+
+
+# --- (4) names never become paths; text cells never become formulas or table rows -----------------
+
+HOSTILE_NAMES = ["../../../../../tmp/x/esc", "/tmp/x/abs", "", "=HYPERLINK(1)", "evil\nname", "a|b", ".", "..", "-x", "@x", "a/b"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_design_model_name_that_is_no_safe_slug_is_one_line_naming_file_and_entry(tmp_path, capsys, name):
+    import json
+
+    design = tmp_path / "d.toml"
+    unique = f"hostile{HOSTILE_NAMES.index(name)}"  # designs are registered process-wide by name
+    design.write_text(twin_design(tmp_path / "t.toml").read_text().replace("[models.ta]", f"[models.{json.dumps(name)}]")
+                      .replace('base = "ta"', f"base = {json.dumps(name)}").replace('name = "d"', f'name = "{unique}"'))
+    assert main(["transfer", "--design", str(design), "--source", f"{unique}:mean", "--no-compute"]) == 2
+    line = one_error_line(capsys)
+    assert f"design file {design}" in line and "models." in line and "not a safe name" in line
+
+
+def test_registry_names_are_safe_slugs():
+    from harness.models import registry
+    from harness.paths import name_problem
+
+    assert [name for name in registry.MODELS if name_problem(name)] == []
+
+
+def _escaping_key(model: str):
+    from harness.runs.cache import CacheKey
+
+    return CacheKey.make(model=model, fingerprint="f", dataset={"task": "ioi", "n_prompts": 4}, method="mean", algorithm="batched")
+
+
+def test_a_shard_folder_outside_its_root_is_refused_before_anything_is_made(tmp_path):
+    import numpy as np
+
+    from harness.files import UnsafePath
+    from harness.runs.shards import ShardStore
+
+    with pytest.raises(UnsafePath):
+        ShardStore(_escaping_key("../../escaped"), root=tmp_path / "cache" / "shards").save(0, np.zeros((2, 3)), np.zeros(3))
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_a_score_entry_outside_its_root_is_refused_before_anything_is_made(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from harness.files import UnsafePath
+    from harness.runs.cache import ScoreCache
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UnsafePath):
+        ScoreCache(tmp_path / "cache" / "scores").put(_escaping_key("../../escaped"), pd.DataFrame({"a": [1]}), {})
+    assert not (tmp_path / "escaped").exists()
+    assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
+
+
+def test_text_cells_are_escaped_in_csv_markdown_and_console_tables(capsys):
+    import pandas as pd
+
+    from harness.cli.output import _emit
+
+    frame = pd.DataFrame({"model": ["=HYPERLINK(1)", "+1", "-cmd", "@SUM(1)", "ok", "two\nlines", "a|b"], "delta": [-0.5] * 7})
+    _emit(frame, "csv", None)
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[1:5] == ["'=HYPERLINK(1),-0.5", "'+1,-0.5", "'-cmd,-0.5", "'@SUM(1),-0.5"]  # numbers stay numbers
+    assert rows[5] == "ok,-0.5"
+    _emit(frame, "md", None)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + len(frame)  # a newline in a cell never starts a row
+    assert "two\\nlines" in lines[-2] and "a\\|b" in lines[-1]
