@@ -57,6 +57,14 @@ def fallback_root() -> Path:
     return _FALLBACK[0] / "scores"
 
 
+def fallback_cache() -> tuple[ScoreCache, ...]:
+    """This process's fallback folder as a score cache, once a result went there (so the run that
+    computed a result it could not store still reads it); () before."""
+    if _FALLBACK and (_FALLBACK[0] / "scores").is_dir():
+        return (ScoreCache(_FALLBACK[0] / "scores"),)
+    return ()
+
+
 @dataclass(frozen=True)
 class CacheKey:
     model: str

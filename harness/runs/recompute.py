@@ -21,7 +21,7 @@ from harness import HARNESS_VERSION
 from harness.data import designs
 from harness.data.designs import Design
 from harness.models import registry
-from harness.runs.cache import CacheKey, ScoreCache, committed_cache
+from harness.runs.cache import CacheKey, ScoreCache, committed_cache, fallback_cache
 from harness.data.head_table import categorize, with_derived_columns
 from harness.runs.sharded_scan import run_sharded
 from harness.runs.shards import ShardStore
@@ -260,7 +260,7 @@ def stored_scores(
     an error, never skipped), then the user cache, whose entries count only when this harness version
     wrote them (an entry of another version never replaces a committed table, nor answers for one).
     The metadata's "entry" says which entry answered (`entry_origin`)."""
-    layers = caches or (committed_cache(), ScoreCache())
+    layers = caches or (committed_cache(), ScoreCache(), *fallback_cache())
     for cache in sorted(layers, key=lambda c: not c.read_only):  # committed layers first
         found = []
         for meta in cache.entries(model):

@@ -264,3 +264,53 @@ def test_text_cells_are_escaped_in_csv_markdown_and_console_tables(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 + len(frame)  # a newline in a cell never starts a row
     assert "two\\nlines" in lines[-2] and "a\\|b" in lines[-1]
+
+
+# --- (5) a finished scan is used by the run that computed it; a lost table fails the source ---------
+
+
+@pytest.fixture
+def unstorable_design(tmp_path, monkeypatch):
+    """The tiny twin design, and a score cache whose folder refuses every write (so results go to this
+    process's fallback folder, a private one under tmp_path)."""
+    from harness.claims import sources
+    from harness.runs import cache as cache_module
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sources, "_USER_SOURCES", [])
+    monkeypatch.setattr(sources, "_USER_DESIGNS", {})
+    (tmp_path / "fallback").mkdir()
+    monkeypatch.setattr(cache_module, "_FALLBACK", [tmp_path / "fallback"])
+    real_put = cache_module.ScoreCache._put
+
+    def refuse_primary(self, folder, *args):
+        if (tmp_path / "cache") in folder.parents:
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_put(self, folder, *args)
+
+    monkeypatch.setattr(cache_module.ScoreCache, "_put", refuse_primary)
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "unstorable"')
+    (tmp_path / "d.toml").write_text(design)
+    sources.use_design(tmp_path / "d.toml")
+    return sources
+
+
+def test_a_scan_whose_cache_cannot_store_it_is_used_by_the_same_run(unstorable_design, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = unstorable_design.load("unstorable:mean", compute=True)
+    assert set(source.table["model"]) == {"ta", "tb"}  # main: empty, "no mean-ablation ... scores stored"
+    assert any("fallback" in note for note in source.notes)
+
+
+def test_a_scanned_table_that_cannot_be_read_back_fails_the_source(unstorable_design, monkeypatch):
+    import warnings
+
+    from harness.runs import zoo
+
+    monkeypatch.setattr(zoo, "stored_scores", lambda *a, **k: None)  # stored, then lost
+    with warnings.catch_warnings(), pytest.raises(OSError, match="ta.*could not be stored or read back"):
+        warnings.simplefilter("ignore")
+        unstorable_design.load("unstorable:mean", compute=True)
