@@ -142,21 +142,27 @@ def task_scores(
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
     if run.algorithm in LAYERED_ALGORITHMS:
-        if refresh:
+        with ShardStore(key).scan_lock():  # one scan per key at a time: a second one waits here
+            if not refresh:  # ... and then reads the first one's table instead of clearing its shards
+                hit = cached_scores(key, cache, use_committed=use_committed)
+                if hit is not None:
+                    log.info("computed meanwhile by another scan: %s %s %s", model, task, key.digest)
+                    return hit
+            else:
+                ShardStore(key).clear()
+            started = time.perf_counter()
+            table, meta, arrays = run_sharded(
+                model, task, run, key, device=device, progress=progress, workers=workers, executor=executor,
+                ray_address=ray_address, load=(_lazy or _LazyModel(model, run, device)).get,
+            )
+            meta.update(
+                seconds=round(time.perf_counter() - started, 2),
+                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                versions=_versions(),
+                device=_device_used(device, executor),
+            )
+            folder = cache.put(key, table, meta, arrays)
             ShardStore(key).clear()
-        started = time.perf_counter()
-        table, meta, arrays = run_sharded(
-            model, task, run, key, device=device, progress=progress, workers=workers, executor=executor,
-            ray_address=ray_address, load=(_lazy or _LazyModel(model, run, device)).get,
-        )
-        meta.update(
-            seconds=round(time.perf_counter() - started, 2),
-            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            versions=_versions(),
-            device=_device_used(device, executor),
-        )
-        folder = cache.put(key, table, meta, arrays)
-        ShardStore(key).clear()
         return table, {**meta, "key": key.as_dict(), "entry": f"computed now, stored in {folder}"}
     lazy = _lazy or _LazyModel(model, run, device)
     loaded = lazy.get()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.files import atomic_write_bytes, atomic_write_text, contained, path_component, unwritable
+from harness.files import atomic_write_bytes, atomic_write_text, contained, locked, path_component, unwritable
 from harness.paths import CACHE_ENV, cache_dir
 from harness.runs.cache import CacheKey, UnstoredResult, fallback_root
 
@@ -123,6 +123,13 @@ class ShardStore:
                         f"{layers[0]}'s; delete {self.folder} and rescan"
                     )
         return np.stack(ablated), clean
+
+    def scan_lock(self):
+        """The lock one scan of this key holds from its first layer until its table is stored
+        (`.MODEL.DIGEST.lock` in the shard root): a second scan of the same key waits, then finds the
+        first one's table instead of clearing its shards."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return locked(self.root / f"{self.folder.parent.name}.{self.key.digest}")
 
     def clear(self) -> None:
         """Remove the shards once their merged table is stored (never through a link: a folder that

@@ -314,3 +314,44 @@ def test_a_scanned_table_that_cannot_be_read_back_fails_the_source(unstorable_de
     with warnings.catch_warnings(), pytest.raises(OSError, match="ta.*could not be stored or read back"):
         warnings.simplefilter("ignore")
         unstorable_design.load("unstorable:mean", compute=True)
+
+
+# --- (6) one scan per cache key at a time ------------------------------------------------------------
+
+
+def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(tmp_path, monkeypatch):
+    import pandas as pd
+    from filelock import FileLock, Timeout
+
+    from harness.runs import recompute
+    from harness.runs.run_spec import RunSpec
+    from harness.runs.shards import ShardStore
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    run = RunSpec(weights="twin", n_prompts=4)
+    key = recompute.cache_key("pythia-70m", "ioi", run)
+    store = ShardStore(key, root=tmp_path / "cache" / "shards")
+    lock = tmp_path / "cache" / "shards" / f".pythia-70m.{key.digest}.lock"
+    scans = []
+
+    def fake_scan(model, task, run, key, **_):
+        with pytest.raises(Timeout):  # another scan of this key cannot start meanwhile
+            FileLock(str(lock), timeout=0).acquire()
+        scans.append(model)
+        return pd.DataFrame({"layer": [0], "head": [0], "delta": [0.5], "delta_norm": [0.5]}), {"clean_logit_diff": 1.0}, None
+
+    monkeypatch.setattr(recompute, "run_sharded", fake_scan)
+    monkeypatch.setattr(recompute, "ShardStore", lambda key: ShardStore(key, root=store.root))
+    recompute.task_scores("pythia-70m", "ioi", run, progress=False)
+    assert scans == ["pythia-70m"]
+    # a second scan that found no table before the lock finds the first one's after it, and scans nothing
+    real_cached = recompute.cached_scores
+    calls = []
+
+    def first_misses(*args, **kwargs):  # the check before the lock ran while the first scan was going on
+        calls.append(1)
+        return None if len(calls) == 1 else real_cached(*args, **kwargs)
+
+    monkeypatch.setattr(recompute, "cached_scores", first_misses)
+    table, _ = recompute.task_scores("pythia-70m", "ioi", run, progress=False)
+    assert scans == ["pythia-70m"] and list(table["delta"]) == [0.5]
