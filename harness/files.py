@@ -4,6 +4,10 @@ after itself. Imports only harness.paths.
 - `atomic_write_bytes` / `atomic_write_text`: a temporary file of the harness's own naming
   (`.NAME.XXXX.ioi-tmp`) in the target's folder, fsync, then rename over the target, so a reader (or a
   killed writer) sees the old file or the new one, never a truncated one.
+- `atomic_write_bytes(..., streams=True)` (the outputs a user names: `--out`, `--markdown`, `--plot`,
+  `--claims-report`): a character device or FIFO there is written into, as every Unix tool does; any
+  other file that is not a regular one (a socket, a block device, a directory) is refused
+  (NotRegularFile, one line). Nothing but a regular file is ever replaced.
 - `locked(path)`: an exclusive lock beside `path` (`.NAME.lock`) for a read-modify-write.
 - `contained(path, root)`: `path` resolved, refused (UnsafePath, one line) when a link takes it out of
   `root`; every write or delete in a cache goes through it.
@@ -31,6 +35,34 @@ class UnsafePath(PermissionError):
     """A write or delete that a symbolic link would take out of the folder it belongs to."""
 
 
+class NotRegularFile(OSError):
+    """A write whose target exists and is not a regular file (a rename would replace a device, a FIFO...)."""
+
+
+_KINDS = {
+    stat.S_IFCHR: "character device", stat.S_IFIFO: "FIFO", stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket", stat.S_IFDIR: "directory",
+}
+STREAM_KINDS = frozenset({"character device", "FIFO"})  # written into, never replaced
+
+
+def special_kind(path: Path) -> str | None:
+    """What `path` is (links followed) when it exists and is not a regular file; None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return None if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "special file")
+
+
+def output_problem(path: Path, *, streams: bool = True) -> str | None:
+    """Why `path` cannot be written as an output (it is a socket, a directory...), or None."""
+    kind = special_kind(path)
+    if kind is None or (streams and kind in STREAM_KINDS):
+        return None
+    return f"{path} is a {kind}, not a regular file" + (" (only a character device or a FIFO is written into)" if streams else "")
+
+
 def contained(path: Path, root: Path) -> Path:
     """`path` resolved (links followed), which must lie inside `root` resolved; UnsafePath otherwise."""
     path, root = Path(path), Path(root)
@@ -40,10 +72,27 @@ def contained(path: Path, root: Path) -> Path:
     return resolved
 
 
-def atomic_write_bytes(path: Path, payload: bytes, *, mode: int | None = None) -> Path:
+def path_component(name: str) -> str:
+    """`name` as one folder name under a root (a model's folder in a cache); UnsafePath, before anything
+    is made, for a name that would leave the root or be no folder of its own (empty, '.', '..', a separator)."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or (os.altsep and os.altsep in name):
+        raise UnsafePath(f"refusing to use {name!r} as a folder name: it is empty, '.', '..' or holds a separator")
+    return name
+
+
+def atomic_write_bytes(path: Path, payload: bytes, *, mode: int | None = None, streams: bool = False) -> Path:
     """Replace `path` by `payload` atomically (temporary file in its folder, fsync, rename). The file
-    gets `mode`, default 0666 & ~umask (mkstemp alone would leave 0600)."""
+    gets `mode`, default 0666 & ~umask (mkstemp alone would leave 0600). Only a regular file (or none)
+    is replaced: with `streams`, a character device or FIFO is written into; anything else is refused
+    (NotRegularFile)."""
     path = Path(path)
+    problem = output_problem(path, streams=streams)
+    if problem:
+        raise NotRegularFile(problem)
+    if special_kind(path) is not None:  # a character device or FIFO, and streams: write into it
+        with open(path, "wb") as fh:
+            fh.write(payload)
+        return path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -64,8 +113,8 @@ def atomic_write_bytes(path: Path, payload: bytes, *, mode: int | None = None) -
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: Path, text: str, *, streams: bool = False) -> Path:
+    return atomic_write_bytes(path, text.encode(), streams=streams)
 
 
 @contextlib.contextmanager

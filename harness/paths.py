@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,19 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("ioi-head-claims"))
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot name a model, or None. A model's name becomes a folder of the caches and of
+    fixtures/ and a cell of CSV and Markdown tables, so it must be a safe slug: 1 to 64 letters, digits,
+    '.', '_' or '-', starting with a letter or digit (no separator, no '..', no leading = + - @)."""
+    if isinstance(name, str) and SAFE_NAME.fullmatch(name):
+        return None
+    return (f"{name!r} is not a safe name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit (a model's name becomes a folder and a table cell)")
 
 
 def current_umask() -> int:

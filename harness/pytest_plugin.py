@@ -188,14 +188,14 @@ def _check_settings_files() -> None:
 
 def _check_outputs(config: pytest.Config) -> None:
     """--claims-report / --claims-plot must be writable before the run, not fail after it."""
-    from harness.files import unwritable
+    from harness.files import output_problem, unwritable
 
     for option in ("--claims-report", "--claims-plot"):
         value = config.getoption(option)
         if not value:
             continue
         path = Path(value)
-        problem = "is a directory" if path.is_dir() else unwritable(path.parent)
+        problem = output_problem(path) or unwritable(path.parent)
         if problem:
             raise pytest.UsageError(f"{option} {value}: cannot write there ({problem})")
 

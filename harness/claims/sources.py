@@ -167,11 +167,16 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     from harness.data.head_table import DEFAULT_TAU
     from harness.runs.zoo import zoo_arrays, zoo_head_table
 
+    scanned = []
     if compute:
         from harness.runs.recompute import scan_missing_ioi
 
-        scan_missing_ioi(design, method, device=device)
+        scanned = scan_missing_ioi(design, method, device=device)
     table, notes = zoo_head_table(method, design=design)
+    lost = sorted(set(scanned) - set(table["model"] if len(table) else ()))
+    if lost:  # scanned in this run, yet no table: the source fails, it is never a green skip
+        raise OSError(f"source {name}: the {method} scan of {', '.join(lost)} finished but its table could not be stored "
+                      f"or read back (see the warnings above; set IOI_CLAIMS_CACHE to a writable folder)")
     findings = _checked(table, f"source {name} (score cache)")
     cfg = thresholds.load()
     floors = {}

@@ -664,15 +664,13 @@ def _one_line(err: BaseException) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """What a person can fix: bad input, unknown names, paths, missing weights, modified fixtures.
-    (WeightsNotFound and GgufHashMismatch are RuntimeErrors; the modules are imported lazily.)"""
+    (WeightsNotFound and GgufHashMismatch are RuntimeErrors of modules light enough to import here,
+    numpy at most: whichever module raised them, weights, loaders or gguf, they are these classes.)"""
     from harness.data.published import FixtureModified
+    from harness.models.gguf import GgufHashMismatch
+    from harness.models.weights import WeightsNotFound
 
-    errors: list[type[BaseException]] = [UserError, ValueError, LookupError, OSError, FixtureModified]
-    for module, name in (("harness.models.loaders", "WeightsNotFound"), ("harness.models.gguf", "GgufHashMismatch")):
-        loaded = sys.modules.get(module)  # only a module that was imported can have raised its error
-        if loaded is not None:
-            errors.append(getattr(loaded, name))
-    return tuple(errors)
+    return (UserError, ValueError, LookupError, OSError, FixtureModified, WeightsNotFound, GgufHashMismatch)
 
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it

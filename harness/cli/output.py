@@ -12,14 +12,14 @@ class UserError(Exception):
 
 
 def _emit(frame, fmt: str, out: Path | None) -> None:
-    from harness.report.format import markdown_table
+    from harness.report.format import csv_safe, markdown_table
 
-    text = frame.to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
+    text = csv_safe(frame).to_csv(index=False) if fmt == "csv" else markdown_table(frame) + "\n"
     if out:
         from harness.files import atomic_write_text
 
         try:
-            atomic_write_text(out, text)  # a Ctrl-C or a full disk never leaves half a file
+            atomic_write_text(out, text, streams=True)  # a FIFO or device is written into; a Ctrl-C or a full disk never leaves half a file
         except OSError as err:
             raise UserError(f"cannot write {out}: {err.strerror or err}") from None
         print(f"written to {out}", file=sys.stderr)

@@ -34,7 +34,7 @@ from harness.data.ioi_dataset import STYLES
 from harness.data.published import sha256_of
 from harness.models import registry
 from harness.models.registry import GgufSource, ModelSpec
-from harness.paths import REPO_ROOT
+from harness.paths import REPO_ROOT, name_problem
 
 DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
 BUILTIN = ("seed", "zoo")
@@ -170,6 +170,8 @@ def _parse(path: Path) -> Design:
     model_run: dict[str, dict[str, Any]] = {}
     for model, entry in models_table.items():
         entry_where = f"{where}, models.{model!r}"
+        if name_problem(model):
+            raise DesignError(f"{entry_where}: {name_problem(model)}")
         if not isinstance(entry, dict):
             raise DesignError(f"{entry_where}: must be a table ({{}} for a registry model)")
         overrides = {k: entry[k] for k in MODEL_RUN_KEYS if k in entry}

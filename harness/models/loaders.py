@@ -49,6 +49,7 @@ from harness.models.weights import (  # the torch-free half: where weights are, 
     _local_fingerprint,
     check_weights_kind,
     requant_fingerprint,
+    twin_fingerprint,
 )
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class LoadedModel:
     spec: ModelSpec
     bridge: TransformerBridge = field(repr=False)
     tokenizer: PreTrainedTokenizerBase = field(repr=False)
-    fingerprint: str  # hub revision sha | sha256 of the GGUF file | f"twin-seed{seed}"
+    fingerprint: str  # hub revision sha | sha256 of the GGUF file | twin_fingerprint (seed + recipe digest)
     weights: str  # "pretrained" | "twin"
     device: torch.device
     dtype: torch.dtype
@@ -315,7 +316,7 @@ def _load_twin(
 ) -> tuple[TransformerBridge, str]:
     model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
     name = f"gguf:{spec.name}" if spec.tokenizer == "gguf" else spec.tokenizer
-    return _bridge_around(model, spec, load_tokenizer(name)), f"twin-seed{seed}"
+    return _bridge_around(model, spec, load_tokenizer(name)), twin_fingerprint(spec, seed)
 
 
 # ---------------------------------------------------------------------------------------------

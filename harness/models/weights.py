@@ -70,11 +70,11 @@ def weights_available(name: str) -> tuple[bool, str]:
 
 def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -> str:
     """The fingerprint `load_model` would record, without loading: the cached hub revision, the
-    GGUF file's sha256 (memoised), or the twin seed. WeightsNotFound when pretrained weights are absent."""
+    GGUF file's sha256 (memoised), or the twin seed and recipe digest (twin_fingerprint). WeightsNotFound when pretrained weights are absent."""
     spec = registry.get(name)
     scheme = check_weights_kind(weights)
     if weights == "twin":
-        return f"twin-seed{seed}"
+        return twin_fingerprint(spec, seed)
     if scheme is not None and spec.gguf is None:
         raise ValueError(f"{name}: a re-quantised twin needs a GGUF model; {name} loads from the hub")
     if spec.gguf is not None:
@@ -90,6 +90,21 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
     if cached is None:
         raise _hub_weights_not_found(spec)
     return cached[1].name
+
+
+def twin_fingerprint(spec: ModelSpec, seed: int) -> str:
+    """A seeded architecture twin's identity: its seed and a digest of everything it is built from
+    (architecture, hf_config, geometry, tokenizer and BOS convention, and the GGUF or hub checkpoint a
+    tokenizer comes from), so a design whose twin changes gets a new cache key, never the old table."""
+    import json
+
+    recipe = {
+        "architecture": spec.architecture, "hf_config": dict(spec.hf_config), "n_layers": spec.n_layers,
+        "n_heads": spec.n_heads, "tokenizer": spec.tokenizer, "prepend_bos": spec.prepend_bos, "hub_id": spec.hub_id,
+        "gguf_sha256": spec.gguf.sha256 if spec.gguf is not None else None,
+    }
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
+    return f"twin-seed{seed}-{digest[:16]}"
 
 
 def hf_hub_cache() -> Path:

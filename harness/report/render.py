@@ -312,7 +312,7 @@ def write_files(
             text += "\n" + "\n".join(lines[0])
         from harness.files import atomic_write_text
 
-        atomic_write_text(markdown, text)
+        atomic_write_text(markdown, text, streams=True)
         written.append(f"claims report written to {markdown}")
     return written
 

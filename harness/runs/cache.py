@@ -25,7 +25,7 @@ import pandas as pd
 from filelock import FileLock
 
 from harness import HARNESS_VERSION
-from harness.files import UnsafePath, atomic_write_bytes, atomic_write_text, contained, remove_orphan_temps
+from harness.files import UnsafePath, atomic_write_bytes, atomic_write_text, contained, path_component, remove_orphan_temps
 from harness.paths import CACHE_ENV, FIXTURES_DIR, cache_dir
 
 log = logging.getLogger("harness.cache")
@@ -57,10 +57,18 @@ def fallback_root() -> Path:
     return _FALLBACK[0] / "scores"
 
 
+def fallback_cache() -> tuple[ScoreCache, ...]:
+    """This process's fallback folder as a score cache, once a result went there (so the run that
+    computed a result it could not store still reads it); () before."""
+    if _FALLBACK and (_FALLBACK[0] / "scores").is_dir():
+        return (ScoreCache(_FALLBACK[0] / "scores"),)
+    return ()
+
+
 @dataclass(frozen=True)
 class CacheKey:
     model: str
-    fingerprint: str  # weights identity: hub revision, GGUF sha256, or twin seed
+    fingerprint: str  # weights identity: hub revision, GGUF sha256, or twin seed + recipe digest
     dataset: tuple[tuple[str, Any], ...]  # TaskSpec.key() items, sorted
     method: str
     algorithm: str
@@ -156,7 +164,7 @@ class ScoreCache:
         self.read_only = read_only
 
     def entry_dir(self, key: CacheKey) -> Path:
-        return self.root / key.model / key.digest
+        return self.root / path_component(key.model) / key.digest  # a name that is no single folder: UnsafePath
 
     def get(self, key: CacheKey) -> tuple[pd.DataFrame, dict[str, Any]] | None:
         """The cached table and metadata, or None when absent or corrupt (with a warning). In a
@@ -225,7 +233,7 @@ class ScoreCache:
             return self._put(self.entry_dir(key), key, table, meta, arrays)
         except OSError as exc:
             # A finished result is never dropped: it goes to a fallback cache the user is told about.
-            fallback = fallback_root() / key.model / key.digest
+            fallback = fallback_root() / path_component(key.model) / key.digest
             if self.root == fallback_root() or fallback_root() in self.root.parents:
                 raise
             folder = self._put(fallback, key, table, meta, arrays)
@@ -238,8 +246,9 @@ class ScoreCache:
             return folder
 
     def _put(self, folder: Path, key: CacheKey, table: pd.DataFrame, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> Path:
+        contained(folder, folder.parent.parent)  # ROOT/MODEL/DIGEST: never made through a link out of ROOT
         folder.mkdir(parents=True, exist_ok=True)
-        contained(folder, folder.parent.parent)  # ROOT/MODEL/DIGEST: never written through a link out of ROOT
+        contained(folder, folder.parent.parent)  # nor written through one made meanwhile
         text = table.to_csv(index=False)
         record = {**meta, "key": key.as_dict(), "table_sha256": _sha256_text(text)}
         payload = _npz_bytes(arrays) if arrays else None

@@ -21,7 +21,7 @@ from harness import HARNESS_VERSION
 from harness.data import designs
 from harness.data.designs import Design
 from harness.models import registry
-from harness.runs.cache import CacheKey, ScoreCache, committed_cache
+from harness.runs.cache import CacheKey, ScoreCache, committed_cache, fallback_cache
 from harness.data.head_table import categorize, with_derived_columns
 from harness.runs.sharded_scan import run_sharded
 from harness.runs.shards import ShardStore
@@ -142,21 +142,27 @@ def task_scores(
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
     if run.algorithm in LAYERED_ALGORITHMS:
-        if refresh:
+        with ShardStore(key).scan_lock():  # one scan per key at a time: a second one waits here
+            if not refresh:  # ... and then reads the first one's table instead of clearing its shards
+                hit = cached_scores(key, cache, use_committed=use_committed)
+                if hit is not None:
+                    log.info("computed meanwhile by another scan: %s %s %s", model, task, key.digest)
+                    return hit
+            else:
+                ShardStore(key).clear()
+            started = time.perf_counter()
+            table, meta, arrays = run_sharded(
+                model, task, run, key, device=device, progress=progress, workers=workers, executor=executor,
+                ray_address=ray_address, load=(_lazy or _LazyModel(model, run, device)).get,
+            )
+            meta.update(
+                seconds=round(time.perf_counter() - started, 2),
+                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                versions=_versions(),
+                device=_device_used(device, executor),
+            )
+            folder = cache.put(key, table, meta, arrays)
             ShardStore(key).clear()
-        started = time.perf_counter()
-        table, meta, arrays = run_sharded(
-            model, task, run, key, device=device, progress=progress, workers=workers, executor=executor,
-            ray_address=ray_address, load=(_lazy or _LazyModel(model, run, device)).get,
-        )
-        meta.update(
-            seconds=round(time.perf_counter() - started, 2),
-            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            versions=_versions(),
-            device=_device_used(device, executor),
-        )
-        folder = cache.put(key, table, meta, arrays)
-        ShardStore(key).clear()
         return table, {**meta, "key": key.as_dict(), "entry": f"computed now, stored in {folder}"}
     lazy = _lazy or _LazyModel(model, run, device)
     loaded = lazy.get()
@@ -260,7 +266,7 @@ def stored_scores(
     an error, never skipped), then the user cache, whose entries count only when this harness version
     wrote them (an entry of another version never replaces a committed table, nor answers for one).
     The metadata's "entry" says which entry answered (`entry_origin`)."""
-    layers = caches or (committed_cache(), ScoreCache())
+    layers = caches or (committed_cache(), ScoreCache(), *fallback_cache())
     for cache in sorted(layers, key=lambda c: not c.read_only):  # committed layers first
         found = []
         for meta in cache.entries(model):
@@ -281,8 +287,13 @@ def stored_scores(
 
 def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:
     """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
-    version it was computed with."""
+    version it was computed with; a seeded twin's fingerprint needs no weights, so it must match too
+    (a design whose twin changed its config or tokenizer never reads the old twin's table)."""
     wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
+    if run.weights == "twin":
+        from harness.models.weights import weights_fingerprint
+
+        wanted["fingerprint"] = weights_fingerprint(model, "twin", run.seed)
     same = {k: stored_key.get(k) for k in wanted} == json.loads(json.dumps(wanted))  # tuples read back as lists
     weights = key_weights(run)
     return same and stored_key.get("dtype", "float32") == run.dtype and stored_key.get("weights", "pretrained") == weights

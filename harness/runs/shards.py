@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.files import atomic_write_bytes, atomic_write_text, contained, unwritable
+from harness.files import atomic_write_bytes, atomic_write_text, contained, locked, path_component, unwritable
 from harness.paths import CACHE_ENV, cache_dir
 from harness.runs.cache import CacheKey, UnstoredResult, fallback_root
 
@@ -56,7 +56,7 @@ class ShardStore:
     def __init__(self, key: CacheKey, root: Path | None = None):
         self.key = key
         self.root = Path(root) if root else shard_root()
-        self.folder = self.root / key.model / key.digest
+        self.folder = self.root / path_component(key.model) / key.digest  # a name that is no single folder: UnsafePath
 
     def path(self, layer: int) -> Path:
         return self.folder / f"layer_{layer:03d}.npz"
@@ -86,8 +86,9 @@ class ShardStore:
     def save(self, layer: int, ablated: np.ndarray, clean: np.ndarray, *, seconds: float | None = None) -> Path:
         """Store one layer's shard atomically, with the seconds its scan took when given (so a scan
         resumed across sessions can still say what it cost in all)."""
+        contained(self.folder, self.root)  # never made or written outside the shard root (a link, a hostile name)
         self.folder.mkdir(parents=True, exist_ok=True)
-        contained(self.folder, self.root)  # never written through a model folder linked out of the shard root
+        contained(self.folder, self.root)  # nor through a link made meanwhile
         key_file = self.folder / "key.json"
         if not key_file.exists():
             atomic_write_text(key_file, json.dumps(self.key.as_dict(), indent=2, sort_keys=True))
@@ -122,6 +123,13 @@ class ShardStore:
                         f"{layers[0]}'s; delete {self.folder} and rescan"
                     )
         return np.stack(ablated), clean
+
+    def scan_lock(self):
+        """The lock one scan of this key holds from its first layer until its table is stored
+        (`.MODEL.DIGEST.lock` in the shard root): a second scan of the same key waits, then finds the
+        first one's table instead of clearing its shards."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return locked(self.root / f"{self.folder.parent.name}.{self.key.digest}")
 
     def clear(self) -> None:
         """Remove the shards once their merged table is stored (never through a link: a folder that

@@ -1,0 +1,357 @@
+"""Issue 31: outputs never replace what they should not, names never become paths, a cache key covers
+everything a table depends on, and hostile or faulty input ends in one line.
+
+Each test was run against main before its fix (this branch's first commit of the test) and seen red."""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from harness.cli.main import main
+from harness.paths import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+
+def one_error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note:")]
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+# --- (1) an output path never replaces a special file ---------------------------------------------
+
+
+class FifoReader:
+    """Reads everything written to a FIFO, in a thread (a writer's open blocks until a reader opens)."""
+
+    def __init__(self, path: Path):
+        self.path, self.data = path, b""
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        with open(self.path, "rb") as fh:
+            self.data = fh.read()
+
+    def received(self) -> bytes:
+        self.thread.join(timeout=60)
+        return self.data
+
+
+def null_device(path: Path) -> Path:
+    """A character device node like /dev/null at `path` (root only), so no test touches the real one."""
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    return path
+
+
+def a_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    return sock
+
+
+def test_out_to_a_fifo_writes_into_it_and_leaves_it_a_fifo(tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    assert main(["transfer", "--source", "published", "--out", str(fifo)]) == 0
+    assert reader.received().startswith(b"base_model,tgt_model,")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_out_to_a_character_device_writes_into_it_and_leaves_it_a_device(tmp_path):
+    device = null_device(tmp_path / "null")
+    assert main(["transfer", "--source", "published", "--out", str(device)]) == 0
+    assert stat.S_ISCHR(device.lstat().st_mode)
+
+
+def test_out_to_a_socket_or_directory_is_refused_in_one_line_and_left_alone(tmp_path, capsys):
+    sock = a_socket(tmp_path / "sock")
+    try:
+        assert main(["transfer", "--source", "published", "--out", str(tmp_path / "sock")]) == 2
+        assert "is a socket, not a regular file" in one_error_line(capsys)
+        assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
+    finally:
+        sock.close()
+    assert main(["transfer", "--source", "published", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in one_error_line(capsys)
+
+
+def test_report_markdown_and_plot_write_into_a_fifo_and_a_device(tmp_path, capsys):
+    fifo, device = tmp_path / "report.md", null_device(tmp_path / "plot.png")
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    assert main(["report", "--source", "published", "--markdown", str(fifo), "--plot", str(device)]) == 0
+    assert reader.received().startswith(b"# ")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and stat.S_ISCHR(device.lstat().st_mode)
+
+
+def test_a_claims_report_on_a_socket_is_a_usage_error_before_the_run(tmp_path):
+    sock = a_socket(tmp_path / "sock")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "claims/test_claims.py", "--collect-only", "-q",
+             "--claims-report", str(tmp_path / "sock")],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        sock.close()
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert "is a socket, not a regular file" in result.stderr
+    assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
+
+
+# --- (2) missing weights are one line and exit 2, whatever was imported -----------------------------
+
+
+def run_harness(*args, env_extra=None, timeout=300) -> subprocess.CompletedProcess:
+    """`python -m harness ARGS` in a fresh process (what a user runs: nothing imported beforehand)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("argv", [["scores", "--model", "pythia-70m", "--n-prompts", "4"], ["roles", "--model", "pythia-70m", "--compute"]])
+def test_missing_weights_are_one_line_and_exit_2_in_a_fresh_process(tmp_path, argv):
+    hub = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"), "IOI_CLAIMS_CACHE": str(tmp_path / "cache")}
+    result = run_harness(*argv, env_extra=hub)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no pretrained weights for model 'pythia-70m'")
+
+
+# --- (3) a twin's cache key covers everything its table depends on ----------------------------------
+
+TWIN_DESIGN = """name = "d"
+description = "two tiny seeded twins"
+
+[run]
+style = "zoo"
+n_prompts = 4
+tasks = ["ioi"]
+
+[models.ta]
+family = "twin"
+architecture = "LlamaForCausalLM"
+tokenizer = "TOKENIZER"
+hf_config = { model_type = "llama", hidden_size = 32, num_hidden_layers = LAYERS, num_attention_heads = 2, num_key_value_heads = 2, intermediate_size = 64, vocab_size = 49152, max_position_embeddings = 128, initializer_range = 0.5, tie_word_embeddings = true, bos_token_id = 1, eos_token_id = 2 }
+
+[models.tb]
+family = "twin"
+architecture = "LlamaForCausalLM"
+tokenizer = "gguf:smollm2-135m"
+hf_config = { model_type = "llama", hidden_size = 32, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 2, intermediate_size = 64, vocab_size = 49152, max_position_embeddings = 128, initializer_range = 0.5, tie_word_embeddings = true, bos_token_id = 1, eos_token_id = 2 }
+
+[[pairs]]
+base = "ta"
+target = "tb"
+"""
+
+
+def twin_design(path: Path, layers: int = 2, tokenizer: str = "gguf:smollm2-135m") -> Path:
+    path.write_text(TWIN_DESIGN.replace("LAYERS", str(layers)).replace("TOKENIZER", tokenizer))
+    return path
+
+
+def test_a_twins_fingerprint_covers_its_config_and_tokenizer():
+    from dataclasses import replace
+
+    from harness.models import registry
+    from harness.models.weights import twin_fingerprint
+
+    spec = registry.get("pythia-70m")
+    fingerprint = twin_fingerprint(spec, 0)
+    assert fingerprint.startswith("twin-seed0-") and fingerprint != twin_fingerprint(spec, 1)
+    deeper = replace(spec, hf_config={**spec.hf_config, "num_hidden_layers": 7})
+    assert twin_fingerprint(deeper, 0) != fingerprint
+    assert twin_fingerprint(replace(spec, tokenizer="gguf:smollm2-135m"), 0) != fingerprint
+    assert twin_fingerprint(replace(spec, n_params=1), 0) == fingerprint  # the parameter count builds nothing
+
+
+def test_a_changed_twin_config_is_scanned_again_not_read_stale(tmp_path):
+    """Seen red on main: the second report read the 2-layer table ("mean table from user cache")."""
+    cache = {"IOI_CLAIMS_CACHE": str(tmp_path / "cache")}
+    design = twin_design(tmp_path / "d.toml", layers=2)
+    first = run_harness("transfer", "--design", str(design), "--source", "d:mean", env_extra=cache)
+    assert first.returncode == 0, first.stderr[-2000:]
+    twin_design(design, layers=3)
+    stale = run_harness("transfer", "--design", str(design), "--source", "d:mean", "--no-compute", env_extra=cache)
+    assert "ta: mean table from" not in stale.stderr  # the 2-layer table does not answer for the 3-layer twin
+    again = run_harness("transfer", "--design", str(design), "--source", "d:mean", env_extra=cache)
+    assert again.returncode == 0, again.stderr[-2000:]
+    tables = sorted((tmp_path / "cache" / "scores" / "ta").glob("*/table.csv"))
+    assert len(tables) == 2  # one entry per config
+    assert {len(t.read_text().splitlines()) - 1 for t in tables} == {2 * 2, 3 * 2}
+
+
+# --- (4) names never become paths; text cells never become formulas or table rows -----------------
+
+HOSTILE_NAMES = ["../../../../../tmp/x/esc", "/tmp/x/abs", "", "=HYPERLINK(1)", "evil\nname", "a|b", ".", "..", "-x", "@x", "a/b"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_design_model_name_that_is_no_safe_slug_is_one_line_naming_file_and_entry(tmp_path, capsys, name):
+    import json
+
+    design = tmp_path / "d.toml"
+    unique = f"hostile{HOSTILE_NAMES.index(name)}"  # designs are registered process-wide by name
+    design.write_text(twin_design(tmp_path / "t.toml").read_text().replace("[models.ta]", f"[models.{json.dumps(name)}]")
+                      .replace('base = "ta"', f"base = {json.dumps(name)}").replace('name = "d"', f'name = "{unique}"'))
+    assert main(["transfer", "--design", str(design), "--source", f"{unique}:mean", "--no-compute"]) == 2
+    line = one_error_line(capsys)
+    assert f"design file {design}" in line and "models." in line and "not a safe name" in line
+
+
+def test_registry_names_are_safe_slugs():
+    from harness.models import registry
+    from harness.paths import name_problem
+
+    assert [name for name in registry.MODELS if name_problem(name)] == []
+
+
+def _escaping_key(model: str):
+    from harness.runs.cache import CacheKey
+
+    return CacheKey.make(model=model, fingerprint="f", dataset={"task": "ioi", "n_prompts": 4}, method="mean", algorithm="batched")
+
+
+def test_a_shard_folder_outside_its_root_is_refused_before_anything_is_made(tmp_path):
+    import numpy as np
+
+    from harness.files import UnsafePath
+    from harness.runs.shards import ShardStore
+
+    with pytest.raises(UnsafePath):
+        ShardStore(_escaping_key("../../escaped"), root=tmp_path / "cache" / "shards").save(0, np.zeros((2, 3)), np.zeros(3))
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_a_score_entry_outside_its_root_is_refused_before_anything_is_made(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from harness.files import UnsafePath
+    from harness.runs.cache import ScoreCache
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UnsafePath):
+        ScoreCache(tmp_path / "cache" / "scores").put(_escaping_key("../../escaped"), pd.DataFrame({"a": [1]}), {})
+    assert not (tmp_path / "escaped").exists()
+    assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
+
+
+def test_text_cells_are_escaped_in_csv_markdown_and_console_tables(capsys):
+    import pandas as pd
+
+    from harness.cli.output import _emit
+
+    frame = pd.DataFrame({"model": ["=HYPERLINK(1)", "+1", "-cmd", "@SUM(1)", "ok", "two\nlines", "a|b"], "delta": [-0.5] * 7})
+    _emit(frame, "csv", None)
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[1:5] == ["'=HYPERLINK(1),-0.5", "'+1,-0.5", "'-cmd,-0.5", "'@SUM(1),-0.5"]  # numbers stay numbers
+    assert rows[5] == "ok,-0.5"
+    _emit(frame, "md", None)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + len(frame)  # a newline in a cell never starts a row
+    assert "two\\nlines" in lines[-2] and "a\\|b" in lines[-1]
+
+
+# --- (5) a finished scan is used by the run that computed it; a lost table fails the source ---------
+
+
+@pytest.fixture
+def unstorable_design(tmp_path, monkeypatch):
+    """The tiny twin design, and a score cache whose folder refuses every write (so results go to this
+    process's fallback folder, a private one under tmp_path)."""
+    from harness.claims import sources
+    from harness.runs import cache as cache_module
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sources, "_USER_SOURCES", [])
+    monkeypatch.setattr(sources, "_USER_DESIGNS", {})
+    (tmp_path / "fallback").mkdir()
+    monkeypatch.setattr(cache_module, "_FALLBACK", [tmp_path / "fallback"])
+    real_put = cache_module.ScoreCache._put
+
+    def refuse_primary(self, folder, *args):
+        if (tmp_path / "cache") in folder.parents:
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_put(self, folder, *args)
+
+    monkeypatch.setattr(cache_module.ScoreCache, "_put", refuse_primary)
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "unstorable"')
+    (tmp_path / "d.toml").write_text(design)
+    sources.use_design(tmp_path / "d.toml")
+    return sources
+
+
+def test_a_scan_whose_cache_cannot_store_it_is_used_by_the_same_run(unstorable_design, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = unstorable_design.load("unstorable:mean", compute=True)
+    assert set(source.table["model"]) == {"ta", "tb"}  # main: empty, "no mean-ablation ... scores stored"
+    assert any("fallback" in note for note in source.notes)
+
+
+def test_a_scanned_table_that_cannot_be_read_back_fails_the_source(unstorable_design, monkeypatch):
+    import warnings
+
+    from harness.runs import zoo
+
+    monkeypatch.setattr(zoo, "stored_scores", lambda *a, **k: None)  # stored, then lost
+    with warnings.catch_warnings(), pytest.raises(OSError, match="ta.*could not be stored or read back"):
+        warnings.simplefilter("ignore")
+        unstorable_design.load("unstorable:mean", compute=True)
+
+
+# --- (6) one scan per cache key at a time ------------------------------------------------------------
+
+
+def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(tmp_path, monkeypatch):
+    import pandas as pd
+    from filelock import FileLock, Timeout
+
+    from harness.runs import recompute
+    from harness.runs.run_spec import RunSpec
+    from harness.runs.shards import ShardStore
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    run = RunSpec(weights="twin", n_prompts=4)
+    key = recompute.cache_key("pythia-70m", "ioi", run)
+    store = ShardStore(key, root=tmp_path / "cache" / "shards")
+    lock = tmp_path / "cache" / "shards" / f".pythia-70m.{key.digest}.lock"
+    scans = []
+
+    def fake_scan(model, task, run, key, **_):
+        with pytest.raises(Timeout):  # another scan of this key cannot start meanwhile
+            FileLock(str(lock), timeout=0).acquire()
+        scans.append(model)
+        return pd.DataFrame({"layer": [0], "head": [0], "delta": [0.5], "delta_norm": [0.5]}), {"clean_logit_diff": 1.0}, None
+
+    monkeypatch.setattr(recompute, "run_sharded", fake_scan)
+    monkeypatch.setattr(recompute, "ShardStore", lambda key: ShardStore(key, root=store.root))
+    recompute.task_scores("pythia-70m", "ioi", run, progress=False)
+    assert scans == ["pythia-70m"]
+    # a second scan that found no table before the lock finds the first one's after it, and scans nothing
+    real_cached = recompute.cached_scores
+    calls = []
+
+    def first_misses(*args, **kwargs):  # the check before the lock ran while the first scan was going on
+        calls.append(1)
+        return None if len(calls) == 1 else real_cached(*args, **kwargs)
+
+    monkeypatch.setattr(recompute, "cached_scores", first_misses)
+    table, _ = recompute.task_scores("pythia-70m", "ioi", run, progress=False)
+    assert scans == ["pythia-70m"] and list(table["delta"]) == [0.5]
