@@ -4,12 +4,11 @@ Each choice (w_depth, signature, standardize) takes each of its values with the 
 thresholds file's defaults; every universe re-evaluates the claims on the same source (tables and role
 tables unchanged) and keeps the M1-M3 checks. To join claims/robustness.toml's product grid instead,
 harness.claims.robustness.sweep would need to pass the source's extras to `checks.evaluate` and
-harness.claims.grid to accept `correspondence.*` settings (configure via dataclasses.replace).
+harness.claims.grid to accept `correspondence.*` settings (configure via harness.schema.replace).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from harness.paths import REPO_ROOT
+from harness.schema import replace
 
 ROLE_GRID_FILE = REPO_ROOT / "claims" / "role_robustness.toml"
 ROLE_CLAIMS = ("M1", "M2", "M3")
@@ -55,7 +55,7 @@ def sensitivity(source: Any, cfg: Any = None, choices: dict | None = None) -> pd
     rows = []
     for name, values in choices.items():
         for label, value in values:
-            changed = dataclasses.replace(cfg, correspondence=dataclasses.replace(cfg.correspondence, **{name: value}))
+            changed = replace(cfg, correspondence=replace(cfg.correspondence, **{name: value}))
             ev = checks.evaluate(source.table, source.name, changed, floors=source.floors or None, design=source.design,
                                  extras=source.extras)
             for (claim, variant), check in ev.checks.items():
