@@ -88,3 +88,62 @@ def test_ranges_read_as_they_are_declared():
     assert describe(PValue, with_type=False) == "in (0, 1)"
     assert describe(Count) == "int >= 1"
     assert describe(Seed, with_type=False) == "in [0, 2**32)"
+
+
+# --- claims/robustness.toml and claims/role_robustness.toml on the same schema ---------------------
+
+
+def _grid_raw(path) -> dict:
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r["score"]["split_half"].update(values=["full", {"x": 1}]), r"score\.split_half\.values\[1\] = \{'x': 1\} must be"),
+        (lambda r: r["score"]["style"].update(sibling=3), r"score\.style\.sibling = 3 must be a non-empty text"),
+        (lambda r: r["labels"].update(fragile_below=0.95), r"\[labels\] fragile_below = 0\.95 must not exceed robust_min = 0\.9"),
+        (lambda r: r.pop("labels"), r"robustness\.toml: missing key labels$"),
+        (lambda r: r["table"]["k"].update(rationale="  "), r"table\.k\.rationale = '  ' must be a non-empty text"),
+    ],
+)
+def test_robustness_file_is_read_by_the_schema(edit, message):
+    from harness.claims import grid
+
+    raw = _grid_raw(grid.GRID_FILE)
+    edit(raw)
+    with pytest.raises(grid.GridError, match=message):
+        grid.parse(raw)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("values = [0.5, 1.0, 2.0]", "values = [0.5, 1.0, -2.0]", r"w_depth\.values\[2\] = -2\.0 must be >= 0"),
+        ('values = ["rank", "zscore"]', 'values = ["rank", "minmax"]', r"standardize\.values\[1\] = 'minmax' must be one of"),
+        ('values = ["all", "attention", "ioi"]', 'values = ["all", "attention", "iio"]', r"\[signature\] values name 'iio'"),
+        ('ioi = ["attn_io"', 'ioi = ["dla_io_s", "attn_io"', r"signature\.sets\.ioi\[0\] = 'dla_io_s' must be one of"),
+        ("[standardize]", "[standardise]", r"unknown key standardise"),
+        ('values = ["rank", "zscore"]', 'values = ["zscore"]', r"standardize\.values must include the default 'rank'"),
+    ],
+)
+def test_role_robustness_file_is_read_by_the_schema(tmp_path, old, new, message):
+    from harness.claims import role_grid
+
+    text = role_grid.ROLE_GRID_FILE.read_text()
+    assert old in text
+    path = tmp_path / "role_robustness.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(role_grid.RoleGridError, match=message) as err:
+        role_grid.load(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_role_grid_values_are_what_the_sweep_sets():
+    from harness.claims import role_grid
+
+    choices = role_grid.load()
+    assert [label for label, _ in choices["w_depth"]] == ["0.5", "1.0", "2.0"]
+    assert dict(choices["signature"])["ioi"] == ("attn_io", "attn_s1", "attn_s2", "copy", "neg_copy")
+    assert choices["standardize"] == [("rank", "rank"), ("zscore", "zscore")]
