@@ -43,8 +43,9 @@ Seed = Annotated[int, Meta(ge=0, lt=2**32)]
 Text = Annotated[str, Meta(pattern=r"\S", description="a non-empty text")]
 # A model name: it becomes a file name and a check id, so letters, digits and . _ - only (no path
 # separator, no leading dot or dash).
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-Name = Annotated[str, Meta(pattern=NAME_PATTERN, description="a name of letters, digits and . _ - (not starting with . or -)")]
+# The same rule as harness.paths.SAFE_NAME (issue 31): 1 to 64 characters.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Name = Annotated[str, Meta(pattern=NAME_PATTERN, description="a safe name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")]
 
 _RULE = "\x00rule:"  # marks a __post_init__ refusal inside msgspec's message
 
@@ -89,7 +90,9 @@ def _non_finite(value: Any, where: str) -> tuple[str, float] | None:
 
 
 def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
+    """`where.key`, the key quoted as TOML quotes it where it is not bare ("qwen2.5-coder-1.5b")."""
+    key = str(key) if re.fullmatch(r"[A-Za-z0-9_-]+", str(key)) else '"' + str(key).replace('"', '\\"') + '"'
+    return f"{where}.{key}" if where else key
 
 
 _MISSING = object()
@@ -107,7 +110,7 @@ def _explain(message: str, raw: Any, model: Any, at: str) -> str:
     if field:
         allowed = ", ".join(f.name for f in msgspec.structs.fields(_struct(hint))) if _struct(hint) else "none"
         return f"unknown key {_join(where, field.group(2))} (allowed there: {allowed})"
-    if what.startswith("Expected `object`"):
+    if what.startswith(("Expected `object`, got", "Expected `array`, got")) and _struct(hint):
         return f"[{where}] must be a table, got {value!r}"
     type_error = ", got `" in what or what.startswith("Invalid enum")
     return f"{where} = {value!r} must be {describe(hint, with_type=type_error)}"
@@ -136,15 +139,25 @@ def _locate(raw: Any, model: Any, location: str, at: str) -> tuple[str, Any, Any
             value = value.get(name, _MISSING) if isinstance(value, dict) else _MISSING
             where = _join(where, name)
         elif index == "...":  # a table's value: find the key whose value fails
-            item = typing.get_args(_strip(hint))[-1]
-            key = next((k for k, v in (value or {}).items() if not _valid(v, item)), "?") if isinstance(value, dict) else "?"
+            item = typing.get_args(_member(hint, dict))[-1]
+            key = next((k for k, v in value.items() if not _valid(v, item)), "?") if isinstance(value, dict) else "?"
             value, hint, where = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING, item, _join(where, key)
         else:
-            item = typing.get_args(_strip(hint))
+            item = typing.get_args(_member(hint, list))
             hint = item[0] if item else Any
             value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else _MISSING
             where = f"{where}[{index}]"
     return where, value, hint
+
+
+def _member(hint: Any, container: type) -> Any:
+    """The dict (or list / tuple) type of `hint`, out of an Annotated or a union."""
+    kinds = (dict,) if container is dict else (list, tuple)
+    for candidate in (hint, *typing.get_args(hint)):
+        candidate = _strip(candidate)
+        if typing.get_origin(candidate) in kinds:
+            return candidate
+    return hint
 
 
 def _valid(value: Any, hint: Any) -> bool:
@@ -163,7 +176,11 @@ def describe(hint: Any, with_type: bool = True) -> str:
     """How a declared type reads in an error: 'in [0, 1]', 'int >= 1', "one of ('a', 'b')", ...;
     `with_type` names the type too (the value had another type, not a value out of range)."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(describe(a) for a in typing.get_args(hint) if a is not type(None))
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        return describe(members[0], with_type) if len(members) == 1 else " or ".join(describe(a) for a in members)
+    if typing.get_origin(hint) in (dict, list, tuple):
+        inner = typing.get_args(hint)[-1] if typing.get_origin(hint) is dict else typing.get_args(hint)[0]
+        return f"{'a table' if typing.get_origin(hint) is dict else 'a list'} of {describe(inner)}"
     if typing.get_origin(hint) is Literal:
         values = typing.get_args(hint)
         return repr(values[0]) if len(values) == 1 else f"one of {values}"
@@ -175,6 +192,8 @@ def describe(hint: Any, with_type: bool = True) -> str:
         return describe(base)
     if meta.description:
         return meta.description
+    if meta.min_length is not None and typing.get_origin(base) in (dict, list, tuple):
+        return f"{'a non-empty' if meta.min_length == 1 else f'at least {meta.min_length} entries in'} {describe(base).removeprefix('a ')}"
     lo = (meta.ge, "[") if meta.ge is not None else (meta.gt, "(") if meta.gt is not None else None
     hi = (meta.le, "]") if meta.le is not None else (meta.lt, ")") if meta.lt is not None else None
     if lo and hi:

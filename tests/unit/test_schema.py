@@ -147,3 +147,39 @@ def test_role_grid_values_are_what_the_sweep_sets():
     assert [label for label, _ in choices["w_depth"]] == ["0.5", "1.0", "2.0"]
     assert dict(choices["signature"])["ioi"] == ("attn_io", "attn_s1", "attn_s2", "copy", "neg_copy")
     assert choices["standardize"] == [("rank", "rank"), ("zscore", "zscore")]
+
+
+# --- design files on the same schema -------------------------------------------------------------
+
+DESIGN = """
+name = "mine"
+[models]
+"pythia-70m" = {}
+"pythia-160m" = {}
+[[pairs]]
+base = "pythia-70m"
+target = "pythia-160m"
+"""
+HUB = 'hub = "org/x", family = "f", architecture = "GPTNeoXForCausalLM", n_layers = 2, n_heads = 2'
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('"pythia-160m" = {}', '"pythia-160m" = { style = "shakespeare" }', "models.pythia-160m.style = 'shakespeare' must be one of"),
+        ('"pythia-160m" = {}', '"pythia-160m" = {}\n"../evil" = { ' + HUB + " }", "models.'../evil': must be a safe name"),
+        ('"pythia-160m" = {}', '"pythia-160m" = {}\n"x" = { ' + HUB + ', prepend_bos = "no" }', "models.x.prepend_bos = 'no' must be bool"),
+        ('"pythia-160m" = {}', '"pythia-160m" = {}\n"x" = { ' + HUB.replace('"f"', "3") + " }", "models.x.family = 3 must be a non-empty text"),
+        ('name = "mine"', 'name = "mine"\ndescription = 5', "description = 5 must be str"),
+        ('name = "mine"', 'name = "mi:ne"', "name = 'mi:ne' must be a non-empty name without [ ] : ,"),
+    ],
+)
+def test_a_design_file_is_read_by_the_schema(tmp_path, old, new, message):
+    from harness.data import designs
+
+    assert old in DESIGN
+    path = tmp_path / "mine.toml"
+    path.write_text(DESIGN.replace(old, new, 1))
+    with pytest.raises(designs.DesignError) as err:
+        designs.load(path)
+    assert f"design file {path}" in str(err.value) and message in str(err.value) and "\n" not in str(err.value)
