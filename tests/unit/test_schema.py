@@ -183,3 +183,24 @@ def test_a_design_file_is_read_by_the_schema(tmp_path, old, new, message):
     with pytest.raises(designs.DesignError) as err:
         designs.load(path)
     assert f"design file {path}" in str(err.value) and message in str(err.value) and "\n" not in str(err.value)
+
+
+# --- claims/verdicts.toml written by tomli-w ---------------------------------------------------------
+
+
+def test_verdicts_render_escapes_what_a_measured_text_may_hold():
+    """Seen red with the hand-written writer: a newline or control character in a measured text made
+    a file tomllib could not read (TOMLDecodeError from render)."""
+    from harness.claims import verdicts
+
+    kept = {"P1[s-v]": {"measured": 'a\nb\t"c"\x01 \\ d', "threshold": "x < 0.5"}}
+    data = tomllib.loads(verdicts.render([], kept, digest="0" * 64))
+    assert data["P1[s-v]"] == {"verdict": "not reproduced", **kept["P1[s-v]"]}
+
+
+def test_the_committed_verdicts_are_what_the_writer_writes():
+    from harness.claims import verdicts
+
+    data = verdicts.load_file()
+    text = verdicts.render([], verdicts.load_verdicts(), digest=data[verdicts.SETTINGS_KEY], coverage=data[verdicts.COVERAGE_KEY])
+    assert text == verdicts.VERDICTS_FILE.read_text()
