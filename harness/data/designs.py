@@ -5,6 +5,7 @@ suite; a user writes their own and passes it with `--design FILE` / `--claims-de
     name = "mine"
     [run]                      # prompt style, prompts, tasks, dtype of every table (per model overridable)
     style = "wang"; n_prompts = 200; tasks = ["ioi", "anti"]; dtype = "float32"
+    methods = ["mean", "zero"] # the ablation methods its sources scan (default: the gate's two)
     [models]
     "pythia-70m" = {}                                   # a registry entry
     "my-7b" = { hub = "org/my-7b", family = "mine" }    # a hub id (local Hugging Face cache)
@@ -67,6 +68,10 @@ class RunDefaults(Schema):
     n_prompts: Prompts = 200
     tasks: Annotated[tuple[Literal[TASKS], ...], Meta(min_length=1)] = TASKS
     dtype: Literal[DTYPES] = "float32"
+    # The ablation methods its sources and `python -m harness zoo` scan (default: the gate's,
+    # harness.scoring.methods.GATE_METHODS; names are checked against the methods registry where
+    # the design is used, harness.claims.sources.design_methods: data/ does not import scoring/).
+    methods: Annotated[tuple[Text, ...], Meta(min_length=1)] = ("mean", "zero")
 
 
 class ModelEntry(Schema):

@@ -11,7 +11,7 @@ import pytest
 from harness.claims import checks, sources
 from harness.cli.main import main
 from harness.data import designs
-from harness.scoring.methods import ABLATION_METHODS
+from harness.scoring.methods import GATE_METHODS
 from harness.data.designs import DesignError
 
 pytestmark = pytest.mark.unit
@@ -117,7 +117,7 @@ def test_a_design_adds_its_sources_and_a_source_names_its_design(tmp_path, monke
     monkeypatch.setattr(sources, "_USER_DESIGNS", {})
     path = _write(tmp_path, GOOD.replace('name = "mine"', 'name = "mine2"'))
     added = sources.use_design(path)
-    assert added == tuple(f"mine2:{m}" for m in ABLATION_METHODS) and set(added) <= set(sources.all_sources())
+    assert added == tuple(f"mine2:{m}" for m in GATE_METHODS)  # [run] methods default: the gate's and set(added) <= set(sources.all_sources())
     assert sources.design_of("mine2:zero").path == path.resolve()
     assert sources.design_of("zoo:mean").name == "zoo" and sources.design_of("published").name == "seed"
     assert checks.variants("W2", "mine2:mean") == ("missing_table", "missing_geometry", "lost")
