@@ -27,7 +27,7 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("ioi-head-claims"))
 
 
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,63}")  # "~": a derived control model (base~transform)
 
 
 def name_problem(name: object) -> str | None:
@@ -36,7 +36,7 @@ def name_problem(name: object) -> str | None:
     '.', '_' or '-', starting with a letter or digit (no separator, no '..', no leading = + - @)."""
     if isinstance(name, str) and SAFE_NAME.fullmatch(name):
         return None
-    return (f"{name!r} is not a safe name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
+    return (f"{name!r} is not a safe name: use 1 to 64 letters, digits, '.', '_', '~' or '-', starting with a letter "
             "or digit (a model's name becomes a folder and a table cell)")
 
 

@@ -189,7 +189,6 @@ CORRESPONDENCES: dict[str, Callable[..., pd.DataFrame]] = {
     "random": _random,
 }
 MATCHINGS = ("index", "depth", "role", "role+depth")  # the correspondences compared; random is the null
-BOUNDS = ("random", "oracle")
 NEEDS_ROLES = ("role", "role+depth")
 
 

@@ -176,14 +176,6 @@ def with_f(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts) if parts else results.assign(f=pd.Series(dtype=float))
 
 
-def null_summary(results: pd.DataFrame, k: int, kind: str = "random", label: str | None = None) -> dict[str, float]:
-    """Mean, 95th percentile and count of the null's f at size k (one model and method)."""
-    rows = results[(results["kind"] == kind) & (results["k"] == k)]
-    if label is not None:
-        rows = rows[rows["label"] == label]
-    return _summary(rows["f"].to_numpy(float))
-
-
 def _summary(f: np.ndarray) -> dict[str, float]:
     if not len(f):
         return {"null_mean": float("nan"), "null_p95": float("nan"), "null_n": 0}

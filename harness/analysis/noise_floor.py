@@ -215,8 +215,3 @@ def pair_interval(
         for m in METRICS
     }
 
-
-def loss_beyond_floors(pair_lost: float, base_floor: Floor, target_floor: Floor) -> bool:
-    """The test of a "lost" claim against the noise: the pair's frac_lost exceeds the upper
-    bootstrap quantile of BOTH models' split-half frac_lost."""
-    return pair_lost > base_floor.hi["frac_lost"] and pair_lost > target_floor.hi["frac_lost"]

@@ -12,28 +12,78 @@ naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable
+
+from msgspec import Meta
 
 from harness.claims import thresholds as thresholds_mod
 from harness.claims.thresholds import Thresholds, ThresholdsError
 from harness.paths import REPO_ROOT
+from harness.schema import Schema, Share, Text, convert, read_toml, rule
 
 GRID_FILE = REPO_ROOT / "claims" / "robustness.toml"
 LEVELS = ("table", "score")
 SETTING_SECTION = "transfer"  # a table-level choice varies a key of this thresholds.toml section
 
-# Keys each kind of entry takes: required, optional.
-_LABEL_KEYS = ({"robust_min", "fragile_below", "rationale"}, set())
-_TABLE_KEYS = ({"setting", "values", "rationale"}, set())
-_SCORE_KEYS = ({"values", "rationale"}, {"run_field", "default", "sibling"})
+Value = str | int | float | bool
+Values = Annotated[list[Value], Meta(min_length=1)]
 
 
 class GridError(ValueError):
     """robustness.toml does not match the schema (one line: file, key, what is wrong)."""
+
+
+class TableEntry(Schema):
+    """[table.NAME]: a [transfer] setting of thresholds.toml and the values it takes."""
+
+    setting: Text
+    values: Values
+    rationale: Text
+
+
+class ScoreEntry(Schema):
+    """[score.NAME]: a scoring choice; its default is a RunSpec field's (`run_field`) or `default`."""
+
+    values: Values
+    rationale: Text
+    run_field: Text | None = None
+    default: Value | None = None
+    sibling: Text | None = None
+
+    def __post_init__(self) -> None:
+        if (self.run_field is None) == (self.default is None):
+            raise rule("needs exactly one of run_field, default")
+
+
+class Labels(Schema):
+    """Share of its grid where a check holds -> 'robust' (>= robust_min), 'fragile' (< fragile_below)
+    or 'in between'."""
+
+    robust_min: Share
+    fragile_below: Share
+    rationale: Text
+
+    def __post_init__(self) -> None:
+        if self.fragile_below > self.robust_min:
+            raise rule(f"fragile_below = {self.fragile_below} must not exceed robust_min = {self.robust_min}")
+
+    def __call__(self, share: float) -> str:
+        if share >= self.robust_min:
+            return "robust"
+        if share < self.fragile_below:
+            return "fragile"
+        return "in between"
+
+
+class GridFile(Schema):
+    """claims/robustness.toml as written."""
+
+    labels: Labels
+    table: dict[str, TableEntry] = {}
+    score: dict[str, ScoreEntry] = {}
 
 
 @dataclass(frozen=True)
@@ -60,23 +110,6 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Labels:
-    """Share of its grid where a check holds -> 'robust' (>= robust_min), 'fragile' (< fragile_below)
-    or 'in between'."""
-
-    robust_min: float
-    fragile_below: float
-    rationale: str = ""
-
-    def __call__(self, share: float) -> str:
-        if share >= self.robust_min:
-            return "robust"
-        if share < self.fragile_below:
-            return "fragile"
-        return "in between"
-
-
-@dataclass(frozen=True)
 class Grid:
     """Every choice of the file (table-level first) and the labels."""
 
@@ -98,34 +131,6 @@ class Grid:
         return {n: c for n, c in self.choices.items() if c.level == "score"}
 
 
-def _keys(entry: Any, where: str, path: Path, allowed: tuple[set[str], set[str]]) -> dict[str, Any]:
-    required, optional = allowed
-    if not isinstance(entry, dict):
-        raise GridError(f"{path}: [{where}] must be a table, got {entry!r}")
-    unknown = sorted(set(entry) - required - optional)
-    if unknown:
-        raise GridError(f"{path}: unknown key {where}.{unknown[0]} (allowed there: {', '.join(sorted(required | optional))})")
-    absent = sorted(required - set(entry))
-    if absent:
-        raise GridError(f"{path}: missing key {where}.{absent[0]}")
-    return entry
-
-
-def _text(value: Any, where: str, path: Path) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise GridError(f"{path}: {where} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _values(value: Any, where: str, path: Path) -> list:
-    if not isinstance(value, list) or not value:
-        raise GridError(f"{path}: {where} must be a non-empty list, got {value!r}")
-    for i, item in enumerate(value):
-        if isinstance(item, float) and not math.isfinite(item):
-            raise GridError(f"{path}: {where}[{i}] = {item!r} must be a finite number")
-    return value
-
-
 def _run_default(run_field: str, where: str, path: Path) -> Any:
     from harness.runs.recompute import RunSpec  # a plain dataclass: no model is loaded
 
@@ -134,71 +139,48 @@ def _run_default(run_field: str, where: str, path: Path) -> Any:
     return getattr(RunSpec(), run_field)
 
 
-def _table_choice(name: str, entry: Any, path: Path, settings: Thresholds) -> Choice:
+def _table_choice(name: str, entry: TableEntry, path: Path, settings: Thresholds) -> Choice:
     where = f"table.{name}"
-    entry = _keys(entry, where, path, _TABLE_KEYS)
-    setting = _text(entry["setting"], f"{where}.setting", path)
-    section, _, field = setting.partition(".")
+    section, _, field = entry.setting.partition(".")
     if section != SETTING_SECTION or not field:
-        raise GridError(f"{path}: {where}.setting = {setting!r} must name a [{SETTING_SECTION}] key, e.g. 'transfer.k'")
+        raise GridError(f"{path}: {where}.setting = {entry.setting!r} must name a [{SETTING_SECTION}] key, e.g. 'transfer.k'")
     values = []
-    for i, raw in enumerate(_values(entry["values"], f"{where}.values", path)):
+    for i, raw in enumerate(entry.values):
         try:  # converted and checked as the thresholds file's own value would be
             values.append(getattr(settings.with_transfer(**{field: raw}).transfer, field))
         except ThresholdsError as err:
             raise GridError(f"{path}: {where}.values[{i}]: {err}") from None
     default = getattr(settings.transfer, field)
     if default not in values:
-        raise GridError(f"{path}: choice {name!r}: default {default!r} ({settings.path.name} {setting}) is not one of its values {values}")
-    return Choice(name, "table", tuple(values), default, _text(entry["rationale"], f"{where}.rationale", path), setting)
+        raise GridError(f"{path}: choice {name!r}: default {default!r} ({settings.path.name} {entry.setting}) is not one of its values {values}")
+    return Choice(name, "table", tuple(values), default, entry.rationale, entry.setting)
 
 
-def _score_choice(name: str, entry: Any, path: Path) -> Choice:
+def _score_choice(name: str, entry: ScoreEntry, path: Path) -> Choice:
     where = f"score.{name}"
-    entry = _keys(entry, where, path, _SCORE_KEYS)
-    if ("run_field" in entry) == ("default" in entry):
-        raise GridError(f"{path}: {where} needs exactly one of run_field, default")
-    values = tuple(_values(entry["values"], f"{where}.values", path))
-    if "run_field" in entry:
-        default = _run_default(_text(entry["run_field"], f"{where}.run_field", path), f"{where}.run_field", path)
-    else:
-        default = entry["default"]
+    values = tuple(entry.values)
+    default = _run_default(entry.run_field, f"{where}.run_field", path) if entry.run_field is not None else entry.default
     if default not in values:
         raise GridError(f"{path}: choice {name!r}: default {default!r} is not one of its values {list(values)}")
-    sibling = _text(entry["sibling"], f"{where}.sibling", path) if "sibling" in entry else None
-    return Choice(name, "score", values, default, _text(entry["rationale"], f"{where}.rationale", path), None, sibling)
+    return Choice(name, "score", values, default, entry.rationale, None, entry.sibling)
 
 
 def parse(raw: dict[str, Any], path: Path = GRID_FILE, settings: Thresholds | None = None) -> Grid:
     """Validate the parsed TOML of a robustness file into `Grid`; table-level defaults and values are
     read and checked against `settings` (default: claims/thresholds.toml)."""
     settings = settings if settings is not None else thresholds_mod.load()
-    unknown = sorted(set(raw) - {"labels", *LEVELS})
-    if unknown:
-        raise GridError(f"{path}: unknown key {unknown[0]} (allowed there: labels, {', '.join(LEVELS)})")
-    if "labels" not in raw:
-        raise GridError(f"{path}: missing key labels")
-    entry = _keys(raw["labels"], "labels", path, _LABEL_KEYS)
-    bounds = {}
-    for key in ("robust_min", "fragile_below"):
-        value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise GridError(f"{path}: labels.{key} = {value!r} must be a number in [0, 1]")
-        bounds[key] = float(value)
-    if bounds["fragile_below"] > bounds["robust_min"]:
-        raise GridError(f"{path}: labels.fragile_below = {bounds['fragile_below']} must not exceed labels.robust_min = {bounds['robust_min']}")
-    labels = Labels(bounds["robust_min"], bounds["fragile_below"], _text(entry["rationale"], "labels.rationale", path))
+    file = convert(raw, GridFile, path, GridError)
     choices: dict[str, Choice] = {}
-    for name, sub in raw.get("table", {}).items():
-        choices[name] = _table_choice(name, sub, path, settings)
-    for name, sub in raw.get("score", {}).items():
+    for name, entry in file.table.items():
+        choices[name] = _table_choice(name, entry, path, settings)
+    for name, entry in file.score.items():
         if name in choices:
             raise GridError(f"{path}: choice {name!r} is both table- and score-level")
-        choices[name] = _score_choice(name, sub, path)
-    return Grid(choices, labels, path)
+        choices[name] = _score_choice(name, entry, path)
+    return Grid(choices, file.labels, path)
 
 
 @lru_cache(maxsize=4)
 def load(path: Path = GRID_FILE) -> Grid:
     """claims/robustness.toml against claims/thresholds.toml, validated (cached per path)."""
-    return parse(thresholds_mod.read_toml(path, GridError), path)
+    return parse(read_toml(path, GridError), path)

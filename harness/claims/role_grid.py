@@ -4,44 +4,75 @@ Each choice (w_depth, signature, standardize) takes each of its values with the 
 thresholds file's defaults; every universe re-evaluates the claims on the same source (tables and role
 tables unchanged) and keeps the M1-M3 checks. To join claims/robustness.toml's product grid instead,
 harness.claims.robustness.sweep would need to pass the source's extras to `checks.evaluate` and
-harness.claims.grid to accept `correspondence.*` settings (configure via dataclasses.replace).
+harness.claims.grid to accept `correspondence.*` settings (configure via harness.schema.replace).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
+from msgspec import Meta
 
+from harness.claims.thresholds import STANDARDIZE, Weight
 from harness.paths import REPO_ROOT
+from harness.schema import Schema, Text, convert, read_toml, replace, rule
+from harness.scoring.role_columns import SIGNATURE_CANDIDATES
 
 ROLE_GRID_FILE = REPO_ROOT / "claims" / "role_robustness.toml"
 ROLE_CLAIMS = ("M1", "M2", "M3")
+
+
+class RoleGridError(ValueError):
+    """role_robustness.toml does not match the schema (one line: file, key, what is wrong)."""
+
+
+class WDepthChoice(Schema):
+    values: Annotated[list[Weight], Meta(min_length=1)]
+    rationale: Text
+
+
+class SignatureChoice(Schema):
+    """Named column sets (`sets`) and the names the sweep takes (`values`)."""
+
+    sets: dict[str, Annotated[tuple[Literal[SIGNATURE_CANDIDATES], ...], Meta(min_length=1)]]
+    values: Annotated[list[str], Meta(min_length=1)]
+    rationale: Text
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.values if v not in self.sets]
+        if unknown:
+            raise rule(f"values name {unknown[0]!r}, which is none of the sets {', '.join(self.sets)}")
+
+
+class StandardizeChoice(Schema):
+    values: Annotated[list[Literal[STANDARDIZE]], Meta(min_length=1)]
+    rationale: Text
+
+
+class RoleGridFile(Schema):
+    """claims/role_robustness.toml as written: one table per [correspondence] choice."""
+
+    w_depth: WDepthChoice
+    signature: SignatureChoice
+    standardize: StandardizeChoice
 
 
 def load(path: Path = ROLE_GRID_FILE) -> dict[str, list[tuple[str, Any]]]:
     """choice -> [(label, value of the [correspondence] field)], validated against the thresholds' defaults."""
     from harness.claims import thresholds
 
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+    file = convert(read_toml(path, RoleGridError), RoleGridFile, path, RoleGridError)
     defaults = thresholds.load().correspondence
-    out: dict[str, list[tuple[str, Any]]] = {}
-    for name, entry in raw.items():
-        if name not in ("w_depth", "signature", "standardize"):
-            raise ValueError(f"{path.name}: unknown choice {name!r} (allowed: w_depth, signature, standardize)")
-        if not entry.get("rationale"):
-            raise ValueError(f"{path.name}: [{name}] needs a rationale")
-        if name == "signature":
-            values = [(label, tuple(entry[label])) for label in entry["values"]]
-        else:
-            values = [(str(v), float(v) if name == "w_depth" else v) for v in entry["values"]]
+    out: dict[str, list[tuple[str, Any]]] = {
+        "w_depth": [(str(v), v) for v in file.w_depth.values],
+        "signature": [(name, file.signature.sets[name]) for name in file.signature.values],
+        "standardize": [(v, v) for v in file.standardize.values],
+    }
+    for name, values in out.items():
         if getattr(defaults, name) not in [v for _, v in values]:
-            raise ValueError(f"{path.name}: [{name}] values must include the default {getattr(defaults, name)!r}")
-        out[name] = values
+            raise RoleGridError(f"{path}: {name}.values must include the default {getattr(defaults, name)!r} ({thresholds.THRESHOLDS_FILE.name})")
     return out
 
 
@@ -55,7 +86,7 @@ def sensitivity(source: Any, cfg: Any = None, choices: dict | None = None) -> pd
     rows = []
     for name, values in choices.items():
         for label, value in values:
-            changed = dataclasses.replace(cfg, correspondence=dataclasses.replace(cfg.correspondence, **{name: value}))
+            changed = replace(cfg, correspondence=replace(cfg.correspondence, **{name: value}))
             ev = checks.evaluate(source.table, source.name, changed, floors=source.floors or None, design=source.design,
                                  extras=source.extras)
             for (claim, variant), check in ev.checks.items():

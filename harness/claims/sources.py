@@ -45,7 +45,7 @@ def use(name: str) -> None:
 
 
 def use_design(path: str | Path) -> tuple[str, ...]:
-    """Check a user's design file and add its sources NAME:METHOD (one per ablation method) to
+    """Check a user's design file and add its sources NAME:METHOD (one per method of its [run]) to
     `all_sources()`; file sources are then checked on it. Returns the added source names."""
     design = designs.resolve(path)
     if design.name in (PUBLISHED, FILE, *KINDS):
@@ -54,11 +54,19 @@ def use_design(path: str | Path) -> tuple[str, ...]:
     if known is not None and known.path != design.path:
         raise designs.DesignError(f"design file {design.path}: name {design.name!r} is used by {known.path} already")
     _USER_DESIGNS[design.name] = design
-    added = tuple(f"{design.name}:{m}" for m in RECOMPUTED_METHODS)
+    added = tuple(f"{design.name}:{m}" for m in design_methods(design))
     for name in added:
         if name not in _USER_SOURCES:
             _USER_SOURCES.append(name)
     return added
+
+
+def design_methods(design: Design) -> tuple[str, ...]:
+    """The ablation methods a design scans ([run] methods), each checked against the methods registry."""
+    unknown = [m for m in design.run.methods if m not in RECOMPUTED_METHODS]
+    if unknown:
+        raise designs.DesignError(f"design file {design.path}: run.methods names {unknown[0]!r}, none of {', '.join(RECOMPUTED_METHODS)}")
+    return tuple(design.run.methods)
 
 
 def all_sources() -> tuple[str, ...]:

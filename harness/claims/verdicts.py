@@ -23,6 +23,8 @@ import tomllib
 from pathlib import Path
 from typing import Iterable
 
+import tomli_w
+
 from harness.claims.checks import Evaluation
 from harness.files import atomic_write_text, locked
 from harness.paths import REPO_ROOT
@@ -66,13 +68,8 @@ def settings_digest(paths: Iterable[Path] | None = None) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _entry(key: str, measured: str, threshold: str, verdict: str = "not reproduced", rule: str = "") -> list[str]:
-    lines = [f"[{_quote(key)}]", f"verdict = {_quote(verdict)}", f"measured = {_quote(measured)}", f"threshold = {_quote(threshold)}"]
-    return lines + ([f"rule = {_quote(rule)}"] if rule else []) + [""]
+def _entry(measured: str, threshold: str, verdict: str = "not reproduced", rule: str = "") -> dict[str, str]:
+    return {"verdict": verdict, "measured": measured, "threshold": threshold, **({"rule": rule} if rule else {})}
 
 
 def render(
@@ -80,20 +77,16 @@ def render(
     coverage: dict[str, list[str]] | None = None,
 ) -> str:
     """The file: the settings digest, each source's models (`coverage`), the not-reproduced checks of
-    `evaluations`, then the `kept` entries (recorded ones of sources that were not evaluated).
-    VerdictsError when two entries share an id (the file would not parse)."""
-    lines = [HEADER, f"{SETTINGS_KEY} = {_quote(digest or settings_digest())}", ""]
+    `evaluations`, then the `kept` entries (recorded ones of sources that were not evaluated); written
+    by tomli-w below the comment header. VerdictsError when two entries share an id."""
+    document: dict = {SETTINGS_KEY: digest or settings_digest()}
     if coverage:
-        lines.append(f"[{COVERAGE_KEY}]")
-        lines += [f"{_quote(name)} = [{', '.join(_quote(m) for m in models)}]" for name, models in coverage.items()]
-        lines.append("")
-    seen: set[str] = set()
+        document[COVERAGE_KEY] = {name: list(models) for name, models in coverage.items()}
 
     def entry(key: str, measured: str, threshold: str, verdict: str, rule: str = "") -> None:
-        if key in seen:
+        if key in document:
             raise VerdictsError(f"two verdicts for {key}: is a source named twice?")
-        seen.add(key)
-        lines.extend(_entry(key, measured, threshold, verdict, rule))
+        document[key] = _entry(measured, threshold, verdict, rule)
 
     for ev in evaluations:
         for check in ev.checks.values():
@@ -102,9 +95,7 @@ def render(
     for key, value in (kept or {}).items():
         entry(key, str(value.get("measured", "?")), str(value.get("threshold", "?")), str(value.get("verdict", "not reproduced")),
               str(value.get("rule", "")))
-    text = "\n".join(lines)
-    tomllib.loads(text)  # never write a file the next run cannot read
-    return text
+    return f"{HEADER}\n{tomli_w.dumps(document)}"
 
 
 def load_file(path: Path = VERDICTS_FILE) -> dict:

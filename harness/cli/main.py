@@ -26,7 +26,7 @@ from harness.cli import args as args_types
 from harness.claims import thresholds
 from harness.data.ioi_dataset import STYLES
 from harness.scoring.methods import (
-    ABLATION_METHODS, DEFAULT_ALGORITHM, DEFAULT_IG_PATH, DEFAULT_IG_STEPS, DEFAULT_METHOD, IG_PATHS, SCAN_ALGORITHMS,
+    ABLATION_METHODS, DEFAULT_ALGORITHM, GATE_METHODS, DEFAULT_IG_PATH, DEFAULT_IG_STEPS, DEFAULT_METHOD, IG_PATHS, SCAN_ALGORITHMS,
 )
 
 
@@ -346,10 +346,13 @@ def cmd_zoo(args) -> int:
     from harness.models import registry
     from harness.runs.recompute import commit_scores, design_run, task_scores
 
+    from harness.claims.sources import design_methods
+    from harness.report.scan_plan import plan, plan_lines
+
     _check_scan(args)
     design = _design(args) or designs.builtin("zoo")
     models = args.model or list(design.models)
-    methods = ABLATION_METHODS if args.method == "both" else (args.method,)
+    methods = design_methods(design) if args.method is None else GATE_METHODS if args.method == "both" else (args.method,)
     for model in models:
         if model not in design.models:
             raise UserError(f"{model!r} is not a model of the {design.name} design ({', '.join(design.models)})")
@@ -357,6 +360,9 @@ def cmd_zoo(args) -> int:
     from harness.models.weights import check_weights_kind
 
     check_weights_kind(weights)  # ValueError: one line, exit 2
+    rows = plan(design, models, methods, dtype=args.dtype, weights=weights, n_prompts=args.n_prompts, refresh=args.refresh)
+    for line in plan_lines(rows, f"zoo ({design.name} design)"):
+        print(line, file=sys.stderr)
     if args.threads:
         import torch
 
@@ -581,9 +587,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="print the diff only; exit 1 when the file would change")
     p.set_defaults(func=cmd_verdicts)
 
-    p = sub.add_parser("zoo", help="scan (resumably) the zoo's IOI tables from real weights; --commit to fixtures/")
+    p = sub.add_parser("zoo", help="scan (resumably) the zoo's IOI tables from real weights; --commit to fixtures/",
+                       description=f"Scan (resumably) the IOI tables of a design's models. A plain run scans every model of the "
+                                   f"zoo design under {' and '.join(GATE_METHODS)} (a design's [run] methods); it first prints "
+                                   "which tables are stored, which it will scan, and about how long, from the stored scan times.")
     p.add_argument("--model", action="append", help="a zoo model (repeatable; default: all four)")
-    p.add_argument("--method", default="both", choices=("both", *ABLATION_METHODS))
+    p.add_argument("--method", default=None, choices=("both", *ABLATION_METHODS),
+                   help=f"one method, or 'both' ({' and '.join(GATE_METHODS)}); default: the design's [run] methods, "
+                        f"which for the zoo design (and any design that names none) are {', '.join(GATE_METHODS)}, "
+                        "the methods the gate's verdicts are recorded under")
     options.add_argparse(p, "device", "design")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")

@@ -5,6 +5,7 @@ suite; a user writes their own and passes it with `--design FILE` / `--claims-de
     name = "mine"
     [run]                      # prompt style, prompts, tasks, dtype of every table (per model overridable)
     style = "wang"; n_prompts = 200; tasks = ["ioi", "anti"]; dtype = "float32"
+    methods = ["mean", "zero"] # the ablation methods its sources scan (default: the gate's two)
     [models]
     "pythia-70m" = {}                                   # a registry entry
     "my-7b" = { hub = "org/my-7b", family = "mine" }    # a hub id (local Hugging Face cache)
@@ -16,47 +17,103 @@ suite; a user writes their own and passes it with `--design FILE` / `--claims-de
     [ladders]
     mine = ["pythia-70m", "ckpt", "my-7b"]                 # ordered by size; W2 walks along it
 
-Inline models are added to the registry of this process (`registry.register`), with geometry read from
-their config.json when the entry does not give it. Every error is one line naming the file and the entry
-(`DesignError`, a ValueError: exit 2 from the CLI, a usage error under pytest), and nothing is written.
+The file's shape is the `DesignFile` schema below (harness.schema: unknown keys, types and ranges);
+what refers to something else (a model in the registry, a pair's models, a ladder's order, a pair's
+kind against the families) is checked after it. Inline models are added to the registry of this process
+(`registry.register`), with geometry read from their config.json when the entry does not give it.
+Every error is one line naming the file and the entry (`DesignError`, a ValueError: exit 2 from the
+CLI, a usage error under pytest), and nothing is written.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
+
+from msgspec import Meta, structs
 
 from harness.data.ioi_dataset import STYLES
 from harness.data.published import sha256_of
 from harness.models import registry
 from harness.models.registry import GgufSource, ModelSpec
 from harness.paths import REPO_ROOT, name_problem
+from harness.schema import Count, Prompts, Schema, Text, convert, read_toml
 
 DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
 BUILTIN = ("seed", "zoo")
 PAIR_KINDS = ("within", "cross")
 DTYPES = ("float32", "bfloat16", "float16")
-RUN_KEYS = {"style": str, "n_prompts": int, "tasks": list, "dtype": str}
-MODEL_RUN_KEYS = {"n_prompts": (int, dict), "dtype": str, "style": str, "weights": str, "weights_floor_n_prompts": int}
-INLINE_KEYS = {"hub", "local", "gguf", "sha256", "family", "architecture", "n_layers", "n_heads", "tokenizer",
-               "prepend_bos", "hf_config", "config_from", "licence"}
+TASKS = ("ioi", "anti")
+WEIGHTS = ("pretrained", "twin")
+MODEL_RUN_KEYS = ("n_prompts", "dtype", "style", "weights", "weights_floor_n_prompts")
 WEIGHT_KEYS = ("hub", "local", "gguf", "hf_config")  # exactly one for an inline model
+# A design's name names sources and check ids ("zoo:mean", "P1[mine-mfr]"): no [ ] : , or newline.
+DesignName = Annotated[str, Meta(pattern=r"^[^\[\]:,\n]*[^\s\[\]:,][^\[\]:,\n]*$",
+                                 description="a non-empty name without [ ] : , (it names sources and check ids)")]
+Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")]
 
 
 class DesignError(ValueError):
     """A design file that cannot be used: one line naming the file and the entry."""
 
 
-@dataclass(frozen=True)
-class RunDefaults:
-    style: str = "wang"
-    n_prompts: int = 200
-    tasks: tuple[str, ...] = ("ioi", "anti")
-    dtype: str = "float32"
+class RunDefaults(Schema):
+    """[run]: how every table of the design is made (a model entry may override style, n_prompts, dtype)."""
+
+    style: Literal[STYLES] = "wang"
+    n_prompts: Prompts = 200
+    tasks: Annotated[tuple[Literal[TASKS], ...], Meta(min_length=1)] = TASKS
+    dtype: Literal[DTYPES] = "float32"
+    # The ablation methods its sources and `python -m harness zoo` scan (default: the gate's,
+    # harness.scoring.methods.GATE_METHODS; names are checked against the methods registry where
+    # the design is used, harness.claims.sources.design_methods: data/ does not import scoring/).
+    methods: Annotated[tuple[Text, ...], Meta(min_length=1)] = ("mean", "zero")
+
+
+class ModelEntry(Schema):
+    """One [models] entry: run overrides, and for a model outside the registry where its weights are."""
+
+    n_prompts: Prompts | Annotated[dict[str, Prompts], Meta(min_length=1)] | None = None
+    dtype: Literal[DTYPES] | None = None
+    style: Literal[STYLES] | None = None
+    weights: Literal[WEIGHTS] | None = None
+    weights_floor_n_prompts: Prompts | None = None
+    hub: Text | None = None
+    local: Text | None = None
+    gguf: Text | None = None
+    hf_config: dict[str, Any] | None = None
+    sha256: Sha256 | None = None
+    family: Text | None = None
+    architecture: Text | None = None
+    n_layers: Count | None = None
+    n_heads: Count | None = None
+    tokenizer: Text | None = None
+    prepend_bos: bool | None = None
+    config_from: Text | None = None
+    licence: Text | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in structs.asdict(self).items() if v is not None}
+
+
+class PairEntry(Schema):
+    base: str
+    target: str
+    kind: Literal[PAIR_KINDS] | None = None  # default: from the families
+
+
+class DesignFile(Schema):
+    """A design file as written."""
+
+    name: DesignName
+    models: dict[str, ModelEntry]
+    pairs: list[PairEntry] = []
+    description: str = ""
+    run: RunDefaults = RunDefaults()
+    ladders: dict[str, list[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -150,43 +207,21 @@ def _inline_specs(path: Path) -> dict[str, ModelSpec]:
 
 def _parse(path: Path) -> Design:
     where = f"design file {path}"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise DesignError(f"{where}: not valid TOML ({err})") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DesignError(f"{where}: cannot be read ({err})") from None
-    unknown = set(data) - {"name", "description", "run", "models", "pairs", "ladders"}
-    if unknown:
-        raise DesignError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (name, description, run, models, pairs, ladders)")
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]:,\n"):
-        raise DesignError(f"{where}: 'name' must be a non-empty string without []:, (it names sources and check ids)")
-    run = _run_defaults(data.get("run", {}), where)
-    models_table = data.get("models")
-    if not isinstance(models_table, dict) or not models_table:
+    file = convert(read_toml(path, DesignError), DesignFile, where, DesignError)
+    if len(file.models) < 2:
         raise DesignError(f"{where}: [models] must list at least two models")
     inline: dict[str, ModelSpec] = {}
     model_run: dict[str, dict[str, Any]] = {}
-    for model, entry in models_table.items():
+    for model, entry in file.models.items():
         entry_where = f"{where}, models.{model!r}"
-        if name_problem(model):
-            raise DesignError(f"{entry_where}: {name_problem(model)}")
-        if not isinstance(entry, dict):
-            raise DesignError(f"{entry_where}: must be a table ({{}} for a registry model)")
-        overrides = {k: entry[k] for k in MODEL_RUN_KEYS if k in entry}
-        _check_types(overrides, MODEL_RUN_KEYS, entry_where)
-        if "dtype" in overrides and overrides["dtype"] not in DTYPES:
-            raise DesignError(f"{entry_where}: dtype {overrides['dtype']!r} is none of {', '.join(DTYPES)}")
-        if "weights" in overrides and overrides["weights"] not in ("pretrained", "twin"):
-            raise DesignError(f"{entry_where}: weights {overrides['weights']!r} is none of pretrained, twin")
-        _check_counts(overrides, entry_where)
+        name_problem = _name_problem(model)
+        if name_problem:
+            raise DesignError(f"{entry_where}: {name_problem}")
+        given = entry.given()
+        overrides = {k: v for k, v in given.items() if k in MODEL_RUN_KEYS}
         if overrides:
             model_run[model] = overrides
-        spec_keys = {k: v for k, v in entry.items() if k not in MODEL_RUN_KEYS}
-        bad = set(spec_keys) - INLINE_KEYS
-        if bad:
-            raise DesignError(f"{entry_where}: unknown key(s) {', '.join(sorted(bad))}")
+        spec_keys = {k: v for k, v in given.items() if k not in MODEL_RUN_KEYS}
         if not spec_keys:
             if model not in registry.MODELS:
                 raise DesignError(
@@ -197,68 +232,30 @@ def _parse(path: Path) -> Design:
         inline[model] = _inline_spec(model, spec_keys, path.parent, entry_where)
         if "hf_config" in spec_keys:  # a config alone has no weights: a seeded architecture twin
             model_run.setdefault(model, {}).setdefault("weights", "twin")
-    pairs, kinds = _pairs(data.get("pairs"), set(models_table), inline, where)
-    ladders = _ladders(data.get("ladders", {}), set(models_table), where)
+    pairs, kinds = _pairs(file.pairs, set(file.models), inline, where)
+    ladders = _ladders(file.ladders, set(file.models), where)
     _INLINE[path] = inline
     for spec in inline.values():
         registry.register(spec)
     return Design(
-        name=name, path=path, models=tuple(models_table), pairs=pairs, kinds=kinds, ladders=ladders, run=run,
-        model_run=model_run, description=str(data.get("description", "")),
+        name=file.name, path=path, models=tuple(file.models), pairs=pairs, kinds=kinds, ladders=ladders, run=file.run,
+        model_run=model_run, description=file.description,
     )
 
 
-def _check_types(values: Mapping[str, Any], types: Mapping[str, Any], where: str) -> None:
-    for key, value in values.items():
-        want = types[key] if isinstance(types[key], tuple) else (types[key],)
-        if not isinstance(value, want) or (int in want and isinstance(value, bool)):
-            names = " or ".join("table" if w is dict else w.__name__ for w in want)
-            raise DesignError(f"{where}: {key} must be {names}, got {value!r}")
+def _name_problem(model: str) -> str | None:
+    """Why `model` cannot name a model (it becomes a folder and a table cell), or None: the one rule
+    of harness.paths."""
+    return name_problem(model)
 
 
-def _check_counts(overrides: Mapping[str, Any], where: str) -> None:
-    """Prompt counts are >= 2; a per-method `n_prompts` table maps method names to such counts (the
-    names are checked against the methods registry where a table is first made, harness.runs.recompute)."""
-    for key in ("n_prompts", "weights_floor_n_prompts"):
-        if key not in overrides:
-            continue
-        counts = overrides[key] if isinstance(overrides[key], dict) else {"": overrides[key]}
-        if not counts:
-            raise DesignError(f"{where}: {key} is an empty table (give {{ mean = N, ... }} or one number)")
-        for method, count in counts.items():
-            label = f"{key}.{method}" if method else key
-            if not isinstance(count, int) or isinstance(count, bool) or count < 2:
-                raise DesignError(f"{where}: {label} must be a whole number >= 2, got {count!r}")
-
-
-def _run_defaults(table: Any, where: str) -> RunDefaults:
-    if not isinstance(table, dict):
-        raise DesignError(f"{where}: [run] must be a table")
-    bad = set(table) - set(RUN_KEYS)
-    if bad:
-        raise DesignError(f"{where}: [run] unknown key(s) {', '.join(sorted(bad))} ({', '.join(RUN_KEYS)})")
-    _check_types(table, RUN_KEYS, f"{where}, [run]")
-    run = RunDefaults(**{**table, "tasks": tuple(table.get("tasks", RunDefaults.tasks))})
-    if run.style not in STYLES:
-        raise DesignError(f"{where}, [run]: style {run.style!r} is none of {', '.join(STYLES)}")
-    if run.dtype not in DTYPES:
-        raise DesignError(f"{where}, [run]: dtype {run.dtype!r} is none of {', '.join(DTYPES)}")
-    if run.n_prompts < 2:
-        raise DesignError(f"{where}, [run]: n_prompts must be >= 2")
-    if not run.tasks or set(run.tasks) - {"ioi", "anti"}:
-        raise DesignError(f"{where}, [run]: tasks must be a non-empty list of ioi, anti")
-    return run
-
-
-def _pairs(items: Any, models: set[str], inline: Mapping[str, ModelSpec], where: str):
-    if not isinstance(items, list) or not items:
+def _pairs(items: list[PairEntry], models: set[str], inline: Mapping[str, ModelSpec], where: str):
+    if not items:
         raise DesignError(f"{where}: at least one [[pairs]] entry (base, target, kind) is needed")
     pairs, kinds = [], {}
     for i, item in enumerate(items, 1):
         item_where = f"{where}, pairs #{i}"
-        if not isinstance(item, dict) or set(item) - {"base", "target", "kind"} or not {"base", "target"} <= set(item):
-            raise DesignError(f"{item_where}: needs base and target (and optionally kind), nothing else")
-        pair = (item["base"], item["target"])
+        pair = (item.base, item.target)
         for model in pair:
             if model not in models:
                 raise DesignError(f"{item_where}: model {model!r} is not in the design's [models]")
@@ -268,9 +265,7 @@ def _pairs(items: Any, models: set[str], inline: Mapping[str, ModelSpec], where:
             raise DesignError(f"{item_where}: duplicate pair {pair[0]} -> {pair[1]}")
         families = [(inline.get(m) or registry.get(m)).family for m in pair]
         derived = "within" if families[0] == families[1] else "cross"
-        kind = item.get("kind", derived)
-        if kind not in PAIR_KINDS:
-            raise DesignError(f"{item_where}: kind {kind!r} is none of {', '.join(PAIR_KINDS)}")
+        kind = item.kind or derived
         if kind != derived:
             raise DesignError(f"{item_where}: kind {kind!r} but the families are {families[0]} and {families[1]} ({derived})")
         pairs.append(pair)
@@ -278,13 +273,11 @@ def _pairs(items: Any, models: set[str], inline: Mapping[str, ModelSpec], where:
     return tuple(pairs), kinds
 
 
-def _ladders(table: Any, models: set[str], where: str) -> dict[str, tuple[str, ...]]:
-    if not isinstance(table, dict):
-        raise DesignError(f"{where}: [ladders] must be a table of name = [models in order of size]")
+def _ladders(table: Mapping[str, list[str]], models: set[str], where: str) -> dict[str, tuple[str, ...]]:
     out = {}
     for name, ladder in table.items():
         ladder_where = f"{where}, ladders.{name}"
-        if not isinstance(ladder, list) or len(ladder) < 2:
+        if len(ladder) < 2:
             raise DesignError(f"{ladder_where}: a ladder needs at least two models in order of size")
         for model in ladder:
             if model not in models:

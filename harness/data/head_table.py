@@ -24,7 +24,6 @@ REQUIRED_COLUMNS: dict[str, str] = {
     "delta_anti": "float",
     "category": "str",
 }
-DERIVED_COLUMNS = ("abs_delta_ioi", "abs_delta_anti", "strength")
 CATEGORIES = ("ioi_only", "anti_only", "shared", "weak")
 IOI_LIKE = ("ioi_only", "shared")
 

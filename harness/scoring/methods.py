@@ -13,6 +13,9 @@ from __future__ import annotations
 # faithful ablation; per prompt, no averaging).
 ABLATION_METHODS: tuple[str, ...] = ("mean", "zero", "counterfactual")
 DEFAULT_METHOD = ABLATION_METHODS[0]
+# The methods the gate's zoo verdicts are recorded under (zoo:mean, zoo:zero in claims/verdicts.toml):
+# what a design scans unless its [run] names others, and what a plain `python -m harness zoo` scans.
+GATE_METHODS: tuple[str, ...] = ("mean", "zero")
 
 # How the per-head deltas are computed: "batched" (exact, the default, first), "naive" (exact, one
 # forward per head), "attribution" (attribution patching, an approximation), "attribution_graddrop"

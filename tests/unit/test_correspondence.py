@@ -1,13 +1,12 @@
 """Correspondences between heads of two models (harness.analysis.correspondence), on synthetic role tables."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from harness.analysis import correspondence as corr
 from harness.claims import thresholds
+from harness.schema import replace
 from harness.scoring.role_columns import ROLE_COLUMNS
 
 pytestmark = pytest.mark.unit
@@ -127,7 +126,7 @@ def test_the_blindness_test_would_see_a_matcher_that_reads_the_dla():
     claims/thresholds.toml refuses): the test above can fail."""
     gb, gt = (6, 4), (8, 3)
     base, target = role_table(gb, 0), role_table(gt, 1)
-    leaky = SimpleNamespace(**{**CFG.correspondence.__dict__, "signature": ("dla_io_s",)})
+    leaky = replace(CFG.correspondence, signature=("dla_io_s",))  # replace does not validate: the file could not say this
     before = corr.correspond("role", top(base), base, target, gb, gt, leaky)
     after = corr.correspond("role", top(base), base, _permuted_outcomes(target, 0), gb, gt, leaky)
     assert not before.equals(after)

@@ -11,7 +11,7 @@ import pytest
 from harness.claims import checks, sources
 from harness.cli.main import main
 from harness.data import designs
-from harness.scoring.methods import ABLATION_METHODS
+from harness.scoring.methods import GATE_METHODS
 from harness.data.designs import DesignError
 
 pytestmark = pytest.mark.unit
@@ -75,13 +75,13 @@ def test_a_users_ladder_drives_w2(tmp_path):
         (('small = ["pythia-70m", "pythia-160m", "pythia-410m"]', 'small = ["pythia-70m"]'), "ladders.small: a ladder needs at least two"),
         (('base = "pythia-160m"\ntarget = "pythia-410m"', 'base = "pythia-70m"\ntarget = "pythia-160m"'), "pairs #2: duplicate pair pythia-70m -> pythia-160m"),
         (('"pythia-410m" = {}', '"ckpt" = { local = "no/such/dir", family = "mine" }'), "models.'ckpt': "),
-        (('[run]\nstyle = "wang"', '[run]\nstyle = "shakespeare"'), "[run]: style 'shakespeare' is none of"),
+        (('[run]\nstyle = "wang"', '[run]\nstyle = "shakespeare"'), "run.style = 'shakespeare' must be one of"),
         (('target = "pythia-160m"\n', 'target = "pythia-160m"\nkind = "cross"\n'), "kind 'cross' but the families are pythia and pythia"),
-        (('name = "mine"', 'name = "zoo"\nextra = 1'), "unknown key(s) extra"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = { mean = 1 } }'), "n_prompts.mean must be a whole number >= 2, got 1"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = {} }'), "n_prompts is an empty table"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = "many" }'), "n_prompts must be int or table, got 'many'"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { weights_floor_n_prompts = 1 }'), "weights_floor_n_prompts must be a whole number >= 2"),
+        (('name = "mine"', 'name = "zoo"\nextra = 1'), "unknown key extra"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = { mean = 1 } }'), "models.pythia-410m.n_prompts.mean = 1 must be >= 2"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = {} }'), "models.pythia-410m.n_prompts = {} must be int >= 2 or a non-empty table of int >= 2"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = "many" }'), "models.pythia-410m.n_prompts = 'many' must be int >= 2 or a non-empty table of int >= 2"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { weights_floor_n_prompts = 1 }'), "models.pythia-410m.weights_floor_n_prompts = 1 must be >= 2"),
     ],
 )
 def test_a_bad_design_is_one_line_naming_the_file_and_the_entry(tmp_path, capsys, edit, message):
@@ -117,7 +117,7 @@ def test_a_design_adds_its_sources_and_a_source_names_its_design(tmp_path, monke
     monkeypatch.setattr(sources, "_USER_DESIGNS", {})
     path = _write(tmp_path, GOOD.replace('name = "mine"', 'name = "mine2"'))
     added = sources.use_design(path)
-    assert added == tuple(f"mine2:{m}" for m in ABLATION_METHODS) and set(added) <= set(sources.all_sources())
+    assert added == tuple(f"mine2:{m}" for m in GATE_METHODS)  # [run] methods default: the gate's and set(added) <= set(sources.all_sources())
     assert sources.design_of("mine2:zero").path == path.resolve()
     assert sources.design_of("zoo:mean").name == "zoo" and sources.design_of("published").name == "seed"
     assert checks.variants("W2", "mine2:mean") == ("missing_table", "missing_geometry", "lost")

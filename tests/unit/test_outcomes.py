@@ -153,16 +153,15 @@ def test_a_real_premise_decides_testability():
     """C2 across families presupposes C1 of its base. SmolLM2's C1 (p = 1/31 against 30 random sets) is
     inconclusive at the Holm level, so C2[smollm2 -> gemma] is not testable; without a multiplicity
     adjustment and at alpha 0.1 its C1 holds, and the same C2 is decided by its equivalence interval."""
-    import dataclasses
-
     from harness.claims import thresholds
+    from harness.schema import replace
 
     cfg = thresholds.load()
     pair = ("C2", "smollm2-135m->gemma-3-270m")
     before = _zoo_mean(cfg)
     assert before[("C1", "smollm2-135m")].outcome == oc.INCONCLUSIVE
     assert before[pair].outcome == oc.NOT_TESTABLE and "premise C1" in before[pair].rule
-    loose = dataclasses.replace(cfg, verdicts=dataclasses.replace(cfg.verdicts, alpha=0.1, multiplicity="none"))
+    loose = replace(cfg, verdicts=replace(cfg.verdicts, alpha=0.1, multiplicity="none"))
     after = _zoo_mean(loose)
     assert after[("C1", "smollm2-135m")].outcome == oc.REPRODUCED
     assert after[pair].outcome == oc.REPRODUCED and after[pair].hi < cfg.C2.cross_max_efficiency
@@ -171,12 +170,11 @@ def test_a_real_premise_decides_testability():
 def test_a_real_interval_moves_the_outcome_with_its_threshold():
     """X3 on zoo:mean straddles its 0.10 threshold (inconclusive); held against 0.5 the whole interval
     lies below it (not reproduced)."""
-    import dataclasses
-
     from harness.claims import thresholds
+    from harness.schema import replace
 
     cfg = thresholds.load()
     key = ("X3", "mean_frac_rank")
     assert _zoo_mean(cfg)[key].outcome == oc.INCONCLUSIVE
-    high = dataclasses.replace(cfg, X3=dataclasses.replace(cfg.X3, min_diff=0.5))
+    high = replace(cfg, X3=replace(cfg.X3, min_diff=0.5))
     assert _zoo_mean(high)[key].outcome == oc.NOT_REPRODUCED

@@ -213,12 +213,12 @@ def test_flips_name_single_choices_and_not_combinations():
     long = pd.DataFrame(
         [{"a": a, "b": b, "source": "s", "claim": "C", "variant": "v", "holds": h} for (a, b), h in holds.items()]
     )
-    summary = robustness.summarize(long, choices, grid_mod.Labels(0.9, 0.5))
+    summary = robustness.summarize(long, choices, grid_mod.Labels(0.9, 0.5, "r"))
     row = summary.iloc[0]
     assert row["flipped_by"] == "a=1"
     assert (row["n_universes"], row["share_held"], row["robustness"]) == (6, round(4 / 6, 3), "in between")
     score_rows = pd.DataFrame([{"source": "s", "claim": "C", "variant": "v", "choice": "method", "value": "zero", "holds": False}])
-    with_score = robustness.summarize(long, choices, grid_mod.Labels(0.9, 0.5), score_rows).iloc[0]
+    with_score = robustness.summarize(long, choices, grid_mod.Labels(0.9, 0.5, "r"), score_rows).iloc[0]
     assert (with_score["n_universes"], with_score["flipped_by"]) == (7, "a=1; method=zero")
 
 

@@ -237,7 +237,7 @@ def test_verdicts_of_a_file_source_do_not_make_later_runs_red(tmp_path):
         ("tolerance = 0.05", "tolerance = nan", "approx.tolerance = nan must be a finite number"),
         ("tolerance = 0.05", "tolerance = -0.05", "approx.tolerance = -0.05 must be in [0, 1]"),
         ("min = 0.20\nmax_exclusive = 0.50", "min = 0.60\nmax_exclusive = 0.50", "[quantifiers.moderate] min = 0.6 must be below max_exclusive"),
-        ("max_p = 0.05", "max_p = 2.0", "X2.max_p = 2.0 must be in (0, 1]"),
+        ("max_p = 0.05", "max_p = 2.0", "X2.max_p = 2.0 must be in (0, 1)"),
         ("level = 0.95", "level = 1.5", "uncertainty.level = 1.5 must be in (0, 1)"),
         ("n_boot = 2000", "n_boot = 0", "uncertainty.n_boot = 0 must be >= 1"),
         ("max_kept_strong = 0.80", "max_kept_strong = -inf", "W1.max_kept_strong = -inf must be a finite number"),
