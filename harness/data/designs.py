@@ -10,7 +10,9 @@ suite; a user writes their own and passes it with `--design FILE` / `--claims-de
     "my-7b" = { hub = "org/my-7b", family = "mine" }    # a hub id (local Hugging Face cache)
     "ckpt" = { local = "/data/ckpt", family = "mine" }  # a local Hugging Face directory
     "q4" = { gguf = "/data/q4.gguf", sha256 = "...", family = "mine", config_from = "pythia-70m" }
+    "q4~perm" = { derive = "q4", transform = "permute-heads", seed = 0 }  # a control (harness.models.transforms)
     "big" = { n_prompts = { mean = 200, zero = 64 } }   # a prompt count per ablation method
+    "again" = { derive = "big", transform = "none", prompt_seed = 1 }  # the same weights, an independent prompt draw
     [[pairs]]
     base = "pythia-70m"; target = "my-7b"; kind = "cross"   # kind: within | cross (default: from families)
     [ladders]
@@ -41,7 +43,8 @@ BUILTIN = ("seed", "zoo")
 PAIR_KINDS = ("within", "cross")
 DTYPES = ("float32", "bfloat16", "float16")
 RUN_KEYS = {"style": str, "n_prompts": int, "tasks": list, "dtype": str}
-MODEL_RUN_KEYS = {"n_prompts": (int, dict), "dtype": str, "style": str, "weights": str, "weights_floor_n_prompts": int}
+MODEL_RUN_KEYS = {"n_prompts": (int, dict), "dtype": str, "style": str, "weights": str, "weights_floor_n_prompts": int,
+                  "prompt_seed": int}
 INLINE_KEYS = {"hub", "local", "gguf", "sha256", "family", "architecture", "n_layers", "n_heads", "tokenizer",
                "prepend_bos", "hf_config", "config_from", "licence"}
 WEIGHT_KEYS = ("hub", "local", "gguf", "hf_config")  # exactly one for an inline model
@@ -168,6 +171,7 @@ def _parse(path: Path) -> Design:
         raise DesignError(f"{where}: [models] must list at least two models")
     inline: dict[str, ModelSpec] = {}
     model_run: dict[str, dict[str, Any]] = {}
+    derived: dict[str, str] = {}  # control -> its base
     for model, entry in models_table.items():
         entry_where = f"{where}, models.{model!r}"
         if not isinstance(entry, dict):
@@ -179,9 +183,15 @@ def _parse(path: Path) -> Design:
         if "weights" in overrides and overrides["weights"] not in ("pretrained", "twin"):
             raise DesignError(f"{entry_where}: weights {overrides['weights']!r} is none of pretrained, twin")
         _check_counts(overrides, entry_where)
+        if overrides.get("prompt_seed", 0) < 0:
+            raise DesignError(f"{entry_where}: prompt_seed must be >= 0 (the seed of the prompt draw)")
         if overrides:
             model_run[model] = overrides
         spec_keys = {k: v for k, v in entry.items() if k not in MODEL_RUN_KEYS}
+        if "derive" in spec_keys:  # a control: another model's weights through a transform
+            inline[model] = _derived_spec(model, spec_keys, inline, entry_where)
+            derived[model] = inline[model].derive.base
+            continue
         bad = set(spec_keys) - INLINE_KEYS
         if bad:
             raise DesignError(f"{entry_where}: unknown key(s) {', '.join(sorted(bad))}")
@@ -195,6 +205,10 @@ def _parse(path: Path) -> Design:
         inline[model] = _inline_spec(model, spec_keys, path.parent, entry_where)
         if "hf_config" in spec_keys:  # a config alone has no weights: a seeded architecture twin
             model_run.setdefault(model, {}).setdefault("weights", "twin")
+    for model, base in derived.items():  # a control is scanned on its base's run spec (same prompts), unless it says otherwise
+        merged = {**model_run.get(base, {}), **model_run.get(model, {})}
+        if merged:
+            model_run[model] = merged
     pairs, kinds = _pairs(data.get("pairs"), set(models_table), inline, where)
     ladders = _ladders(data.get("ladders", {}), set(models_table), where)
     _INLINE[path] = inline
@@ -345,6 +359,30 @@ def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) 
         name=model, family=str(entry["family"]), hub_id=hub_id or model, architecture=architecture, n_layers=layers,
         n_heads=heads, n_params=0, tokenizer=entry.get("tokenizer", "gguf" if gguf else "gpt2"), hf_config=config,
         gguf=gguf, prepend_bos=bool(entry.get("prepend_bos", True)), local_dir=str(local_dir) if local_dir else None,
+    )
+
+
+def _derived_spec(model: str, entry: dict[str, Any], inline: Mapping[str, ModelSpec], where: str) -> ModelSpec:
+    """A control's ModelSpec: `derive = BASE, transform = NAME` and the transform's parameters
+    (harness.models.transforms); BASE is a registry model or one given earlier in the design."""
+    from harness.models import transforms
+
+    base_name, name = entry.get("derive"), entry.get("transform")
+    base = inline.get(base_name) or registry.MODELS.get(base_name) if isinstance(base_name, str) else None
+    if base is None:
+        raise DesignError(f"{where}: derive = {base_name!r} is no registry model nor one given earlier in [models]")
+    if not isinstance(name, str):
+        raise DesignError(f"{where}: a derived model needs transform = one of {', '.join(transforms.TRANSFORMS)}")
+    geometry = (base.n_layers, base.n_heads, int(base.hf_config.get("num_key_value_heads") or base.n_heads))
+    try:
+        params = transforms.check_params(name, {k: v for k, v in entry.items() if k not in ("derive", "transform")}, geometry)
+    except ValueError as err:
+        raise DesignError(f"{where}: {err}") from None
+    n_layers, n_heads, _ = transforms.derived_geometry(name, params, geometry)
+    return ModelSpec(
+        name=model, family=base.family, hub_id=base.hub_id, architecture=base.architecture, n_layers=n_layers,
+        n_heads=n_heads, n_params=base.n_params, tokenizer=f"gguf:{base.name}" if base.tokenizer == "gguf" else base.tokenizer,
+        hf_config=base.hf_config, prepend_bos=base.prepend_bos, derive=registry.Derivation(base.name, name, params),
     )
 
 

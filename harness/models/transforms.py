@@ -10,6 +10,8 @@ as a function of its config and state dict, and each says where every base head 
   residual model it adds nothing to the residual stream, so the function is unchanged and base layer l
   becomes layer l + (number of insertions at or before l).
 - `knockout(heads)`: the O columns of the listed heads ("L.H") zeroed: those heads write nothing.
+- `none`: the weights as they are (a prompt twin: the same model under another name, scored on an
+  independent prompt draw, the design's `prompt_seed`).
 
 A true map is a frame like a correspondence's (harness.analysis.correspondence): one row per base head,
 layer, head -> tgt_layer, tgt_head (nullable Int64; NA = the head is gone). Maps and parameter checks are
@@ -219,9 +221,21 @@ def _inserted(geometry: Geometry, params: Mapping[str, Any]) -> Geometry:
     return geometry[0] + len(params["at"]), geometry[1], geometry[2]
 
 
+def _identity_map(geometry: Geometry, params: Mapping[str, Any]) -> pd.DataFrame:
+    n_layers, n_heads, _ = geometry
+    rows = [(layer, head, layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    return _frame(*zip(*rows))
+
+
+def _apply_none(config: dict, state: dict, geometry: Geometry, params: Mapping[str, Any]) -> tuple[dict, dict]:
+    return config, state
+
+
 TRANSFORMS: dict[str, Transform] = {
     t.name: t
     for t in (
+        Transform("none", {}, "the base's weights as they are (a prompt twin: the same model on other prompts)",
+                  _same, _identity_map, _apply_none),
         Transform("permute-heads", {"seed": int}, "heads permuted within each layer (KV groups, then heads in a group)",
                   _same, _permute_map, _apply_permute),
         Transform("insert-identity", {"at": list}, "inert blocks (every projection zero) inserted before base layers",
