@@ -104,3 +104,18 @@ def test_a_bad_control_entry_is_one_line(tmp_path):
         with pytest.raises(designs.DesignError, match=message) as err:
             designs.load(path)
         assert "\n" not in str(err.value) and f"models.'bad-{i}'" in str(err.value)
+
+
+
+@pytest.mark.usefixtures("tmp_cache")
+def test_the_roles_command_knows_a_designs_controls(capsys):
+    """`python -m harness roles --design FILE --model CONTROL` knows the design's controls (their role tables
+    are computed from the derived weights with --compute, a heavy job left to the scan queue)."""
+    from harness.cli.main import main
+
+    controls_toml = str(designs.DESIGNS_DIR / "controls.toml")
+    assert main(["roles", "--design", controls_toml, "--model", "gemma-3-270m~permute", "--role-seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no role table of gemma-3-270m~permute is stored" in err and "unknown model" not in err
+    assert main(["roles", "--design", controls_toml, "--model", "gemma-3-270m", "--role-seed", "-1"]) == 2
+    assert "--role-seed must be >= 0" in capsys.readouterr().err
