@@ -94,3 +94,62 @@ def delta_agreement(table: pd.DataFrame, base: str, control: str, truth: pd.Data
         "inert_max_abs": float(np.max(inert.drop(index=gone_at, errors="ignore").abs().to_numpy(), initial=0.0)),
         "gone_max_abs": float(control_deltas.loc[gone_at].abs().max()) if gone_at else float("nan"),
     }
+
+
+def pair_summary(
+    table: pd.DataFrame, roles: dict[str, pd.DataFrame], base: str, control: str, truth: pd.DataFrame, cfg: Any,
+) -> dict[str, float]:
+    """Everything K1-K8 read of one (base, control) pair, flat: `{correspondence}_lost`, `_mfr`, `_acc` per
+    control_rows row, the delta agreement, role+depth's p against the random depth-preserving null (when
+    both role tables exist) and the control's clean IOI accuracy and logit difference."""
+    out: dict[str, float] = {}
+    for row in control_rows(table, roles, base, control, truth, cfg).itertuples():
+        out.update({f"{row.correspondence}_lost": row.frac_lost, f"{row.correspondence}_mfr": row.mean_frac_rank,
+                    f"{row.correspondence}_acc": row.accuracy})
+    out.update(delta_agreement(table, base, control, truth))
+    if base in roles and control in roles:
+        out["role+depth_p"] = float(role_transfer.pair_losses(table, roles, base, control, cfg)["p_vs_null"])
+    for model, side in ((base, "base"), (control, "control")):
+        rows = model_table(table, model)
+        for column, name in (("clean_accuracy_ioi", "accuracy"), ("clean_logit_diff_ioi", "logit_diff")):
+            if column in rows:
+                out[f"{side}_{name}"] = float(rows[column].iloc[0])
+    return out
+
+
+def expectations(summaries: dict[str, dict[str, float]], kinds: dict[str, str], floor: float) -> pd.DataFrame:
+    """docs/controls.md's expectations K1-K8 over `summaries` (control -> pair_summary) of one base, with
+    `kinds` control -> permute | insert | knockout | prompts and `floor` the prompt twin's index frac_lost.
+    One row per (K, control): measured, condition, holds (NaN where an input is absent)."""
+    rows = []
+
+    def add(k: str, control: str, measured: str, condition: str, holds: Any) -> None:
+        rows.append({"k": k, "control": control, "measured": measured, "condition": condition, "holds": holds})
+
+    for control, s in summaries.items():
+        kind = kinds[control]
+        get = s.get
+        if kind in ("permute", "insert"):
+            add("K1", control, f"index frac_lost {get('index_lost', np.nan):.2f}", f">= 0.30 and >= floor {floor:.2f} + 0.20",
+                get("index_lost", np.nan) >= max(0.30, floor + 0.20))
+            if "role+depth_lost" in s:
+                add("K2", control, f"role+depth frac_lost {s['role+depth_lost']:.2f}, accuracy {s['role+depth_acc']:.2f}",
+                    f"<= floor {floor:.2f} + 0.05", s["role+depth_lost"] <= floor + 0.05 + 1e-9)
+            depth_ok = get("depth_lost", np.nan) <= floor + 0.10 + 1e-9 if kind == "insert" else get("depth_lost", np.nan) >= floor + 0.20
+            add("K3", control, f"depth frac_lost {get('depth_lost', np.nan):.2f}",
+                "<= floor + 0.10 (recovers)" if kind == "insert" else ">= floor + 0.20 (does not recover)", depth_ok)
+            add("K5" if kind == "permute" else "K6", control,
+                f"Spearman {s['spearman']:.4f}, max |diff| {s['max_abs_diff']:.2e}, inert max |delta| {s['inert_max_abs']:.1e}",
+                ">= 0.99, <= 1e-3, inert <= 1e-6", s["spearman"] >= 0.99 and s["max_abs_diff"] <= 1e-3 and s["inert_max_abs"] <= 1e-6)
+        if kind == "permute" and "role+depth_p" in s:
+            add("K4", control, f"role+depth p vs null {s['role+depth_p']:.3f}", "< 0.05", s["role+depth_p"] < 0.05)
+        if kind == "knockout":
+            add("K7", control, f"true-map frac_lost {get('true_lost', np.nan):.2f}, knocked max |delta| {get('gone_max_abs', np.nan):.1e}; "
+                f"accuracy {get('base_accuracy', np.nan):.3f} -> {get('control_accuracy', np.nan):.3f}, "
+                f"logit diff {get('base_logit_diff', np.nan):.2f} -> {get('control_logit_diff', np.nan):.2f}",
+                ">= 0.90 and <= 1e-6", get("true_lost", np.nan) >= 0.90 and get("gone_max_abs", np.nan) <= 1e-6)
+        if kind == "prompts":
+            add("K8", control, f"index frac_lost {get('index_lost', np.nan):.2f}" + (
+                f", role+depth {s['role+depth_lost']:.2f} (accuracy {s['role+depth_acc']:.2f})" if "role+depth_lost" in s else ""),
+                "<= 0.15", get("index_lost", np.nan) <= 0.15 + 1e-9)
+    return pd.DataFrame(rows, columns=["k", "control", "measured", "condition", "holds"])

@@ -54,6 +54,29 @@ def cmd_roles(args) -> int:
     return 0
 
 
+def add_controls_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("controls", help="known-answer controls (claims/designs/controls.toml) against their true maps: K1-K8")
+    p.add_argument("--design", type=Path, default=None, help="a controls design (default: claims/designs/controls.toml)")
+    p.add_argument("--method", default="mean")
+    p.add_argument("--plot", type=Path, default=None, help="also draw frac_lost per correspondence and control to this PNG")
+    p.set_defaults(func=cmd_controls)
+
+
+def cmd_controls(args) -> int:
+    from harness.claims import thresholds
+    from harness.data import designs
+    from harness.report import controls as report
+
+    design = designs.load(args.design or designs.DESIGNS_DIR / "controls.toml")
+    summaries, checks, notes = report.evaluate(design, args.method, thresholds.load())
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(report.markdown(summaries, checks))
+    if args.plot and summaries:
+        print(f"figure: {report.plot(summaries, args.plot)}", file=sys.stderr)
+    return 0
+
+
 def add_transfer_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("role-transfer", help="each design pair under the correspondences index/depth/role/role+depth, with null and oracle")
     p.add_argument("--source", default="zoo:mean", help="a source with role tables (zoo:mean | zoo:zero)")

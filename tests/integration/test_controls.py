@@ -37,6 +37,15 @@ tasks = ["ioi"]
 [[pairs]]
 base = "ctl-twin"
 target = "ctl-twin~permute"
+[[pairs]]
+base = "ctl-twin"
+target = "ctl-twin~insert"
+[[pairs]]
+base = "ctl-twin"
+target = "ctl-twin~knockout"
+[[pairs]]
+base = "ctl-twin"
+target = "ctl-twin~prompts"
 """
 
 
@@ -80,6 +89,25 @@ def test_controls_scan_to_the_bases_table_moved_by_the_true_map(design):
     assert knocked.loc[[(1, 2), (2, 5)]].abs().max() < 1e-6 and knocked.drop(index=[(1, 2), (2, 5)]).abs().min() > 0
     prompts = _scores(design, "ctl-twin~prompts")
     assert not np.allclose(prompts.to_numpy(), base.to_numpy(), atol=1e-4)  # another draw, other numbers
+    # `python -m harness controls` reads these stored tables and scores each control against its true map
+    from harness.claims import thresholds
+    from harness.report import controls as report
+
+    summaries, checks, _ = report.evaluate(design, "mean", thresholds.load())
+    by = summaries["ctl-twin"]
+    assert set(by) == {"ctl-twin~permute", "ctl-twin~insert", "ctl-twin~knockout", "ctl-twin~prompts"}
+    from harness.analysis.transfer import transfer_heads
+    from harness.runs.zoo import zoo_head_table
+
+    table, _ = zoo_head_table("mean", design=design)
+    self_lost = transfer_heads(table, "ctl-twin", "ctl-twin", **thresholds.load().transfer.kwargs())["lost"].mean()
+    # under the true map a permuted twin loses exactly what the base loses against itself (18 heads, K = 20:
+    # the twin's weaker IOI-like heads count too)
+    assert by["ctl-twin~permute"]["true_lost"] == pytest.approx(self_lost) and by["ctl-twin~permute"]["spearman"] > 0.999
+    assert by["ctl-twin~permute"]["index_acc"] == 0.0 and by["ctl-twin~insert"]["inert_max_abs"] < 1e-6
+    assert by["ctl-twin~knockout"]["gone_max_abs"] < 1e-6
+    assert {"K1", "K3", "K5", "K6", "K7", "K8"} <= set(checks["k"])
+    assert bool(checks.set_index(["k", "control"]).loc[("K5", "ctl-twin~permute"), "holds"])
 
 
 def test_a_bad_control_entry_is_one_line(tmp_path):

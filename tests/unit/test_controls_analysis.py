@@ -93,3 +93,23 @@ def test_the_knockout_list_is_the_bases_committed_top_k(base_table):
         top = transfer.top_k_base(with_categories(table, cfg.categories), base, cfg.k)
         derive = registry.get(f"{base}~knockout").derive
         assert dict(derive.params)["heads"] == tuple(sorted(zip(top["layer"].astype(int), top["head"].astype(int))))
+
+
+def test_expectations_read_the_summaries(base_table):
+    """K1/K3/K5 on a made permuted control pass; on a control that is the base itself (index recovers it)
+    K1 fails, as the threshold says it must."""
+    cfg = thresholds.load()
+    summaries, kinds = {}, {}
+    for control, kind in (("gemma-3-270m~permute", "permute"), ("gemma-3-270m~insert", "insert")):
+        truth = _truth(control)
+        table = pd.concat([base_table, _made_control(base_table, control, truth)], ignore_index=True)
+        summaries[control], kinds[control] = controls.pair_summary(table, {}, BASE, control, truth, cfg), kind
+    checks = controls.expectations(summaries, kinds, floor=0.0).set_index(["k", "control"])
+    assert bool(checks.loc[("K5", "gemma-3-270m~permute"), "holds"]) and bool(checks.loc[("K6", "gemma-3-270m~insert"), "holds"])
+    assert bool(checks.loc[("K3", "gemma-3-270m~permute"), "holds"])  # depth does not recover a permutation
+    same = controls.pair_summary(pd.concat([base_table, _made_control(base_table, "gemma-3-270m~prompts", _truth("gemma-3-270m~prompts"))]),
+                                 {}, BASE, "gemma-3-270m~prompts", _truth("gemma-3-270m~prompts"), cfg)
+    unmoved = controls.expectations({"gemma-3-270m~prompts": same}, {"gemma-3-270m~prompts": "permute"}, floor=0.0)
+    assert not bool(unmoved.set_index("k").loc["K1", "holds"])
+    prompts = controls.expectations({"gemma-3-270m~prompts": same}, {"gemma-3-270m~prompts": "prompts"}, floor=0.0)
+    assert bool(prompts.set_index("k").loc["K8", "holds"]) and same["index_lost"] == 0.0
