@@ -658,6 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     roles_cmd.add_parser(sub)
     roles_cmd.add_transfer_parser(sub)
+    roles_cmd.add_controls_parser(sub)  # known-answer controls (issue 28)
     return parser
 
 

@@ -19,29 +19,61 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heatmap", type=Path, default=None, help="also draw the heatmap (layers x heads per score) to this PNG")
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
+    p.add_argument("--design", type=Path, default=None, help="a design file whose models (e.g. controls) to know")
+    p.add_argument("--role-seed", type=int, default=0,
+                   help="seed of the IOI prompt draw and the random tokens (default 0; a prompt twin's roles use 1)")
     p.set_defaults(func=cmd_roles)
 
 
 def cmd_roles(args) -> int:
+    from harness.data import designs
     from harness.models import registry
     from harness.runs import roles
 
+    if args.design is not None:
+        designs.load(args.design)  # registers its models (DesignError: one line)
+    if args.role_seed < 0:
+        raise UserError(f"--role-seed must be >= 0, got {args.role_seed}")
     if args.model not in registry.MODELS:
         raise UserError(f"unknown model {args.model!r}; use one of {', '.join(registry.MODELS)}")
-    table = roles.stored_roles(args.model)
+    spec = roles.RoleSpec(prompt_seed=args.role_seed, repeat_seed=args.role_seed)
+    table = roles.stored_roles(args.model, spec)
     if table is None:
         if not args.compute:
             raise UserError(f"no role table of {args.model} is stored; compute it with `{roles.compute_command(args.model)}`")
-        run = roles.compute_roles(args.model, device=args.device)
+        run = roles.compute_roles(args.model, spec, device=args.device)
         print(f"{args.model}: roles in {run.meta['seconds']} s (load {run.meta['load_seconds']} s)", file=sys.stderr)
-        table = roles.stored_roles(args.model)
+        table = roles.stored_roles(args.model, spec)
     if args.commit:
-        print(f"committed role table written to {roles.commit_roles(args.model)}", file=sys.stderr)
+        print(f"committed role table written to {roles.commit_roles(args.model, spec)}", file=sys.stderr)
     if args.heatmap:
         from harness.report.roles_plot import plot_roles
 
         print(f"heatmap: {plot_roles(table, args.heatmap)}", file=sys.stderr)
     _emit(table, args.format, args.out)
+    return 0
+
+
+def add_controls_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("controls", help="known-answer controls (claims/designs/controls.toml) against their true maps: K1-K8")
+    p.add_argument("--design", type=Path, default=None, help="a controls design (default: claims/designs/controls.toml)")
+    p.add_argument("--method", default="mean")
+    p.add_argument("--plot", type=Path, default=None, help="also draw frac_lost per correspondence and control to this PNG")
+    p.set_defaults(func=cmd_controls)
+
+
+def cmd_controls(args) -> int:
+    from harness.claims import thresholds
+    from harness.data import designs
+    from harness.report import controls as report
+
+    design = designs.load(args.design or designs.DESIGNS_DIR / "controls.toml")
+    summaries, checks, notes = report.evaluate(design, args.method, thresholds.load())
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(report.markdown(summaries, checks))
+    if args.plot and summaries:
+        print(f"figure: {report.plot(summaries, args.plot)}", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,9 @@ suite; a user writes their own and passes it with `--design FILE` / `--claims-de
     "my-7b" = { hub = "org/my-7b", family = "mine" }    # a hub id (local Hugging Face cache)
     "ckpt" = { local = "/data/ckpt", family = "mine" }  # a local Hugging Face directory
     "q4" = { gguf = "/data/q4.gguf", sha256 = "...", family = "mine", config_from = "pythia-70m" }
+    "q4~perm" = { derive = "q4", transform = "permute-heads", seed = 0 }  # a control (harness.models.transforms)
     "big" = { n_prompts = { mean = 200, zero = 64 } }   # a prompt count per ablation method
+    "again" = { derive = "big", transform = "none", prompt_seed = 1 }  # the same weights, an independent prompt draw
     [[pairs]]
     base = "pythia-70m"; target = "my-7b"; kind = "cross"   # kind: within | cross (default: from families)
     [ladders]
@@ -40,7 +42,7 @@ from harness.data.published import sha256_of
 from harness.models import registry
 from harness.models.registry import GgufSource, ModelSpec
 from harness.paths import REPO_ROOT, name_problem
-from harness.schema import Count, Prompts, Schema, Text, convert, read_toml
+from harness.schema import Count, Prompts, Schema, Seed, Text, convert, read_toml
 
 DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
 BUILTIN = ("seed", "zoo")
@@ -48,7 +50,8 @@ PAIR_KINDS = ("within", "cross")
 DTYPES = ("float32", "bfloat16", "float16")
 TASKS = ("ioi", "anti")
 WEIGHTS = ("pretrained", "twin")
-MODEL_RUN_KEYS = ("n_prompts", "dtype", "style", "weights", "weights_floor_n_prompts")
+MODEL_RUN_KEYS = ("n_prompts", "dtype", "style", "weights", "weights_floor_n_prompts", "prompt_seed")
+DERIVE_KEYS = ("derive", "transform", "seed", "at", "heads")  # a control: its base, transform and parameters
 WEIGHT_KEYS = ("hub", "local", "gguf", "hf_config")  # exactly one for an inline model
 # A design's name names sources and check ids ("zoo:mean", "P1[mine-mfr]"): no [ ] : , or newline.
 DesignName = Annotated[str, Meta(pattern=r"^[^\[\]:,\n]*[^\s\[\]:,][^\[\]:,\n]*$",
@@ -94,6 +97,12 @@ class ModelEntry(Schema):
     prepend_bos: bool | None = None
     config_from: Text | None = None
     licence: Text | None = None
+    prompt_seed: Seed | None = None  # the prompt draw (a prompt twin's own seed)
+    derive: Text | None = None  # a control (harness.models.transforms): its base model...
+    transform: Text | None = None  # ...the transform...
+    seed: int | None = None  # ...and its parameters, checked by the transform
+    at: list[int] | None = None
+    heads: list[str] | None = None
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in structs.asdict(self).items() if v is not None}
@@ -212,6 +221,7 @@ def _parse(path: Path) -> Design:
         raise DesignError(f"{where}: [models] must list at least two models")
     inline: dict[str, ModelSpec] = {}
     model_run: dict[str, dict[str, Any]] = {}
+    derived: dict[str, str] = {}  # control -> its base
     for model, entry in file.models.items():
         entry_where = f"{where}, models.{model!r}"
         name_problem = _name_problem(model)
@@ -222,6 +232,13 @@ def _parse(path: Path) -> Design:
         if overrides:
             model_run[model] = overrides
         spec_keys = {k: v for k, v in given.items() if k not in MODEL_RUN_KEYS}
+        if "derive" in spec_keys or "transform" in spec_keys:  # a control: another model's weights through a transform
+            inline[model] = _derived_spec(model, spec_keys, inline, entry_where)
+            derived[model] = inline[model].derive.base
+            continue
+        stray = sorted(set(spec_keys) & set(DERIVE_KEYS))
+        if stray:
+            raise DesignError(f"{entry_where}: {', '.join(stray)} only go with derive = BASE, transform = NAME")
         if not spec_keys:
             if model not in registry.MODELS:
                 raise DesignError(
@@ -232,6 +249,10 @@ def _parse(path: Path) -> Design:
         inline[model] = _inline_spec(model, spec_keys, path.parent, entry_where)
         if "hf_config" in spec_keys:  # a config alone has no weights: a seeded architecture twin
             model_run.setdefault(model, {}).setdefault("weights", "twin")
+    for model, base in derived.items():  # a control is scanned on its base's run spec (same prompts), unless it says otherwise
+        merged = {**model_run.get(base, {}), **model_run.get(model, {})}
+        if merged:
+            model_run[model] = merged
     pairs, kinds = _pairs(file.pairs, set(file.models), inline, where)
     ladders = _ladders(file.ladders, set(file.models), where)
     _INLINE[path] = inline
@@ -340,6 +361,30 @@ def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) 
         name=model, family=str(entry["family"]), hub_id=hub_id or model, architecture=architecture, n_layers=layers,
         n_heads=heads, n_params=0, tokenizer=entry.get("tokenizer", "gguf" if gguf else "gpt2"), hf_config=config,
         gguf=gguf, prepend_bos=bool(entry.get("prepend_bos", True)), local_dir=str(local_dir) if local_dir else None,
+    )
+
+
+def _derived_spec(model: str, entry: dict[str, Any], inline: Mapping[str, ModelSpec], where: str) -> ModelSpec:
+    """A control's ModelSpec: `derive = BASE, transform = NAME` and the transform's parameters
+    (harness.models.transforms); BASE is a registry model or one given earlier in the design."""
+    from harness.models import transforms
+
+    base_name, name = entry.get("derive"), entry.get("transform")
+    base = inline.get(base_name) or registry.MODELS.get(base_name) if isinstance(base_name, str) else None
+    if base is None:
+        raise DesignError(f"{where}: derive = {base_name!r} is no registry model nor one given earlier in [models]")
+    if not isinstance(name, str):
+        raise DesignError(f"{where}: a derived model needs transform = one of {', '.join(transforms.TRANSFORMS)}")
+    geometry = (base.n_layers, base.n_heads, int(base.hf_config.get("num_key_value_heads") or base.n_heads))
+    try:
+        params = transforms.check_params(name, {k: v for k, v in entry.items() if k not in ("derive", "transform")}, geometry)
+    except ValueError as err:
+        raise DesignError(f"{where}: {err}") from None
+    n_layers, n_heads, _ = transforms.derived_geometry(name, params, geometry)
+    return ModelSpec(
+        name=model, family=base.family, hub_id=base.hub_id, architecture=base.architecture, n_layers=n_layers,
+        n_heads=n_heads, n_params=base.n_params, tokenizer=f"gguf:{base.name}" if base.tokenizer == "gguf" else base.tokenizer,
+        hf_config=base.hf_config, prepend_bos=base.prepend_bos, derive=registry.Derivation(base.name, name, params),
     )
 
 

@@ -178,13 +178,16 @@ def load_model(
     """
     spec = registry.get(name)
     scheme = check_weights_kind(weights)
-    if scheme is not None and spec.gguf is None:
-        raise ValueError(f"{name}: a re-quantised twin needs a GGUF model; {name} loads from the hub")
+    root = registry.get(spec.derive.base) if spec.derive is not None else spec
+    if scheme is not None and root.gguf is None:
+        raise ValueError(f"{name}: a re-quantised twin needs a GGUF model; {root.name} loads from the hub")
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     started = time.perf_counter()
     with _progress_bars(progress):
-        if weights == "twin":
+        if spec.derive is not None:
+            bridge, fingerprint = _load_derived(spec, weights, scheme, seed, torch_device, torch_dtype)
+        elif weights == "twin":
             bridge, fingerprint = _load_twin(spec, seed, torch_device, torch_dtype)
         elif spec.gguf is not None:
             bridge, fingerprint = _load_gguf(spec, torch_device, torch_dtype, scheme)
@@ -311,12 +314,73 @@ def build_twin_module(spec: ModelSpec, seed: int) -> PreTrainedModel:
     return model.eval()
 
 
+def _twin_module(spec: ModelSpec, seed: int, device: torch.device, dtype: torch.dtype):
+    """(HF twin model, its tokenizer, fingerprint), before wrapping."""
+    model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
+    name = f"gguf:{spec.name}" if spec.tokenizer == "gguf" else spec.tokenizer
+    return model, load_tokenizer(name), twin_fingerprint(spec, seed)
+
+
 def _load_twin(
     spec: ModelSpec, seed: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[TransformerBridge, str]:
-    model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
-    name = f"gguf:{spec.name}" if spec.tokenizer == "gguf" else spec.tokenizer
-    return _bridge_around(model, spec, load_tokenizer(name)), twin_fingerprint(spec, seed)
+    model, tokenizer, fingerprint = _twin_module(spec, seed, device, dtype)
+    return _bridge_around(model, spec, tokenizer), fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
+# derived models (known-answer controls): a base model's HF weights through a transform
+
+
+def kv_heads(config: PretrainedConfig) -> int:
+    """The number of key/value heads of an HF config (its query heads without grouped-query attention)."""
+    return int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
+
+
+def derive_module(model: PreTrainedModel, transform: str, params: tuple) -> PreTrainedModel:
+    """`model` (an HF model, not yet wrapped) through `transform` (harness.models.transforms): the same
+    model with new weights when the config is unchanged, else a new model of the derived config (eager
+    attention, the same dtype and device) holding the derived weights."""
+    from transformers import AutoModelForCausalLM
+
+    from harness.models import transforms
+
+    config = model.config
+    geometry = (int(config.num_hidden_layers), int(config.num_attention_heads), kv_heads(config))
+    config_dict, state = transforms.apply(transform, params, config.to_dict(), model.state_dict(), geometry)
+    if config_dict == config.to_dict():
+        model.load_state_dict(state, strict=True)
+        return model
+    derived_config = type(config).from_dict(config_dict)
+    parameter = next(model.parameters())
+    with torch.random.fork_rng(devices=[]):  # the throw-away initial weights use (and leave) no global RNG state
+        derived = AutoModelForCausalLM.from_config(derived_config, attn_implementation="eager", dtype=parameter.dtype)
+    derived.load_state_dict(state, strict=True)
+    return derived.to(parameter.device).eval()
+
+
+def _base_module(spec: ModelSpec, weights: str, scheme: str | None, seed: int, device: torch.device, dtype: torch.dtype):
+    """(HF model, tokenizer, fingerprint) of a derived model's base, before wrapping."""
+    if spec.derive is not None:
+        model, tokenizer, fingerprint = _base_module(registry.get(spec.derive.base), weights, scheme, seed, device, dtype)
+        from harness.models.weights import derived_fingerprint
+
+        return derive_module(model, spec.derive.transform, spec.derive.params), tokenizer, derived_fingerprint(fingerprint, spec)
+    if weights == "twin":
+        return _twin_module(spec, seed, device, dtype)
+    if spec.gguf is not None:
+        return _gguf_module(spec, device, dtype, scheme)
+    if spec.local_dir:
+        return _local_module(spec, device, dtype)
+    raise ValueError(f"{spec.name}: a derived model needs a base from a GGUF file, a local directory or a twin; "
+                     f"{spec.name} loads from the hub")
+
+
+def _load_derived(
+    spec: ModelSpec, weights: str, scheme: str | None, seed: int, device: torch.device, dtype: torch.dtype
+) -> tuple[TransformerBridge, str]:
+    model, tokenizer, fingerprint = _base_module(spec, weights, scheme, seed, device, dtype)
+    return _bridge_around(model, spec, tokenizer), fingerprint
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,14 +433,19 @@ def _load_hub(
 
 
 
-def _load_local(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> tuple[TransformerBridge, str]:
+def _local_module(spec: ModelSpec, device: torch.device, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     fingerprint = _local_fingerprint(spec)
     with _hub_offline():
         model = AutoModelForCausalLM.from_pretrained(spec.local_dir, dtype=dtype, attn_implementation="eager").to(device)
         tokenizer = AutoTokenizer.from_pretrained(spec.local_dir)
-    return _bridge_around(model.eval(), spec, tokenizer), fingerprint
+    return model.eval(), tokenizer, fingerprint
+
+
+def _load_local(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> tuple[TransformerBridge, str]:
+    model, tokenizer, fingerprint = _local_module(spec, device, dtype)
+    return _bridge_around(model, spec, tokenizer), fingerprint
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +537,12 @@ def _gguf_file(spec: ModelSpec) -> Path:
 def _load_gguf(
     spec: ModelSpec, device: torch.device, dtype: torch.dtype, scheme: str | None = None
 ) -> tuple[TransformerBridge, str]:
+    model, tokenizer, fingerprint = _gguf_module(spec, device, dtype, scheme)
+    return _bridge_around(model, spec, tokenizer), fingerprint
+
+
+def _gguf_module(spec: ModelSpec, device: torch.device, dtype: torch.dtype, scheme: str | None = None):
+    """(HF model, tokenizer, fingerprint) of a GGUF model (or its perturbed twin), before wrapping."""
     from transformers import AutoModelForCausalLM
 
     gguf = _gguf_file(spec)
@@ -479,7 +554,7 @@ def _load_gguf(
     model = AutoModelForCausalLM.from_pretrained(
         str(folder), dtype=dtype, attn_implementation="eager"
     ).to(device)
-    return _bridge_around(model.eval(), spec, gguf_tokenizer(spec)), fingerprint
+    return model.eval(), gguf_tokenizer(spec), fingerprint
 
 
 # ---------------------------------------------------------------------------------------------

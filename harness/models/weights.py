@@ -7,8 +7,8 @@ directory's digest, a perturbed twin's recipe hash, a twin's seed). The claims g
 cache ask these questions for every model on every run, so they live here, apart from the torch-heavy
 `loaders` (which imports what it needs from here).
 
-May import: harness.paths, harness.models.registry, harness.models.gguf, harness.models.requant
-(numpy only). Never torch or transformers.
+May import: harness.paths, harness.models.registry, harness.models.gguf, harness.models.requant,
+harness.models.transforms (numpy only). Never torch or transformers.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def weights_available(name: str) -> tuple[bool, str]:
     """Whether the real weights of model `name` are on this machine, and why (no loading: a cache
     look-up for hub models, a file check for SmolLM2)."""
     spec = registry.get(name)
+    if spec.derive is not None:
+        present, why = weights_available(spec.derive.base)
+        return present, f"{name}: derived from {why}"
     if spec.gguf is not None:
         return gguf_weights.installed(spec)
     if spec.local_dir:
@@ -73,6 +76,8 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
     GGUF file's sha256 (memoised), or the twin seed and recipe digest (twin_fingerprint). WeightsNotFound when pretrained weights are absent."""
     spec = registry.get(name)
     scheme = check_weights_kind(weights)
+    if spec.derive is not None:
+        return derived_fingerprint(weights_fingerprint(spec.derive.base, weights, seed), spec)
     if weights == "twin":
         return twin_fingerprint(spec, seed)
     if scheme is not None and spec.gguf is None:
@@ -105,6 +110,15 @@ def twin_fingerprint(spec: ModelSpec, seed: int) -> str:
     }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
     return f"twin-seed{seed}-{digest[:16]}"
+
+
+def derived_fingerprint(base_fingerprint: str, spec: ModelSpec) -> str:
+    """A derived model's identity: its base's fingerprint, then the transform and its parameters
+    (e.g. 'b179...db53~permute-heads(seed=0)'), readable in every cache key and report."""
+    from harness.models import transforms
+
+    assert spec.derive is not None
+    return f"{base_fingerprint}~{transforms.label(spec.derive.transform, spec.derive.params)}"
 
 
 def hf_hub_cache() -> Path:

@@ -315,7 +315,7 @@ def design_run(
     weights = weights or run["weights"]
     return RunSpec(
         method=method, style=run["style"], n_prompts=n_prompts or design.n_prompts_of(model, method, weights),
-        dtype=dtype or run["dtype"], weights=weights,
+        dtype=dtype or run["dtype"], weights=weights, seed=run.get("prompt_seed", 0),
     )
 
 
