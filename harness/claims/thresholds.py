@@ -183,6 +183,8 @@ class VerdictRules(Schema):
     multiplicity_rationale: str
     sequential_h: Count
     sequential_max_draws: Annotated[int, Meta(ge=1, le=10**7)]
+    faithfulness_max_draws: Annotated[int, Meta(ge=1, le=10**5)]
+    faithfulness_rationale: str
     sequential_rationale: str
 
 
