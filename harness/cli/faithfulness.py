@@ -94,12 +94,13 @@ def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None
     return out
 
 
-def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | None = None) -> pd.DataFrame:
-    """Every set the committed results of `model` under `method` hold (see fa.plan_sets)."""
+def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | None = None, n_random: int | None = None) -> pd.DataFrame:
+    """Every set the committed results of `model` under `method` hold (see fa.plan_sets); `n_random`
+    random sets at the claims' k instead of [faithfulness] n_random (an extended null)."""
     f = cfg.faithfulness
     n_layers, n_heads = _geometry(model)
     return fa.plan_sets(
-        _zoo_table(model, method), n_layers, n_heads, k_grid=f.k_grid, k_claim=cfg.transfer.k, n_random=f.n_random,
+        _zoo_table(model, method), n_layers, n_heads, k_grid=f.k_grid, k_claim=cfg.transfer.k, n_random=n_random or f.n_random,
         n_random_curve=f.n_random_curve, seed=f.seed, stratify=f.stratify,
         mapped=mapped_sets(model, method, cfg.transfer.k, correspondence_names),
     )
@@ -118,6 +119,47 @@ def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspon
         loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
     results, meta = runs.measure(model, run, plan(model, method, cfg, correspondence_names), device=device, loaded=loaded)
     return results, meta, loaded
+
+
+def null_exceedances(results: pd.DataFrame, k: int) -> tuple[float, int, int]:
+    """(f of the top-k |delta| set, random k-sets drawn, how many reach its f) from stored results."""
+    rows = fa.with_f(results)
+    top = rows[(rows["kind"] == "top") & (rows["ranking"] == "abs") & (rows["k"] == k)]
+    draws = rows[(rows["kind"] == "random") & (rows["k"] == k)]["f"].to_numpy(float)
+    f_top = float(top["f"].iloc[0])
+    return f_top, len(draws), int((draws >= f_top).sum())
+
+
+def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loaded: Any = None, log=print) -> dict[str, Any]:
+    """Grow the random k-set null of `model` under `method` by doubling (the draws are seeded by index,
+    so the first N are always the same sets) until h = [verdicts] sequential_h draws reach the top
+    set's f (p = h / N is then far from any decision) or [verdicts] faithfulness_max_draws are drawn
+    (Besag and Clifford's sequential rule; the claims read (1 + reached) / (1 + N)). Each round
+    measures only the new sets; returns what the rounds did."""
+    import time
+
+    from harness.runs import faithfulness as runs
+
+    rules, k = cfg.verdicts, cfg.transfer.k
+    run = runs.run_for(model, method, cfg.faithfulness.prompts_for(model), cfg.faithfulness.prompt_seed)
+    hit = runs.stored(model, method)
+    if hit is None:
+        raise LookupError(f"no faithfulness results stored for {model} under {method}; measure them first with `--compute`")
+    start, rounds = time.perf_counter(), []
+    f_top, n, reached = null_exceedances(hit[0], k)
+    while reached < rules.sequential_h and n < rules.faithfulness_max_draws:
+        target = min(max(2 * n, cfg.faithfulness.n_random), rules.faithfulness_max_draws)
+        if loaded is None:
+            from harness.models.loaders import load_model
+
+            loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
+        results, _ = runs.measure(model, run, plan(model, method, cfg, n_random=target), device=device, loaded=loaded)
+        f_top, n, reached = null_exceedances(results, k)
+        rounds.append({"draws": n, "reached": reached, "p": (1 + reached) / (1 + n), "seconds": round(time.perf_counter() - start, 1)})
+        log(f"{model} {method}: {n} random {k}-sets, {reached} reach f(top-{k}) = {f_top:.3f}: p = {(1 + reached) / (1 + n):.4f} "
+            f"({rounds[-1]['seconds']} s)")
+    return {"model": model, "method": method, "f_top": f_top, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
+            "seconds": round(time.perf_counter() - start, 1), "rounds": rounds}
 
 
 def curve(model: str, method: str) -> tuple[pd.DataFrame, dict[str, float]]:

@@ -419,6 +419,11 @@ def cmd_faithfulness(args) -> int:
             _, meta, loaded = faith.compute(args.model, method, cfg, device=args.device, loaded=loaded)
             print(f"{args.model} {method}: {meta.get('forward_sets')} sets, {meta.get('n_prompts')} prompts, "
                   f"{meta.get('seconds')} s (fixtures/faithfulness/)", file=sys.stderr)
+        if args.extend_null:
+            done = faith.extend_null(args.model, method, cfg, device=args.device, loaded=loaded,
+                                     log=lambda line: print(line, file=sys.stderr))
+            print(f"{args.model} {method}: null of {done['draws']} random sets, {done['reached']} reach f(top-k) = {done['f_top']:.3f}, "
+                  f"p = {done['p']:.4f}, {done['seconds']} s", file=sys.stderr)
         frame, summary = faith.curve(args.model, method)
         _emit(frame.round(4), args.format, args.out if len(methods) == 1 else None)
         print(f"{args.model} {method}: CPR {summary['cpr']:.3f} (signed ranking, higher = more faithful), "
@@ -638,6 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="a zoo model")
     p.add_argument("--method", default=DEFAULT_METHOD, help=f"{' | '.join(ABLATION_METHODS)}, or a comma-separated list")
     p.add_argument("--compute", action="store_true", help="measure the sets missing from fixtures/faithfulness/ (loads the model)")
+    p.add_argument("--extend-null", action="store_true",
+                   help="grow the random k-set null by doubling until it decides ([verdicts] sequential_h, faithfulness_max_draws; loads the model)")
     p.add_argument("--transfer", action="store_true", help="causal transfer of the zoo's pairs (stored results)")
     p.add_argument("--plot", type=Path, help="draw the stored curves of every model and method (PNG) here")
     p.add_argument("--summary", action="store_true", help="one row per stored (model, method): f(top-K), null, p, CPR, CMD, seconds")
