@@ -431,6 +431,25 @@ def cmd_faithfulness(args) -> int:
     return 0
 
 
+def cmd_leave_one_out(args) -> int:
+    """Each pooled check's outcome with every model and with each model dropped (harness.claims.leave_one_out)."""
+    from harness.claims import sources
+    from harness.claims.leave_one_out import leave_one_out
+
+    frames = []
+    for name in args.source.split(","):
+        try:
+            sources.parse(name)
+        except sources.UnknownSource as err:
+            raise UserError(f"--source: {err}") from None
+        src = sources.load(name, compute=False)
+        if src.table.empty:
+            raise UserError(f"source {name} has no head table: {'; '.join(src.notes) or 'no data'}")
+        frames.append(leave_one_out(src))
+    _emit(pd.concat(frames, ignore_index=True), args.format, args.out)
+    return 0
+
+
 def cmd_robustness(args) -> int:
     from harness.claims import robustness, sources
     from harness.report.robustness_plot import plot_heatmap
@@ -629,6 +648,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path)
     options.add_argparse(p, "device", "design")
     p.set_defaults(func=cmd_scores)
+
+    p = sub.add_parser("leave-one-out", help="does each pooled verdict (X2, X3, T1-T3) survive dropping any one model?")
+    p.add_argument("--source", default="zoo:mean,zoo:zero", help="comma-separated sources (stored data only, never a scan)")
+    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_leave_one_out)
 
     p = sub.add_parser("robustness", help="share of a grid of analyst's choices where each claim check holds")
     p.add_argument("--source", default=None, help="comma-separated sources (default: every source; cached data only, never a scan)")
