@@ -41,6 +41,8 @@ def _not_applicable(claim: Claim, design: Design) -> str | None:
     for need in ("within", "cross"):
         if need in claim.needs and not getattr(design, need):
             return f"the claim needs {need}-family pairs, which the {design.name} design does not have"
+    if "controls" in claim.needs and not claim.variants(design):
+        return f"the claim reads known-answer controls (derived models), which the {design.name} design does not have"
     return None
 
 

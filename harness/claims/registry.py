@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from harness.claims import control_claims as kc
 from harness.claims import role_claims
 from harness.claims import faithfulness as faith
 from harness.claims import seed_claims as seed
@@ -126,6 +127,19 @@ _CLAIMS = [
           "efficiency threshold", (faith.EXTRA,), faith.variants_of("C3"), faith.c3, shape="equivalence",
           premise=_base_c1_reproduced),
 ]
+
+# issue 28: the known-answer controls (docs/controls.md; expectations committed before any control was scanned)
+_K_STATEMENTS = {
+    "K1": "on a control whose heads moved but were not lost (permuted, depth-shifted), index matching reports the circuit as lost",
+    "K2": "role+depth matching recovers the permuted and depth-shifted controls (frac_lost within the prompt twin's floor)",
+    "K3": "depth matching recovers the depth-shifted control but not the permuted one",
+    "K4": "the role matching beats the random depth-preserving null on the permuted control (M2 can reject when the truth is a match)",
+    "K5": "the permuted control's single-head deltas are the base's, permuted",
+    "K6": "the depth-shifted control's single-head deltas are the base's through the true map; inserted heads read zero",
+    "K7": "knocked-out heads are gone: zero deltas, lost at their own index; accuracy and logit difference drop",
+    "K8": "resolution: on the prompt twin (same model, other prompts) index matching loses at most 3 of 20 heads",
+}
+_CLAIMS += [Claim(k, s, (kc.EXTRA,), kc.variants_of(k), kc.evaluate(k), shape="point") for k, s in _K_STATEMENTS.items()]
 
 REGISTRY: dict[str, Claim] = {claim.id: claim for claim in _CLAIMS}
 CLAIM_IDS = tuple(REGISTRY)

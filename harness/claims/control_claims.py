@@ -1,0 +1,95 @@
+"""Claims K1-K8: the known-answer controls (docs/controls.md) as checks of a controls design's source.
+
+A controls design (claims/designs/controls.toml) pairs a zoo model with models derived from it by a
+transform whose truth is known (harness.models.transforms: heads permuted, identity blocks inserted,
+heads knocked out, the same model on other prompts). Each K claim reads the pairs' stored tables
+(scanned from the derived weights), scores every correspondence against the transform's true map
+(harness.analysis.controls.pair_summary) and holds the expectations committed in docs/controls.md
+before any control was scanned (harness.analysis.controls.expectations). A variant is one control.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.claims.check import Check, Context
+from harness.data.designs import Design
+
+EXTRA = "controls"  # the source extra: control -> its true map (harness.claims.sources attaches it)
+KINDS = {"permute-heads": "permute", "insert-identity": "insert", "knockout": "knockout", "none": "prompts"}
+FLOORED = ("K1", "K2", "K3")  # the claims that read the prompt twin's floor
+CLAIM_KINDS = {
+    "K1": ("permute", "insert"), "K2": ("permute", "insert"), "K3": ("permute", "insert"), "K4": ("permute",),
+    "K5": ("permute",), "K6": ("insert",), "K7": ("knockout",), "K8": ("prompts",),
+}
+
+
+def kind_of(model: str) -> str | None:
+    """permute | insert | knockout | prompts for a derived model, None for any other."""
+    from harness.models import registry
+
+    derive = registry.get(model).derive if model in registry.MODELS else None
+    return KINDS.get(derive.transform) if derive is not None else None
+
+
+def controls_of(design: Design) -> tuple[str, ...]:
+    """The design's pair targets that are derived models (controls), in pair order."""
+    return tuple(dict.fromkeys(t for _, t in design.pairs if kind_of(t) is not None))
+
+
+def variants_of(claim: str):
+    def variants(design: Design) -> tuple[str, ...]:
+        return tuple(c for c in controls_of(design) if kind_of(c) in CLAIM_KINDS[claim])
+
+    return variants
+
+
+def _expectations(ctx: Context) -> Any:
+    """Every expectation row of the source (memoised per evaluation: K1-K8 share them)."""
+    import pandas as pd
+
+    from harness.analysis import controls
+
+    key = ("controls", ctx.source, id(ctx.table), ctx.cfg.transfer)
+    memo = {} if ctx.memo is None else ctx.memo
+    if key in memo:
+        return memo[key]
+    truth, roles = ctx.extras[EXTRA], ctx.extras.get("roles") or {}
+    by_base: dict[str, dict[str, dict[str, float]]] = {}
+    present = set(ctx.table["model"])
+    for base, control in ctx.design.pairs:
+        if control in truth and {base, control} <= present:
+            by_base.setdefault(base, {})[control] = controls.pair_summary(ctx.table, roles, base, control, truth[control], ctx.cfg)
+    frames = []
+    for base, summaries in by_base.items():
+        kinds = {c: kind_of(c) for c in summaries}
+        twins = [c for c, k in kinds.items() if k == "prompts"]
+        floor = summaries[twins[0]]["index_lost"] if twins else float("nan")
+        rows = controls.expectations(summaries, kinds, floor=floor).assign(base=base)
+        if not twins:  # K1-K3 read the prompt twin's index frac_lost as their floor: without it they have none
+            rows = rows[~rows["k"].isin(FLOORED)]
+        frames.append(rows)
+    memo[key] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["k", "control", "measured", "condition", "holds"])
+    return memo[key]
+
+
+def evaluate(claim: str):
+    """The registry's evaluate function of K claim `claim`."""
+
+    def run(ctx: Context) -> list[Check]:
+        import pandas as pd
+
+        rows = _expectations(ctx)
+        out = []
+        for row in rows[rows["k"] == claim].itertuples(index=False):
+            if pd.isna(row.holds):
+                ctx.unavailable[(claim, row.control)] = f"an input of {claim} is absent for {row.control}: {row.measured}"
+                continue
+            out.append(Check(claim, ctx.source, row.control, row.measured, row.condition, bool(row.holds), 1.0 if row.holds else 0.0))
+        for control in variants_of(claim)(ctx.design):
+            if control not in set(rows["control"]) and (claim, control) not in ctx.unavailable:
+                ctx.unavailable[(claim, control)] = (f"{control}: no stored table, or its base has no prompt twin table "
+                                                     "(K1-K3 read the prompt twin as their floor)")
+        return out
+
+    return run
