@@ -10,7 +10,7 @@ so a test id, a report line and a verdict entry name the same thing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -127,6 +127,30 @@ def _missing_piece(claim: Claim, ctx: Context, present: set[str]) -> str | None:
 
 
 
+def _is_per_pair(claim: Claim, design: Design) -> bool:
+    """Whether the claim has one check per design pair it needs (W1, X1, F1, M1-M3), each reading its
+    own pair only: then a source with some of the design's models checks the complete pairs."""
+    labels = tuple(pair_label(p) for p in claim.pairs_needed(design))
+    return bool(labels) and "ladder" not in claim.needs and "seed_pair" not in claim.needs and claim.variants(design) == labels
+
+
+def _complete_pairs(ctx: Context, claim: Claim, present: set[str]) -> Context | None:
+    """A per-pair claim's context on the design pairs whose models the source has, or None when the
+    source has none of them (or lacks something else the claim needs on those pairs)."""
+    if not _is_per_pair(claim, ctx.design):
+        return None
+    complete = tuple(p for p in ctx.design.pairs if set(p) <= present)
+    if not set(claim.pairs_needed(ctx.design)) & set(complete):
+        return None
+    narrowed = replace(ctx, design=replace(ctx.design, pairs=complete))  # shares checks, memo, unavailable
+    return narrowed if _missing_piece(claim, narrowed, present) is None else None
+
+
+def _missing_pair_reason(ctx: Context, pair: tuple[str, str], present: set[str]) -> str:
+    absent = sorted(set(pair) - present)
+    return f"source {ctx.source!r} has no head table for {', '.join(absent)} (pair {pair_label(pair)})"
+
+
 def evaluate(
     table: pd.DataFrame, source: str, cfg: Thresholds | None = None, memo: dict | None = None,
     floors: dict[str, Any] | None = None, design: Design | None = None, extras: dict[str, Any] | None = None,
@@ -155,13 +179,19 @@ def evaluate(
             unavailable[(claim.id, NOT_APPLICABLE)] = f"not applicable to source {source!r}: {reason}"
             continue
         reason = _missing_piece(claim, ctx, present)
+        claim_ctx = ctx
         if reason is not None:
-            for v in claim.variants(design):
-                unavailable[(claim.id, v)] = reason
-            continue
-        ctx.checks.update({(c.claim, c.variant): c for c in claim.evaluate(ctx)})
+            claim_ctx = _complete_pairs(ctx, claim, present)
+            if claim_ctx is None:
+                for v in claim.variants(design):
+                    unavailable[(claim.id, v)] = reason
+                continue
+            for pair in claim.pairs_needed(design):  # the pairs a partial source cannot check say why
+                if not set(pair) <= present:
+                    unavailable[(claim.id, pair_label(pair))] = _missing_pair_reason(ctx, pair, present)
+        ctx.checks.update({(c.claim, c.variant): c for c in claim.evaluate(claim_ctx)})
         for v in claim.variants(design):  # a variant the claim could not compute says why
-            if (claim.id, v) not in ctx.checks:
+            if (claim.id, v) not in ctx.checks and (claim.id, v) not in unavailable:
                 unavailable[(claim.id, v)] = ctx.unavailable.get((claim.id, v), "not computed for this source")
     rules = cfg.verdicts
     decided = outcomes.decide_all(ctx.checks, SHAPES, PREMISES, AGGREGATES, rules.alpha, rules.multiplicity)

@@ -87,3 +87,47 @@ def test_noise_floor_of_identical_halves_is_zero_and_of_noise_is_not():
     assert floor.point["frac_lost"] == 0.0 and floor.point["top_k_overlap"] == 1.0
     noisy = clean + rng.standard_normal((spec.n_layers, spec.n_heads, 40)) * 2  # no signal: halves disagree
     assert noise_floor("gemma-3-270m", "gemma3", noisy, clean, **kw).point["top_k_overlap"] < 0.8
+
+
+# --- a source that has only some of the design's models (issue 29: counterfactual tables land one by one)
+
+
+def _partial(models: tuple[str, ...]) -> pd.DataFrame:
+    table = _zoo(copy_within=False)
+    return table[table["model"].isin(models)].reset_index(drop=True)
+
+
+def test_a_partial_source_checks_the_pairs_it_has_and_names_what_the_others_lack():
+    present = ("smollm2-135m", "gemma-3-270m")
+    ev = checks.evaluate(_partial(present), "zoo:counterfactual", floors={m: _floor(m, 0.10) for m in present})
+    whole = checks.pair_label(("smollm2-135m", "gemma-3-270m"))
+    for claim in ("X1", "F1"):  # per-pair claims: the complete pair is checked ...
+        assert (claim, whole) in ev.checks, ev.unavailable.get((claim, whole))
+    assert ev.checks[("X1", whole)].value == checks.evaluate(_zoo(copy_within=False), "zoo:mean").checks[("X1", whole)].value
+    half = checks.pair_label(("qwen2.5-coder-0.5b", "gemma-3-270m"))
+    for claim in ("X1", "F1"):  # ... a pair with a missing model is not, and its reason names that model only
+        reason = ev.unavailable[(claim, half)]
+        assert "qwen2.5-coder-0.5b" in reason and "qwen2.5-coder-1.5b" not in reason and "smollm2-135m" not in reason
+    within = checks.pair_label(ZOO.pairs[0])
+    assert "qwen2.5-coder-0.5b, qwen2.5-coder-1.5b" in ev.unavailable[("W1", within)]
+    for claim, variant in (("X2", "missing_table"), ("X3", "mean_frac_rank"), ("T1", "within"), ("T2", "cross"), ("T3", "all_pairs")):
+        assert (claim, variant) not in ev.checks  # claims over a whole group of pairs need every pair
+        assert "no head table for qwen2.5-coder-0.5b" in ev.unavailable[(claim, variant)]
+
+
+def test_a_source_with_one_model_has_no_pair_to_check_and_says_which_models_it_lacks():
+    ev = checks.evaluate(_partial(("gemma-3-270m",)), "zoo:counterfactual")
+    assert not ev.checks
+    assert all("no head table for" in why or "not applicable" in why or "faithfulness" in why for why in ev.unavailable.values())
+    assert "no data" not in " ".join(ev.unavailable.values())
+
+
+def test_coverage_of_a_partial_source_is_red_only_for_a_model_it_had(tmp_path):
+    from harness.claims import verdicts
+
+    path = tmp_path / "verdicts.toml"
+    path.write_text('settings_sha256 = "x"\n[coverage]\n"zoo:counterfactual" = ["gemma-3-270m"]\n')
+    assert verdicts.coverage_problems({"zoo:new": ["gemma-3-270m"]}, path) == []  # never recorded: nothing lost
+    assert verdicts.coverage_problems({"zoo:counterfactual": ["gemma-3-270m", "smollm2-135m"]}, path) == []  # gained
+    lost = verdicts.coverage_problems({"zoo:counterfactual": ["smollm2-135m"]}, path)
+    assert len(lost) == 1 and "gemma-3-270m" in lost[0]
