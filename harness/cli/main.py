@@ -132,6 +132,8 @@ def cmd_report(args) -> int:
     from harness.claims import robustness, sources
     from harness.report import render as report
 
+    if args.ablation_view:
+        return cmd_ablation_view(args)
     settings, notes = _settings(args)
     names = args.source.split(",")
     if args.design:
@@ -193,6 +195,66 @@ def cmd_report(args) -> int:
     if failed:
         print(f"error: {len(failed)} source(s) failed: {', '.join(failed)} (verdicts of the others are above)", file=sys.stderr)
     return 1 if failed or lost else 0
+
+
+ABLATION_VIEW_COMMAND = "python -m harness report --ablation-view --markdown docs/zoo.md --plot docs/zoo_ablations.png"
+
+
+def _stored_zoo_tables(methods) -> tuple[dict, dict]:
+    """model -> method -> the zoo's stored scores (layer, head, delta) and their meta.json, None when absent."""
+    from harness.data import designs
+    from harness.runs.zoo import zoo_entry
+
+    tables: dict = {}
+    metas: dict = {}
+    for model in designs.builtin("zoo").models:
+        for method in methods:
+            entry = zoo_entry(model, method)
+            tables.setdefault(model, {})[method] = None if entry is None else entry[0]
+            metas.setdefault(model, {})[method] = None if entry is None else entry[1]
+    return tables, metas
+
+
+def cmd_ablation_view(args) -> int:
+    """`report --ablation-view`: each zoo check under zero, mean and counterfactual, the per-claim
+    summary, the agreement between methods per model and each table's cost, from stored tables only."""
+    from harness.claims import checks as claims
+    from harness.claims import sources
+    from harness.files import atomic_write_text
+    from harness.models import registry
+    from harness.report import ablation_view as view
+
+    if args.source != REPORT_SOURCES or args.design or args.zoo_plot or args.robustness_heatmap or args.roles_section:
+        raise UserError("--ablation-view reads the zoo's sources zoo:zero, zoo:mean and zoo:counterfactual; it takes "
+                        "--markdown and --plot only (drop --source, --design, --zoo-plot, --robustness-heatmap, --roles-section)")
+    settings, _ = _settings(args)
+    methods = view.VIEW_METHODS
+    results: dict = {}
+    for method in methods:
+        src = sources.load(f"zoo:{method}", allow_modified=args.allow_modified, compute=False)  # never a scan
+        results[method] = claims.evaluate_source(src, settings) if len(src.table) else "; ".join(src.notes) or "no head table"
+    tables, metas = _stored_zoo_tables(methods)
+    grid = view.outcome_grid(results)
+    summary = view.claim_summary(grid, methods)
+    agreement = view.agreement_frame(tables, methods)
+    cost = view.cost_frame(metas, {model: registry.get(model).n_layers for model in metas})
+    notes = view.missing_notes(tables, methods)
+    print(view.terminal_grid(grid, methods))
+    for title, frame in (("per claim", summary), ("agreement between ablations", agreement), ("cost (seconds)", cost)):
+        print(f"\n{title}:\n{view.terminal_frame(frame)}")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    figure = None
+    if args.plot:
+        path = view.plot_grid(grid, methods, args.plot)
+        print(f"ablation grid written to {path}", file=sys.stderr)
+        figure = path.name if args.markdown and path.parent.resolve() == args.markdown.parent.resolve() else str(path)
+    if args.markdown:
+        section = view.markdown_section(grid, summary, agreement, cost, methods, ABLATION_VIEW_COMMAND, notes, figure)
+        page = args.markdown.read_text() if args.markdown.is_file() else None
+        atomic_write_text(args.markdown, view.spliced(page, section))
+        print(f"ablation view written to {args.markdown}", file=sys.stderr)
+    return 0
 
 
 def _write_roles_section(results: dict, out: Path) -> None:
@@ -597,6 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--robustness-heatmap", type=Path, help="also draw the robustness heatmap here (linked from the Markdown report)")
     p.add_argument("--roles-section", type=Path, metavar="PATH",
                    help="also write the section on heads matched by role (Markdown, figures beside it) for the sources with role tables")
+    p.add_argument("--ablation-view", action="store_true",
+                   help="instead: each zoo check under zero, mean and counterfactual side by side, per-claim summary, agreement "
+                        "between the methods per model and each table's cost, from stored tables (no scan); --markdown writes it "
+                        "between its markers in an existing page (or a new file), --plot draws the grid")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("audit", help="findings on a source's head table")

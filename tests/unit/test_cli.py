@@ -56,6 +56,28 @@ def test_report_and_audit(capsys, tmp_path):
     capsys.readouterr()
 
 
+def test_report_ablation_view_reads_stored_tables_and_writes_between_the_markers(capsys, tmp_path, monkeypatch):
+    from harness.report import ablation_view as view
+    from harness.runs import recompute
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the ablation view must never scan")
+
+    monkeypatch.setattr(recompute, "scan_missing_ioi", no_scan)
+    page = tmp_path / "zoo.md"
+    page.write_text(f"# zoo\nkept\n{view.SECTION_START}\nold\n{view.SECTION_END}\ntail\n")
+    out = run(capsys, "report", "--ablation-view", "--markdown", str(page), "--plot", str(tmp_path / "grid.png"))
+    assert out.splitlines()[0].split() == ["check", "zero", "mean", "counterfactual"]
+    assert "X3[mean_frac_rank]" in out and "zoo:mean" not in out.splitlines()[1]
+    assert "zero vs mean" in out and "mean vs counterfactual" in out
+    text = page.read_text()
+    assert text.startswith("# zoo\nkept\n") and text.endswith(f"{view.SECTION_END}\ntail\n") and "\nold\n" not in text
+    assert "python -m harness report --ablation-view" in text and "](grid.png)" in text
+    assert (tmp_path / "grid.png").stat().st_size > 5_000
+    assert main(["report", "--ablation-view", "--source", "published"]) == 2
+    assert "--ablation-view reads the zoo's sources" in capsys.readouterr().err
+
+
 def test_audit_strict_fails_on_a_finding_not_recorded(capsys, monkeypatch):
     from harness.data import validation
 
