@@ -251,8 +251,12 @@ def cmd_ablation_view(args) -> int:
         figure = path.name if args.markdown and path.parent.resolve() == args.markdown.parent.resolve() else str(path)
     if args.markdown:
         section = view.markdown_section(grid, summary, agreement, cost, methods, ABLATION_VIEW_COMMAND, notes, figure)
-        page = args.markdown.read_text() if args.markdown.is_file() else None
-        atomic_write_text(args.markdown, view.spliced(page, section))
+        page = args.markdown.read_text() if args.markdown.exists() else None
+        try:
+            text = view.spliced(page, section)
+        except ValueError as err:
+            raise UserError(f"--markdown {args.markdown}: {err}; add them where the view belongs, or name a new file") from None
+        atomic_write_text(args.markdown, text)
         print(f"ablation view written to {args.markdown}", file=sys.stderr)
     return 0
 

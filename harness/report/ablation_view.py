@@ -253,10 +253,13 @@ SECTION_END = "<!-- /ablation-view -->"
 
 def spliced(page: str | None, section: str) -> str:
     """`page` with the text between the view's markers replaced by `section`; the section alone, with
-    its markers, when there is no page or it lacks a marker."""
+    its markers, for a new file (`page` None). A page without both markers is refused (ValueError):
+    the view never overwrites text it did not write."""
     block = f"{SECTION_START}\n{section.rstrip()}\n{SECTION_END}"
-    if page is None or SECTION_START not in page or SECTION_END not in page.split(SECTION_START, 1)[1]:
+    if page is None:
         return block + "\n"
+    if SECTION_START not in page or SECTION_END not in page.split(SECTION_START, 1)[1]:
+        raise ValueError(f"the page has no '{SECTION_START}' ... '{SECTION_END}' markers to write the view between")
     before, rest = page.split(SECTION_START, 1)
     return before + block + rest.split(SECTION_END, 1)[1]
 

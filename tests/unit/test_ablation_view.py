@@ -125,6 +125,8 @@ def test_view_methods_are_the_harness_methods_and_a_page_keeps_everything_outsid
     new = view.spliced(page, "new table")
     assert new == f"# title\nintro\n{view.SECTION_START}\nnew table\n{view.SECTION_END}\nafter\n"
     assert view.spliced(new, "newer").count(view.SECTION_START) == 1
-    assert view.spliced(None, "x") == view.spliced("no markers here", "x") == f"{view.SECTION_START}\nx\n{view.SECTION_END}\n"
+    assert view.spliced(None, "x") == f"{view.SECTION_START}\nx\n{view.SECTION_END}\n"
+    with pytest.raises(ValueError, match="no .* markers"):  # an existing page is never overwritten
+        view.spliced("# a page someone wrote\n", "x")
     assert view.missing_notes({"a": {"mean": 1, "zero": None}, "b": {"mean": None, "zero": None}}, ("zero", "mean")) == [
         "zoo:zero has no stored table for a, b", "zoo:mean has no stored table for b"]

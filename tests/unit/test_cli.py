@@ -76,6 +76,10 @@ def test_report_ablation_view_reads_stored_tables_and_writes_between_the_markers
     assert (tmp_path / "grid.png").stat().st_size > 5_000
     assert main(["report", "--ablation-view", "--source", "published"]) == 2
     assert "--ablation-view reads the zoo's sources" in capsys.readouterr().err
+    other = tmp_path / "other.md"
+    other.write_text("# a page without markers\n")
+    assert main(["report", "--ablation-view", "--markdown", str(other)]) == 2  # never overwritten
+    assert other.read_text() == "# a page without markers\n" and "markers" in capsys.readouterr().err
 
 
 def test_audit_strict_fails_on_a_finding_not_recorded(capsys, monkeypatch):
