@@ -229,9 +229,9 @@ def plot_grid(grid: pd.DataFrame, methods: Sequence[str], path: Path) -> Path:
 
     words = list(OUTCOME_COLOURS)
     codes = grid[list(methods)].apply(lambda column: column.map(words.index)).to_numpy()
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(methods), 1.2 + 0.24 * len(grid)))
+    fig, ax = plt.subplots(figsize=(3.6 + 1.6 * len(methods), 1.2 + 0.24 * len(grid)))
     ax.imshow(codes, cmap=ListedColormap(list(OUTCOME_COLOURS.values())), vmin=0, vmax=len(words) - 1, aspect="auto")
-    ax.set_xticks(range(len(methods)), list(methods))
+    ax.set_xticks(range(len(methods)), list(methods), fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(grid)), list(grid["check"]), fontsize=7)
     ax.set_xticks([x - 0.5 for x in range(1, len(methods))], minor=True)
