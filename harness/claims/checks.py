@@ -181,14 +181,15 @@ def evaluate(
         reason = _missing_piece(claim, ctx, present)
         claim_ctx = ctx
         if reason is not None:
+            if _is_per_pair(claim, design):  # the pairs a partial source cannot check say why, each its own
+                for pair in claim.pairs_needed(design):
+                    if not set(pair) <= present:
+                        unavailable[(claim.id, pair_label(pair))] = _missing_pair_reason(ctx, pair, present)
             claim_ctx = _complete_pairs(ctx, claim, present)
             if claim_ctx is None:
                 for v in claim.variants(design):
-                    unavailable[(claim.id, v)] = reason
+                    unavailable.setdefault((claim.id, v), reason)
                 continue
-            for pair in claim.pairs_needed(design):  # the pairs a partial source cannot check say why
-                if not set(pair) <= present:
-                    unavailable[(claim.id, pair_label(pair))] = _missing_pair_reason(ctx, pair, present)
         ctx.checks.update({(c.claim, c.variant): c for c in claim.evaluate(claim_ctx)})
         for v in claim.variants(design):  # a variant the claim could not compute says why
             if (claim.id, v) not in ctx.checks and (claim.id, v) not in unavailable:

@@ -120,6 +120,8 @@ def test_a_source_with_one_model_has_no_pair_to_check_and_says_which_models_it_l
     assert not ev.checks
     assert all("no head table for" in why or "not applicable" in why or "faithfulness" in why for why in ev.unavailable.values())
     assert "no data" not in " ".join(ev.unavailable.values())
+    reason = ev.unavailable[("X1", checks.pair_label(("qwen2.5-coder-0.5b", "gemma-3-270m")))]
+    assert "qwen2.5-coder-0.5b" in reason and "smollm2-135m" not in reason  # each pair names what it lacks
 
 
 def test_coverage_of_a_partial_source_is_red_only_for_a_model_it_had(tmp_path):
