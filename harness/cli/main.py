@@ -156,32 +156,24 @@ def cmd_report(args) -> int:
             failed.append(name)
             results[name] = f"FAILED: {_one_line(err)}"
             print(f"error: source {name} failed: {_one_line(err)}", file=sys.stderr)
-    evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
-    checks = [c for ev in evaluations for c in ev.checks.values()]
-    skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
     # Robustness beside each verdict: the table-level grid of claims/robustness.toml around the file's
     # settings (a --k / --ties override moves the verdict, not the grid), one sweep for notes and heatmap.
-    sweep = robustness.sweep_evaluations(evaluations)
-    robust_notes = robustness.verdict_notes(sweep.summary)
-    frame = report.verdict_frame(checks, skipped, robust_notes)
-    table_of_sources = report.sources_frame(results)
+    built = report.build_report(results, settings, preface=preface, notes=notes)
+    frame = built.verdicts
     print(report.terminal_table(frame))
-    print("\n" + report.markdown_table(table_of_sources))
-    reference = report.reference_summary(settings.transfer)
-    print("\nreference model: " + "\n  ".join(reference))
+    print("\n" + report.markdown_table(built.sources))
+    print("\nreference model: " + "\n  ".join(built.reference))
     n_ok = int((frame["verdict"] == "reproduced").sum())
     print(f"\n{n_ok}/{len(frame)} checks reproduced over sources {args.source}", file=sys.stderr)
     heatmap = None
-    if args.robustness_heatmap and len(sweep.long):
+    if args.robustness_heatmap and len(built.sweep.long):
         from harness.report.robustness_plot import plot_heatmap
 
-        shares = robustness.marginal_shares(sweep.long, sweep.choices)
+        shares = robustness.marginal_shares(built.sweep.long, built.sweep.choices)
         path = plot_heatmap(shares, args.robustness_heatmap, "Share of the table-level grid where each check holds")
         print(f"robustness heatmap written to {path}", file=sys.stderr)
         heatmap = path.name if args.markdown and path.parent == args.markdown.parent else str(path)
-    for line in report.write_files(
-        results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, preface, args.zoo_plot
-    ):
+    for line in report.write_files(built, markdown=args.markdown, plot=args.plot, heatmap=heatmap, zoo_plot=args.zoo_plot):
         print(line, file=sys.stderr)
     if args.roles_section:
         _write_roles_section(results, args.roles_section)
