@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -700,15 +701,16 @@ def _one_line(err: BaseException) -> str:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """What a person can fix: bad input, unknown names, paths, missing weights, modified fixtures.
-    (WeightsNotFound and GgufHashMismatch are RuntimeErrors of modules light enough to import here,
-    numpy at most: whichever module raised them, weights, loaders or gguf, they are these classes.)"""
-    from harness.data.published import FixtureModified
-    from harness.models.gguf import GgufHashMismatch
-    from harness.models.weights import WeightsNotFound
+    """What a person can fix: a refusal of bad input (harness.errors.UserError and the module error
+    classes derived from it: DesignError, ThresholdsError, WeightsNotFound, FixtureModified, ...) and
+    the environment's own errors (OSError: a path, a permission, a full disk). Any other exception is
+    a bug of the harness: it ends in its traceback and a line asking to report it."""
+    return (UserError, OSError)
 
-    return (UserError, ValueError, LookupError, OSError, FixtureModified, WeightsNotFound, GgufHashMismatch)
 
+BUG_HINT = ("this is a bug of the harness, not of your input: please report it with the command line and "
+            "the traceback above")
+EXIT_BUG = 1
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
@@ -716,7 +718,9 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 def main(argv: list[str] | None = None) -> int:
     """Run a command. Global flags (anywhere on the line): --debug, --allow-modified-fixtures. A user
     error (bad input, unknown model or source, a path that cannot be written, missing weights, a
-    modified fixture) ends in one line on stderr and exit 2; --debug shows the traceback. Ctrl-C ends
+    modified fixture: a harness.errors.UserError, or an OSError of the environment) ends in one line on
+    stderr and exit 2; --debug shows the traceback. Any other exception is a bug: its traceback and a
+    line asking to report it (exit 1). Ctrl-C ends
     in one line and exit 130: every file is written atomically, so none is left half-written."""
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = {flag: flag in argv for flag in GLOBAL_FLAGS}
@@ -734,7 +738,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _guarded(run, debug: bool) -> int:
-    """`run()`'s exit code; a user error as one line (exit 2), Ctrl-C as one line (exit 130)."""
+    """`run()`'s exit code; a user error as one line (exit 2), Ctrl-C as one line (exit 130), any other
+    exception (a bug) as its traceback and a line asking to report it (exit 1)."""
     try:
         return run()
     except KeyboardInterrupt:
@@ -747,6 +752,12 @@ def _guarded(run, debug: bool) -> int:
             raise
         print(f"error: {_one_line(err)} (--debug for the traceback)", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception:
+        if debug:
+            raise
+        traceback.print_exc()
+        print(f"error: {BUG_HINT}", file=sys.stderr)
+        return EXIT_BUG
 
 
 def _check_scan(args) -> None:
