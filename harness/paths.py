@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from harness.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = REPO_ROOT / "fixtures"
@@ -17,10 +18,10 @@ def cache_dir() -> Path:
     env = os.environ.get(CACHE_ENV)
     if env is not None:  # set: it must say where, absolutely (an empty or relative value would move with the cwd)
         if not env.strip():
-            raise ValueError(f"{CACHE_ENV} is set but empty: unset it for the default cache, or give an absolute folder")
+            raise InputError(f"{CACHE_ENV} is set but empty: unset it for the default cache, or give an absolute folder")
         path = Path(env).expanduser()
         if not path.is_absolute():
-            raise ValueError(f"{CACHE_ENV}={env!r} is a relative path: give an absolute folder (e.g. {Path(env).resolve()})")
+            raise InputError(f"{CACHE_ENV}={env!r} is a relative path: give an absolute folder (e.g. {Path(env).resolve()})")
         return path
     from platformdirs import user_cache_dir
 

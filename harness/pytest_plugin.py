@@ -292,27 +292,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     # A serial run evaluated its sources already; under xdist the workers did, and this process reads
     # them again from the caches the workers filled (compute=False: the controller never runs a model).
     results = {source: session.evaluation(source, compute=False) for source in dict.fromkeys(k[1] for k in ordered)}
-    notes = None
-    if session.robustness:
-        from harness.claims import robustness
-
-        notes = robustness.notes_for([ev for ev in results.values() if not isinstance(ev, str)])
-    frame = report.verdict_frame(checks, skipped, notes)
-    title = "claims verdicts" + (" (robustness: share of the claims/robustness.toml grid where the check holds)" if notes is not None else "")
+    built = report.build_report(results, thresholds.load(), checks=checks, skipped=skipped, robustness=session.robustness)
+    frame = built.verdicts
+    title = "claims verdicts" + (" (robustness: share of the claims/robustness.toml grid where the check holds)" if built.robustness is not None else "")
     terminalreporter.section(title)
-    preface = sources.preface(list(results))
-    for line in preface:
+    for line in built.preface:
         terminalreporter.write_line(line, red=line.startswith("WARNING"))
     shown = frame[~frame["verdict"].str.startswith("skipped")]
     terminalreporter.write_line(report.terminal_table(shown) if len(shown) else "(no check ran)")
     n_skip = len(frame) - len(shown)
     if n_skip:
         terminalreporter.write_line(f"{n_skip} checks skipped (reasons per source below and with -rs)")
-    settings = thresholds.load()
     terminalreporter.write_line("")
-    terminalreporter.write_line(report.terminal_sources(report.sources_frame(results)))
-    terminalreporter.write_line("reference model: " + "\n  ".join(report.reference_summary(settings.transfer)))
-    for line in report.write_files(results, checks, skipped, settings, session.report_path, session.plot_path, robustness=notes, preface=preface):
+    terminalreporter.write_line(report.terminal_sources(built.sources))
+    terminalreporter.write_line("reference model: " + "\n  ".join(built.reference))
+    for line in report.write_files(built, markdown=session.report_path, plot=session.plot_path):
         terminalreporter.write_line(line)
     for name, ev in results.items():
         if isinstance(ev, Broken):

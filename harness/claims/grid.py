@@ -23,6 +23,7 @@ from harness.claims import thresholds as thresholds_mod
 from harness.claims.thresholds import Thresholds, ThresholdsError
 from harness.paths import REPO_ROOT
 from harness.schema import Schema, Share, Text, convert, read_toml, rule
+from harness.errors import UserError
 
 GRID_FILE = REPO_ROOT / "claims" / "robustness.toml"
 LEVELS = ("table", "score")
@@ -32,7 +33,7 @@ Value = str | int | float | bool
 Values = Annotated[list[Value], Meta(min_length=1)]
 
 
-class GridError(ValueError):
+class GridError(UserError, ValueError):
     """robustness.toml does not match the schema (one line: file, key, what is wrong)."""
 
 

@@ -19,12 +19,13 @@ from harness.claims.thresholds import STANDARDIZE, Weight
 from harness.paths import REPO_ROOT
 from harness.schema import Schema, Text, convert, read_toml, replace, rule
 from harness.scoring.role_columns import SIGNATURE_CANDIDATES
+from harness.errors import UserError
 
 ROLE_GRID_FILE = REPO_ROOT / "claims" / "role_robustness.toml"
 ROLE_CLAIMS = ("M1", "M2", "M3")
 
 
-class RoleGridError(ValueError):
+class RoleGridError(UserError, ValueError):
     """role_robustness.toml does not match the schema (one line: file, key, what is wrong)."""
 
 

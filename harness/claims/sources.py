@@ -21,6 +21,7 @@ from harness.data.designs import Design
 from harness.models import registry
 
 from harness.scoring.methods import ABLATION_METHODS as RECOMPUTED_METHODS
+from harness.errors import UserError
 
 PUBLISHED = "published"
 KINDS = ("recomputed", "zoo")  # sources computed here, one per ablation method: KIND:METHOD
@@ -34,7 +35,7 @@ _USER_SOURCES: list[str] = []  # file:PATH and design sources named on this proc
 _USER_DESIGNS: dict[str, Design] = {}  # design name -> Design given with --design / --claims-design
 
 
-class UnknownSource(ValueError):
+class UnknownSource(UserError, ValueError):
     """A source name that is none of SOURCES, no file:PATH and no source of a user design."""
 
 

@@ -21,6 +21,7 @@ from harness.data.head_table import LABELLED
 from harness.paths import REPO_ROOT
 from harness.schema import Count, Level, PValue, Schema, Seed, Share, SignedShare, convert, read_toml, replace, rule
 from harness.scoring.role_columns import SIGNATURE_CANDIDATES
+from harness.errors import UserError
 
 __all__ = ["THRESHOLDS_FILE", "Thresholds", "ThresholdsError", "load", "parse", "read_toml"]
 
@@ -30,7 +31,7 @@ Tau = Annotated[float, Meta(gt=0.0, description="a positive tau")]
 Finite = float  # any finite number (non-finite numbers are refused in every file)
 
 
-class ThresholdsError(ValueError):
+class ThresholdsError(UserError, ValueError):
     """thresholds.toml does not match the schema (one line: file, key, what is wrong)."""
 
 

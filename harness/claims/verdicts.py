@@ -28,6 +28,7 @@ import tomli_w
 from harness.claims.checks import Evaluation
 from harness.files import atomic_write_text, locked
 from harness.paths import REPO_ROOT
+from harness.errors import UserError
 
 VERDICTS_FILE = REPO_ROOT / "claims" / "verdicts.toml"  # the one definition (the pytest plugin reads it too)
 SETTINGS_KEY = "settings_sha256"
@@ -46,7 +47,7 @@ HEADER = """\
 """
 
 
-class VerdictsError(ValueError):
+class VerdictsError(UserError, ValueError):
     """claims/verdicts.toml cannot be read or would not be valid (one line naming the file)."""
 
 

@@ -49,6 +49,7 @@ from harness.scoring.rank_agreement import agreement
 from harness.scoring.result import ScanResult
 from harness.scoring.tl_patching import scan_tl_patching
 from harness.scoring.scan_flops import ScanFlops, geometry_from_cfg, ig_flops, matmul_shapes, scan_flops
+from harness.errors import InputError
 
 
 def parse_layers(text: str) -> list[int] | None:
@@ -199,7 +200,7 @@ def naive_sample(model: str, layers: list[int], choice: str) -> list[int]:
         return [layers[i] for i in sorted(set(picks.tolist()))]
     chosen = parse_layers(choice) or list(layers)
     if not set(chosen) <= set(layers):
-        raise ValueError(f"--naive-layers {choice!r} must be among the scanned layers {layers}")
+        raise InputError(f"--naive-layers {choice!r} must be among the scanned layers {layers}")
     return chosen
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from harness.analysis import causal_transfer as ct
 from harness.analysis import faithfulness as fa
 from harness.models import registry
+from harness.errors import NotStored
 
 
 
@@ -35,7 +36,7 @@ def _zoo_table(model: str, method: str) -> pd.DataFrame:
     table, notes = zoo_head_table(RANKING_METHOD[method])
     rows = table[table["model"] == model] if len(table) else table
     if not len(rows):
-        raise LookupError(f"{model}: no committed {RANKING_METHOD[method]}-ablation zoo table to rank heads by ({'; '.join(notes)})")
+        raise NotStored(f"{model}: no committed {RANKING_METHOD[method]}-ablation zoo table to rank heads by ({'; '.join(notes)})")
     return rows
 
 
@@ -61,7 +62,7 @@ def _roles_correspondence(corr: Any, name: str):
             for model in (base, target):
                 roles[model] = stored_roles(model)
                 if roles[model] is None:
-                    raise LookupError(f"no stored role table of {model} (`{compute_command(model)}`)")
+                    raise NotStored(f"no stored role table of {model} (`{compute_command(model)}`)")
         return corr.correspond(name, top, roles.get(base), roles.get(target), _geometry(base), _geometry(target), thresholds.load())
 
     return build
@@ -169,7 +170,7 @@ def curve(model: str, method: str) -> tuple[pd.DataFrame, dict[str, float]]:
 
     hit = stored(model, method)
     if hit is None:
-        raise LookupError(
+        raise NotStored(
             f"no faithfulness results stored for {model} under {method}; measure them with "
             f"`python -m harness faithfulness --model {model} --method {method} --compute`"
         )
@@ -184,7 +185,7 @@ def transfer(method: str, k: int) -> pd.DataFrame:
 
     results = load_results(method)
     if not len(results):
-        raise LookupError(f"no faithfulness results stored under {method}")
+        raise NotStored(f"no faithfulness results stored under {method}")
     design = zoo_design()
     return ct.transfer_frame(fa.with_f(results), design.pairs, k, design.kinds)
 

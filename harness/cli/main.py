@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -158,32 +159,24 @@ def cmd_report(args) -> int:
             failed.append(name)
             results[name] = f"FAILED: {_one_line(err)}"
             print(f"error: source {name} failed: {_one_line(err)}", file=sys.stderr)
-    evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
-    checks = [c for ev in evaluations for c in ev.checks.values()]
-    skipped = {claims.check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
     # Robustness beside each verdict: the table-level grid of claims/robustness.toml around the file's
     # settings (a --k / --ties override moves the verdict, not the grid), one sweep for notes and heatmap.
-    sweep = robustness.sweep_evaluations(evaluations)
-    robust_notes = robustness.verdict_notes(sweep.summary)
-    frame = report.verdict_frame(checks, skipped, robust_notes)
-    table_of_sources = report.sources_frame(results)
+    built = report.build_report(results, settings, preface=preface, notes=notes)
+    frame = built.verdicts
     print(report.terminal_table(frame))
-    print("\n" + report.markdown_table(table_of_sources))
-    reference = report.reference_summary(settings.transfer)
-    print("\nreference model: " + "\n  ".join(reference))
+    print("\n" + report.markdown_table(built.sources))
+    print("\nreference model: " + "\n  ".join(built.reference))
     n_ok = int((frame["verdict"] == "reproduced").sum())
     print(f"\n{n_ok}/{len(frame)} checks reproduced over sources {args.source}", file=sys.stderr)
     heatmap = None
-    if args.robustness_heatmap and len(sweep.long):
+    if args.robustness_heatmap and len(built.sweep.long):
         from harness.report.robustness_plot import plot_heatmap
 
-        shares = robustness.marginal_shares(sweep.long, sweep.choices)
+        shares = robustness.marginal_shares(built.sweep.long, built.sweep.choices)
         path = plot_heatmap(shares, args.robustness_heatmap, "Share of the table-level grid where each check holds")
         print(f"robustness heatmap written to {path}", file=sys.stderr)
         heatmap = path.name if args.markdown and path.parent == args.markdown.parent else str(path)
-    for line in report.write_files(
-        results, checks, skipped, settings, args.markdown, args.plot, notes, robust_notes, heatmap, preface, args.zoo_plot
-    ):
+    for line in report.write_files(built, markdown=args.markdown, plot=args.plot, heatmap=heatmap, zoo_plot=args.zoo_plot):
         print(line, file=sys.stderr)
     if args.roles_section:
         _write_roles_section(results, args.roles_section)
@@ -778,15 +771,16 @@ def _one_line(err: BaseException) -> str:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """What a person can fix: bad input, unknown names, paths, missing weights, modified fixtures.
-    (WeightsNotFound and GgufHashMismatch are RuntimeErrors of modules light enough to import here,
-    numpy at most: whichever module raised them, weights, loaders or gguf, they are these classes.)"""
-    from harness.data.published import FixtureModified
-    from harness.models.gguf import GgufHashMismatch
-    from harness.models.weights import WeightsNotFound
+    """What a person can fix: a refusal of bad input (harness.errors.UserError and the module error
+    classes derived from it: DesignError, ThresholdsError, WeightsNotFound, FixtureModified, ...) and
+    the environment's own errors (OSError: a path, a permission, a full disk). Any other exception is
+    a bug of the harness: it ends in its traceback and a line asking to report it."""
+    return (UserError, OSError)
 
-    return (UserError, ValueError, LookupError, OSError, FixtureModified, WeightsNotFound, GgufHashMismatch)
 
+BUG_HINT = ("this is a bug of the harness, not of your input: please report it with the command line and "
+            "the traceback above")
+EXIT_BUG = 1
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
@@ -794,7 +788,9 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 def main(argv: list[str] | None = None) -> int:
     """Run a command. Global flags (anywhere on the line): --debug, --allow-modified-fixtures. A user
     error (bad input, unknown model or source, a path that cannot be written, missing weights, a
-    modified fixture) ends in one line on stderr and exit 2; --debug shows the traceback. Ctrl-C ends
+    modified fixture: a harness.errors.UserError, or an OSError of the environment) ends in one line on
+    stderr and exit 2; --debug shows the traceback. Any other exception is a bug: its traceback and a
+    line asking to report it (exit 1). Ctrl-C ends
     in one line and exit 130: every file is written atomically, so none is left half-written."""
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = {flag: flag in argv for flag in GLOBAL_FLAGS}
@@ -812,7 +808,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _guarded(run, debug: bool) -> int:
-    """`run()`'s exit code; a user error as one line (exit 2), Ctrl-C as one line (exit 130)."""
+    """`run()`'s exit code; a user error as one line (exit 2), Ctrl-C as one line (exit 130), any other
+    exception (a bug) as its traceback and a line asking to report it (exit 1)."""
     try:
         return run()
     except KeyboardInterrupt:
@@ -825,6 +822,12 @@ def _guarded(run, debug: bool) -> int:
             raise
         print(f"error: {_one_line(err)} (--debug for the traceback)", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception:
+        if debug:
+            raise
+        traceback.print_exc()
+        print(f"error: {BUG_HINT}", file=sys.stderr)
+        return EXIT_BUG
 
 
 def _check_scan(args) -> None:

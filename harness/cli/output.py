@@ -1,14 +1,14 @@
-"""What every command prints through: `UserError` (one line on stderr, exit 2) and `_emit` (a frame as
-CSV or Markdown, to stdout or atomically to a file)."""
+"""What every command prints through: `UserError` (harness.errors: one line on stderr, exit 2) and
+`_emit` (a frame as CSV or Markdown, to stdout or atomically to a file)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from harness.errors import UserError
 
-class UserError(Exception):
-    """An error of the input or the command line: one line on stderr, exit 2 (traceback with --debug)."""
+__all__ = ["UserError", "_emit"]
 
 
 def _emit(frame, fmt: str, out: Path | None) -> None:

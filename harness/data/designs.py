@@ -43,6 +43,7 @@ from harness.models import registry
 from harness.models.registry import GgufSource, ModelSpec
 from harness.paths import REPO_ROOT, name_problem
 from harness.schema import Count, Prompts, Schema, Seed, Text, convert, read_toml
+from harness.errors import UserError
 
 DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
 BUILTIN = ("seed", "zoo")
@@ -59,7 +60,7 @@ DesignName = Annotated[str, Meta(pattern=r"^[^\[\]:,\n]*[^\s\[\]:,][^\[\]:,\n]*$
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")]
 
 
-class DesignError(ValueError):
+class DesignError(UserError, ValueError):
     """A design file that cannot be used: one line naming the file and the entry."""
 
 

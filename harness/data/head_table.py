@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.models import registry
+from harness.errors import UserError
 
 REQUIRED_COLUMNS: dict[str, str] = {
     "family": "str",
@@ -47,7 +48,7 @@ class Finding:
         return f"{self.severity}: {self.check}{where}: {self.message}{rows}"
 
 
-class HeadTableError(ValueError):
+class HeadTableError(UserError, ValueError):
     """A head table that breaks the schema; the message lists every finding."""
 
     def __init__(self, findings: list[Finding]):

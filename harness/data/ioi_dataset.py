@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from harness.errors import InputError
 
 log = logging.getLogger("harness.ioi_dataset")
 
@@ -146,15 +147,15 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"TaskSpec.task must be one of {TASKS}, got {self.task!r}")
+            raise InputError(f"TaskSpec.task must be one of {TASKS}, got {self.task!r}")
         if self.style not in STYLES:
-            raise ValueError(f"TaskSpec.style must be one of {STYLES}, got {self.style!r}")
+            raise InputError(f"TaskSpec.style must be one of {STYLES}, got {self.style!r}")
         if not _is_int(self.n_prompts) or self.n_prompts < 1:
-            raise ValueError(f"TaskSpec.n_prompts must be an integer >= 1, got {self.n_prompts!r}")
+            raise InputError(f"TaskSpec.n_prompts must be an integer >= 1, got {self.n_prompts!r}")
         if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"TaskSpec.seed must be an integer >= 0, got {self.seed!r}")
+            raise InputError(f"TaskSpec.seed must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.prepend_bos, bool):
-            raise ValueError(f"TaskSpec.prepend_bos must be a bool, got {self.prepend_bos!r}")
+            raise InputError(f"TaskSpec.prepend_bos must be a bool, got {self.prepend_bos!r}")
 
     def key(self) -> dict[str, Any]:
         """The spec as a plain JSON-able dict, for cache keys."""
@@ -276,7 +277,7 @@ def _filler_words(words: Sequence[str], tokenizer: Any, kind: str, needed: bool)
         return [], {}
     kept, dropped = _filter_words(words, tokenizer, kind)
     if not kept:
-        raise ValueError(f"no {kind} of {list(words)} is a single token under this tokenizer")
+        raise InputError(f"no {kind} of {list(words)} is a single token under this tokenizer")
     return kept, dropped
 
 
@@ -295,13 +296,13 @@ def _zoo_vocabulary(spec: TaskSpec, tokenizer: Any) -> _Vocabulary:
     bad = {w: r for kind, words in (("name", ZOO_NAMES), ("place", ZOO_PLACES), ("object", ZOO_OBJECTS))
            for w in words if (r := _multi_token_reason(tokenizer, " " + w)) is not None}
     if bad:
-        raise ValueError(
+        raise InputError(
             f"zoo prompts must be the same text for every model, but under this tokenizer {len(bad)} zoo "
             f"words are not one token: {bad}"
         )
     split_openers = [w for w in ZOO_OPENERS if _multi_token_reason(tokenizer, w) is not None]
     if spec.task == "anti" and split_openers:
-        raise ValueError(f"zoo sentence-initial names must be one token under every zoo tokenizer; not here: {split_openers}")
+        raise InputError(f"zoo sentence-initial names must be one token under every zoo tokenizer; not here: {split_openers}")
     return _Vocabulary(list(ZOO_NAMES), list(ZOO_OPENERS), list(ZOO_PLACES), list(ZOO_OBJECTS), {})
 
 
@@ -315,14 +316,14 @@ def _vocabulary(spec: TaskSpec, tokenizer: Any) -> _Vocabulary:
         source = NAMES
     names, dropped = _filter_words(source, tokenizer, "name")
     if len(names) < MIN_NAMES:
-        raise ValueError(
+        raise InputError(
             f"only {len(names)} of {len(source)} names are single tokens under this tokenizer "
             f"({names}); {spec.task}/{spec.style} prompts need at least {MIN_NAMES}. Dropped: {dropped}"
         )
     openers = _opens_as_one_token(names, tokenizer)
     templates = _templates(spec)
     if any(_initial_slot(t) for t in templates) and len(openers) < MIN_OPENERS:
-        raise ValueError(
+        raise InputError(
             f"{spec.task}/{spec.style} prompts open with a name, which must then be one token without "
             f"a leading space too; only {openers} are, and at least {MIN_OPENERS} are needed"
         )

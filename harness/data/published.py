@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness.data import head_table, validation
 from harness.paths import FIXTURES_DIR
+from harness.errors import UserError
 
 PUBLISHED_DIR = FIXTURES_DIR / "published"
 HEADS_FILE = "joint_ioi_anti_repeat_heads.csv"
@@ -17,7 +18,7 @@ TRANSFER_FILE = "ioi_transfer_generic.csv"
 ALLOW_MODIFIED_ENV = "IOI_CLAIMS_ALLOW_MODIFIED"
 
 
-class FixtureModified(RuntimeError):
+class FixtureModified(UserError, RuntimeError):
     """A published table no longer matches the checksum it was copied with."""
 
 

@@ -24,17 +24,18 @@ from pathlib import Path
 
 from harness.paths import cache_dir, current_umask
 from harness.models.registry import GgufSource, ModelSpec
+from harness.errors import UserError
 
 log = logging.getLogger(__name__)
 
 _BLOCK = 1 << 22
 
 
-class GgufMissing(FileNotFoundError):
+class GgufMissing(UserError, FileNotFoundError):
     """A package part of a GGUF model is not installed (the message says how to install it)."""
 
 
-class GgufHashMismatch(RuntimeError):
+class GgufHashMismatch(UserError, RuntimeError):
     """A GGUF file's sha256 is not the one pinned in the registry: refused."""
 
 

@@ -51,6 +51,7 @@ from harness.models.weights import (  # the torch-free half: where weights are, 
     requant_fingerprint,
     twin_fingerprint,
 )
+from harness.errors import InputError
 
 if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
@@ -120,9 +121,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         try:
             resolved = torch.device(device)
         except (RuntimeError, TypeError) as err:
-            raise ValueError(f"device {device!r} is no device torch knows ({' '.join(str(err).split())}); use auto, cpu, cuda or cuda:N") from None
+            raise InputError(f"device {device!r} is no device torch knows ({' '.join(str(err).split())}); use auto, cpu, cuda or cuda:N") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was asked for but CUDA is not available here")
+        raise InputError(f"device {str(device)!r} was asked for but CUDA is not available here")
     return resolved
 
 
@@ -140,9 +141,9 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         try:
             resolved = DTYPES[dtype]
         except KeyError:
-            raise ValueError(f"unknown dtype {dtype!r}; valid names: {', '.join(DTYPES)}") from None
+            raise InputError(f"unknown dtype {dtype!r}; valid names: {', '.join(DTYPES)}") from None
     if resolved not in (torch.float32, torch.float16, torch.bfloat16):
-        raise ValueError(f"dtype {resolved} is not supported; use float32, float16 or bfloat16")
+        raise InputError(f"dtype {resolved} is not supported; use float32, float16 or bfloat16")
     if resolved != torch.float32 and device.type == "cpu":
         if resolved == torch.bfloat16:  # measured here: 2.2x float32 on a CPU with avx512_bf16
             log.info("dtype bfloat16 on the CPU: about 2x faster than float32 where the CPU has avx512_bf16, less exact")
@@ -180,7 +181,7 @@ def load_model(
     scheme = check_weights_kind(weights)
     root = registry.get(spec.derive.base) if spec.derive is not None else spec
     if scheme is not None and root.gguf is None:
-        raise ValueError(f"{name}: a re-quantised twin needs a GGUF model; {root.name} loads from the hub")
+        raise InputError(f"{name}: a re-quantised twin needs a GGUF model; {root.name} loads from the hub")
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     started = time.perf_counter()
@@ -372,7 +373,7 @@ def _base_module(spec: ModelSpec, weights: str, scheme: str | None, seed: int, d
         return _gguf_module(spec, device, dtype, scheme)
     if spec.local_dir:
         return _local_module(spec, device, dtype)
-    raise ValueError(f"{spec.name}: a derived model needs a base from a GGUF file, a local directory or a twin; "
+    raise InputError(f"{spec.name}: a derived model needs a base from a GGUF file, a local directory or a twin; "
                      f"{spec.name} loads from the hub")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from harness.errors import InputError, UnknownName
 
 
 @dataclass(frozen=True)
@@ -430,7 +431,7 @@ def register(spec: ModelSpec) -> None:
     another entry under a registered name is refused."""
     known = MODELS.get(spec.name)
     if known is not None and known != spec:
-        raise ValueError(f"model {spec.name!r} is registered already with other settings; give the inline model another name")
+        raise InputError(f"model {spec.name!r} is registered already with other settings; give the inline model another name")
     MODELS[spec.name] = spec
 
 
@@ -440,9 +441,9 @@ def get(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         if isinstance(name, str) and name.strip() in MODELS:
-            raise KeyError(f"model name {name!r} has leading or trailing spaces (the registry knows {name.strip()!r})") from None
+            raise UnknownName(f"model name {name!r} has leading or trailing spaces (the registry knows {name.strip()!r})") from None
         known = ", ".join(sorted(MODELS))
-        raise KeyError(f"unknown model {name!r}; the registry knows: {known}") from None
+        raise UnknownName(f"unknown model {name!r}; the registry knows: {known}") from None
 
 
 def is_within_family(base: str, target: str) -> bool:

@@ -30,6 +30,7 @@ from harness.models import gguf as gguf_weights
 from harness.models import registry
 from harness.models.registry import ModelSpec
 from harness.paths import FIXTURES_DIR, cache_dir
+from harness.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
     if name.startswith("gguf:"):  # the tokenizer embedded in a registry model's GGUF file
         return gguf_tokenizer(registry.get(name.removeprefix("gguf:")))
     if name not in _LOADERS:
-        raise ValueError(f"unknown tokenizer {name!r}; valid names: {', '.join(TOKENIZER_NAMES)}")
+        raise InputError(f"unknown tokenizer {name!r}; valid names: {', '.join(TOKENIZER_NAMES)}")
     tokenizer = _LOADERS[name]()
     ensure_pad(tokenizer, name)
     return tokenizer
@@ -117,7 +118,7 @@ def tokenizer_for_model(model_name: str) -> PreTrainedTokenizerFast:
         expected = spec.hf_config.get(f"{role}_token_id")
         actual = getattr(tokenizer, f"{role}_token_id")
         if expected is not None and expected != actual:
-            raise ValueError(
+            raise InputError(
                 f"tokenizer {spec.tokenizer!r} gives {model_name} {role} id {actual}, but the model's "
                 f"config says {expected}: its token ids do not match this model's vocabulary"
             )

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
+from harness.errors import InputError
 
 Geometry = tuple[int, int, int]  # (n_layers, n_heads, n_kv_heads)
 Params = tuple[tuple[str, Any], ...]  # sorted (name, value) items, hashable (lists as tuples)
@@ -65,7 +66,7 @@ def head_sources(geometry: Geometry, seed: int) -> list[np.ndarray]:
     redrawn, in order, from one seeded generator until no head keeps its index)."""
     n_layers, n_heads, n_kv = geometry
     if n_heads < 2:
-        raise ValueError("permute-heads needs at least 2 heads per layer")
+        raise InputError("permute-heads needs at least 2 heads per layer")
     group = n_heads // n_kv
     rng = np.random.default_rng(seed)
     out = []
@@ -121,7 +122,7 @@ def _knockout_map(geometry: Geometry, params: Mapping[str, Any]) -> pd.DataFrame
 
 def _require(state: Mapping[str, Any], key: str) -> Any:
     if key not in state:
-        raise ValueError(f"the model has no tensor {key}: the transforms support models with model.layers.N.self_attn."
+        raise InputError(f"the model has no tensor {key}: the transforms support models with model.layers.N.self_attn."
                          "{q,k,v,o}_proj and mlp.down_proj (Llama, Qwen2, Gemma 3)")
     return state[key]
 
@@ -250,7 +251,7 @@ def get(name: str) -> Transform:
     try:
         return TRANSFORMS[name]
     except KeyError:
-        raise ValueError(f"unknown transform {name!r}; the registry has {', '.join(TRANSFORMS)}") from None
+        raise InputError(f"unknown transform {name!r}; the registry has {', '.join(TRANSFORMS)}") from None
 
 
 def check_params(name: str, params: Mapping[str, Any], geometry: Geometry) -> Params:
@@ -261,24 +262,24 @@ def check_params(name: str, params: Mapping[str, Any], geometry: Geometry) -> Pa
     missing, unknown = set(transform.params) - set(params), set(params) - set(transform.params)
     if missing or unknown:
         wanted = ", ".join(f"{k} ({v.__name__})" for k, v in transform.params.items())
-        raise ValueError(f"transform {name} takes {wanted}; "
+        raise InputError(f"transform {name} takes {wanted}; "
                          + (f"missing {', '.join(sorted(missing))}" if missing else f"unknown {', '.join(sorted(unknown))}"))
     out: dict[str, Any] = {}
     n_layers, n_heads, n_kv = geometry
     for key, value in params.items():
         want = transform.params[key]
         if not isinstance(value, want) or isinstance(value, bool):
-            raise ValueError(f"transform {name}: {key} must be {want.__name__}, got {value!r}")
+            raise InputError(f"transform {name}: {key} must be {want.__name__}, got {value!r}")
         out[key] = value
     if name == "permute-heads":
         if n_kv < 1 or n_heads % n_kv:
-            raise ValueError(f"transform {name}: {n_heads} heads do not split into {n_kv} KV groups")
+            raise InputError(f"transform {name}: {n_heads} heads do not split into {n_kv} KV groups")
         if n_heads // n_kv < 2 and n_kv < 2:
-            raise ValueError(f"transform {name}: one head per layer cannot move")
+            raise InputError(f"transform {name}: one head per layer cannot move")
     if name == "insert-identity":
         at = out["at"]
         if not at or not all(isinstance(a, int) and not isinstance(a, bool) and 0 <= a <= n_layers for a in at):
-            raise ValueError(f"transform {name}: at must list base layer indices in 0..{n_layers} (insert before them), got {at!r}")
+            raise InputError(f"transform {name}: at must list base layer indices in 0..{n_layers} (insert before them), got {at!r}")
         out["at"] = tuple(sorted(at))
     if name == "knockout":
         heads = []
@@ -286,12 +287,12 @@ def check_params(name: str, params: Mapping[str, Any], geometry: Geometry) -> Pa
             try:
                 layer, head = (int(part) for part in str(item).split("."))
             except ValueError:
-                raise ValueError(f"transform {name}: heads are 'L.H' strings, got {item!r}") from None
+                raise InputError(f"transform {name}: heads are 'L.H' strings, got {item!r}") from None
             if not (0 <= layer < n_layers and 0 <= head < n_heads):
-                raise ValueError(f"transform {name}: head {item!r} is outside {n_layers} layers x {n_heads} heads")
+                raise InputError(f"transform {name}: head {item!r} is outside {n_layers} layers x {n_heads} heads")
             heads.append((layer, head))
         if not heads or len(set(heads)) != len(heads):
-            raise ValueError(f"transform {name}: heads must list distinct heads, got {out['heads']!r}")
+            raise InputError(f"transform {name}: heads must list distinct heads, got {out['heads']!r}")
         out["heads"] = tuple(sorted(heads))
     return tuple(sorted(out.items()))
 

@@ -20,6 +20,7 @@ from harness.models import gguf as gguf_weights
 from harness.models import requant
 from harness.models.registry import ModelSpec
 from harness.models import registry
+from harness.errors import InputError, UserError
 
 
 # "pretrained", "twin", or a perturbed twin of a GGUF model: "requant:SCHEME" (harness.models.requant).
@@ -30,7 +31,7 @@ def check_weights_kind(weights: str) -> str | None:
     """Validate a `weights` value; the re-quantisation scheme of a perturbed twin, else None."""
     scheme = requant.scheme_of(weights) if isinstance(weights, str) else None
     if scheme is None and weights not in WEIGHTS_KINDS:
-        raise ValueError(
+        raise InputError(
             f"weights must be one of {WEIGHTS_KINDS} or requant:SCHEME ({', '.join(requant.SCHEMES)}), got {weights!r}"
         )
     return scheme
@@ -45,7 +46,7 @@ _HUB_WEIGHT_FILES: tuple[str, ...] = (
 )
 
 
-class WeightsNotFound(RuntimeError):
+class WeightsNotFound(UserError, RuntimeError):
     """The real weights of a model are not on this machine (the message says where they were looked
     for and how to get them)."""
 
@@ -81,7 +82,7 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
     if weights == "twin":
         return twin_fingerprint(spec, seed)
     if scheme is not None and spec.gguf is None:
-        raise ValueError(f"{name}: a re-quantised twin needs a GGUF model; {name} loads from the hub")
+        raise InputError(f"{name}: a re-quantised twin needs a GGUF model; {name} loads from the hub")
     if spec.gguf is not None:
         present, why = gguf_weights.installed(spec)
         if not present:

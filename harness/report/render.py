@@ -1,4 +1,5 @@
-"""Reports of claim checks: a verdict table (terminal and Markdown) and a plot of the six pairs.
+"""Reports of claim checks: one `Report` (built by `build_report`, printed by the CLI and the pytest
+plugin), its verdict and sources tables (terminal and Markdown), and a plot of the six pairs.
 
 Computes no statistic: the checks, intervals and agreements it shows are passed in or computed by
 harness.claims / harness.analysis.
@@ -6,12 +7,14 @@ harness.claims / harness.analysis.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
 from harness.claims.checks import PAIR_CLAIMS, Check, Evaluation
+from harness.claims.robustness import Sweep
 from harness.claims.registry import statement
 from harness.report.format import markdown_table, save_figure
 from harness.report.zoo import floors_frame, pairs_frame, plot_zoo, zoo_markdown
@@ -172,32 +175,22 @@ def reference_summary(transfer_settings: Transfer) -> list[str]:
     return lines
 
 
-def summary_markdown(
-    evaluations: Iterable[Evaluation],
-    checks: Iterable[Check],
-    skipped: dict[str, str] | None = None,
-    sources: pd.DataFrame | None = None,
-    reference: list[str] | None = None,
-    notes: list[str] | None = None,
-    robustness: dict[str, str] | None = None,
-    heatmap: str | None = None,
-    preface: list[str] | None = None,
-) -> str:
+def summary_markdown(report: Report, heatmap: str | None = None) -> str:
     """The whole Markdown report: sources side by side, transfer summary per source, the verdicts (with
     their robustness notes when given, and a link to the robustness heatmap `heatmap`), and the
     reference model's recomputed head table in a few lines."""
     parts = ["# IOI head transfer: claim verdicts", ""]
-    if preface:  # what a reader must know first: modified fixtures, the user's files and their sha256
-        parts += [*[f"> **{line}**" if line.startswith("WARNING") else f"> {line}" for line in preface], ""]
-    if notes:
-        parts += ["## Settings overridden on the command line", "", *[f"- {line}" for line in notes], ""]
-    if sources is not None and len(sources):
-        parts += ["## Sources", "", markdown_table(sources), ""]
-    if reference:
-        parts += ["## Reference model", "", *[f"- {line}" for line in reference], ""]
-    for ev in evaluations:
+    if report.preface:  # what a reader must know first: modified fixtures, the user's files and their sha256
+        parts += [*[f"> **{line}**" if line.startswith("WARNING") else f"> {line}" for line in report.preface], ""]
+    if report.notes:
+        parts += ["## Settings overridden on the command line", "", *[f"- {line}" for line in report.notes], ""]
+    if len(report.sources):
+        parts += ["## Sources", "", markdown_table(report.sources), ""]
+    if report.reference:
+        parts += ["## Reference model", "", *[f"- {line}" for line in report.reference], ""]
+    for ev in report.evaluations:
         parts += [f"## Transfer summary, source `{ev.source}`", "", markdown_table(ev.summary.round(4)), ""]
-    frame = verdict_frame(checks, skipped, robustness)
+    frame = report.verdicts
     counts = {word: int((frame["verdict"].str.lower() == word).sum()) for word in ("reproduced", "not reproduced", "inconclusive", "not testable")}
     n_skip = len(frame) - sum(counts.values())
     parts += ["## Verdicts", "", ", ".join(f"{n} {word}" for word, n in counts.items()) + f", {n_skip} skipped.", "",
@@ -205,7 +198,7 @@ def summary_markdown(
               "the check's 95% interval lies wholly on one side of its threshold and its test decides at the Holm-adjusted level; "
               "inconclusive when they straddle; not testable when a premise fails. `p` is raw (Holm-adjusted over the source's "
               "p-valued checks); `rule` says which evidence decided.", ""]
-    if robustness is not None:
+    if report.robustness is not None:
         parts += [
             "The verdict is the one at the default choices (the gate); `robustness` gives the share of the grid of "
             "claims/robustness.toml where the check holds, robust or fragile as its [labels] say (`python -m harness robustness`).",
@@ -268,27 +261,81 @@ def settings_notes(settings: Thresholds, overrides: dict[str, object]) -> list[s
     ]
 
 
-def write_files(
-    results: dict[str, Evaluation | str],
-    checks: list[Check],
-    skipped: dict[str, str],
+@dataclass(frozen=True, eq=False)  # eq=False: frames do not compare to one bool
+class Report:
+    """One report of evaluated sources, built once (`build_report`) and printed by both the CLI
+    (`python -m harness report`) and the pytest plugin's terminal summary; `write_files` writes it."""
+
+    results: Mapping[str, Evaluation | str]  # source -> its evaluation, or why it has none
+    checks: tuple[Check, ...]
+    skipped: Mapping[str, str]  # check key -> why it was not computed
+    settings: Thresholds
+    verdicts: pd.DataFrame  # verdict_frame: one row per check (skipped ones last)
+    sources: pd.DataFrame  # sources_frame: one row per source
+    robustness: Mapping[str, str] | None  # check key -> 'robust 0.97'; None: no robustness column
+    sweep: Sweep | None  # the table-level robustness sweep the notes come from (the CLI draws its heatmap)
+    preface: tuple[str, ...]  # what a reader must know first (harness.claims.sources.preface)
+    reference: tuple[str, ...]  # the reference model's committed head table in a few lines
+    notes: tuple[str, ...]  # [transfer] settings a command-line flag overrode
+
+    @property
+    def evaluations(self) -> list[Evaluation]:
+        return [ev for ev in self.results.values() if not isinstance(ev, str)]
+
+
+def build_report(
+    results: Mapping[str, Evaluation | str],
     settings: Thresholds,
-    markdown: Path | None = None,
-    plot: Path | None = None,
-    notes: list[str] | None = None,
-    robustness: dict[str, str] | None = None,
-    heatmap: str | None = None,
-    preface: list[str] | None = None,
-    zoo_plot: Path | None = None,
+    *,
+    checks: Iterable[Check] | None = None,
+    skipped: Mapping[str, str] | None = None,
+    robustness: bool = True,
+    preface: Iterable[str] | None = None,
+    notes: Iterable[str] = (),
+) -> Report:
+    """The report of `results` (source -> Evaluation or why it has none). `checks` and `skipped` default
+    to every check of the evaluations and every one they could not compute, in evaluation order (the
+    plugin passes the ones its tests ran, in test order); `robustness` adds each check's share of the
+    claims/robustness.toml table-level grid; `preface` defaults to the sources' own."""
+    from harness.claims import robustness as robustness_mod
+    from harness.claims import sources as sources_mod
+    from harness.claims.checks import check_key
+
+    evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
+    if checks is None:
+        checks = [c for ev in evaluations for c in ev.checks.values()]
+    if skipped is None:
+        skipped = {check_key(c, ev.source, v): r for ev in evaluations for (c, v), r in ev.unavailable.items()}
+    checks = tuple(checks)
+    sweep = robustness_mod.sweep_evaluations(evaluations) if robustness else None
+    notes_by_check = robustness_mod.verdict_notes(sweep.summary) if sweep is not None else None
+    return Report(
+        results=dict(results),
+        checks=checks,
+        skipped=dict(skipped),
+        settings=settings,
+        verdicts=verdict_frame(checks, skipped, notes_by_check),
+        sources=sources_frame(dict(results)),
+        robustness=notes_by_check,
+        sweep=sweep,
+        preface=tuple(sources_mod.preface(list(results)) if preface is None else preface),
+        reference=tuple(reference_summary(settings.transfer)),
+        notes=tuple(notes),
+    )
+
+
+def write_files(
+    report: Report, *, markdown: Path | None = None, plot: Path | None = None, heatmap: str | None = None, zoo_plot: Path | None = None,
 ) -> list[str]:
-    """Write the Markdown report and/or the pairs plot; returns one line per file written. The CLI
-    (`report`) and the pytest plugin (`--claims-report`, `--claims-plot`) both call this. `robustness`
-    (check key -> note) and `heatmap` (a link) go into the Markdown report; zoo sources add their
+    """Write the Markdown report and/or the pairs plot of `report`; returns one line per file written.
+    The CLI (`report`) and the pytest plugin (`--claims-report`, `--claims-plot`) both call this.
+    `heatmap` (a link to the robustness heatmap) goes into the Markdown report; zoo sources add their
     pairs against the noise floors (harness.report.zoo), and `zoo_plot` draws them."""
     from harness.analysis.uncertainty import pair_intervals
 
     written = []
-    evaluations = [ev for ev in results.values() if not isinstance(ev, str)]
+    settings = report.settings
+    evaluations = report.evaluations
     zoo_sections = _zoo_sections(evaluations, settings) if (markdown or zoo_plot) else {}
     if zoo_plot and zoo_sections:
 
@@ -306,8 +353,7 @@ def write_files(
     if markdown:
         markdown = Path(markdown)
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        reference = reference_summary(settings.transfer)
-        text = summary_markdown(evaluations, checks, skipped, sources_frame(results), reference, notes, robustness, heatmap, preface)
+        text = summary_markdown(report, heatmap)
         for lines in zoo_sections.values():
             text += "\n" + "\n".join(lines[0])
         from harness.files import atomic_write_text

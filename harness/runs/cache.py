@@ -27,6 +27,7 @@ from filelock import FileLock
 from harness import HARNESS_VERSION
 from harness.files import UnsafePath, atomic_write_bytes, atomic_write_text, contained, path_component, remove_orphan_temps
 from harness.paths import CACHE_ENV, FIXTURES_DIR, cache_dir
+from harness.errors import UserError
 
 log = logging.getLogger("harness.cache")
 
@@ -35,7 +36,7 @@ class CorruptCacheEntry(UserWarning):
     """A cache entry failed its integrity check and will be recomputed."""
 
 
-class CommittedEntryCorrupt(ValueError):
+class CommittedEntryCorrupt(UserError, ValueError):
     """A committed entry (fixtures/recomputed/) failed its integrity check. Unlike a user-cache entry
     it is never treated as absent: a source that silently lost a committed table would give verdicts
     on fewer models (fewer checks, green). One line naming the file; exit 2 from the CLI."""

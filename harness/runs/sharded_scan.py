@@ -30,6 +30,7 @@ from harness.runs.cache import CacheKey
 from harness.paths import CACHE_ENV, cache_dir
 from harness.runs.run_spec import RunSpec
 from harness.runs.shards import ShardStore, shard_root
+from harness.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def reachable(address: str | None, timeout: float = RAY_CONNECT_TIMEOUT_S) -> No
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+        raise InputError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as err:

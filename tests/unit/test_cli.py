@@ -165,7 +165,53 @@ def test_the_zoo_plot_is_drawn_for_every_zoo_source(tmp_path, monkeypatch):
     sections = {name: ([], pd.DataFrame(), {}) for name in ("zoo:mean", "zoo:zero")}
     monkeypatch.setattr(render, "_zoo_sections", lambda evaluations, settings: sections)
     monkeypatch.setattr(render, "plot_zoo", lambda published, pairs, floors, path, title: drawn.append((path, title)) or path)
-    written = render.write_files({}, [], {}, thresholds.load(), zoo_plot=tmp_path / "zoo.png")
+    written = render.write_files(render.build_report({}, thresholds.load(), robustness=False), zoo_plot=tmp_path / "zoo.png")
     assert [path for path, _ in drawn] == [tmp_path / "zoo.png", tmp_path / "zoo_zero.png"]
     assert "source zoo:zero" in drawn[1][1]
     assert written == [f"zoo plot of zoo:mean written to {tmp_path / 'zoo.png'}", f"zoo plot of zoo:zero written to {tmp_path / 'zoo_zero.png'}"]
+
+
+class _Terminal:
+    """What the pytest plugin writes on the terminal, as lines (a stand-in for pytest's reporter)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def section(self, title, **_):
+        self.lines.append(f"== {title}")
+
+    def write_line(self, line, **_):
+        self.lines.extend(str(line).split("\n"))
+
+
+def test_the_cli_and_the_plugin_print_one_built_report(tmp_path, monkeypatch, capsys):
+    """`python -m harness report` and the pytest plugin's terminal summary each build the report once with
+    render.build_report and print that Report's frames; its Markdown file is written from the same Report."""
+    from types import SimpleNamespace
+
+    from harness import pytest_plugin
+    from harness.claims import checks, sources
+    from harness.report import render
+
+    built = []
+    original = render.build_report
+    monkeypatch.setattr(render, "build_report", lambda *a, **k: built.append(original(*a, **k)) or built[-1])
+
+    out = run(capsys, "report", "--source", "published", "--no-compute", "--markdown", str(tmp_path / "cli.md"))
+    (cli,) = built
+    assert render.terminal_table(cli.verdicts) in out and render.markdown_table(cli.sources) in out
+    assert "reference model: " + "\n  ".join(cli.reference) in out
+    assert render.markdown_table(cli.verdicts) in (tmp_path / "cli.md").read_text()
+
+    evaluation = checks.evaluate_source(sources.load("published", compute=False))
+    session = pytest_plugin.ClaimsSession(None, "cpu", False, False, tmp_path / "plugin.md", None, robustness=False)
+    session.evaluations["published"] = evaluation
+    session.checks = {(c.claim, c.source, c.variant): c for c in evaluation.checks.values()}
+    terminal = _Terminal()
+    pytest_plugin.pytest_terminal_summary(terminal, 0, SimpleNamespace(stash={pytest_plugin.SESSION: session}))
+    plugin = built[-1]
+    assert len(built) == 2 and plugin.robustness is None
+    table = render.terminal_table(plugin.verdicts).split("\n")
+    assert terminal.lines[0] == "== claims verdicts" and terminal.lines[1:1 + len(table)] == table
+    assert render.terminal_sources(plugin.sources) in "\n".join(terminal.lines)
+    assert render.markdown_table(plugin.verdicts) in (tmp_path / "plugin.md").read_text()

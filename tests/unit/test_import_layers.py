@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from harness.paths import REPO_ROOT
+from harness.report.module_map import LAYERS
 
 pytestmark = pytest.mark.unit
 
 HARNESS = REPO_ROOT / "harness"
-# The order of docs/ARCHITECTURE.md: each layer may import the layers before it (and itself).
-LAYERS = ("paths", "files", "schema", "options", "models", "data", "scoring", "runs", "analysis", "claims", "report", "cli", "pytest_plugin")
 # analysis and runs are siblings: analysis reads tables, never scans; runs never analyses.
 FORBIDDEN = {("analysis", "runs"), ("runs", "analysis")}
 

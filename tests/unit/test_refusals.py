@@ -161,6 +161,39 @@ def test_user_errors_end_in_one_line_and_exit_2(capsys, argv, expected):
     assert expected in one_error_line(capsys)
 
 
+@pytest.mark.parametrize("error", [KeyError("no such key"), ValueError("a bad internal value"), LookupError("lost")])
+def test_a_bug_is_its_traceback_and_a_hint_never_a_user_error(capsys, monkeypatch, error):
+    """An exception of the harness's own code is not the user's mistake: the traceback and one line
+    asking to report it (exit 1), never the one-line exit 2 of bad input."""
+    from harness.cli import main as cli
+
+    def broken(args):
+        raise error
+
+    monkeypatch.setattr(cli, "cmd_audit", broken)
+    assert main(["audit"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and type(error).__name__ in err
+    assert err.strip().splitlines()[-1].startswith("error: this is a bug of the harness") and "(--debug" not in err
+
+
+def test_every_refusal_of_input_is_a_user_error():
+    """Each module's own refusal class derives from harness.errors.UserError (exit 2 on the command
+    line) and keeps the builtin base its callers catch."""
+    from harness.claims import grid, role_grid, sources, thresholds
+    from harness.data import designs, head_table
+    from harness.errors import InputError, NotStored, UnknownName, UserError
+    from harness.models import gguf, weights
+    from harness.runs import cache
+
+    refusals = [designs.DesignError, thresholds.ThresholdsError, grid.GridError, verdicts.VerdictsError, role_grid.RoleGridError,
+                sources.UnknownSource, head_table.HeadTableError, published.FixtureModified, weights.WeightsNotFound,
+                gguf.GgufMissing, gguf.GgufHashMismatch, cache.CommittedEntryCorrupt, InputError, UnknownName, NotStored]
+    assert [cls.__name__ for cls in refusals if not issubclass(cls, UserError)] == []
+    assert issubclass(InputError, ValueError) and issubclass(UnknownName, KeyError) and issubclass(NotStored, LookupError)
+    assert str(UnknownName("unknown model 'x'")) == "unknown model 'x'"
+
+
 def test_debug_shows_the_traceback():
     with pytest.raises(ValueError, match="unknown source"):
         main(["transfer", "--source", "publishd", "--debug"])
