@@ -34,9 +34,9 @@ from harness.paths import FIXTURES_DIR
 log = logging.getLogger("harness.faithfulness")
 
 RESULTS_DIR = FIXTURES_DIR / "faithfulness"
-# Zoo tables to rank heads by, per faithfulness method: a method with no zoo table of its own
-# (counterfactual) ranks heads by the mean-ablation table.
-RANKING_METHOD = {"mean": "mean", "zero": "zero", "counterfactual": "mean"}
+# Zoo tables to rank heads by, per faithfulness method: each method's own table (the claims judge a
+# source's sets against that source's ranking: a set ranked on another method's table is stale there).
+RANKING_METHOD = {"mean": "mean", "zero": "zero", "counterfactual": "counterfactual"}
 KEY_COLUMNS = ("kind", "ranking", "k", "draw", "label", "heads")
 # Rows measured between two writes of the results: a killed run loses at most this many.
 CHUNK_ROWS = 24
