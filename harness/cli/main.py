@@ -648,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--per-head", action="store_true", help="per-head rows in the layout of the origin's ioi_transfer_generic.csv")
     p.add_argument("--intervals", action="store_true", help="add bootstrap intervals (over base heads)")
-    p.add_argument("--n-boot", type=int, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
+    p.add_argument("--n-boot", type=args_types.DRAWS, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
     p.add_argument("--seed", type=args_types.SEED, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_transfer)
@@ -696,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="pretrained",
                    help="pretrained | perturbed (the weights-noise twin, registry.ZOO_WEIGHTS_TWIN) | requant:SCHEME")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--n-prompts", type=int, default=None, help="prompts (default: the registry's zoo count of each model)")
+    p.add_argument("--n-prompts", type=args_types.PROMPTS, default=None, help="prompts (default: the registry's zoo count of each model)")
     _add_scan_options(p, dtype=None)
     p.set_defaults(func=cmd_zoo)
 
@@ -708,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ig-steps", type=args_types.POSITIVE, default=DEFAULT_IG_STEPS, help="attribution_ig: midpoint steps m")
     p.add_argument("--ig-path", default=DEFAULT_IG_PATH, choices=IG_PATHS, help="attribution_ig: which heads move together")
     p.add_argument("--style", default=None, choices=STYLES, help="prompt style (default: the model's design's, else wang)")
-    p.add_argument("--n-prompts", type=args_types.int_in(2), default=None, help="prompts (default: the model's design's, else 200)")
+    p.add_argument("--n-prompts", type=args_types.PROMPTS, default=None, help="prompts (default: the model's design's, else 200)")
     p.add_argument("--seed", type=args_types.SEED, default=0)
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")

@@ -42,7 +42,8 @@ from harness.data.published import sha256_of
 from harness.models import registry
 from harness.models.registry import GgufSource, ModelSpec
 from harness.paths import REPO_ROOT, name_problem
-from harness.schema import Count, Prompts, Schema, Seed, Text, convert, read_toml
+from harness.sizes import MAX_HEADS, MAX_LAYERS
+from harness.schema import Heads, Layers, Prompts, Schema, Seed, Text, convert, read_toml
 
 DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
 BUILTIN = ("seed", "zoo")
@@ -91,8 +92,8 @@ class ModelEntry(Schema):
     sha256: Sha256 | None = None
     family: Text | None = None
     architecture: Text | None = None
-    n_layers: Count | None = None
-    n_heads: Count | None = None
+    n_layers: Layers | None = None
+    n_heads: Heads | None = None
     tokenizer: Text | None = None
     prepend_bos: bool | None = None
     config_from: Text | None = None
@@ -323,6 +324,18 @@ def _geometry(config: Mapping[str, Any]) -> tuple[int | None, int | None]:
     return layers, heads
 
 
+def _size_problem(value: Any, most: int) -> str | None:
+    """Why `value` is no layer or head count (a boolean is none), or None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer in [1, {most}]"
+    return None if 1 <= value <= most else f"must be in [1, {most}] (no model has more)"
+
+
+def _config_key(config: Mapping[str, Any], key: str) -> str:
+    names = ("num_hidden_layers", "n_layer", "num_layers") if key == "layers" else ("num_attention_heads", "n_head", "num_heads")
+    return next((k for k in names if k in config), names[0])
+
+
 def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) -> ModelSpec:
     """A ModelSpec for a model given inline: a hub id, a local HF directory, a GGUF file, or a twin config."""
     given = [k for k in WEIGHT_KEYS if k in entry]
@@ -352,8 +365,14 @@ def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) 
             raise DesignError(f"{where}: a hub model needs architecture, n_layers and n_heads (its config is not on this machine)")
     layers, heads = _geometry(config)
     layers, heads = entry.get("n_layers", layers), entry.get("n_heads", heads)
-    if not isinstance(layers, int) or not isinstance(heads, int) or layers < 1 or heads < 1:
+    if layers is None or heads is None:
         raise DesignError(f"{where}: geometry unknown (give n_layers and n_heads, or a config with them)")
+    for key, value, most in (("layers", layers, MAX_LAYERS), ("heads", heads, MAX_HEADS)):
+        problem = _size_problem(value, most)
+        if problem:
+            named = "n_" + key if "n_" + key in entry else f"its config's {_config_key(config, key)}"
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as TOML writes it
+            raise DesignError(f"{where}: {named} = {shown} {problem}")
     architecture = entry.get("architecture") or (config.get("architectures") or [None])[0]
     if not architecture:
         raise DesignError(f"{where}: architecture unknown (give architecture = '<HF class name>')")

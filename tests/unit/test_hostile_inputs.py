@@ -355,3 +355,79 @@ def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(
     monkeypatch.setattr(recompute, "cached_scores", first_misses)
     table, _ = recompute.task_scores("pythia-70m", "ioi", run, progress=False)
     assert scans == ["pythia-70m"] and list(table["delta"]) == [0.5]
+
+
+# --- (7) sizes that cannot fit are refused, with the estimate, before anything is allocated ---------
+
+
+def test_a_design_n_layers_beyond_any_model_or_a_boolean_is_one_line(tmp_path, capsys):
+    base = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "sizes"')
+    entry = 'architecture = "LlamaForCausalLM"\ntokenizer = "gguf:smollm2-135m"'
+    for i, (old, new, key) in enumerate([
+        (entry, entry + "\nn_layers = 9223372036854775807\nn_heads = 2", "n_layers"),
+        (entry, entry + "\nn_layers = true\nn_heads = 2", "n_layers"),
+        ("num_hidden_layers = 2, num_attention_heads", "num_hidden_layers = true, num_attention_heads", "num_hidden_layers"),
+        ("num_hidden_layers = 2, num_attention_heads", "num_hidden_layers = 9223372036854775807, num_attention_heads", "num_hidden_layers"),
+    ]):
+        design = tmp_path / f"d{i}.toml"
+        design.write_text(base.replace(old, new, 1).replace('name = "sizes"', f'name = "sizes{i}"'))
+        assert main(["transfer", "--design", str(design), "--source", f"sizes{i}:mean", "--no-compute"]) == 2
+        line = one_error_line(capsys)
+        assert f"design file {design}" in line and key in line, line
+
+
+@pytest.mark.parametrize("argv", [["transfer", "--source", "published", "--intervals", "--n-boot", "1000000000"],
+                                  ["scores", "--model", "pythia-70m", "--weights", "twin", "--n-prompts", "100000000000"],
+                                  ["zoo", "--model", "smollm2-135m", "--n-prompts", "100000000000"]])
+def test_a_count_beyond_its_bound_is_refused_by_argparse(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "must be >=" in capsys.readouterr().err
+
+
+def test_an_uncertainty_n_boot_beyond_its_bound_names_the_file_and_key(tmp_path):
+    from harness.claims import thresholds
+
+    text = (REPO_ROOT / "claims" / "thresholds.toml").read_text()
+    assert "\nn_boot = 2000\n" in text
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text.replace("\nn_boot = 2000\n", "\nn_boot = 2000000000\n", 1))
+    with pytest.raises(thresholds.ThresholdsError, match=r"uncertainty\.n_boot = 2000000000 must be"):
+        thresholds.load(path)
+
+
+def test_resampling_that_cannot_fit_in_memory_is_refused_with_the_estimate_before_allocating(monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from harness import sizes
+    from harness.analysis import uncertainty
+
+    monkeypatch.setattr(sizes, "machine_memory", lambda: 2**30)  # a 1 GiB machine
+    heads = pd.DataFrame({"tgt_frac_rank": np.linspace(0, 1, 144), "frac_rank_missing_as_one": np.linspace(0, 1, 144),
+                          "tgt_present": True, "lost": False})
+
+    def no_draws(*args, **kwargs):
+        raise AssertionError("drew before the size was checked")
+
+    monkeypatch.setattr(np.random, "default_rng", no_draws)
+    with pytest.raises(sizes.TooLarge, match=r"1000000 draws.*144.*GiB.*1 GiB"):
+        uncertainty.bootstrap_pair(heads, n_boot=1_000_000)
+    with pytest.raises(sizes.TooLarge, match="GiB"):
+        uncertainty.mean_interval(np.ones(144), n_boot=1_000_000, level=0.95, seed=0)
+    with pytest.raises(sizes.TooLarge, match="GiB"):
+        uncertainty.compare_groups([np.ones(100)], [np.ones(100)], "q", n_boot=10, n_perm=1_000_000)
+
+
+def test_a_scan_whose_per_prompt_arrays_cannot_fit_is_refused_with_the_estimate(tmp_path, monkeypatch):
+    from harness import sizes
+    from harness.runs import recompute
+    from harness.runs.run_spec import RunSpec
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sizes, "machine_memory", lambda: 2**30)
+    monkeypatch.setattr(recompute, "run_sharded", lambda *a, **k: pytest.fail("scanned before the size was checked"))
+    with pytest.raises(sizes.TooLarge, match=r"pythia-70m.*1000000 prompts.*GiB.*1 GiB"):
+        recompute.task_scores("pythia-70m", "ioi", RunSpec(weights="twin", n_prompts=1_000_000), progress=False)
+    assert not (tmp_path / "cache" / "shards").exists()

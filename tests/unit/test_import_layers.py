@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 HARNESS = REPO_ROOT / "harness"
 # The order of docs/ARCHITECTURE.md: each layer may import the layers before it (and itself).
-LAYERS = ("paths", "files", "schema", "options", "models", "data", "scoring", "runs", "analysis", "claims", "report", "cli", "pytest_plugin")
+LAYERS = ("paths", "sizes", "files", "schema", "options", "models", "data", "scoring", "runs", "analysis", "claims", "report", "cli", "pytest_plugin")
 # analysis and runs are siblings: analysis reads tables, never scans; runs never analyses.
 FORBIDDEN = {("analysis", "runs"), ("runs", "analysis")}
 
