@@ -129,6 +129,7 @@ def _sha256_text(text: str) -> str:
 
 
 ARRAYS_FILE = "per_prompt.npz"
+TABLE_FILE = "table.csv"
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -300,6 +301,20 @@ class ScoreCache:
         """Remove an entry's lock file (for entries that are committed to git, which keeps no locks)."""
         (self.entry_dir(key) / ".lock").unlink(missing_ok=True)
 
+    def verify(self) -> int:
+        """Every entry folder checked as a read checks it, without reading the tables: a folder with no
+        meta.json (its table cannot be verified), metadata that is no JSON object or records another key
+        than its folder's, a table or per-prompt arrays failing their recorded sha256. A failure goes
+        through `_corrupt` (CommittedEntryCorrupt naming the file in the committed layer). The number of
+        entries checked."""
+        folders = sorted(p for p in self.root.glob("*/*") if p.is_dir()) if self.root.is_dir() else []
+        for folder in folders:
+            try:
+                _verify_entry(folder)
+            except _Bad as bad:
+                self._corrupt(bad)
+        return len(folders)
+
     def entries(self, model: str | None = None) -> list[dict[str, Any]]:
         """Metadata of every readable entry (optionally of one model)."""
         base = self.root / model if model else self.root
@@ -316,6 +331,33 @@ class ScoreCache:
             elif self.read_only:
                 self._corrupt(_Bad(meta_path, f"holds {type(meta).__name__}, not an object"))
         return out
+
+
+def _verify_entry(folder: Path) -> None:
+    """_Bad naming the file when the entry in `folder` fails an integrity check (ScoreCache.verify)."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise _Bad(folder, "has no meta.json: its table cannot be verified")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise _Bad(meta_path, f"cannot be read ({' '.join(str(exc).split())})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("key"), dict):
+        raise _Bad(meta_path, "holds no object with a key")
+    if meta["key"].get("model") != folder.parent.name or digest_of(meta["key"]) != folder.name:
+        raise _Bad(meta_path, "records another key than its folder's")
+    for name, recorded in ((TABLE_FILE, "table_sha256"), (ARRAYS_FILE, "arrays_sha256")):
+        path = folder / name
+        if recorded not in meta:
+            if name == TABLE_FILE or path.exists():
+                raise _Bad(path, f"has no {recorded} in meta.json: it cannot be verified")
+            continue
+        try:  # the table's digest is of its text, as `get` reads it; the arrays', of their bytes
+            actual = _sha256_text(path.read_text()) if name == TABLE_FILE else hashlib.sha256(path.read_bytes()).hexdigest()
+        except (OSError, ValueError) as exc:
+            raise _Bad(path, getattr(exc, "strerror", None) or " ".join(str(exc).split())) from None
+        if actual != meta[recorded]:
+            raise _Bad(path, f"fails its checksum (sha256 differs from meta.json's {recorded})")
 
 
 class _Bad(Exception):

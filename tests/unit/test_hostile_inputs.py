@@ -431,3 +431,48 @@ def test_a_scan_whose_per_prompt_arrays_cannot_fit_is_refused_with_the_estimate(
     with pytest.raises(sizes.TooLarge, match=r"pythia-70m.*1000000 prompts.*GiB.*1 GiB"):
         recompute.task_scores("pythia-70m", "ioi", RunSpec(weights="twin", n_prompts=1_000_000), progress=False)
     assert not (tmp_path / "cache" / "shards").exists()
+
+
+# --- (8) --snapshot-update never runs on a damaged or unverified committed table -------------------
+
+
+def repo_copy(root: Path) -> Path:
+    """The parts of this checkout a claims run reads, copied under `root` (so a test may damage them)."""
+    import shutil
+
+    for name in ("harness", "claims", "fixtures", "snapshots"):
+        shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".lock"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy2(REPO_ROOT / name, root / name)
+    return root
+
+
+def committed_smollm2_entry(root: Path, method: str) -> Path:
+    import json
+
+    for meta in sorted((root / "fixtures" / "recomputed" / "smollm2-135m").glob("*/meta.json")):
+        if json.loads(meta.read_text())["key"]["method"] == method:
+            return meta.parent
+    raise AssertionError(f"no committed {method} entry of smollm2-135m")
+
+
+@pytest.mark.parametrize("damage", ["edited", "no metadata"])
+def test_snapshot_update_on_a_damaged_committed_table_fails_before_syrupy_touches_a_snapshot(tmp_path, damage):
+    """Seen red on main: the run deleted the SmolLM2 snapshots (unused once their test errored) and exited 1."""
+    repo = repo_copy(tmp_path / "repo")
+    entry = committed_smollm2_entry(repo, "mean")
+    table = entry / "table.csv"
+    if damage == "edited":
+        lines = table.read_text().splitlines()
+        table.write_text("\n".join(lines[:1] + [lines[1].replace("0", "9", 1)] + lines[2:]) + "\n")
+    else:
+        (entry / "meta.json").unlink()
+    snapshots = (repo / "snapshots" / "claims" / "test_snapshots.ambr").read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "IOI_CLAIMS_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "claims/test_snapshots.py", "--snapshot-update",
+         "-k", "smollm2"], cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 4, result.stdout[-3000:]
+    assert "--snapshot-update" in result.stderr and "fixtures/recomputed/smollm2-135m" in result.stderr, result.stderr[-2000:]
+    assert (repo / "snapshots" / "claims" / "test_snapshots.ambr").read_bytes() == snapshots
