@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from harness import HARNESS_VERSION
+from harness import HARNESS_VERSION, files
 from harness.files import UnsafePath, atomic_write_bytes, atomic_write_text, contained, path_component, remove_orphan_temps
 from harness.paths import CACHE_ENV, FIXTURES_DIR, cache_dir
 
@@ -41,27 +40,21 @@ class CommittedEntryCorrupt(ValueError):
     on fewer models (fewer checks, green). One line naming the file; exit 2 from the CLI."""
 
 
-class UnstoredResult(UserWarning):
+class UnstoredResult(files.CacheFallback):
     """A finished result could not be stored in its cache and went to the fallback cache instead."""
 
 
-_FALLBACK: list[Path] = []  # this process's private fallback folder, made on first use
-
-
 def fallback_root() -> Path:
-    """Where a result goes when its cache cannot be written: a private folder made for this process
-    (tempfile.mkdtemp: mode 0700, owned by the user, a fresh unpredictable name, so nothing planted in
-    the shared temp dir is followed); the warning names its resolved path."""
-    if not _FALLBACK or not _FALLBACK[0].is_dir():
-        _FALLBACK[:] = [Path(tempfile.mkdtemp(prefix="ioi-claims-fallback-")).resolve()]
-    return _FALLBACK[0] / "scores"
+    """Where a result goes when its cache cannot be written: `scores` in this process's private fallback
+    folder (harness.files.fallback_root, shared by every cache)."""
+    return files.fallback_root() / "scores"
 
 
 def fallback_cache() -> tuple[ScoreCache, ...]:
     """This process's fallback folder as a score cache, once a result went there (so the run that
     computed a result it could not store still reads it); () before."""
-    if _FALLBACK and (_FALLBACK[0] / "scores").is_dir():
-        return (ScoreCache(_FALLBACK[0] / "scores"),)
+    if files._FALLBACK and (files._FALLBACK[0] / "scores").is_dir():
+        return (ScoreCache(files._FALLBACK[0] / "scores"),)
     return ()
 
 

@@ -273,6 +273,7 @@ def test_text_cells_are_escaped_in_csv_markdown_and_console_tables(capsys):
 def unstorable_design(tmp_path, monkeypatch):
     """The tiny twin design, and a score cache whose folder refuses every write (so results go to this
     process's fallback folder, a private one under tmp_path)."""
+    from harness import files
     from harness.claims import sources
     from harness.runs import cache as cache_module
 
@@ -280,7 +281,7 @@ def unstorable_design(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "_USER_SOURCES", [])
     monkeypatch.setattr(sources, "_USER_DESIGNS", {})
     (tmp_path / "fallback").mkdir()
-    monkeypatch.setattr(cache_module, "_FALLBACK", [tmp_path / "fallback"])
+    monkeypatch.setattr(files, "_FALLBACK", [tmp_path / "fallback"])
     real_put = cache_module.ScoreCache._put
 
     def refuse_primary(self, folder, *args):
@@ -476,3 +477,94 @@ def test_snapshot_update_on_a_damaged_committed_table_fails_before_syrupy_touche
     assert result.returncode == 4, result.stdout[-3000:]
     assert "--snapshot-update" in result.stderr and "fixtures/recomputed/smollm2-135m" in result.stderr, result.stderr[-2000:]
     assert (repo / "snapshots" / "claims" / "test_snapshots.ambr").read_bytes() == snapshots
+
+
+# --- (9) the tokenizer, weights and GGUF caches fall back as the scores cache does ------------------
+
+
+@pytest.fixture
+def private_fallback(tmp_path, monkeypatch):
+    """This process's fallback folder, made private to the test."""
+    from harness import files
+
+    monkeypatch.setattr(files, "_FALLBACK", [tmp_path / "fallback"])
+    monkeypatch.setattr(files, "_CACHE_FOLDERS", {})
+    (tmp_path / "fallback").mkdir()
+    return tmp_path / "fallback"
+
+
+def test_a_gguf_tokenizer_goes_to_the_fallback_when_the_cache_is_a_file(tmp_path, monkeypatch, private_fallback):
+    """Seen red on main: NotADirectoryError ('Not a directory: .../tokenizers')."""
+    from harness.files import CacheFallback
+    from harness.models import registry
+    from harness.models.tokenizers import gguf_tokenizer
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "a-file"))
+    with pytest.warns(CacheFallback, match="tokenizers"):
+        tokenizer = gguf_tokenizer(registry.get("smollm2-135m"))
+    assert tokenizer.bos_token_id is not None
+    assert any(private_fallback.glob("tokenizers/smollm2-135m-*/tokenizer_config.json"))
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_dequantised_weights_that_fill_the_cache_go_to_the_fallback(tmp_path, monkeypatch, private_fallback):
+    """A full cache: the dequantised copy is written to the fallback folder instead (seen red on main:
+    'No space left on device')."""
+    import errno
+
+    from harness.files import CacheFallback
+    from harness.models import loaders, registry
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(cache))
+    spec = registry.get("smollm2-135m")
+
+    def dequantize(spec, gguf, destination):  # a stand-in writer: the cache's disk is full
+        if cache in destination.parents:
+            raise OSError(errno.ENOSPC, "No space left on device", str(destination / "model.safetensors"))
+        for name in loaders._DEQUANTIZED_FILES:
+            (destination / name).write_text("x")
+        import json
+
+        size = (destination / "model.safetensors").stat().st_size
+        (destination / loaders._DEQUANTIZED_MARKER).write_text(json.dumps({"gguf_sha256": spec.gguf.sha256, "weights_bytes": size}))
+
+    monkeypatch.setattr(loaders, "_dequantize_gguf", dequantize)
+    with pytest.warns(CacheFallback, match="No space left"):
+        folder = loaders._ensure_dequantized(spec, tmp_path / "m.gguf", spec.gguf.sha256)
+    assert private_fallback in folder.parents and loaders._dequantized_complete(folder)
+    assert loaders._ensure_dequantized(spec, tmp_path / "m.gguf", spec.gguf.sha256) == folder  # found there again
+
+
+def test_an_assembled_gguf_that_cannot_be_written_goes_to_the_fallback(tmp_path, monkeypatch, private_fallback):
+    import errno
+    import hashlib
+
+    from harness.files import CacheFallback
+    from harness.models import gguf, registry
+    from harness.models.registry import GgufSource
+
+    parts = [tmp_path / "a.part", tmp_path / "b.part"]
+    parts[0].write_bytes(b"GGUF" + b"1" * 10)
+    parts[1].write_bytes(b"2" * 10)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    source = GgufSource(packages=(), parts=tuple((GgufSource.LOCAL, str(p)) for p in parts), sha256=digest, file_name="m.gguf",
+                        licence="x", upstream="m")
+    from dataclasses import replace
+
+    spec = replace(registry.get("smollm2-135m"), gguf=source)
+    monkeypatch.setattr(gguf, "part_paths", lambda source: parts)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(cache))
+    real = gguf._assemble
+
+    def full_disk(parts, target, source):
+        if cache in target.parents:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real(parts, target, source)
+
+    monkeypatch.setattr(gguf, "_assemble", full_disk)
+    with pytest.warns(CacheFallback, match="No space left"):
+        path = gguf.gguf_path(spec)
+    assert private_fallback in path.parents and path.read_bytes().startswith(b"GGUF")
