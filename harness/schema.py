@@ -188,6 +188,8 @@ def describe(hint: Any, with_type: bool = True) -> str:
         return describe(members[0], with_type) if len(members) == 1 else " or ".join(describe(a) for a in members)
     if typing.get_origin(hint) in (dict, list, tuple):
         inner = typing.get_args(hint)[-1] if typing.get_origin(hint) is dict else typing.get_args(hint)[0]
+        if inner is Any:
+            return "a table" if typing.get_origin(hint) is dict else "a list"
         return f"{'a table' if typing.get_origin(hint) is dict else 'a list'} of {describe(inner)}"
     if typing.get_origin(hint) is Literal:
         values = typing.get_args(hint)

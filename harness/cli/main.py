@@ -78,8 +78,12 @@ def _load(args, name: str | None = None, *, need_data: bool = True):
     """A source by name (default: --source), its notes on stderr; UserError when it has no head table."""
     from harness.claims import sources
 
-    _design(args)
-    name = name or args.source
+    design = _design(args)
+    single, name = name is None, name or args.source  # report mixes its sources; transfer and audit read one
+    if single and design is not None and not name.startswith(f"{sources.FILE}:") and sources.design_of(name).path != design.path:
+        theirs = ", ".join(f"{design.name}:{m}" for m in sources.design_methods(design))
+        raise UserError(f"--design {args.design} does not apply to source {name} (it uses the {sources.design_of(name).name} design): "
+                        f"use --source {theirs.split(', ')[0]} (the design's sources: {theirs}) or file:PATH, or drop --design")
     src = sources.load(name, allow_modified=args.allow_modified, compute=not args.no_compute, device=args.device)
     for note in src.notes:
         print(f"note: {note}", file=sys.stderr)

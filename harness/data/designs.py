@@ -255,7 +255,7 @@ def _parse(path: Path) -> Design:
         if merged:
             model_run[model] = merged
     pairs, kinds = _pairs(file.pairs, set(file.models), inline, where)
-    ladders = _ladders(file.ladders, set(file.models), where)
+    ladders = _ladders(file.ladders, set(file.models), where, set(pairs))
     _INLINE[path] = inline
     for spec in inline.values():
         registry.register(spec)
@@ -295,7 +295,7 @@ def _pairs(items: list[PairEntry], models: set[str], inline: Mapping[str, ModelS
     return tuple(pairs), kinds
 
 
-def _ladders(table: Mapping[str, list[str]], models: set[str], where: str) -> dict[str, tuple[str, ...]]:
+def _ladders(table: Mapping[str, list[str]], models: set[str], where: str, pairs: set[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
     out = {}
     for name, ladder in table.items():
         ladder_where = f"{where}, ladders.{name}"
@@ -306,6 +306,10 @@ def _ladders(table: Mapping[str, list[str]], models: set[str], where: str) -> di
                 raise DesignError(f"{ladder_where}: model {model!r} is not in the design's [models]")
         if len(set(ladder)) != len(ladder):
             raise DesignError(f"{ladder_where}: a model appears twice")
+        for step in zip(ladder, ladder[1:]):  # W2 reads each step as one of the design's pairs
+            if step not in pairs:
+                raise DesignError(f"{ladder_where}: the step {step[0]} -> {step[1]} is not one of the design's [[pairs]] "
+                                  "(each consecutive step of a ladder is compared as a pair: add it)")
         out[name] = tuple(ladder)
     return out
 

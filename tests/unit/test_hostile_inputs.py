@@ -568,3 +568,36 @@ def test_an_assembled_gguf_that_cannot_be_written_goes_to_the_fallback(tmp_path,
     with pytest.warns(CacheFallback, match="No space left"):
         path = gguf.gguf_path(spec)
     assert private_fallback in path.parents and path.read_bytes().startswith(b"GGUF")
+
+
+# --- (10) one clear line where a traceback or a cryptic line was -------------------------------------
+
+
+def test_a_ladder_step_that_is_no_pair_is_one_line_naming_the_ladder(tmp_path, capsys):
+    """Seen red on main: 'source cycle:mean failed: ('ta', 'tc')', exit 1."""
+    text = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "ladder"')
+    third = text[text.index("[models.tb]"):text.index("[[pairs]]")].replace("[models.tb]", "[models.tc]")
+    design = tmp_path / "d.toml"
+    design.write_text(text.replace("[[pairs]]", third + "[[pairs]]") + '\n[ladders]\ntw = ["ta", "tc", "tb"]\n')
+    assert main(["report", "--design", str(design), "--source", "ladder:mean", "--no-compute"]) == 2
+    line = one_error_line(capsys)
+    assert f"design file {design}, ladders.tw: the step ta -> tc is not one of the design's [[pairs]]" in line, line
+
+
+def test_an_hf_config_that_is_no_table_names_the_file_and_entry(tmp_path, capsys):
+    text = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "badconfig"')
+    start = text.index("hf_config = {")
+    design = tmp_path / "d.toml"
+    design.write_text(text[:start] + 'hf_config = "abc"' + text[text.index("\n", start):])
+    assert main(["transfer", "--design", str(design), "--source", "badconfig:mean", "--no-compute"]) == 2
+    line = one_error_line(capsys)  # main: "... must be a table of Any"
+    assert line.startswith(f"error: design file {design}: models.ta.hf_config = 'abc' must be a table") and "Any" not in line
+
+
+def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, capsys):
+    """Seen red on main: exit 0, the published table's pairs, --design silently ignored."""
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "ignored"')
+    (tmp_path / "d.toml").write_text(design)
+    assert main(["transfer", "--design", str(tmp_path / "d.toml"), "--source", "published"]) == 2
+    line = one_error_line(capsys)
+    assert "does not apply to source published" in line and "ignored:mean" in line, line
