@@ -601,3 +601,41 @@ def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, 
     assert main(["transfer", "--design", str(tmp_path / "d.toml"), "--source", "published"]) == 2
     line = one_error_line(capsys)
     assert "does not apply to source published" in line and "ignored:mean" in line, line
+
+
+# --- (11) silent validation gaps ----------------------------------------------------------------------
+
+
+def _grid_with(tmp_path, old: str, new: str) -> Path:
+    text = (REPO_ROOT / "claims" / "robustness.toml").read_text()
+    assert old in text
+    path = tmp_path / "robustness.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("values = [50, 100, 200]", "values = [50, 100, 200, 200]", r"score\.n_prompts\.values lists 200 twice"),
+    ("values = [0, 1, 2]", "values = [0, 1, 1, 2]", r"score\.prompt_seed\.values lists 1 twice"),
+    ("values = [50, 100, 200]", "values = [1, 100, 200]", r"score\.n_prompts\.values\[0\] = 1 must be in \[2, 1000000\]"),
+])
+def test_a_robustness_grid_with_a_duplicate_or_an_impossible_value_is_one_line(tmp_path, old, new, message):
+    """Seen red on main: accepted (a duplicate counts its universes twice: X2 moved from fragile 0.42 to 0.62)."""
+    from harness.claims import grid
+
+    with pytest.raises(grid.GridError, match=message):
+        grid.load(_grid_with(tmp_path, old, new))
+
+
+def test_a_duplicate_table_level_value_is_refused(tmp_path):
+    import re
+
+    from harness.claims import grid
+
+    text = (REPO_ROOT / "claims" / "robustness.toml").read_text()
+    first = re.search(r"\[table\.(\w+)\][^\[]*?values = \[([^\]\n]+)\]", text)
+    value = first.group(2).split(",")[0].strip()
+    path = tmp_path / "robustness.toml"
+    path.write_text(text.replace(first.group(0), first.group(0).replace(f"values = [{first.group(2)}]", f"values = [{first.group(2)}, {value}]"), 1))
+    with pytest.raises(grid.GridError, match=rf"table\.{first.group(1)}\.values lists .* twice"):
+        grid.load(path)
