@@ -594,8 +594,12 @@ def test_an_hf_config_that_is_no_table_names_the_file_and_entry(tmp_path, capsys
     assert line.startswith(f"error: design file {design}: models.ta.hf_config = 'abc' must be a table") and "Any" not in line
 
 
-def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, capsys):
+def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, capsys, monkeypatch):
     """Seen red on main: exit 0, the published table's pairs, --design silently ignored."""
+    from harness.claims import sources
+
+    monkeypatch.setattr(sources, "_USER_SOURCES", [])  # the design is registered process-wide: not beyond this test
+    monkeypatch.setattr(sources, "_USER_DESIGNS", {})
     design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "ignored"')
     (tmp_path / "d.toml").write_text(design)
     assert main(["transfer", "--design", str(tmp_path / "d.toml"), "--source", "published"]) == 2
