@@ -12,19 +12,24 @@ after itself. Imports only harness.paths.
 - `contained(path, root)`: `path` resolved, refused (UnsafePath, one line) when a link takes it out of
   `root`; every write or delete in a cache goes through it.
 - `remove_orphan_temps(folder)`: deletes only the harness's own temporary files, never a link.
+- `cache_folder(kind)` / `fall_back(kind, err)`: the one fallback rule of every cache (scores, shards,
+  tokenizers, weights, GGUF): `<cache>/<kind>` while files can be written there, else the same folder
+  under this process's private fallback folder (`fallback_root`), with a warning naming both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import stat
 import tempfile
 from pathlib import Path
+import warnings
 from typing import Iterator
 
-from harness.paths import current_umask
+from harness.paths import CACHE_ENV, cache_dir, current_umask
 
 log = logging.getLogger("harness.files")
 
@@ -155,3 +160,56 @@ def remove_orphan_temps(folder: Path) -> list[Path]:
     if removed:
         log.info("removed %d orphan temporary files in %s", len(removed), folder)
     return removed
+
+
+class CacheFallback(UserWarning):
+    """A cache folder that could not be written: its files went to this process's fallback folder."""
+
+
+_FALLBACK: list[Path] = []  # this process's private fallback folder, made on first use
+_CACHE_FOLDERS: dict[Path, Path] = {}  # <cache>/<kind> -> the folder used (itself, or the fallback's)
+
+
+def fallback_root() -> Path:
+    """Where results go when their cache cannot be written: a private folder made for this process
+    (tempfile.mkdtemp: mode 0700, owned by the user, a fresh unpredictable name, so nothing planted in
+    the shared temp dir is followed); the warnings name its resolved path."""
+    if not _FALLBACK or not _FALLBACK[0].is_dir():
+        _FALLBACK[:] = [Path(tempfile.mkdtemp(prefix="ioi-claims-fallback-")).resolve()]
+    return _FALLBACK[0]
+
+
+def cache_folder(kind: str) -> Path:
+    """`<cache>/<kind>` when files can be created there (checked once per process), else `kind` under
+    the fallback folder, with a warning: IOI_CLAIMS_CACHE naming a file, a read-only cache."""
+    preferred = cache_dir() / kind
+    if preferred not in _CACHE_FOLDERS:
+        problem = unwritable(preferred)
+        _CACHE_FOLDERS[preferred] = preferred
+        if problem is not None:
+            _switch(preferred, kind, problem)
+    return _CACHE_FOLDERS[preferred]
+
+
+# What a cache folder's storage says when it cannot hold a file: full, over quota, read-only, not ours,
+# not a folder. Any other OSError (a missing input file...) is no reason to fall back.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST})
+
+
+def fall_back(kind: str, err: OSError) -> Path:
+    """After a write into `cache_folder(kind)` failed with `err` (a full disk...): the fallback's folder
+    for `kind`, used by the rest of this process, with a warning. Raises `err` when it is no storage
+    error, or when the write that failed was already in the fallback."""
+    preferred = cache_dir() / kind
+    if err.errno not in STORAGE_ERRNOS or isinstance(err, UnsafePath) or _CACHE_FOLDERS.get(preferred, preferred) != preferred:
+        raise err
+    return _switch(preferred, kind, err.strerror or str(err))
+
+
+def _switch(preferred: Path, kind: str, problem: str) -> Path:
+    folder = _CACHE_FOLDERS[preferred] = fallback_root() / kind
+    message = (f"the cache folder {preferred} cannot be written ({problem}): {kind} go to {folder} instead, for this run "
+               f"(set {CACHE_ENV} to a writable folder to keep them)")
+    warnings.warn(message, CacheFallback, stacklevel=3)
+    log.warning(message)
+    return folder

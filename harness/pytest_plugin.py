@@ -200,10 +200,31 @@ def _check_outputs(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{option} {value}: cannot write there ({problem})")
 
 
+def _check_snapshot_inputs(config: pytest.Config) -> None:
+    """With --snapshot-update, every committed table a snapshot is made from is verified before any test
+    runs: a damaged or unverified one (a published table off its SHA256SUMS, a committed score entry
+    failing its checksum or without metadata) is a usage error naming the file (exit 4). A test that
+    errors on it would leave its snapshot unused, and syrupy deletes unused snapshots on an update."""
+    if not getattr(config.option, "update_snapshots", False):
+        return
+    from harness.data import published
+    from harness.runs.cache import CommittedEntryCorrupt, committed_cache
+
+    modified = published.modified_files()
+    if modified:
+        raise pytest.UsageError(f"--snapshot-update: published tables {', '.join(modified)} differ from fixtures/published/SHA256SUMS: "
+                                "restore them (`git checkout -- fixtures/published`) first; no snapshot was touched")
+    try:
+        committed_cache().verify()
+    except CommittedEntryCorrupt as err:
+        raise pytest.UsageError(f"--snapshot-update: {err}; no snapshot was touched") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _check_sources(config)
     _check_settings_files()
     _check_outputs(config)
+    _check_snapshot_inputs(config)
     session = ClaimsSession.from_config(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "ioi-claims-session")

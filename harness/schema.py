@@ -23,9 +23,10 @@ import msgspec
 from msgspec import Meta
 
 from harness.paths import SAFE_NAME
+from harness.sizes import MAX_DRAWS, MAX_HEADS, MAX_LAYERS, MAX_PROMPTS
 
 __all__ = ["Schema", "convert", "read_toml", "rule", "Share", "SignedShare", "PValue", "Level", "Count", "Seed",
-           "Text", "Name", "NAME_PATTERN", "Prompts", "replace"]
+           "Text", "Name", "NAME_PATTERN", "Prompts", "Draws", "Layers", "Heads", "replace"]
 
 replace = msgspec.structs.replace
 
@@ -40,7 +41,12 @@ SignedShare = Annotated[float, Meta(ge=-1.0, le=1.0)]  # a difference of two sha
 PValue = Annotated[float, Meta(gt=0.0, lt=1.0)]  # a significance bound
 Level = Annotated[float, Meta(gt=0.0, lt=1.0)]  # an interval's coverage
 Count = Annotated[int, Meta(ge=1)]  # draws, resamples, heads: at least one
-Prompts = Annotated[int, Meta(ge=2)]  # a prompt count (a split half needs two)
+# Sizes: a count that allocates is bounded above (harness.sizes) so an absurd one is refused where it is
+# read, not by the allocator; a boolean is no count (msgspec refuses `true` for an int).
+Prompts = Annotated[int, Meta(ge=2, le=MAX_PROMPTS)]  # a prompt count (a split half needs two)
+Draws = Annotated[int, Meta(ge=1, le=MAX_DRAWS)]  # bootstrap draws, permutations, random sets
+Layers = Annotated[int, Meta(ge=1, le=MAX_LAYERS)]
+Heads = Annotated[int, Meta(ge=1, le=MAX_HEADS)]
 Seed = Annotated[int, Meta(ge=0, lt=2**32)]
 Text = Annotated[str, Meta(pattern=r"\S", description="a non-empty text")]
 # A model name: it becomes a file name and a check id, so letters, digits and . _ - only (no path
@@ -182,6 +188,8 @@ def describe(hint: Any, with_type: bool = True) -> str:
         return describe(members[0], with_type) if len(members) == 1 else " or ".join(describe(a) for a in members)
     if typing.get_origin(hint) in (dict, list, tuple):
         inner = typing.get_args(hint)[-1] if typing.get_origin(hint) is dict else typing.get_args(hint)[0]
+        if inner is Any:
+            return "a table" if typing.get_origin(hint) is dict else "a list"
         return f"{'a table' if typing.get_origin(hint) is dict else 'a list'} of {describe(inner)}"
     if typing.get_origin(hint) is Literal:
         values = typing.get_args(hint)

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from harness.sizes import check_draws
 from harness.analysis import faithfulness as faith
 from harness.data.head_sets import Head
 from harness.models import registry
@@ -120,8 +121,9 @@ def efficiency_interval(
     holds one logit difference per prompt, same order; `ld_random` is (sets, prompts)). f is affine in
     the mean logit difference with the same clean and all-ablated ends, so the efficiency reads the
     means directly."""
-    rng = np.random.default_rng(seed)
     n = len(ld_mapped)
+    check_draws(n_boot, n, (2 + np.shape(ld_random)[0]) * 8, "the transfer efficiency's bootstrap")  # the random sets gathered too
+    rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
     mapped, own = ld_mapped[idx].mean(1), ld_own[idx].mean(1)
     null = np.asarray(ld_random, float)[:, idx].mean(axis=2).mean(axis=0)

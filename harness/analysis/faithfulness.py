@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from harness.sizes import check_draws
 from harness.data.head_sets import Head, heads_text, parse_heads  # noqa: F401 (re-exported)
 
 RANKINGS = ("abs", "signed")  # top-k by |delta| (CMD's) and by signed delta, most negative first (CPR's)
@@ -106,8 +107,9 @@ def f_interval(
 ) -> tuple[float, float]:
     """Bootstrap interval of f over prompts: the prompts are resampled jointly for the set, the clean
     and the all-ablated model (each array holds one value per prompt, same order)."""
-    rng = np.random.default_rng(seed)
     n = len(ld_set)
+    check_draws(n_boot, n, 2 * 8, "f's bootstrap over prompts")
+    rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
     c, full, empty = ld_set[idx].mean(1), ld_full[idx].mean(1), ld_empty[idx].mean(1)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.transfer import summarize_heads
+from harness.sizes import check_draws
 
 DEFAULT_SEED = 0
 
@@ -38,6 +39,7 @@ def bootstrap_pair(
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
+    check_draws(n_boot, len(heads), 3 * 8, "a pair's bootstrap")  # indices and two gathered float arrays at once
     rng = np.random.default_rng(seed)
     estimate = summarize_heads(heads)
     idx = rng.integers(0, len(heads), (n_boot, len(heads)))
@@ -83,6 +85,8 @@ def _group_draws(
     each non-empty cross pair, then of each within pair, then the permutation order of the pooled heads
     (within first). They depend on the group sizes only, so a robustness sweep, which compares many
     quantities over groups of the same sizes, draws (and argsorts) them once per size signature."""
+    check_draws(n_boot, sum(cross_sizes) + sum(within_sizes), 8, "a group comparison's bootstrap")
+    check_draws(n_perm, sum(cross_sizes) + sum(within_sizes), 2 * 8, "a group comparison's permutations")  # uniforms, argsort
     rng = np.random.default_rng(seed)
     boot_cross = tuple(rng.integers(0, n, (n_boot, n)) for n in cross_sizes)
     boot_within = tuple(rng.integers(0, n, (n_boot, n)) for n in within_sizes)
@@ -198,6 +202,7 @@ def mean_interval(values: np.ndarray, *, n_boot: int, level: float, seed: int) -
     """Percentile bootstrap interval of the mean of `values` (one per unit: a base head, a prompt);
     for a paired difference, pass the per-unit differences."""
     x = np.asarray(values, float)
+    check_draws(n_boot, len(x), 2 * 8, "a mean's bootstrap")
     idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
     lo, hi = np.quantile(x[idx].mean(axis=1), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)

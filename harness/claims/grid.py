@@ -15,14 +15,14 @@ import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any, Iterable, Sequence
 
 from msgspec import Meta
 
 from harness.claims import thresholds as thresholds_mod
 from harness.claims.thresholds import Thresholds, ThresholdsError
 from harness.paths import REPO_ROOT
-from harness.schema import Schema, Share, Text, convert, read_toml, rule
+from harness.schema import Prompts, Schema, Seed, Share, Text, convert, read_toml, rule
 from harness.errors import UserError
 
 GRID_FILE = REPO_ROOT / "claims" / "robustness.toml"
@@ -151,15 +151,34 @@ def _table_choice(name: str, entry: TableEntry, path: Path, settings: Thresholds
             values.append(getattr(settings.with_transfer(**{field: raw}).transfer, field))
         except ThresholdsError as err:
             raise GridError(f"{path}: {where}.values[{i}]: {err}") from None
+    _no_duplicates(values, where, path)
     default = getattr(settings.transfer, field)
     if default not in values:
         raise GridError(f"{path}: choice {name!r}: default {default!r} ({settings.path.name} {entry.setting}) is not one of its values {values}")
     return Choice(name, "table", tuple(values), default, entry.rationale, entry.setting)
 
 
+# The score-level run fields whose values have a range (harness.schema's types for them).
+RUN_FIELD_TYPES = {"n_prompts": Prompts, "seed": Seed}
+
+
+def _no_duplicates(values: Sequence[Any], where: str, path: Path) -> None:
+    """A value listed twice would count its universes twice and shift every share (one line)."""
+    seen: list[Any] = []
+    for value in values:
+        if any(value == other and type(value) is type(other) for other in seen):
+            raise GridError(f"{path}: {where}.values lists {value!r} twice (each value counts once in the shares)")
+        seen.append(value)
+
+
 def _score_choice(name: str, entry: ScoreEntry, path: Path) -> Choice:
     where = f"score.{name}"
     values = tuple(entry.values)
+    kind = RUN_FIELD_TYPES.get(entry.run_field or "")
+    for i, value in enumerate(values):  # a value the run spec could not take never reaches a scan
+        if kind is not None:
+            convert(value, kind, path, GridError, at=f"{where}.values[{i}]")
+    _no_duplicates(values, where, path)
     default = _run_default(entry.run_field, f"{where}.run_field", path) if entry.run_field is not None else entry.default
     if default not in values:
         raise GridError(f"{path}: choice {name!r}: default {default!r} is not one of its values {list(values)}")

@@ -19,7 +19,8 @@ from harness.analysis.rank_metric import RANK_METRICS
 from harness.analysis.transfer import MISSING_READINGS, TIE_POLICIES
 from harness.data.head_table import LABELLED
 from harness.paths import REPO_ROOT
-from harness.schema import Count, Level, PValue, Schema, Seed, Share, SignedShare, convert, read_toml, replace, rule
+from harness.sizes import MAX_PROMPTS
+from harness.schema import Count, Draws, Level, PValue, Schema, Seed, Share, SignedShare, convert, read_toml, replace, rule
 from harness.scoring.role_columns import SIGNATURE_CANDIDATES
 from harness.errors import UserError
 
@@ -125,8 +126,8 @@ class T3Rule(Schema):
 
 
 class Uncertainty(Schema):
-    n_boot: Count
-    n_perm: Count
+    n_boot: Draws
+    n_perm: Draws
     level: Level
     seed: Seed
 
@@ -137,8 +138,11 @@ class ChanceBound(Schema):
 
 
 class NoiseFloor(Schema):
-    n_boot: Count
+    n_boot: Draws
     rationale: str
+
+
+FaithPrompts = Annotated[int, Meta(ge=1, le=MAX_PROMPTS)]  # prompts a head set is measured on
 
 
 class Faithfulness(Schema):
@@ -146,12 +150,12 @@ class Faithfulness(Schema):
     sizes of the curve, the random-set null, and the prompts the sets are measured on."""
 
     k_grid: Annotated[list[Count], Meta(min_length=1)]
-    n_random: Count
+    n_random: Draws
     n_random_curve: Annotated[int, Meta(ge=0)]
     seed: Seed
     stratify: bool
-    n_prompts: Count
-    n_prompts_large: dict[str, Count]
+    n_prompts: FaithPrompts
+    n_prompts_large: dict[str, FaithPrompts]
     prompt_seed: Seed
     rationale: str
 
@@ -233,7 +237,7 @@ class Correspondence(Schema):
     w_role: Weight
     w_depth: Weight
     weights_rationale: str
-    n_random: Count
+    n_random: Draws
     random_rationale: str
 
     def __post_init__(self) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+from harness.sizes import MAX_DRAWS, MAX_PROMPTS
+
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
     """An int type accepting low <= value (<= high)."""
@@ -36,3 +38,5 @@ def model_name(text: str) -> str:
 
 SEED = int_in(0, 2**32 - 1)  # numpy's seed range
 POSITIVE = int_in(1)
+PROMPTS = int_in(2, MAX_PROMPTS)  # a split half needs two; beyond the bound a count is a typo (harness.sizes)
+DRAWS = int_in(0, MAX_DRAWS)

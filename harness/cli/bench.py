@@ -404,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="real weights, or the architecture twin (random weights: speed only)")  # fmt: skip
     parser.add_argument("--dtypes", "--dtype", type=_dtypes, default=["float32", "bfloat16"],
                         help="comma-separated compute dtypes of the batched scan; float32 is always run, as the reference")  # fmt: skip
-    parser.add_argument("--n-prompts", type=args_types.int_in(2), default=32)
+    parser.add_argument("--n-prompts", type=args_types.PROMPTS, default=32)
     parser.add_argument("--task", default="ioi", choices=["ioi", "anti"])
     parser.add_argument("--style", default=None, choices=["wang", "replication", "zoo"],
                         help="prompt style (default: zoo for zoo models, else wang)")  # fmt: skip

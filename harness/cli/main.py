@@ -79,8 +79,12 @@ def _load(args, name: str | None = None, *, need_data: bool = True):
     """A source by name (default: --source), its notes on stderr; UserError when it has no head table."""
     from harness.claims import sources
 
-    _design(args)
-    name = name or args.source
+    design = _design(args)
+    single, name = name is None, name or args.source  # report mixes its sources; transfer and audit read one
+    if single and design is not None and not name.startswith(f"{sources.FILE}:") and sources.design_of(name).path != design.path:
+        theirs = ", ".join(f"{design.name}:{m}" for m in sources.design_methods(design))
+        raise UserError(f"--design {args.design} does not apply to source {name} (it uses the {sources.design_of(name).name} design): "
+                        f"use --source {theirs.split(', ')[0]} (the design's sources: {theirs}) or file:PATH, or drop --design")
     src = sources.load(name, allow_modified=args.allow_modified, compute=not args.no_compute, device=args.device)
     for note in src.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -641,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--per-head", action="store_true", help="per-head rows in the layout of the origin's ioi_transfer_generic.csv")
     p.add_argument("--intervals", action="store_true", help="add bootstrap intervals (over base heads)")
-    p.add_argument("--n-boot", type=int, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
+    p.add_argument("--n-boot", type=args_types.DRAWS, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
     p.add_argument("--seed", type=args_types.SEED, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_transfer)
@@ -689,7 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="pretrained",
                    help="pretrained | perturbed (the weights-noise twin, registry.ZOO_WEIGHTS_TWIN) | requant:SCHEME")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--n-prompts", type=int, default=None, help="prompts (default: the registry's zoo count of each model)")
+    p.add_argument("--n-prompts", type=args_types.PROMPTS, default=None, help="prompts (default: the registry's zoo count of each model)")
     _add_scan_options(p, dtype=None)
     p.set_defaults(func=cmd_zoo)
 
@@ -701,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ig-steps", type=args_types.POSITIVE, default=DEFAULT_IG_STEPS, help="attribution_ig: midpoint steps m")
     p.add_argument("--ig-path", default=DEFAULT_IG_PATH, choices=IG_PATHS, help="attribution_ig: which heads move together")
     p.add_argument("--style", default=None, choices=STYLES, help="prompt style (default: the model's design's, else wang)")
-    p.add_argument("--n-prompts", type=args_types.int_in(2), default=None, help="prompts (default: the model's design's, else 200)")
+    p.add_argument("--n-prompts", type=args_types.PROMPTS, default=None, help="prompts (default: the model's design's, else 200)")
     p.add_argument("--seed", type=args_types.SEED, default=0)
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")

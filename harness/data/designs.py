@@ -42,7 +42,8 @@ from harness.data.published import sha256_of
 from harness.models import registry
 from harness.models.registry import GgufSource, ModelSpec
 from harness.paths import REPO_ROOT, name_problem
-from harness.schema import Count, Prompts, Schema, Seed, Text, convert, read_toml
+from harness.sizes import MAX_HEADS, MAX_LAYERS
+from harness.schema import Heads, Layers, Prompts, Schema, Seed, Text, convert, read_toml
 from harness.errors import UserError
 
 DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
@@ -92,8 +93,8 @@ class ModelEntry(Schema):
     sha256: Sha256 | None = None
     family: Text | None = None
     architecture: Text | None = None
-    n_layers: Count | None = None
-    n_heads: Count | None = None
+    n_layers: Layers | None = None
+    n_heads: Heads | None = None
     tokenizer: Text | None = None
     prepend_bos: bool | None = None
     config_from: Text | None = None
@@ -255,7 +256,7 @@ def _parse(path: Path) -> Design:
         if merged:
             model_run[model] = merged
     pairs, kinds = _pairs(file.pairs, set(file.models), inline, where)
-    ladders = _ladders(file.ladders, set(file.models), where)
+    ladders = _ladders(file.ladders, set(file.models), where, set(pairs))
     _INLINE[path] = inline
     for spec in inline.values():
         registry.register(spec)
@@ -295,7 +296,7 @@ def _pairs(items: list[PairEntry], models: set[str], inline: Mapping[str, ModelS
     return tuple(pairs), kinds
 
 
-def _ladders(table: Mapping[str, list[str]], models: set[str], where: str) -> dict[str, tuple[str, ...]]:
+def _ladders(table: Mapping[str, list[str]], models: set[str], where: str, pairs: set[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
     out = {}
     for name, ladder in table.items():
         ladder_where = f"{where}, ladders.{name}"
@@ -306,6 +307,10 @@ def _ladders(table: Mapping[str, list[str]], models: set[str], where: str) -> di
                 raise DesignError(f"{ladder_where}: model {model!r} is not in the design's [models]")
         if len(set(ladder)) != len(ladder):
             raise DesignError(f"{ladder_where}: a model appears twice")
+        for step in zip(ladder, ladder[1:]):  # W2 reads each step as one of the design's pairs
+            if step not in pairs:
+                raise DesignError(f"{ladder_where}: the step {step[0]} -> {step[1]} is not one of the design's [[pairs]] "
+                                  "(each consecutive step of a ladder is compared as a pair: add it)")
         out[name] = tuple(ladder)
     return out
 
@@ -322,6 +327,18 @@ def _geometry(config: Mapping[str, Any]) -> tuple[int | None, int | None]:
     layers = next((config[k] for k in ("num_hidden_layers", "n_layer", "num_layers") if k in config), None)
     heads = next((config[k] for k in ("num_attention_heads", "n_head", "num_heads") if k in config), None)
     return layers, heads
+
+
+def _size_problem(value: Any, most: int) -> str | None:
+    """Why `value` is no layer or head count (a boolean is none), or None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer in [1, {most}]"
+    return None if 1 <= value <= most else f"must be in [1, {most}] (no model has more)"
+
+
+def _config_key(config: Mapping[str, Any], key: str) -> str:
+    names = ("num_hidden_layers", "n_layer", "num_layers") if key == "layers" else ("num_attention_heads", "n_head", "num_heads")
+    return next((k for k in names if k in config), names[0])
 
 
 def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) -> ModelSpec:
@@ -353,8 +370,14 @@ def _inline_spec(model: str, entry: dict[str, Any], base_dir: Path, where: str) 
             raise DesignError(f"{where}: a hub model needs architecture, n_layers and n_heads (its config is not on this machine)")
     layers, heads = _geometry(config)
     layers, heads = entry.get("n_layers", layers), entry.get("n_heads", heads)
-    if not isinstance(layers, int) or not isinstance(heads, int) or layers < 1 or heads < 1:
+    if layers is None or heads is None:
         raise DesignError(f"{where}: geometry unknown (give n_layers and n_heads, or a config with them)")
+    for key, value, most in (("layers", layers, MAX_LAYERS), ("heads", heads, MAX_HEADS)):
+        problem = _size_problem(value, most)
+        if problem:
+            named = "n_" + key if "n_" + key in entry else f"its config's {_config_key(config, key)}"
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as TOML writes it
+            raise DesignError(f"{where}: {named} = {shown} {problem}")
     architecture = entry.get("architecture") or (config.get("architectures") or [None])[0]
     if not architecture:
         raise DesignError(f"{where}: architecture unknown (give architecture = '<HF class name>')")

@@ -22,7 +22,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from harness.paths import cache_dir, current_umask
+from harness.files import cache_folder, fall_back
+from harness.paths import current_umask
 from harness.models.registry import GgufSource, ModelSpec
 from harness.errors import UserError
 
@@ -86,7 +87,7 @@ def file_sha256(path: Path) -> str:
 def assembled_path(spec: ModelSpec) -> Path:
     """Where the assembled GGUF of a split model lives in the harness cache."""
     assert spec.gguf is not None
-    return cache_dir() / "gguf" / f"{spec.gguf.sha256[:16]}-{spec.gguf.file_name}"
+    return cache_folder("gguf") / f"{spec.gguf.sha256[:16]}-{spec.gguf.file_name}"  # the fallback's when the cache cannot be written
 
 
 def _check(path: Path, source: GgufSource) -> Path:
@@ -144,6 +145,13 @@ def gguf_path(spec: ModelSpec) -> Path:
         except GgufHashMismatch:
             log.warning("assembled %s does not match its pinned hash; assembling it again", target)
             target.unlink(missing_ok=True)
+    try:
+        return _assembled_at(target, parts, source)
+    except OSError as err:  # a full cache: the fallback's folder (fall_back re-raises any other error)
+        return _assembled_at(fall_back("gguf", err) / target.name, parts, source)
+
+
+def _assembled_at(target: Path, parts: list[Path], source: GgufSource) -> Path:
     from filelock import FileLock
 
     with FileLock(_lock_path(target)):

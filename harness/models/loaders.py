@@ -40,7 +40,7 @@ import torch
 from harness.models import gguf as gguf_weights
 from harness.models import registry, requant
 from harness.models.tokenizers import gguf_tokenizer, load_tokenizer
-from harness.paths import cache_dir
+from harness.files import cache_folder, fall_back
 from harness.models.registry import ModelSpec
 from harness.models.weights import (  # the torch-free half: where weights are, what identifies them
     WeightsNotFound,
@@ -458,7 +458,7 @@ file_sha256 = gguf_weights.file_sha256
 
 def dequantized_dir(spec: ModelSpec, gguf_sha256: str) -> Path:
     """Where the dequantised copy of a GGUF model lives in the harness cache."""
-    return cache_dir() / "weights" / f"{spec.name}-{gguf_sha256[:16]}"
+    return cache_folder("weights") / f"{spec.name}-{gguf_sha256[:16]}"  # the fallback's when the cache cannot be written
 
 
 def _dequantize_gguf(spec: ModelSpec, gguf: Path, destination: Path) -> None:
@@ -503,9 +503,16 @@ def _ensure_dequantized(spec: ModelSpec, gguf: Path, gguf_sha256: str) -> Path:
     """The dequantised copy of `gguf`, made on first use: written into a temporary folder beside
     its final place and renamed into place, under a file lock, so concurrent loaders neither
     duplicate the ~30 s of work nor ever see a half-written folder."""
+    target = dequantized_dir(spec, gguf_sha256)
+    try:
+        return _dequantized_at(target, spec, gguf)
+    except OSError as err:  # a full cache: the fallback's folder (fall_back re-raises any other error)
+        return _dequantized_at(fall_back("weights", err) / target.name, spec, gguf)
+
+
+def _dequantized_at(target: Path, spec: ModelSpec, gguf: Path) -> Path:
     from filelock import FileLock
 
-    target = dequantized_dir(spec, gguf_sha256)
     if _dequantized_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@ from transformers import AutoTokenizer, GPT2TokenizerFast, PreTrainedTokenizerFa
 from harness.models import gguf as gguf_weights
 from harness.models import registry
 from harness.models.registry import ModelSpec
-from harness.paths import FIXTURES_DIR, cache_dir
+from harness.files import cache_folder, fall_back
+from harness.paths import FIXTURES_DIR
 from harness.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -125,20 +126,30 @@ def tokenizer_for_model(model_name: str) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+def _save_gguf_tokenizer(gguf: Path, folder: Path) -> None:
+    """The tokenizer of `gguf` saved into `folder`, through a staging folder renamed into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(staging)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def gguf_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerFast:
     """The tokenizer embedded in `spec`'s GGUF file, parsed once (seconds) and saved in the harness
     cache (`<cache>/tokenizers/`), from where it loads in milliseconds; needs no dequantised weights."""
-    folder = cache_dir() / "tokenizers" / f"{spec.name}-{spec.gguf.sha256[:16]}"
+    name = f"{spec.name}-{spec.gguf.sha256[:16]}"
+    folder = cache_folder("tokenizers") / name  # the fallback's when the cache cannot be written
     if not (folder / "tokenizer_config.json").is_file():
         gguf = gguf_weights.gguf_path(spec)  # GgufMissing (a FileNotFoundError) says how to install it
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         try:
-            AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(staging)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            _save_gguf_tokenizer(gguf, folder)
+        except OSError as err:  # a full cache: the fallback's folder (fall_back re-raises any other error)
+            folder = fall_back("tokenizers", err) / name
+            _save_gguf_tokenizer(gguf, folder)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     ensure_pad(tokenizer, spec.name)
     return tokenizer

@@ -18,7 +18,7 @@ HARNESS = REPO_ROOT / "harness"
 ARCHITECTURE = REPO_ROOT / "docs" / "ARCHITECTURE.md"
 # The layers of docs/ARCHITECTURE.md, in order: each may import the layers before it (and itself);
 # tests/unit/test_import_layers.py holds the imports to it.
-LAYERS = ("errors", "paths", "files", "schema", "options", "models", "data", "scoring", "runs", "analysis", "claims", "report", "cli", "pytest_plugin")
+LAYERS = ("errors", "paths", "sizes", "files", "schema", "options", "models", "data", "scoring", "runs", "analysis", "claims", "report", "cli", "pytest_plugin")
 BEGIN = ("<!-- module map: generated from the module docstrings by `python -m harness.report.module_map --write` "
          "(tests/unit/test_module_map.py holds it current); edit the docstrings, not this section -->")
 END = "<!-- end of module map -->"

@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from harness import HARNESS_VERSION
+from harness import HARNESS_VERSION, files
 from harness.files import UnsafePath, atomic_write_bytes, atomic_write_text, contained, path_component, remove_orphan_temps
 from harness.paths import CACHE_ENV, FIXTURES_DIR, cache_dir
 from harness.errors import UserError
@@ -42,27 +41,21 @@ class CommittedEntryCorrupt(UserError, ValueError):
     on fewer models (fewer checks, green). One line naming the file; exit 2 from the CLI."""
 
 
-class UnstoredResult(UserWarning):
+class UnstoredResult(files.CacheFallback):
     """A finished result could not be stored in its cache and went to the fallback cache instead."""
 
 
-_FALLBACK: list[Path] = []  # this process's private fallback folder, made on first use
-
-
 def fallback_root() -> Path:
-    """Where a result goes when its cache cannot be written: a private folder made for this process
-    (tempfile.mkdtemp: mode 0700, owned by the user, a fresh unpredictable name, so nothing planted in
-    the shared temp dir is followed); the warning names its resolved path."""
-    if not _FALLBACK or not _FALLBACK[0].is_dir():
-        _FALLBACK[:] = [Path(tempfile.mkdtemp(prefix="ioi-claims-fallback-")).resolve()]
-    return _FALLBACK[0] / "scores"
+    """Where a result goes when its cache cannot be written: `scores` in this process's private fallback
+    folder (harness.files.fallback_root, shared by every cache)."""
+    return files.fallback_root() / "scores"
 
 
 def fallback_cache() -> tuple[ScoreCache, ...]:
     """This process's fallback folder as a score cache, once a result went there (so the run that
     computed a result it could not store still reads it); () before."""
-    if _FALLBACK and (_FALLBACK[0] / "scores").is_dir():
-        return (ScoreCache(_FALLBACK[0] / "scores"),)
+    if files._FALLBACK and (files._FALLBACK[0] / "scores").is_dir():
+        return (ScoreCache(files._FALLBACK[0] / "scores"),)
     return ()
 
 
@@ -130,6 +123,7 @@ def _sha256_text(text: str) -> str:
 
 
 ARRAYS_FILE = "per_prompt.npz"
+TABLE_FILE = "table.csv"
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -301,6 +295,20 @@ class ScoreCache:
         """Remove an entry's lock file (for entries that are committed to git, which keeps no locks)."""
         (self.entry_dir(key) / ".lock").unlink(missing_ok=True)
 
+    def verify(self) -> int:
+        """Every entry folder checked as a read checks it, without reading the tables: a folder with no
+        meta.json (its table cannot be verified), metadata that is no JSON object or records another key
+        than its folder's, a table or per-prompt arrays failing their recorded sha256. A failure goes
+        through `_corrupt` (CommittedEntryCorrupt naming the file in the committed layer). The number of
+        entries checked."""
+        folders = sorted(p for p in self.root.glob("*/*") if p.is_dir()) if self.root.is_dir() else []
+        for folder in folders:
+            try:
+                _verify_entry(folder)
+            except _Bad as bad:
+                self._corrupt(bad)
+        return len(folders)
+
     def entries(self, model: str | None = None) -> list[dict[str, Any]]:
         """Metadata of every readable entry (optionally of one model)."""
         base = self.root / model if model else self.root
@@ -317,6 +325,33 @@ class ScoreCache:
             elif self.read_only:
                 self._corrupt(_Bad(meta_path, f"holds {type(meta).__name__}, not an object"))
         return out
+
+
+def _verify_entry(folder: Path) -> None:
+    """_Bad naming the file when the entry in `folder` fails an integrity check (ScoreCache.verify)."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise _Bad(folder, "has no meta.json: its table cannot be verified")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise _Bad(meta_path, f"cannot be read ({' '.join(str(exc).split())})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("key"), dict):
+        raise _Bad(meta_path, "holds no object with a key")
+    if meta["key"].get("model") != folder.parent.name or digest_of(meta["key"]) != folder.name:
+        raise _Bad(meta_path, "records another key than its folder's")
+    for name, recorded in ((TABLE_FILE, "table_sha256"), (ARRAYS_FILE, "arrays_sha256")):
+        path = folder / name
+        if recorded not in meta:
+            if name == TABLE_FILE or path.exists():
+                raise _Bad(path, f"has no {recorded} in meta.json: it cannot be verified")
+            continue
+        try:  # the table's digest is of its text, as `get` reads it; the arrays', of their bytes
+            actual = _sha256_text(path.read_text()) if name == TABLE_FILE else hashlib.sha256(path.read_bytes()).hexdigest()
+        except (OSError, ValueError) as exc:
+            raise _Bad(path, getattr(exc, "strerror", None) or " ".join(str(exc).split())) from None
+        if actual != meta[recorded]:
+            raise _Bad(path, f"fails its checksum (sha256 differs from meta.json's {recorded})")
 
 
 class _Bad(Exception):

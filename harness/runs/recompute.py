@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import HARNESS_VERSION
+from harness import HARNESS_VERSION, sizes
 from harness.data import designs
 from harness.data.designs import Design
 from harness.models import registry
@@ -141,6 +141,8 @@ def task_scores(
         if hit is not None:
             log.info("cache hit %s %s %s", model, task, key.digest)
             return hit
+    spec = registry.get(model)
+    sizes.check_scan(model, spec.n_layers, spec.n_heads, run.n_prompts)  # before a shard, a model or a prompt
     if run.algorithm in LAYERED_ALGORITHMS:
         with ShardStore(key).scan_lock():  # one scan per key at a time: a second one waits here
             if not refresh:  # ... and then reads the first one's table instead of clearing its shards

@@ -78,10 +78,10 @@ def test_a_users_ladder_drives_w2(tmp_path):
         (('[run]\nstyle = "wang"', '[run]\nstyle = "shakespeare"'), "run.style = 'shakespeare' must be one of"),
         (('target = "pythia-160m"\n', 'target = "pythia-160m"\nkind = "cross"\n'), "kind 'cross' but the families are pythia and pythia"),
         (('name = "mine"', 'name = "zoo"\nextra = 1'), "unknown key extra"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = { mean = 1 } }'), "models.pythia-410m.n_prompts.mean = 1 must be >= 2"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = {} }'), "models.pythia-410m.n_prompts = {} must be int >= 2 or a non-empty table of int >= 2"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = "many" }'), "models.pythia-410m.n_prompts = 'many' must be int >= 2 or a non-empty table of int >= 2"),
-        (('"pythia-410m" = {}', '"pythia-410m" = { weights_floor_n_prompts = 1 }'), "models.pythia-410m.weights_floor_n_prompts = 1 must be >= 2"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = { mean = 1 } }'), "models.pythia-410m.n_prompts.mean = 1 must be in [2, 1000000]"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = {} }'), "models.pythia-410m.n_prompts = {} must be int in [2, 1000000] or a non-empty table of int in [2, 1000000]"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { n_prompts = "many" }'), "models.pythia-410m.n_prompts = 'many' must be int in [2, 1000000] or a non-empty table of int in [2, 1000000]"),
+        (('"pythia-410m" = {}', '"pythia-410m" = { weights_floor_n_prompts = 1 }'), "models.pythia-410m.weights_floor_n_prompts = 1 must be in [2, 1000000]"),
     ],
 )
 def test_a_bad_design_is_one_line_naming_the_file_and_the_entry(tmp_path, capsys, edit, message):

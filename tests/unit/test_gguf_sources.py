@@ -63,7 +63,7 @@ def test_stale_temporary_file_of_a_killed_assembly_is_removed(tmp_cache, tmp_pat
     spec, files = _spec([b"GGUF", b"-x"], tmp_path)
     monkeypatch.setattr(gguf, "part_paths", lambda source: files)
     target = gguf.assembled_path(spec)
-    target.parent.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # the cache folder is made when first named (harness.files.cache_folder)
     stale = target.parent / f".{target.name}.abc123.tmp"
     stale.write_bytes(b"half")
     gguf.gguf_path(spec)

@@ -273,6 +273,7 @@ def test_text_cells_are_escaped_in_csv_markdown_and_console_tables(capsys):
 def unstorable_design(tmp_path, monkeypatch):
     """The tiny twin design, and a score cache whose folder refuses every write (so results go to this
     process's fallback folder, a private one under tmp_path)."""
+    from harness import files
     from harness.claims import sources
     from harness.runs import cache as cache_module
 
@@ -280,7 +281,7 @@ def unstorable_design(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "_USER_SOURCES", [])
     monkeypatch.setattr(sources, "_USER_DESIGNS", {})
     (tmp_path / "fallback").mkdir()
-    monkeypatch.setattr(cache_module, "_FALLBACK", [tmp_path / "fallback"])
+    monkeypatch.setattr(files, "_FALLBACK", [tmp_path / "fallback"])
     real_put = cache_module.ScoreCache._put
 
     def refuse_primary(self, folder, *args):
@@ -355,3 +356,290 @@ def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(
     monkeypatch.setattr(recompute, "cached_scores", first_misses)
     table, _ = recompute.task_scores("pythia-70m", "ioi", run, progress=False)
     assert scans == ["pythia-70m"] and list(table["delta"]) == [0.5]
+
+
+# --- (7) sizes that cannot fit are refused, with the estimate, before anything is allocated ---------
+
+
+def test_a_design_n_layers_beyond_any_model_or_a_boolean_is_one_line(tmp_path, capsys):
+    base = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "sizes"')
+    entry = 'architecture = "LlamaForCausalLM"\ntokenizer = "gguf:smollm2-135m"'
+    for i, (old, new, key) in enumerate([
+        (entry, entry + "\nn_layers = 9223372036854775807\nn_heads = 2", "n_layers"),
+        (entry, entry + "\nn_layers = true\nn_heads = 2", "n_layers"),
+        ("num_hidden_layers = 2, num_attention_heads", "num_hidden_layers = true, num_attention_heads", "num_hidden_layers"),
+        ("num_hidden_layers = 2, num_attention_heads", "num_hidden_layers = 9223372036854775807, num_attention_heads", "num_hidden_layers"),
+    ]):
+        design = tmp_path / f"d{i}.toml"
+        design.write_text(base.replace(old, new, 1).replace('name = "sizes"', f'name = "sizes{i}"'))
+        assert main(["transfer", "--design", str(design), "--source", f"sizes{i}:mean", "--no-compute"]) == 2
+        line = one_error_line(capsys)
+        assert f"design file {design}" in line and key in line, line
+
+
+@pytest.mark.parametrize("argv", [["transfer", "--source", "published", "--intervals", "--n-boot", "1000000000"],
+                                  ["scores", "--model", "pythia-70m", "--weights", "twin", "--n-prompts", "100000000000"],
+                                  ["zoo", "--model", "smollm2-135m", "--n-prompts", "100000000000"]])
+def test_a_count_beyond_its_bound_is_refused_by_argparse(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "must be >=" in capsys.readouterr().err
+
+
+def test_an_uncertainty_n_boot_beyond_its_bound_names_the_file_and_key(tmp_path):
+    from harness.claims import thresholds
+
+    text = (REPO_ROOT / "claims" / "thresholds.toml").read_text()
+    assert "\nn_boot = 2000\n" in text
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text.replace("\nn_boot = 2000\n", "\nn_boot = 2000000000\n", 1))
+    with pytest.raises(thresholds.ThresholdsError, match=r"uncertainty\.n_boot = 2000000000 must be"):
+        thresholds.load(path)
+
+
+def test_resampling_that_cannot_fit_in_memory_is_refused_with_the_estimate_before_allocating(monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from harness import sizes
+    from harness.analysis import uncertainty
+
+    monkeypatch.setattr(sizes, "machine_memory", lambda: 2**30)  # a 1 GiB machine
+    heads = pd.DataFrame({"tgt_frac_rank": np.linspace(0, 1, 144), "frac_rank_missing_as_one": np.linspace(0, 1, 144),
+                          "tgt_present": True, "lost": False})
+
+    def no_draws(*args, **kwargs):
+        raise AssertionError("drew before the size was checked")
+
+    monkeypatch.setattr(np.random, "default_rng", no_draws)
+    with pytest.raises(sizes.TooLarge, match=r"1000000 draws.*144.*GiB.*1 GiB"):
+        uncertainty.bootstrap_pair(heads, n_boot=1_000_000)
+    with pytest.raises(sizes.TooLarge, match="GiB"):
+        uncertainty.mean_interval(np.ones(144), n_boot=1_000_000, level=0.95, seed=0)
+    with pytest.raises(sizes.TooLarge, match="GiB"):
+        uncertainty.compare_groups([np.ones(100)], [np.ones(100)], "q", n_boot=10, n_perm=1_000_000)
+
+
+def test_a_scan_whose_per_prompt_arrays_cannot_fit_is_refused_with_the_estimate(tmp_path, monkeypatch):
+    from harness import sizes
+    from harness.runs import recompute
+    from harness.runs.run_spec import RunSpec
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sizes, "machine_memory", lambda: 2**30)
+    monkeypatch.setattr(recompute, "run_sharded", lambda *a, **k: pytest.fail("scanned before the size was checked"))
+    with pytest.raises(sizes.TooLarge, match=r"pythia-70m.*1000000 prompts.*GiB.*1 GiB"):
+        recompute.task_scores("pythia-70m", "ioi", RunSpec(weights="twin", n_prompts=1_000_000), progress=False)
+    assert not (tmp_path / "cache" / "shards").exists()
+
+
+# --- (8) --snapshot-update never runs on a damaged or unverified committed table -------------------
+
+
+def repo_copy(root: Path) -> Path:
+    """The parts of this checkout a claims run reads, copied under `root` (so a test may damage them)."""
+    import shutil
+
+    for name in ("harness", "claims", "fixtures", "snapshots"):
+        shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".lock"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy2(REPO_ROOT / name, root / name)
+    return root
+
+
+def committed_smollm2_entry(root: Path, method: str) -> Path:
+    import json
+
+    for meta in sorted((root / "fixtures" / "recomputed" / "smollm2-135m").glob("*/meta.json")):
+        if json.loads(meta.read_text())["key"]["method"] == method:
+            return meta.parent
+    raise AssertionError(f"no committed {method} entry of smollm2-135m")
+
+
+@pytest.mark.parametrize("damage", ["edited", "no metadata"])
+def test_snapshot_update_on_a_damaged_committed_table_fails_before_syrupy_touches_a_snapshot(tmp_path, damage):
+    """Seen red on main: the run deleted the SmolLM2 snapshots (unused once their test errored) and exited 1."""
+    repo = repo_copy(tmp_path / "repo")
+    entry = committed_smollm2_entry(repo, "mean")
+    table = entry / "table.csv"
+    if damage == "edited":
+        lines = table.read_text().splitlines()
+        table.write_text("\n".join(lines[:1] + [lines[1].replace("0", "9", 1)] + lines[2:]) + "\n")
+    else:
+        (entry / "meta.json").unlink()
+    snapshots = (repo / "snapshots" / "claims" / "test_snapshots.ambr").read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "IOI_CLAIMS_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "claims/test_snapshots.py", "--snapshot-update",
+         "-k", "smollm2"], cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 4, result.stdout[-3000:]
+    assert "--snapshot-update" in result.stderr and "fixtures/recomputed/smollm2-135m" in result.stderr, result.stderr[-2000:]
+    assert (repo / "snapshots" / "claims" / "test_snapshots.ambr").read_bytes() == snapshots
+
+
+# --- (9) the tokenizer, weights and GGUF caches fall back as the scores cache does ------------------
+
+
+@pytest.fixture
+def private_fallback(tmp_path, monkeypatch):
+    """This process's fallback folder, made private to the test."""
+    from harness import files
+
+    monkeypatch.setattr(files, "_FALLBACK", [tmp_path / "fallback"])
+    monkeypatch.setattr(files, "_CACHE_FOLDERS", {})
+    (tmp_path / "fallback").mkdir()
+    return tmp_path / "fallback"
+
+
+def test_a_gguf_tokenizer_goes_to_the_fallback_when_the_cache_is_a_file(tmp_path, monkeypatch, private_fallback):
+    """Seen red on main: NotADirectoryError ('Not a directory: .../tokenizers')."""
+    from harness.files import CacheFallback
+    from harness.models import registry
+    from harness.models.tokenizers import gguf_tokenizer
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "a-file"))
+    with pytest.warns(CacheFallback, match="tokenizers"):
+        tokenizer = gguf_tokenizer(registry.get("smollm2-135m"))
+    assert tokenizer.bos_token_id is not None
+    assert any(private_fallback.glob("tokenizers/smollm2-135m-*/tokenizer_config.json"))
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_dequantised_weights_that_fill_the_cache_go_to_the_fallback(tmp_path, monkeypatch, private_fallback):
+    """A full cache: the dequantised copy is written to the fallback folder instead (seen red on main:
+    'No space left on device')."""
+    import errno
+
+    from harness.files import CacheFallback
+    from harness.models import loaders, registry
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(cache))
+    spec = registry.get("smollm2-135m")
+
+    def dequantize(spec, gguf, destination):  # a stand-in writer: the cache's disk is full
+        if cache in destination.parents:
+            raise OSError(errno.ENOSPC, "No space left on device", str(destination / "model.safetensors"))
+        for name in loaders._DEQUANTIZED_FILES:
+            (destination / name).write_text("x")
+        import json
+
+        size = (destination / "model.safetensors").stat().st_size
+        (destination / loaders._DEQUANTIZED_MARKER).write_text(json.dumps({"gguf_sha256": spec.gguf.sha256, "weights_bytes": size}))
+
+    monkeypatch.setattr(loaders, "_dequantize_gguf", dequantize)
+    with pytest.warns(CacheFallback, match="No space left"):
+        folder = loaders._ensure_dequantized(spec, tmp_path / "m.gguf", spec.gguf.sha256)
+    assert private_fallback in folder.parents and loaders._dequantized_complete(folder)
+    assert loaders._ensure_dequantized(spec, tmp_path / "m.gguf", spec.gguf.sha256) == folder  # found there again
+
+
+def test_an_assembled_gguf_that_cannot_be_written_goes_to_the_fallback(tmp_path, monkeypatch, private_fallback):
+    import errno
+    import hashlib
+
+    from harness.files import CacheFallback
+    from harness.models import gguf, registry
+    from harness.models.registry import GgufSource
+
+    parts = [tmp_path / "a.part", tmp_path / "b.part"]
+    parts[0].write_bytes(b"GGUF" + b"1" * 10)
+    parts[1].write_bytes(b"2" * 10)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    source = GgufSource(packages=(), parts=tuple((GgufSource.LOCAL, str(p)) for p in parts), sha256=digest, file_name="m.gguf",
+                        licence="x", upstream="m")
+    from dataclasses import replace
+
+    spec = replace(registry.get("smollm2-135m"), gguf=source)
+    monkeypatch.setattr(gguf, "part_paths", lambda source: parts)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(cache))
+    real = gguf._assemble
+
+    def full_disk(parts, target, source):
+        if cache in target.parents:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real(parts, target, source)
+
+    monkeypatch.setattr(gguf, "_assemble", full_disk)
+    with pytest.warns(CacheFallback, match="No space left"):
+        path = gguf.gguf_path(spec)
+    assert private_fallback in path.parents and path.read_bytes().startswith(b"GGUF")
+
+
+# --- (10) one clear line where a traceback or a cryptic line was -------------------------------------
+
+
+def test_a_ladder_step_that_is_no_pair_is_one_line_naming_the_ladder(tmp_path, capsys):
+    """Seen red on main: 'source cycle:mean failed: ('ta', 'tc')', exit 1."""
+    text = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "ladder"')
+    third = text[text.index("[models.tb]"):text.index("[[pairs]]")].replace("[models.tb]", "[models.tc]")
+    design = tmp_path / "d.toml"
+    design.write_text(text.replace("[[pairs]]", third + "[[pairs]]") + '\n[ladders]\ntw = ["ta", "tc", "tb"]\n')
+    assert main(["report", "--design", str(design), "--source", "ladder:mean", "--no-compute"]) == 2
+    line = one_error_line(capsys)
+    assert f"design file {design}, ladders.tw: the step ta -> tc is not one of the design's [[pairs]]" in line, line
+
+
+def test_an_hf_config_that_is_no_table_names_the_file_and_entry(tmp_path, capsys):
+    text = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "badconfig"')
+    start = text.index("hf_config = {")
+    design = tmp_path / "d.toml"
+    design.write_text(text[:start] + 'hf_config = "abc"' + text[text.index("\n", start):])
+    assert main(["transfer", "--design", str(design), "--source", "badconfig:mean", "--no-compute"]) == 2
+    line = one_error_line(capsys)  # main: "... must be a table of Any"
+    assert line.startswith(f"error: design file {design}: models.ta.hf_config = 'abc' must be a table") and "Any" not in line
+
+
+def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, capsys, monkeypatch):
+    """Seen red on main: exit 0, the published table's pairs, --design silently ignored."""
+    from harness.claims import sources
+
+    monkeypatch.setattr(sources, "_USER_SOURCES", [])  # the design is registered process-wide: not beyond this test
+    monkeypatch.setattr(sources, "_USER_DESIGNS", {})
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "ignored"')
+    (tmp_path / "d.toml").write_text(design)
+    assert main(["transfer", "--design", str(tmp_path / "d.toml"), "--source", "published"]) == 2
+    line = one_error_line(capsys)
+    assert "does not apply to source published" in line and "ignored:mean" in line, line
+
+
+# --- (11) silent validation gaps ----------------------------------------------------------------------
+
+
+def _grid_with(tmp_path, old: str, new: str) -> Path:
+    text = (REPO_ROOT / "claims" / "robustness.toml").read_text()
+    assert old in text
+    path = tmp_path / "robustness.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("values = [50, 100, 200]", "values = [50, 100, 200, 200]", r"score\.n_prompts\.values lists 200 twice"),
+    ("values = [0, 1, 2]", "values = [0, 1, 1, 2]", r"score\.prompt_seed\.values lists 1 twice"),
+    ("values = [50, 100, 200]", "values = [1, 100, 200]", r"score\.n_prompts\.values\[0\] = 1 must be in \[2, 1000000\]"),
+])
+def test_a_robustness_grid_with_a_duplicate_or_an_impossible_value_is_one_line(tmp_path, old, new, message):
+    """Seen red on main: accepted (a duplicate counts its universes twice: X2 moved from fragile 0.42 to 0.62)."""
+    from harness.claims import grid
+
+    with pytest.raises(grid.GridError, match=message):
+        grid.load(_grid_with(tmp_path, old, new))
+
+
+def test_a_duplicate_table_level_value_is_refused(tmp_path):
+    import re
+
+    from harness.claims import grid
+
+    text = (REPO_ROOT / "claims" / "robustness.toml").read_text()
+    first = re.search(r"\[table\.(\w+)\][^\[]*?values = \[([^\]\n]+)\]", text)
+    value = first.group(2).split(",")[0].strip()
+    path = tmp_path / "robustness.toml"
+    path.write_text(text.replace(first.group(0), first.group(0).replace(f"values = [{first.group(2)}]", f"values = [{first.group(2)}, {value}]"), 1))
+    with pytest.raises(grid.GridError, match=rf"table\.{first.group(1)}\.values lists .* twice"):
+        grid.load(path)

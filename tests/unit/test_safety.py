@@ -239,7 +239,7 @@ def test_verdicts_of_a_file_source_do_not_make_later_runs_red(tmp_path):
         ("min = 0.20\nmax_exclusive = 0.50", "min = 0.60\nmax_exclusive = 0.50", "[quantifiers.moderate] min = 0.6 must be below max_exclusive"),
         ("max_p = 0.05", "max_p = 2.0", "X2.max_p = 2.0 must be in (0, 1)"),
         ("level = 0.95", "level = 1.5", "uncertainty.level = 1.5 must be in (0, 1)"),
-        ("n_boot = 2000", "n_boot = 0", "uncertainty.n_boot = 0 must be >= 1"),
+        ("n_boot = 2000", "n_boot = 0", "uncertainty.n_boot = 0 must be in [1, 1000000]"),
         ("max_kept_strong = 0.80", "max_kept_strong = -inf", "W1.max_kept_strong = -inf must be a finite number"),
         ("weak_above = 0.5", "weak_above = nan", "transfer.weak_above = nan must be a finite number"),
     ],
@@ -380,7 +380,7 @@ def test_a_directory_fifo_or_device_is_not_reported_as_missing(tmp_path, capsys,
         (["transfer", "--intervals", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
         (["scores", "--model", "smollm2-135m", "--workers", "0"], "argument --workers: 0 must be >= 1"),
         (["zoo", "--workers", "-3"], "argument --workers: -3 must be >= 1"),
-        (["scores", "--model", "smollm2-135m", "--n-prompts", "1"], "argument --n-prompts: 1 must be >= 2"),
+        (["scores", "--model", "smollm2-135m", "--n-prompts", "1"], "argument --n-prompts: 1 must be >= 2 and <= 1000000"),
     ],
 )
 def test_option_values_out_of_range_are_usage_errors(capsys, argv, expected):
