@@ -8,7 +8,8 @@
   check with its robustness (share of the claims/robustness.toml table-level grid where it holds;
   `--claims-no-robustness` leaves the column out); `--claims-report` writes it as Markdown and
   `--claims-plot` draws the six pairs as a PNG.
-- Snapshots (syrupy) live under snapshots/<test folder>/ at the top of the repository.
+- Snapshots (syrupy) live under snapshots/<test folder>/ at the top of the repository; those of a
+  user's design (--claims-design) under <design dir>/snapshots/<design name>/.
 
 Options share the `--claims-` prefix (plus `--allow-modified-fixtures`). All state lives in one
 `ClaimsSession` in `config.stash`. Under pytest-xdist each worker evaluates the sources its tests
@@ -19,6 +20,7 @@ prints the same table as a serial run. The terminal summary and the files run on
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,3 +373,24 @@ class RepoSnapshotExtension(AmberSnapshotExtension):
 @pytest.fixture
 def snapshot(snapshot):
     return snapshot.use_extension(RepoSnapshotExtension)
+
+
+@functools.lru_cache(maxsize=None)
+def design_snapshot_extension(folder: Path) -> type[AmberSnapshotExtension]:
+    """The snapshot extension of a user's design: Amber files under `folder` (<design dir>/snapshots/
+    <design name>/), one class per folder. Syrupy looks for stored snapshots only through the
+    extensions a run uses, so a design's files are never reported unused by a run without it."""
+
+    class DesignSnapshotExtension(AmberSnapshotExtension):
+        @classmethod
+        def dirname(cls, *, test_location) -> str:
+            return str(folder)
+
+    return DesignSnapshotExtension
+
+
+@pytest.fixture
+def claims_evaluation(request: pytest.FixtureRequest):
+    """The claims evaluation of a source by name, computed once per process (the one the claim checks
+    use; missing tables are scanned unless --claims-no-compute), or the reason it has none (a str)."""
+    return request.config.stash[SESSION].evaluation

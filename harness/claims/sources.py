@@ -70,6 +70,12 @@ def design_methods(design: Design) -> tuple[str, ...]:
     return tuple(design.run.methods)
 
 
+def user_designs() -> tuple[Design, ...]:
+    """The designs given on this process's command line (--design / --claims-design), less the
+    built-in ones named by name (`--claims-design seed`): those are the suite's own."""
+    return tuple(d for d in _USER_DESIGNS.values() if d.name not in designs.BUILTIN or d.path != designs.DESIGNS_DIR / f"{d.name}.toml")
+
+
 def all_sources() -> tuple[str, ...]:
     """The built-in sources and the user's file and design sources of this process, in that order."""
     return SOURCES + tuple(_USER_SOURCES)
