@@ -1,11 +1,19 @@
-"""The score cache: content-addressed keys, integrity check, atomic concurrent writes."""
+"""The score cache: content-addressed keys, integrity check, atomic concurrent writes; a damaged or
+lost committed table is an error, the committed layer wins over user entries, and no cache or shard
+folder is written or deleted through a link."""
 
+import json
 import multiprocessing as mp
+import os
+import shutil
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from harness.claims import checks, sources, verdicts
+from harness.cli.main import main
 from harness.runs.cache import CacheKey, CorruptCacheEntry, ScoreCache
 
 pytestmark = pytest.mark.unit
@@ -202,3 +210,196 @@ def test_a_table_that_is_not_utf8_is_a_corrupt_entry_not_a_crash(tmp_path):
     (folder / "table.csv").write_bytes(b"\xff\xfe layer,head\n")
     with pytest.warns(CorruptCacheEntry, match="ignored"):
         assert cache.get(key()) is None
+
+
+# --- damaged, missing or shadowed committed tables; links; the fallback folder (issue 21: seen red before its fix, at 3fb7107)
+
+
+@pytest.fixture
+def committed(tmp_path, monkeypatch):
+    """A private copy of fixtures/recomputed/ as the committed layer, and an empty user cache."""
+    import harness.runs.cache as cache_module
+
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(cache_module.FIXTURES_DIR / "recomputed", fixtures / "recomputed")
+    monkeypatch.setattr(cache_module, "FIXTURES_DIR", fixtures)
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "user"))
+    return fixtures / "recomputed"
+
+def zoo_folder(root: Path, model: str, method: str = "mean") -> Path:
+    for meta_path in sorted((root / model).glob("*/meta.json")):
+        key = json.loads(meta_path.read_text())["key"]
+        original = key.get("weights", "pretrained") == "pretrained"  # not a re-quantised twin's table
+        if original and key["dataset"]["style"] == "zoo" and key["method"] == method and key["dataset"]["task"] == "ioi":
+            return meta_path.parent
+    raise AssertionError(f"no committed zoo {method} entry of {model}")
+
+def test_a_committed_table_failing_its_checksum_is_an_error_naming_the_file(committed, capsys):
+    table = zoo_folder(committed, "smollm2-135m") / "table.csv"
+    text = table.read_text()
+    table.write_text(text[:-3] + ("1" if text[-3] != "1" else "2") + text[-2:])  # one character changed
+    with pytest.raises(ValueError, match=r"smollm2-135m/.*/table\.csv fails its checksum"):
+        sources.load("zoo:mean")
+    assert main(["report", "--source", "zoo:mean", "--no-compute"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: source zoo:mean failed: committed scores {table}" in err
+    assert "recomputing" not in err
+
+def test_committed_per_prompt_arrays_failing_their_checksum_are_an_error(committed):
+    arrays = zoo_folder(committed, "gemma-3-270m") / "per_prompt.npz"
+    payload = bytearray(arrays.read_bytes())
+    payload[100] ^= 1
+    arrays.write_bytes(bytes(payload))
+    with pytest.raises(ValueError, match=r"per_prompt\.npz fails its checksum"):
+        sources.load("zoo:mean")
+
+def test_an_unreadable_committed_meta_json_is_an_error_not_an_absent_model(committed):
+    (zoo_folder(committed, "qwen2.5-coder-0.5b") / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"qwen2.5-coder-0.5b/.*/meta\.json"):
+        sources.load("zoo:mean")
+
+def test_a_source_that_loses_a_model_it_had_is_red(committed, capsys):
+    recorded = verdicts.load_coverage()
+    assert "smollm2-135m" in recorded["zoo:mean"]  # the record says which models each source had
+    shutil.rmtree(zoo_folder(committed, "smollm2-135m"))
+    src = sources.load("zoo:mean")
+    assert "smollm2-135m" not in set(src.table["model"])  # the loss itself is silent at the source
+    problems = verdicts.coverage_problems({"zoo:mean": verdicts.models_of(checks.evaluate_source(src))})
+    assert len(problems) == 1 and "source zoo:mean lost 1 of the 4 models" in problems[0] and "smollm2-135m" in problems[0]
+    assert main(["report", "--source", "zoo:mean", "--no-compute"]) == 1
+    assert "error: source zoo:mean lost 1 of the 4 models" in capsys.readouterr().err
+
+def _store(cache, version: str, delta: float, created: str):
+    from harness.runs.cache import CacheKey
+    from harness.runs.recompute import RunSpec
+
+    run = RunSpec(n_prompts=8, style="zoo")
+    key = CacheKey.make("smollm2-135m", "f" * 64, run.task("ioi", "smollm2-135m").key(), run.method, run.algorithm)
+    key = CacheKey(key.model, key.fingerprint, key.dataset, key.method, key.algorithm, version, key.dtype)
+    frame = pd.DataFrame({"layer": [0, 1], "head": [0, 0], "delta": [delta, 0.0], "delta_norm": [delta, 0.0]})
+    cache.put(key, frame, {"clean_logit_diff": 1.0, "clean_accuracy": 1.0, "created": created})
+    return run
+
+def test_the_committed_table_wins_over_a_newer_user_entry_and_the_output_names_it(tmp_path, monkeypatch):
+    from harness import HARNESS_VERSION
+    from harness.runs import recompute
+    from harness.runs.cache import ScoreCache
+
+    committed_root = tmp_path / "committed"
+    user = ScoreCache(tmp_path / "user")
+    run = _store(ScoreCache(committed_root), HARNESS_VERSION, -1.0, "2020-01-01T00:00:00Z")
+    monkeypatch.setattr(recompute, "committed_cache", lambda: ScoreCache(committed_root, read_only=True))
+    _store(user, "0.0.9", -9.0, "2030-01-01T00:00:00Z")  # newer, another harness version
+    _store(user, HARNESS_VERSION, -5.0, "2031-01-01T00:00:00Z")  # newer, this version
+    layers = (user, ScoreCache(committed_root, read_only=True))
+    table, meta, _ = recompute.stored_scores("smollm2-135m", "ioi", run, caches=layers)
+    assert table["delta"].min() == -1.0
+    assert meta["entry"].startswith("committed ")
+    shutil.rmtree(committed_root)  # without a committed entry: the user entry of this version only
+    table, meta, _ = recompute.stored_scores("smollm2-135m", "ioi", run, caches=layers)
+    assert table["delta"].min() == -5.0 and meta["entry"].startswith(f"user cache {tmp_path / 'user'}")
+    assert f"(harness {HARNESS_VERSION})" in meta["entry"]
+
+def test_a_user_entry_of_another_harness_version_is_never_used(tmp_path):
+    from harness.runs import recompute
+    from harness.runs.cache import ScoreCache
+
+    user = ScoreCache(tmp_path / "user")
+    run = _store(user, "0.0.9", -9.0, "2030-01-01T00:00:00Z")
+    assert recompute.stored_scores("smollm2-135m", "ioi", run, caches=(user,)) is None
+
+def test_every_zoo_table_names_its_entry_in_notes_and_the_sources_table(committed):
+    from harness.report.render import sources_frame
+
+    src = sources.load("zoo:mean")
+    for model in ("smollm2-135m", "gemma-3-270m"):
+        folder = zoo_folder(committed, model)
+        assert f"{model}: mean table from committed {folder}" in src.notes
+    note = sources_frame({"zoo:mean": checks.evaluate_source(src)})["note"].iloc[0]
+    assert f"smollm2-135m from committed {zoo_folder(committed, 'smollm2-135m')}" in note
+
+def test_device_on_a_cache_hit_says_it_was_not_used(committed, capsys):
+    assert main(["zoo", "--model", "smollm2-135m", "--method", "mean", "--device", "cpu"]) == 0
+    assert f"note: --device cpu not used: the scores came from committed {zoo_folder(committed, 'smollm2-135m')}" in capsys.readouterr().err
+
+def _key():
+    from harness.runs.cache import CacheKey
+
+    return CacheKey.make("smollm2-135m", "abc", {"task": "ioi", "n_prompts": 8, "seed": 0}, "mean", "batched")
+
+TABLE = pd.DataFrame({"layer": [0, 1], "head": [0, 0], "delta": [-0.5, 0.1], "delta_norm": [-0.1, 0.02]})
+
+def test_a_symlinked_entry_folder_is_never_written_through(tmp_path, monkeypatch):
+    from harness.runs import cache as cache_module
+    from harness.runs.cache import ScoreCache, UnstoredResult
+
+    monkeypatch.setattr(cache_module, "fallback_root", lambda: tmp_path / "fallback" / "scores")
+    cache = ScoreCache(tmp_path / "cache")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / ".precious.tmp"
+    victim.write_text("not the harness's")
+    entry = cache.entry_dir(_key())
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(outside)
+    with pytest.warns(UnstoredResult, match="outside"):
+        folder = cache.put(_key(), TABLE, {})
+    assert (tmp_path / "fallback") in folder.parents
+    assert sorted(p.name for p in outside.iterdir()) == [".precious.tmp"] and victim.read_text() == "not the harness's"
+
+def test_a_symlinked_shard_or_model_folder_is_never_deleted_through(tmp_path):
+    from harness.files import UnsafePath
+    from harness.runs.cache import ScoreCache
+    from harness.runs.shards import ShardStore
+
+    outside = tmp_path / "outside"
+    (outside / _key().digest).mkdir(parents=True)
+    (outside / _key().digest / "keep.txt").write_text("keep")
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / _key().model).symlink_to(outside)
+    store = ShardStore(_key(), root=shards)
+    with pytest.raises(UnsafePath, match="outside"):
+        store.clear()
+    assert (outside / _key().digest / "keep.txt").read_text() == "keep"
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    (scores / _key().model).symlink_to(outside)
+    with pytest.raises(UnsafePath, match="outside"):
+        ScoreCache(scores).remove(_key().as_dict())
+    assert (outside / _key().digest / "keep.txt").read_text() == "keep"
+
+def test_the_fallback_folder_is_private_fresh_and_resolved():
+    from harness.runs.cache import fallback_root
+
+    root = fallback_root().parent
+    assert root.is_dir() and not root.is_symlink() and root == root.resolve()
+    assert (root.stat().st_mode & 0o777) == 0o700 and root.stat().st_uid == os.getuid()
+    user = os.environ.get("USER") or str(os.getuid())
+    assert root.name != f"ioi-claims-fallback-{user}"  # not a predictable name in the shared temp dir
+
+@pytest.mark.parametrize("value, expected", [("", "is set but empty"), ("   ", "is set but empty"), ("rel/cache", "is a relative path")])
+def test_an_empty_or_relative_cache_variable_is_refused(monkeypatch, capsys, value, expected):
+    from harness.paths import cache_dir
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", value)
+    with pytest.raises(ValueError, match=expected):
+        cache_dir()
+    assert main(["report", "--source", "zoo:mean", "--no-compute"]) == 1
+    assert expected in capsys.readouterr().err
+
+def test_a_scan_with_an_unwritable_cache_keeps_its_shards_in_the_fallback(tmp_path, monkeypatch):
+    """IOI_CLAIMS_CACHE naming a file: the shard root is decided before any layer is scanned."""
+    from harness.runs import shards
+    from harness.runs.cache import UnstoredResult
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(not_a_folder))
+    monkeypatch.setattr(shards, "_ROOTS", {})
+    with pytest.warns(UnstoredResult, match="cannot be written"):
+        root = shards.shard_root()
+    assert root.name == "shards" and not_a_folder not in root.parents
+    store = shards.ShardStore(_key())
+    store.save(0, [[1.0, 2.0]], [3.0, 4.0])
+    assert store.done() == [0] and root in store.folder.parents

@@ -1,6 +1,8 @@
-"""The command line: transfer table columns and values, per-head output, report, audit."""
+"""The command line: transfer table columns and values, per-head output, report, audit; option values
+out of range and Ctrl-C end in one line."""
 
 import io
+import os
 
 import pandas as pd
 import pytest
@@ -215,3 +217,61 @@ def test_the_cli_and_the_plugin_print_one_built_report(tmp_path, monkeypatch, ca
     assert terminal.lines[0] == "== claims verdicts" and terminal.lines[1:1 + len(table)] == table
     assert render.terminal_sources(plugin.sources) in "\n".join(terminal.lines)
     assert render.markdown_table(plugin.verdicts) in (tmp_path / "plugin.md").read_text()
+
+
+# --- option values and interrupts: one line, never a traceback (issue 21: seen red before its fix, at 3fb7107)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["scores", "--model", "smollm2-135m", "--device", "nonsense"], "argument --device: invalid device 'nonsense'"),
+        (["bench", "--model", "nosuch"], "argument --model: unknown model 'nosuch'"),
+        (["bench", "--model", " smollm2-135m"], "has leading or trailing spaces"),
+        (["bench", "--threads", "-2"], "argument --threads: -2 must be >= 1"),
+        (["bench", "--threads", "0"], "argument --threads: 0 must be >= 1"),
+        (["scores", "--model", "smollm2-135m", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
+        (["transfer", "--intervals", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
+        (["scores", "--model", "smollm2-135m", "--workers", "0"], "argument --workers: 0 must be >= 1"),
+        (["zoo", "--workers", "-3"], "argument --workers: -3 must be >= 1"),
+        (["scores", "--model", "smollm2-135m", "--n-prompts", "1"], "argument --n-prompts: 1 must be >= 2 and <= 1000000"),
+    ],
+)
+def test_option_values_out_of_range_are_usage_errors(capsys, argv, expected):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["scores", "--model", "smollm2-135m", "--workers", "64"], f"--workers 64 exceeds the {os.cpu_count()} CPU cores here"),
+        (["scores", "--model", "smollm2-135m", "--algorithm", "attribution", "--workers", "2"], "shard the exact batched scan only"),
+        (["scores", "--model", "smollm2-135m", "--executor", "ray", "--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1: no Ray cluster answers"),
+    ],
+)
+def test_scan_options_that_would_be_ignored_or_hang_are_one_line(capsys, argv, expected, one_error_line):
+    assert main(argv) == 2
+    assert expected in one_error_line()
+
+def test_ctrl_c_in_report_is_one_line_and_leaves_no_half_file(tmp_path, capsys, monkeypatch):
+    from harness.report import render
+
+    report = tmp_path / "r.md"
+    report.write_text("old report\n")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "plot_pairs", interrupted)
+    assert main(["report", "--source", "published", "--markdown", str(report), "--plot", str(tmp_path / "p.png")]) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("error: interrupted (Ctrl-C)") and "Traceback" not in "\n".join(err)
+    assert report.read_text() == "old report\n" and not (tmp_path / "p.png").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("tmp")]
+
+def test_a_model_name_with_spaces_is_named_as_such(capsys, one_error_line):
+    assert main(["scores", "--model", "smollm2-135m "]) == 2
+    assert "model name 'smollm2-135m ' has leading or trailing spaces" in one_error_line()

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.models import gguf, registry
+from harness.cli.main import main
 from harness.models.registry import GgufSource, ModelSpec
+from harness.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -84,3 +86,24 @@ def test_registry_gguf_sources_pin_a_hash_and_name_every_package(name):
     assert len(source.sha256) == 64 and int(source.sha256, 16) >= 0
     assert len(source.parts) == len(source.packages)
     assert all("==" in p for p in source.packages)  # pinned versions: the hash is of those bytes
+
+
+# --- `models --verify` (issue 21: seen red before its fix, at 3fb7107)
+
+
+def test_models_verify_says_refused_for_a_gguf_that_loading_would_refuse(tmp_path, capsys, monkeypatch):
+    """The bytes are faked (no 1.8 GB read): every installed GGUF hashes to zeros."""
+    from harness.models import gguf, registry
+
+    installed = [n for n, s in registry.MODELS.items() if s.gguf is not None and gguf.installed(s)[0]]
+    if not installed:
+        pytest.skip("no zoo GGUF installed (IOI_SKIP_WEIGHTS?)")
+    monkeypatch.setattr(gguf, "file_sha256", lambda path: "0" * 64)
+    monkeypatch.setattr(gguf, "assembled_path", lambda spec: REPO_ROOT / "README.md")  # an existing file: no part is read
+    assert main(["models", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert "present (sha256 not checked; --verify)" in out
+    assert main(["models", "--format", "csv", "--verify"]) == 1
+    captured = capsys.readouterr()
+    assert "present but refused: sha256 0000000000000000... is not the pinned" in captured.out
+    assert any(line.startswith("error: the installed weights of ") for line in captured.err.splitlines())

@@ -19,13 +19,6 @@ from harness.paths import REPO_ROOT
 pytestmark = pytest.mark.unit
 
 
-def one_error_line(capsys) -> str:
-    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note:")]
-    assert len(err) == 1, err
-    assert err[0].startswith("error: ") and "Traceback" not in err[0]
-    return err[0]
-
-
 # --- (1) an output path never replaces a special file ---------------------------------------------
 
 
@@ -75,16 +68,16 @@ def test_out_to_a_character_device_writes_into_it_and_leaves_it_a_device(tmp_pat
     assert stat.S_ISCHR(device.lstat().st_mode)
 
 
-def test_out_to_a_socket_or_directory_is_refused_in_one_line_and_left_alone(tmp_path, capsys):
+def test_out_to_a_socket_or_directory_is_refused_in_one_line_and_left_alone(tmp_path, capsys, one_error_line):
     sock = a_socket(tmp_path / "sock")
     try:
         assert main(["transfer", "--source", "published", "--out", str(tmp_path / "sock")]) == 2
-        assert "is a socket, not a regular file" in one_error_line(capsys)
+        assert "is a socket, not a regular file" in one_error_line()
         assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
     finally:
         sock.close()
     assert main(["transfer", "--source", "published", "--out", str(tmp_path)]) == 2
-    assert "is a directory" in one_error_line(capsys)
+    assert "is a directory" in one_error_line()
 
 
 def test_report_markdown_and_plot_write_into_a_fifo_and_a_device(tmp_path, capsys):
@@ -201,7 +194,7 @@ HOSTILE_NAMES = ["../../../../../tmp/x/esc", "/tmp/x/abs", "", "=HYPERLINK(1)", 
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
-def test_a_design_model_name_that_is_no_safe_slug_is_one_line_naming_file_and_entry(tmp_path, capsys, name):
+def test_a_design_model_name_that_is_no_safe_slug_is_one_line_naming_file_and_entry(tmp_path, capsys, name, one_error_line):
     import json
 
     design = tmp_path / "d.toml"
@@ -209,7 +202,7 @@ def test_a_design_model_name_that_is_no_safe_slug_is_one_line_naming_file_and_en
     design.write_text(twin_design(tmp_path / "t.toml").read_text().replace("[models.ta]", f"[models.{json.dumps(name)}]")
                       .replace('base = "ta"', f"base = {json.dumps(name)}").replace('name = "d"', f'name = "{unique}"'))
     assert main(["transfer", "--design", str(design), "--source", f"{unique}:mean", "--no-compute"]) == 2
-    line = one_error_line(capsys)
+    line = one_error_line()
     assert f"design file {design}" in line and "models." in line and "not a safe name" in line
 
 
@@ -361,7 +354,7 @@ def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(
 # --- (7) sizes that cannot fit are refused, with the estimate, before anything is allocated ---------
 
 
-def test_a_design_n_layers_beyond_any_model_or_a_boolean_is_one_line(tmp_path, capsys):
+def test_a_design_n_layers_beyond_any_model_or_a_boolean_is_one_line(tmp_path, capsys, one_error_line):
     base = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "sizes"')
     entry = 'architecture = "LlamaForCausalLM"\ntokenizer = "gguf:smollm2-135m"'
     for i, (old, new, key) in enumerate([
@@ -373,7 +366,7 @@ def test_a_design_n_layers_beyond_any_model_or_a_boolean_is_one_line(tmp_path, c
         design = tmp_path / f"d{i}.toml"
         design.write_text(base.replace(old, new, 1).replace('name = "sizes"', f'name = "sizes{i}"'))
         assert main(["transfer", "--design", str(design), "--source", f"sizes{i}:mean", "--no-compute"]) == 2
-        line = one_error_line(capsys)
+        line = one_error_line()
         assert f"design file {design}" in line and key in line, line
 
 
@@ -573,28 +566,28 @@ def test_an_assembled_gguf_that_cannot_be_written_goes_to_the_fallback(tmp_path,
 # --- (10) one clear line where a traceback or a cryptic line was -------------------------------------
 
 
-def test_a_ladder_step_that_is_no_pair_is_one_line_naming_the_ladder(tmp_path, capsys):
+def test_a_ladder_step_that_is_no_pair_is_one_line_naming_the_ladder(tmp_path, capsys, one_error_line):
     """Seen red on main: 'source cycle:mean failed: ('ta', 'tc')', exit 1."""
     text = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "ladder"')
     third = text[text.index("[models.tb]"):text.index("[[pairs]]")].replace("[models.tb]", "[models.tc]")
     design = tmp_path / "d.toml"
     design.write_text(text.replace("[[pairs]]", third + "[[pairs]]") + '\n[ladders]\ntw = ["ta", "tc", "tb"]\n')
     assert main(["report", "--design", str(design), "--source", "ladder:mean", "--no-compute"]) == 2
-    line = one_error_line(capsys)
+    line = one_error_line()
     assert f"design file {design}, ladders.tw: the step ta -> tc is not one of the design's [[pairs]]" in line, line
 
 
-def test_an_hf_config_that_is_no_table_names_the_file_and_entry(tmp_path, capsys):
+def test_an_hf_config_that_is_no_table_names_the_file_and_entry(tmp_path, capsys, one_error_line):
     text = twin_design(tmp_path / "t.toml").read_text().replace('name = "d"', 'name = "badconfig"')
     start = text.index("hf_config = {")
     design = tmp_path / "d.toml"
     design.write_text(text[:start] + 'hf_config = "abc"' + text[text.index("\n", start):])
     assert main(["transfer", "--design", str(design), "--source", "badconfig:mean", "--no-compute"]) == 2
-    line = one_error_line(capsys)  # main: "... must be a table of Any"
+    line = one_error_line()  # main: "... must be a table of Any"
     assert line.startswith(f"error: design file {design}: models.ta.hf_config = 'abc' must be a table") and "Any" not in line
 
 
-def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, capsys, monkeypatch):
+def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, capsys, monkeypatch, one_error_line):
     """Seen red on main: exit 0, the published table's pairs, --design silently ignored."""
     from harness.claims import sources
 
@@ -603,7 +596,7 @@ def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, 
     design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "ignored"')
     (tmp_path / "d.toml").write_text(design)
     assert main(["transfer", "--design", str(tmp_path / "d.toml"), "--source", "published"]) == 2
-    line = one_error_line(capsys)
+    line = one_error_line()
     assert "does not apply to source published" in line and "ignored:mean" in line, line
 
 

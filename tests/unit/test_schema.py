@@ -10,7 +10,7 @@ import tomllib
 
 import pytest
 
-from harness.claims import thresholds
+from harness.claims import grid, thresholds
 
 pytestmark = pytest.mark.unit
 
@@ -204,3 +204,47 @@ def test_the_committed_verdicts_are_what_the_writer_writes():
     data = verdicts.load_file()
     text = verdicts.render([], verdicts.load_verdicts(), digest=data[verdicts.SETTINGS_KEY], coverage=data[verdicts.COVERAGE_KEY])
     assert text == verdicts.VERDICTS_FILE.read_text()
+
+
+# --- out of range, not finite, not TOML: one line naming file and key (issue 21: seen red before its fix, at 3fb7107)
+
+
+@pytest.mark.parametrize(
+    "old, new, key",
+    [
+        ("tolerance = 0.05", "tolerance = inf", "approx.tolerance = inf must be a finite number"),
+        ("tolerance = 0.05", "tolerance = nan", "approx.tolerance = nan must be a finite number"),
+        ("tolerance = 0.05", "tolerance = -0.05", "approx.tolerance = -0.05 must be in [0, 1]"),
+        ("min = 0.20\nmax_exclusive = 0.50", "min = 0.60\nmax_exclusive = 0.50", "[quantifiers.moderate] min = 0.6 must be below max_exclusive"),
+        ("max_p = 0.05", "max_p = 2.0", "X2.max_p = 2.0 must be in (0, 1)"),
+        ("level = 0.95", "level = 1.5", "uncertainty.level = 1.5 must be in (0, 1)"),
+        ("n_boot = 2000", "n_boot = 0", "uncertainty.n_boot = 0 must be in [1, 1000000]"),
+        ("max_kept_strong = 0.80", "max_kept_strong = -inf", "W1.max_kept_strong = -inf must be a finite number"),
+        ("weak_above = 0.5", "weak_above = nan", "transfer.weak_above = nan must be a finite number"),
+    ],
+)
+def test_thresholds_out_of_range_or_not_finite_are_one_line_naming_file_and_key(tmp_path, old, new, key):
+    text = thresholds.THRESHOLDS_FILE.read_text()
+    assert old in text
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(thresholds.ThresholdsError) as err:
+        thresholds.load(path)
+    assert str(path) in str(err.value) and key in str(err.value) and "\n" not in str(err.value)
+
+def test_a_toml_syntax_error_names_the_file(tmp_path):
+    path = tmp_path / "thresholds.toml"
+    path.write_text("[transfer\nk = 20\n")
+    with pytest.raises(thresholds.ThresholdsError, match=f"{path}: not valid TOML"):
+        thresholds.load(path)
+    bad_grid = tmp_path / "robustness.toml"
+    bad_grid.write_text("labels = \n")
+    with pytest.raises(grid.GridError, match=f"{bad_grid}: not valid TOML"):
+        grid.load(bad_grid)
+
+def test_robustness_values_must_be_finite(tmp_path):
+    text = grid.GRID_FILE.read_text()
+    path = tmp_path / "robustness.toml"
+    path.write_text(text + "\n[table.extra_nan]\nsetting = 'transfer.weak_above'\nvalues = [0.5, nan]\nrationale = 'x'\n")
+    with pytest.raises(grid.GridError, match=r"table.extra_nan.values\[1\].*nan must be a finite number"):
+        grid.load(path)
