@@ -122,9 +122,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             resolved = torch.device(device)
         except (RuntimeError, TypeError) as err:
             raise InputError(f"device {device!r} is no device torch knows ({' '.join(str(err).split())}); use auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {str(device)!r} was asked for but CUDA is not available here")
+    missing = missing_device_problem(resolved)
+    if missing:
+        raise InputError(f"device {str(device)!r} was asked for but {missing}")
     return resolved
+
+
+def missing_device_problem(device: torch.device) -> str | None:
+    """Why this machine cannot run on `device` (no CUDA, a CUDA index beyond its GPUs, no MPS), or None."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available here"
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            have = ", ".join(f"cuda:{i}" for i in range(count))
+            return f"this machine has {count} CUDA device{'s' if count != 1 else ''} ({have})"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return "this machine has no MPS (Apple GPU) device: use cpu or auto"
+    return None
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -607,6 +607,35 @@ def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, 
     assert "does not apply to source published" in line and "ignored:mean" in line, line
 
 
+def test_a_device_the_machine_lacks_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """Seen red on main: `--device mps --refresh` ended in torch's RuntimeError ('PyTorch is not linked with
+    support for mps devices') after a traceback, at the model's first `.to(device)`."""
+    import torch
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "nodevice"')
+    (tmp_path / "d.toml").write_text(design)
+    argv = ["scores", "--design", str(tmp_path / "d.toml"), "--model", "ta", "--weights", "twin", "--n-prompts", "2"]
+    assert main([*argv, "--device", "mps", "--refresh"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: device 'mps' was asked for but this machine has no MPS (Apple GPU) device: use cpu or auto"), line
+    assert not (tmp_path / "cache" / "scores").exists()  # refused before a scan started
+
+
+def test_a_cuda_index_beyond_the_machines_gpus_is_refused(monkeypatch):
+    import torch
+
+    from harness.errors import UserError
+    from harness.models.loaders import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(UserError, match=r"device 'cuda:3' was asked for but this machine has 1 CUDA device \(cuda:0\)"):
+        resolve_device("cuda:3")
+
+
 # --- (11) silent validation gaps ----------------------------------------------------------------------
 
 
