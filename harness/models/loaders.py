@@ -47,6 +47,7 @@ from harness.models.weights import (  # the torch-free half: where weights are, 
     _cached_snapshot,
     _hub_weights_not_found,
     _local_fingerprint,
+    check_twin_config,
     check_weights_kind,
     requant_fingerprint,
     twin_fingerprint,
@@ -310,6 +311,7 @@ def twin_config(spec: ModelSpec) -> PretrainedConfig:
     with eager attention (so attention patterns are hookable)."""
     from transformers import AutoConfig
 
+    check_twin_config(spec)
     config = AutoConfig.for_model(**spec.hf_config)
     config.architectures = [spec.architecture]
     config._attn_implementation = "eager"

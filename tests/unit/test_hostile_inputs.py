@@ -636,6 +636,59 @@ def test_a_cuda_index_beyond_the_machines_gpus_is_refused(monkeypatch):
         resolve_device("cuda:3")
 
 
+HUB_DESIGN = """name = "hubtwin"
+description = "hub models, whose configs are not on this machine"
+
+[run]
+style = "zoo"
+n_prompts = 4
+tasks = ["ioi"]
+
+[models.ha]
+family = "h"
+hub = "someorg/some-model"
+architecture = "LlamaForCausalLM"
+n_layers = 2
+n_heads = 2
+tokenizer = "gguf:smollm2-135m"
+WEIGHTS
+[models.hb]
+family = "h"
+hub = "someorg/other-model"
+architecture = "LlamaForCausalLM"
+n_layers = 2
+n_heads = 2
+tokenizer = "gguf:smollm2-135m"
+
+[[pairs]]
+base = "ha"
+target = "hb"
+"""
+
+
+def test_a_twin_of_a_hub_model_without_hf_config_is_one_line_naming_the_model(tmp_path, capsys, monkeypatch):
+    """Seen red on main: 'TypeError: AutoConfig.for_model() missing 1 required positional argument:
+    'model_type'' and a traceback."""
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "d.toml").write_text(HUB_DESIGN.replace("WEIGHTS", ""))
+    argv = ["scores", "--design", str(tmp_path / "d.toml"), "--model", "ha", "--weights", "twin", "--n-prompts", "2"]
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: model 'ha' (hub someorg/some-model) has no hf_config, so no architecture twin can be built: "
+                           "add hf_config = { model_type = ..., num_hidden_layers = ..., num_attention_heads = ..., ... } "
+                           "to its [models.ha] entry"), line
+    assert not (tmp_path / "cache" / "scores").exists()
+
+
+def test_a_design_running_a_hub_model_as_a_twin_without_hf_config_names_file_and_entry(tmp_path):
+    from harness.data import designs
+
+    path = tmp_path / "d.toml"
+    path.write_text(HUB_DESIGN.replace("WEIGHTS", 'weights = "twin"\n'))
+    with pytest.raises(designs.DesignError, match=rf"design file {path}, models.'ha': weights = 'twin' needs hf_config"):
+        designs.load(path)
+
+
 # --- (11) silent validation gaps ----------------------------------------------------------------------
 
 
