@@ -490,9 +490,10 @@ def _dequantize_gguf(spec: ModelSpec, gguf: Path, destination: Path) -> None:
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-    )
+    with gguf_weights.reading(gguf):  # a truncated file whose hash is the pinned one: a line naming it
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
     config_dict = model.config.to_dict()
     config_dict.pop("quantization_config", None)
     config_dict["architectures"] = [spec.architecture]

@@ -689,6 +689,88 @@ def test_a_design_running_a_hub_model_as_a_twin_without_hf_config_names_file_and
         designs.load(path)
 
 
+def truncated_gguf(path: Path) -> Path:
+    """A small GGUF file (two float32 tensors) cut 100 bytes short: its header is whole, its data is not."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    whole = path.with_name("whole.gguf")
+    writer = GGUFWriter(str(whole), "llama")
+    writer.add_tensor("token_embd.weight", np.arange(64 * 32, dtype=np.float32).reshape(64, 32))
+    writer.add_tensor("output_norm.weight", np.ones(32, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    path.write_bytes(whole.read_bytes()[:-100])
+    return path
+
+
+def truncated_gguf_design(tmp_path: Path, model: str) -> Path:
+    """A design pinning a truncated GGUF as `model` (a name per test: inline models register per process)."""
+    import hashlib
+
+    gguf = truncated_gguf(tmp_path / "cut.gguf")
+    design = tmp_path / "g.toml"
+    design.write_text(f"""name = "cutgguf"
+description = "a truncated GGUF whose pinned sha256 is the truncated file's"
+
+[run]
+style = "zoo"
+n_prompts = 4
+tasks = ["ioi"]
+
+[models.{model}]
+family = "g"
+gguf = "cut.gguf"
+sha256 = "{hashlib.sha256(gguf.read_bytes()).hexdigest()}"
+config_from = "smollm2-135m"
+
+[models.smollm2-135m]
+
+[[pairs]]
+base = "{model}"
+target = "smollm2-135m"
+""")
+    return design
+
+
+def test_a_truncated_gguf_whose_hash_matches_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    """Seen red on main: 'ValueError: cannot reshape array of size 7 into shape (32,)' and a traceback,
+    naming no file."""
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    design = truncated_gguf_design(tmp_path, "tg")
+    assert main(["scores", "--design", str(design), "--model", "tg", "--n-prompts", "2"]) == 2
+    err = capsys.readouterr().err  # the scan's progress bar had started: the load is its first step
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert line.startswith(f"error: GGUF file {tmp_path / 'cut.gguf'} is truncated or damaged (8412 bytes; "), line
+    assert "cannot reshape array" in line and "its sha256 matches the pin" in line, line
+
+
+def test_a_truncated_gguf_tokenizer_names_the_file(tmp_path, monkeypatch):
+    from harness.data import designs
+    from harness.errors import UserError
+    from harness.models import registry
+    from harness.models.tokenizers import gguf_tokenizer
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    designs.load(truncated_gguf_design(tmp_path, "tgtok"))
+    with pytest.raises(UserError, match=r"GGUF file .*cut\.gguf is truncated or damaged"):
+        gguf_tokenizer(registry.get("tgtok"))
+
+
+def test_a_failure_reading_a_whole_gguf_is_not_called_damage(tmp_path):
+    """A bug while reading a whole file propagates as it is (a traceback), not as a damaged file."""
+    from harness.models import gguf
+
+    whole = truncated_gguf(tmp_path / "cut.gguf").with_name("whole.gguf")
+    assert gguf.damage(whole) is None
+    with pytest.raises(KeyError, match="a bug"):
+        with gguf.reading(whole):
+            raise KeyError("a bug")
+
+
 # --- (11) silent validation gaps ----------------------------------------------------------------------
 
 
