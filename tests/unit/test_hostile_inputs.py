@@ -3,6 +3,7 @@ everything a table depends on, and hostile or faulty input ends in one line.
 
 Each test was run against main before its fix (this branch's first commit of the test) and seen red."""
 
+import json
 import os
 import socket
 import stat
@@ -769,6 +770,39 @@ def test_a_failure_reading_a_whole_gguf_is_not_called_damage(tmp_path):
     with pytest.raises(KeyError, match="a bug"):
         with gguf.reading(whole):
             raise KeyError("a bug")
+
+
+@pytest.mark.parametrize("command", [["scores", "--out", "scores.csv"], ["zoo", "--method", "mean"]])
+def test_scores_and_zoo_with_a_design_scan_its_twin_by_default(tmp_path, capsys, monkeypatch, command):
+    """Seen red on main: both looked for pretrained weights of 'ta' ('no pretrained weights for model
+    'ta' (hub id ta) ...', exit 2): --weights defaulted to pretrained over the design's twin default."""
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', f'name = "twindefault{command[0]}"')
+    (tmp_path / "d.toml").write_text(design)
+    assert main([*command, "--design", str(tmp_path / "d.toml"), "--model", "ta", "--n-prompts", "2"]) == 0, capsys.readouterr().err[-2000:]
+    [meta] = (tmp_path / "cache" / "scores" / "ta").glob("*/meta.json")
+    assert json.loads(meta.read_text())["key"]["fingerprint"].startswith("twin-seed0-")  # the seeded twin's table
+
+
+def test_scores_reads_the_designs_run_for_the_model_and_options_override_it(tmp_path):
+    import argparse
+
+    from harness.cli.main import _scores_run
+    from harness.data import designs
+
+    text = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "scoresrun"')
+    text = text.replace("[models.tb]", 'prompt_seed = 3\ndtype = "bfloat16"\n\n[models.tb]', 1)
+    (tmp_path / "d.toml").write_text(text)
+    design = designs.load(tmp_path / "d.toml")
+    given = dict(model="ta", method="mean", algorithm="batched", ig_steps=8, ig_path="all", style=None, n_prompts=None,
+                 seed=None, weights=None, dtype=None)
+    run = _scores_run(argparse.Namespace(**given), design)
+    assert (run.weights, run.seed, run.dtype, run.style, run.n_prompts) == ("twin", 3, "bfloat16", "zoo", 4)
+    asked = _scores_run(argparse.Namespace(**{**given, "weights": "pretrained", "seed": 1, "dtype": "float32", "n_prompts": 9}), design)
+    assert (asked.weights, asked.seed, asked.dtype, asked.n_prompts) == ("pretrained", 1, "float32", 9)
+    plain = _scores_run(argparse.Namespace(**given), None)
+    assert (plain.weights, plain.seed, plain.dtype, plain.style) == ("pretrained", 0, "float32", "wang")
 
 
 # --- (11) silent validation gaps ----------------------------------------------------------------------
