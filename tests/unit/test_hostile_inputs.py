@@ -841,3 +841,50 @@ def test_a_duplicate_table_level_value_is_refused(tmp_path):
     path.write_text(text.replace(first.group(0), first.group(0).replace(f"values = [{first.group(2)}]", f"values = [{first.group(2)}, {value}]"), 1))
     with pytest.raises(grid.GridError, match=rf"table\.{first.group(1)}\.values lists .* twice"):
         grid.load(path)
+
+
+def _verdicts_with(tmp_path, old: str, new: str) -> Path:
+    from harness.claims import verdicts
+
+    text = verdicts.VERDICTS_FILE.read_text()
+    assert old in text
+    path = tmp_path / "verdicts.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_the_committed_coverage_has_no_problem_a_copy_would_show(tmp_path):
+    from harness.claims import verdicts
+
+    copy = _verdicts_with(tmp_path, "[coverage]", "[coverage]")
+    assert verdicts.record_problems(copy) == []
+    assert verdicts.coverage_problems(verdicts.load_coverage(), copy) == []
+
+
+def test_a_deleted_coverage_line_of_a_source_with_recorded_verdicts_is_red(tmp_path):
+    """Seen red on main: [] (the zoo:zero line deleted, its 17 recorded verdicts kept)."""
+    import re
+
+    from harness.claims import verdicts
+
+    block = re.search(r'"zoo:zero" = \[[^\]]*\]\n', verdicts.VERDICTS_FILE.read_text()).group(0)
+    problems = verdicts.record_problems(_verdicts_with(tmp_path, block, ""))
+    assert len(problems) == 1 and "zoo:zero" in problems[0] and "[coverage]" in problems[0], problems
+
+
+def test_a_deleted_model_line_of_a_coverage_entry_is_red(tmp_path):
+    """Seen red on main: [] (published's gpt2 line deleted: the source has a model its record lacks)."""
+    from harness.claims import verdicts
+
+    now = verdicts.load_coverage()  # what each recorded source covers in a run of the committed data
+    problems = verdicts.coverage_problems(now, _verdicts_with(tmp_path, '    "gpt2",\n', ""))
+    assert len(problems) == 1 and "published" in problems[0] and "gpt2" in problems[0], problems
+
+
+def test_a_coverage_line_naming_a_ghost_source_is_red(tmp_path):
+    """Seen red on main: [] (a [coverage] entry for a source that does not exist)."""
+    from harness.claims import verdicts
+
+    problems = verdicts.record_problems(_verdicts_with(tmp_path, "[coverage]\n", '[coverage]\n"ghost:mean" = ["gpt2"]\n'))
+    assert len(problems) == 1 and "ghost:mean" in problems[0] and "no source" in problems[0], problems
+
