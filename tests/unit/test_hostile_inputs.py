@@ -888,3 +888,20 @@ def test_a_coverage_line_naming_a_ghost_source_is_red(tmp_path):
     problems = verdicts.record_problems(_verdicts_with(tmp_path, "[coverage]\n", '[coverage]\n"ghost:mean" = ["gpt2"]\n'))
     assert len(problems) == 1 and "ghost:mean" in problems[0] and "no source" in problems[0], problems
 
+
+def test_a_file_table_whose_categories_contradict_its_deltas_gets_a_note(tmp_path):
+    """Seen red on main: no note (the source's notes named only the file, its rows and models)."""
+    from harness.claims import sources
+    from harness.data import published
+
+    text = (published.PUBLISHED_DIR / published.HEADS_FILE).read_text()
+    row = "pythia,pythia-70m,0,1,-0.1038367301225662,0.0,0.1038367301225662,0.0,0.1038367301225662,ioi_only"
+    assert row in text
+    whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
+    whole.write_text(text)
+    cut.write_text(text.replace(row, "pythia,pythia-70m,0,1,-0.01,0.0,0.01,0.0,0.01,ioi_only"))  # ioi_only, delta_ioi above -tau
+    assert not [n for n in sources.load(f"file:{whole}").notes if "contradict" in n]  # the origin's labels fit their rule
+    [note] = [n for n in sources.load(f"file:{cut}").notes if "contradict" in n]
+    assert note.startswith(f"file:{cut}: pythia-70m: 1 head's category contradicts its deltas under both the signed and "
+                           "the absolute tau=0.05 rule: L0H1 (ioi_only; delta_ioi -0.010, delta_anti +0.000)"), note
+
