@@ -608,7 +608,16 @@ def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, 
     assert "does not apply to source published" in line and "ignored:mean" in line, line
 
 
-def test_a_device_the_machine_lacks_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def own_designs(monkeypatch):
+    """A --design given in a test is registered process-wide (sources): keep it to that test."""
+    from harness.claims import sources
+
+    monkeypatch.setattr(sources, "_USER_SOURCES", [])
+    monkeypatch.setattr(sources, "_USER_DESIGNS", {})
+
+
+def test_a_device_the_machine_lacks_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, own_designs):
     """Seen red on main: `--device mps --refresh` ended in torch's RuntimeError ('PyTorch is not linked with
     support for mps devices') after a traceback, at the model's first `.to(device)`."""
     import torch
@@ -667,7 +676,7 @@ target = "hb"
 """
 
 
-def test_a_twin_of_a_hub_model_without_hf_config_is_one_line_naming_the_model(tmp_path, capsys, monkeypatch):
+def test_a_twin_of_a_hub_model_without_hf_config_is_one_line_naming_the_model(tmp_path, capsys, monkeypatch, own_designs):
     """Seen red on main: 'TypeError: AutoConfig.for_model() missing 1 required positional argument:
     'model_type'' and a traceback."""
     monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
@@ -736,7 +745,7 @@ target = "smollm2-135m"
     return design
 
 
-def test_a_truncated_gguf_whose_hash_matches_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+def test_a_truncated_gguf_whose_hash_matches_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch, own_designs):
     """Seen red on main: 'ValueError: cannot reshape array of size 7 into shape (32,)' and a traceback,
     naming no file."""
     monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
@@ -773,7 +782,7 @@ def test_a_failure_reading_a_whole_gguf_is_not_called_damage(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["scores", "--out", "scores.csv"], ["zoo", "--method", "mean"]])
-def test_scores_and_zoo_with_a_design_scan_its_twin_by_default(tmp_path, capsys, monkeypatch, command):
+def test_scores_and_zoo_with_a_design_scan_its_twin_by_default(tmp_path, capsys, monkeypatch, command, own_designs):
     """Seen red on main: both looked for pretrained weights of 'ta' ('no pretrained weights for model
     'ta' (hub id ta) ...', exit 2): --weights defaulted to pretrained over the design's twin default."""
     monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
