@@ -159,6 +159,7 @@ def _load_file(name: str, path: str) -> Source:
     unpaired = [m for m in models if m not in {x for pair in design.pairs for x in pair}]
     if unpaired:
         notes.append(f"{name}: {', '.join(map(validation.shown, unpaired))} in no pair of the {design.name} design: validated, used by no claim")
+    notes += [f"{name}: {line}" for line in validation.category_contradictions(table)]
     return Source(name, table, findings, notes)
 
 

@@ -154,7 +154,8 @@ def models_of(evaluation: Evaluation | object) -> list[str]:
 
 def coverage_problems(now: dict[str, list[str]], path: Path = VERDICTS_FILE) -> list[str]:
     """One line per source of `now` (source -> models it has in this run) lacking a model it covered
-    when the verdicts were recorded: its checks would be skipped, not passed."""
+    when the verdicts were recorded (its checks would be skipped, not passed), or having one its record
+    does not list (its verdicts were recorded without it, or a [coverage] line was deleted)."""
     problems = []
     for name, recorded in load_coverage(path).items():
         if name not in now:
@@ -166,6 +167,36 @@ def coverage_problems(now: dict[str, list[str]], path: Path = VERDICTS_FILE) -> 
                 f"(its checks on them would be skipped, not passed); restore their tables (committed ones: `git checkout -- "
                 f"fixtures/recomputed`) or, if the loss is intended, {RERECORD}"
             )
+        unlisted = sorted(set(now[name]) - set(recorded))
+        if unlisted:
+            problems.append(
+                f"source {name} covers {', '.join(unlisted)}, which its [coverage] in {Path(path).name} does not list "
+                f"(its verdicts were recorded without them, or their lines were deleted); {RERECORD}"
+            )
+    return problems
+
+
+def coverage_record_problems(data: dict, path: Path) -> list[str]:
+    """[coverage] against the file's own entries and the sources of this process: an entry naming no
+    source (a ghost), or a source with recorded verdicts and no [coverage] entry (a deleted line)."""
+    from harness.claims.sources import all_sources
+
+    coverage = data.get(COVERAGE_KEY, {})
+    if not isinstance(coverage, dict):
+        return [f"{path.name}: [coverage] is no table of source = [models]; restore it or {RERECORD}"]
+    known = all_sources()
+    problems = [
+        f"{path.name}: [coverage] names {name!r}, no source of this suite or of this run's designs ({', '.join(known)}); "
+        f"remove it or {RERECORD}"
+        for name in sorted(set(coverage) - set(known)) if not name.startswith(FILE_PREFIX)
+    ]
+    with_entries = {source_of(key, known) for key in load_verdicts(path)} - {None}
+    uncovered = sorted(name for name in with_entries - set(coverage) if not name.startswith(FILE_PREFIX))  # type: ignore[union-attr]
+    if uncovered:
+        problems.append(
+            f"{path.name} records verdicts of {', '.join(uncovered)} but no [coverage] line for it (deleted?): a lost model "
+            f"would go unnoticed; {RERECORD}"
+        )
     return problems
 
 
@@ -202,7 +233,7 @@ def record_problems(path: Path = VERDICTS_FILE, coverage: dict[str, list[str]] |
     )
     if unknown:
         problems.append(f"{path.name} records {len(unknown)} checks that do not exist: {', '.join(unknown)}; remove them or {RERECORD}")
-    return problems + coverage_problems(coverage or {}, path)
+    return problems + coverage_record_problems(data, Path(path)) + coverage_problems(coverage or {}, path)
 
 
 def merged(

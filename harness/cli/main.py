@@ -367,21 +367,32 @@ def _committed_runs_note(model: str, run) -> str | None:
             f"its committed tables are read at once with: {' | '.join(sorted(options))}")
 
 
+def _scores_run(args, design):
+    """The RunSpec of `scores`: each option given, else the model's run in `design` (prompt style, count
+    and seed, dtype, weights: a design model given by hf_config alone is a twin), else RunSpec's defaults."""
+    from dataclasses import replace
+
+    from harness.runs.recompute import RunSpec, design_run
+
+    scan = dict(method=args.method, algorithm=args.algorithm, ig_steps=args.ig_steps, ig_path=args.ig_path)
+    if design is None:
+        return RunSpec(**scan, style=args.style or "wang", n_prompts=args.n_prompts or RunSpec.n_prompts,
+                       seed=RunSpec.seed if args.seed is None else args.seed, weights=args.weights or "pretrained",
+                       dtype=args.dtype or "float32")
+    run = design_run(design, args.model, args.method, args.dtype, weights=args.weights, n_prompts=args.n_prompts)
+    return replace(run, **scan, style=args.style or run.style, seed=run.seed if args.seed is None else args.seed)
+
+
 def cmd_scores(args) -> int:
-    from harness.runs.recompute import RunSpec, commit_scores, scores_table
+    from harness.runs.recompute import commit_scores, scores_table
 
     _check_scan(args)
     design = _model_design(args, args.model)
-    defaults = design.run_of(args.model) if design is not None else {}
-    run = RunSpec(
-        method=args.method, algorithm=args.algorithm, style=args.style or defaults.get("style", "wang"),
-        n_prompts=args.n_prompts or (design.n_prompts_of(args.model, args.method, args.weights) if design else RunSpec.n_prompts),
-        seed=args.seed,
-        weights=args.weights, dtype=args.dtype or defaults.get("dtype", "float32"), ig_steps=args.ig_steps, ig_path=args.ig_path,
-    )
+    run = _scores_run(args, design)
     if design is not None:
-        print(f"note: {args.model}: prompt style {run.style}, {run.n_prompts} prompts, {run.dtype} from the {design.name} "
-              "design (--style / --n-prompts / --dtype override)", file=sys.stderr)
+        print(f"note: {args.model}: prompt style {run.style}, {run.n_prompts} prompts (seed {run.seed}), {run.dtype}, "
+              f"{run.weights} weights from the {design.name} design (--style / --n-prompts / --seed / --dtype / --weights "
+              "override)", file=sys.stderr)
     note = _committed_runs_note(args.model, run) if not args.refresh else None
     if note:
         print(f"note: {note}", file=sys.stderr)
@@ -419,10 +430,11 @@ def cmd_zoo(args) -> int:
     for model in models:
         if model not in design.models:
             raise UserError(f"{model!r} is not a model of the {design.name} design ({', '.join(design.models)})")
-    weights = registry.ZOO_WEIGHTS_TWIN if args.weights == "perturbed" else args.weights
+    weights = registry.ZOO_WEIGHTS_TWIN if args.weights == "perturbed" else args.weights  # None: each model's in the design
     from harness.models.weights import check_weights_kind
 
-    check_weights_kind(weights)  # ValueError: one line, exit 2
+    if weights is not None:
+        check_weights_kind(weights)  # ValueError: one line, exit 2
     rows = plan(design, models, methods, dtype=args.dtype, weights=weights, n_prompts=args.n_prompts, refresh=args.refresh)
     for line in plan_lines(rows, f"zoo ({design.name} design)"):
         print(line, file=sys.stderr)
@@ -690,8 +702,9 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argparse(p, "device", "design")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="copy each finished table into fixtures/recomputed/")
-    p.add_argument("--weights", default="pretrained",
-                   help="pretrained | perturbed (the weights-noise twin, registry.ZOO_WEIGHTS_TWIN) | requant:SCHEME")
+    p.add_argument("--weights", default=None,
+                   help="pretrained | twin | perturbed (the weights-noise twin, registry.ZOO_WEIGHTS_TWIN) | requant:SCHEME "
+                        "(default: each model's in the design: twin for a model given by hf_config alone, else pretrained)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--n-prompts", type=args_types.PROMPTS, default=None, help="prompts (default: the registry's zoo count of each model)")
     _add_scan_options(p, dtype=None)
@@ -706,8 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ig-path", default=DEFAULT_IG_PATH, choices=IG_PATHS, help="attribution_ig: which heads move together")
     p.add_argument("--style", default=None, choices=STYLES, help="prompt style (default: the model's design's, else wang)")
     p.add_argument("--n-prompts", type=args_types.PROMPTS, default=None, help="prompts (default: the model's design's, else 200)")
-    p.add_argument("--seed", type=args_types.SEED, default=0)
-    p.add_argument("--weights", default="pretrained", choices=["pretrained", "twin"])
+    p.add_argument("--seed", type=args_types.SEED, default=None, help="prompt seed (default: the model's design's, else 0)")
+    p.add_argument("--weights", default=None, choices=["pretrained", "twin"],
+                   help="default: the model's design's (twin for a model given by hf_config alone), else pretrained")
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
     _add_scan_options(p, dtype=None)

@@ -251,6 +251,9 @@ def _parse(path: Path) -> Design:
         inline[model] = _inline_spec(model, spec_keys, path.parent, entry_where)
         if "hf_config" in spec_keys:  # a config alone has no weights: a seeded architecture twin
             model_run.setdefault(model, {}).setdefault("weights", "twin")
+        elif overrides.get("weights") == "twin":
+            raise DesignError(f"{entry_where}: weights = 'twin' needs hf_config = {{ model_type = ..., num_hidden_layers = ..., "
+                              "... }} (the model's config.json) to build its architecture twin from")
     for model, base in derived.items():  # a control is scanned on its base's run spec (same prompts), unless it says otherwise
         merged = {**model_run.get(base, {}), **model_run.get(model, {})}
         if merged:

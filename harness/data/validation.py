@@ -177,6 +177,25 @@ def check(table: pd.DataFrame, origin: str, *, known: list[Known] | None = None)
     return findings
 
 
+def category_contradictions(table: pd.DataFrame, tau: float = head_table.DEFAULT_TAU) -> list[str]:
+    """One line per model whose labelled categories fit neither the signed nor the absolute rule at
+    `tau` (e.g. ioi_only with delta_ioi = -0.01): labels its deltas contradict under any convention.
+    The claims read the labels as given (transfer.categories = 'labelled'), so a user's file says so."""
+    labels = table["category"].to_numpy()
+    contradicts = pd.Series(True, index=table.index)
+    for rule in ("signed", "absolute"):
+        contradicts &= head_table.categorize(table["delta_ioi"], table["delta_anti"], tau, rule) != labels
+    lines = []
+    for model, rows in table[contradicts].groupby("model", sort=False):
+        cells = [f"L{int(r.layer)}H{int(r.head)} ({r.category}; delta_ioi {r.delta_ioi:+.3f}, delta_anti {r.delta_anti:+.3f})"
+                 for r in rows.head(MAX_ROWS_NAMED).itertuples()]
+        more = f" and {len(rows) - MAX_ROWS_NAMED} more" if len(rows) > MAX_ROWS_NAMED else ""
+        heads = "1 head's category contradicts" if len(rows) == 1 else f"{len(rows)} heads' categories contradict"
+        lines.append(f"{shown(model)}: {heads} its deltas under both the signed and the absolute tau={tau:g} rule: "
+                     f"{', '.join(cells)}{more}; the claims use the labels as given (transfer.categories = 'labelled')")
+    return lines
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
     """A head-table CSV, every failure naming the file: missing, empty, not UTF-8, not a CSV."""
     path = Path(path)

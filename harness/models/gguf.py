@@ -13,6 +13,7 @@ path, size and mtime).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -21,6 +22,7 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 from harness.files import cache_folder, fall_back
 from harness.paths import current_umask
@@ -38,6 +40,40 @@ class GgufMissing(UserError, FileNotFoundError):
 
 class GgufHashMismatch(UserError, RuntimeError):
     """A GGUF file's sha256 is not the one pinned in the registry: refused."""
+
+
+class GgufDamaged(UserError, ValueError):
+    """A GGUF file that does not read as a whole (truncated, damaged) although its hash is the pinned one."""
+
+
+def damage(path: Path) -> str | None:
+    """Why the GGUF file at `path` does not read as a whole (its header, tensor infos and every
+    tensor's data within the file), or None. Slow (seconds on a large file): run it only once a
+    reader has failed, to tell a damaged file from a bug."""
+    from gguf import GGUFReader
+
+    try:
+        GGUFReader(str(path))
+    except Exception as err:  # every way the reader refuses the bytes is the file's
+        return " ".join(f"{type(err).__name__}: {err}".split())
+    return None
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Around a reader of the GGUF file at `path` (transformers, gguf): its failure on a file that
+    does not read as a whole is a GgufDamaged naming the file; any other failure (a bug) goes on as it is."""
+    try:
+        yield
+    except Exception as err:
+        problem = damage(path)
+        if problem is None:
+            raise
+        raise GgufDamaged(
+            f"GGUF file {path} is truncated or damaged ({path.stat().st_size} bytes; reading it failed: {problem}); "
+            "its sha256 matches the pin, so the pin was taken of the damaged file: get the whole file again "
+            "and pin its sha256"
+        ) from err
 
 
 def part_paths(source: GgufSource) -> list[Path]:

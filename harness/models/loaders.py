@@ -47,6 +47,7 @@ from harness.models.weights import (  # the torch-free half: where weights are, 
     _cached_snapshot,
     _hub_weights_not_found,
     _local_fingerprint,
+    check_twin_config,
     check_weights_kind,
     requant_fingerprint,
     twin_fingerprint,
@@ -122,9 +123,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             resolved = torch.device(device)
         except (RuntimeError, TypeError) as err:
             raise InputError(f"device {device!r} is no device torch knows ({' '.join(str(err).split())}); use auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {str(device)!r} was asked for but CUDA is not available here")
+    missing = missing_device_problem(resolved)
+    if missing:
+        raise InputError(f"device {str(device)!r} was asked for but {missing}")
     return resolved
+
+
+def missing_device_problem(device: torch.device) -> str | None:
+    """Why this machine cannot run on `device` (no CUDA, a CUDA index beyond its GPUs, no MPS), or None."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available here"
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            have = ", ".join(f"cuda:{i}" for i in range(count))
+            return f"this machine has {count} CUDA device{'s' if count != 1 else ''} ({have})"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return "this machine has no MPS (Apple GPU) device: use cpu or auto"
+    return None
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -295,6 +311,7 @@ def twin_config(spec: ModelSpec) -> PretrainedConfig:
     with eager attention (so attention patterns are hookable)."""
     from transformers import AutoConfig
 
+    check_twin_config(spec)
     config = AutoConfig.for_model(**spec.hf_config)
     config.architectures = [spec.architecture]
     config._attn_implementation = "eager"
@@ -473,9 +490,10 @@ def _dequantize_gguf(spec: ModelSpec, gguf: Path, destination: Path) -> None:
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-    )
+    with gguf_weights.reading(gguf):  # a truncated file whose hash is the pinned one: a line naming it
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
     config_dict = model.config.to_dict()
     config_dict.pop("quantization_config", None)
     config_dict["architectures"] = [spec.architecture]

@@ -185,7 +185,10 @@ def read_file_quantisation(path: Path, *, estimate_error: bool = True) -> FileQu
     `estimate_error` also the blocks' scales, a few seconds for a 1.5B file)."""
     from gguf import GGUFReader
 
-    reader = GGUFReader(str(path))
+    from harness.models.gguf import reading
+
+    with reading(path):  # a truncated file whose hash is the pinned one: a line naming it
+        reader = GGUFReader(str(path))
     general = {}
     for key, field in reader.fields.items():
         if key.startswith("general.") and key not in ("general.file_type", "general.quantization_version"):

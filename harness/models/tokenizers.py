@@ -131,7 +131,9 @@ def _save_gguf_tokenizer(gguf: Path, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(staging)
+        with gguf_weights.reading(gguf):  # a truncated file whose hash is the pinned one: a line naming it
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        tokenizer.save_pretrained(staging)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
     finally:

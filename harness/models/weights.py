@@ -80,6 +80,7 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
     if spec.derive is not None:
         return derived_fingerprint(weights_fingerprint(spec.derive.base, weights, seed), spec)
     if weights == "twin":
+        check_twin_config(spec)
         return twin_fingerprint(spec, seed)
     if scheme is not None and spec.gguf is None:
         raise InputError(f"{name}: a re-quantised twin needs a GGUF model; {name} loads from the hub")
@@ -96,6 +97,19 @@ def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -
     if cached is None:
         raise _hub_weights_not_found(spec)
     return cached[1].name
+
+
+def check_twin_config(spec: ModelSpec) -> None:
+    """An InputError when `spec` has no `hf_config` to build its architecture twin from (a hub or
+    local model given by id and geometry alone), naming the model and what to add."""
+    if spec.hf_config:
+        return
+    source = f"hub {spec.hub_id}" if not spec.local_dir else f"local {spec.local_dir}"
+    raise InputError(
+        f"model {spec.name!r} ({source}) has no hf_config, so no architecture twin can be built: add "
+        f"hf_config = {{ model_type = ..., num_hidden_layers = ..., num_attention_heads = ..., ... }} to its "
+        f"[models.{spec.name}] entry (the model's config.json), or run it with --weights pretrained"
+    )
 
 
 def twin_fingerprint(spec: ModelSpec, seed: int) -> str:

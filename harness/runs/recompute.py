@@ -143,6 +143,8 @@ def task_scores(
             return hit
     spec = registry.get(model)
     sizes.check_scan(model, spec.n_layers, spec.n_heads, run.n_prompts)  # before a shard, a model or a prompt
+    if executor == "local":
+        _device_used(device, executor)  # a device this machine lacks: one line, before --refresh clears a shard
     if run.algorithm in LAYERED_ALGORITHMS:
         with ShardStore(key).scan_lock():  # one scan per key at a time: a second one waits here
             if not refresh:  # ... and then reads the first one's table instead of clearing its shards

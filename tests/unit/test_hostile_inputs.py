@@ -3,6 +3,7 @@ everything a table depends on, and hostile or faulty input ends in one line.
 
 Each test was run against main before its fix (this branch's first commit of the test) and seen red."""
 
+import json
 import os
 import socket
 import stat
@@ -600,6 +601,212 @@ def test_a_design_given_with_a_source_it_does_not_apply_to_is_refused(tmp_path, 
     assert "does not apply to source published" in line and "ignored:mean" in line, line
 
 
+@pytest.fixture
+def own_designs(monkeypatch):
+    """A --design given in a test is registered process-wide (sources): keep it to that test."""
+    from harness.claims import sources
+
+    monkeypatch.setattr(sources, "_USER_SOURCES", [])
+    monkeypatch.setattr(sources, "_USER_DESIGNS", {})
+
+
+def test_a_device_the_machine_lacks_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, own_designs):
+    """Seen red on main: `--device mps --refresh` ended in torch's RuntimeError ('PyTorch is not linked with
+    support for mps devices') after a traceback, at the model's first `.to(device)`."""
+    import torch
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "nodevice"')
+    (tmp_path / "d.toml").write_text(design)
+    argv = ["scores", "--design", str(tmp_path / "d.toml"), "--model", "ta", "--weights", "twin", "--n-prompts", "2"]
+    assert main([*argv, "--device", "mps", "--refresh"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: device 'mps' was asked for but this machine has no MPS (Apple GPU) device: use cpu or auto"), line
+    assert not (tmp_path / "cache" / "scores").exists()  # refused before a scan started
+
+
+def test_a_cuda_index_beyond_the_machines_gpus_is_refused(monkeypatch):
+    import torch
+
+    from harness.errors import UserError
+    from harness.models.loaders import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(UserError, match=r"device 'cuda:3' was asked for but this machine has 1 CUDA device \(cuda:0\)"):
+        resolve_device("cuda:3")
+
+
+HUB_DESIGN = """name = "hubtwin"
+description = "hub models, whose configs are not on this machine"
+
+[run]
+style = "zoo"
+n_prompts = 4
+tasks = ["ioi"]
+
+[models.ha]
+family = "h"
+hub = "someorg/some-model"
+architecture = "LlamaForCausalLM"
+n_layers = 2
+n_heads = 2
+tokenizer = "gguf:smollm2-135m"
+WEIGHTS
+[models.hb]
+family = "h"
+hub = "someorg/other-model"
+architecture = "LlamaForCausalLM"
+n_layers = 2
+n_heads = 2
+tokenizer = "gguf:smollm2-135m"
+
+[[pairs]]
+base = "ha"
+target = "hb"
+"""
+
+
+def test_a_twin_of_a_hub_model_without_hf_config_is_one_line_naming_the_model(tmp_path, capsys, monkeypatch, own_designs):
+    """Seen red on main: 'TypeError: AutoConfig.for_model() missing 1 required positional argument:
+    'model_type'' and a traceback."""
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "d.toml").write_text(HUB_DESIGN.replace("WEIGHTS", ""))
+    argv = ["scores", "--design", str(tmp_path / "d.toml"), "--model", "ha", "--weights", "twin", "--n-prompts", "2"]
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: model 'ha' (hub someorg/some-model) has no hf_config, so no architecture twin can be built: "
+                           "add hf_config = { model_type = ..., num_hidden_layers = ..., num_attention_heads = ..., ... } "
+                           "to its [models.ha] entry"), line
+    assert not (tmp_path / "cache" / "scores").exists()
+
+
+def test_a_design_running_a_hub_model_as_a_twin_without_hf_config_names_file_and_entry(tmp_path):
+    from harness.data import designs
+
+    path = tmp_path / "d.toml"
+    path.write_text(HUB_DESIGN.replace("WEIGHTS", 'weights = "twin"\n'))
+    with pytest.raises(designs.DesignError, match=rf"design file {path}, models.'ha': weights = 'twin' needs hf_config"):
+        designs.load(path)
+
+
+def truncated_gguf(path: Path) -> Path:
+    """A small GGUF file (two float32 tensors) cut 100 bytes short: its header is whole, its data is not."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    whole = path.with_name("whole.gguf")
+    writer = GGUFWriter(str(whole), "llama")
+    writer.add_tensor("token_embd.weight", np.arange(64 * 32, dtype=np.float32).reshape(64, 32))
+    writer.add_tensor("output_norm.weight", np.ones(32, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    path.write_bytes(whole.read_bytes()[:-100])
+    return path
+
+
+def truncated_gguf_design(tmp_path: Path, model: str) -> Path:
+    """A design pinning a truncated GGUF as `model` (a name per test: inline models register per process)."""
+    import hashlib
+
+    gguf = truncated_gguf(tmp_path / "cut.gguf")
+    design = tmp_path / "g.toml"
+    design.write_text(f"""name = "cutgguf"
+description = "a truncated GGUF whose pinned sha256 is the truncated file's"
+
+[run]
+style = "zoo"
+n_prompts = 4
+tasks = ["ioi"]
+
+[models.{model}]
+family = "g"
+gguf = "cut.gguf"
+sha256 = "{hashlib.sha256(gguf.read_bytes()).hexdigest()}"
+config_from = "smollm2-135m"
+
+[models.smollm2-135m]
+
+[[pairs]]
+base = "{model}"
+target = "smollm2-135m"
+""")
+    return design
+
+
+def test_a_truncated_gguf_whose_hash_matches_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch, own_designs):
+    """Seen red on main: 'ValueError: cannot reshape array of size 7 into shape (32,)' and a traceback,
+    naming no file."""
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    design = truncated_gguf_design(tmp_path, "tg")
+    assert main(["scores", "--design", str(design), "--model", "tg", "--n-prompts", "2"]) == 2
+    err = capsys.readouterr().err  # the scan's progress bar had started: the load is its first step
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert line.startswith(f"error: GGUF file {tmp_path / 'cut.gguf'} is truncated or damaged (8412 bytes; "), line
+    assert "cannot reshape array" in line and "its sha256 matches the pin" in line, line
+
+
+def test_a_truncated_gguf_tokenizer_names_the_file(tmp_path, monkeypatch):
+    from harness.data import designs
+    from harness.errors import UserError
+    from harness.models import registry
+    from harness.models.tokenizers import gguf_tokenizer
+
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    designs.load(truncated_gguf_design(tmp_path, "tgtok"))
+    with pytest.raises(UserError, match=r"GGUF file .*cut\.gguf is truncated or damaged"):
+        gguf_tokenizer(registry.get("tgtok"))
+
+
+def test_a_failure_reading_a_whole_gguf_is_not_called_damage(tmp_path):
+    """A bug while reading a whole file propagates as it is (a traceback), not as a damaged file."""
+    from harness.models import gguf
+
+    whole = truncated_gguf(tmp_path / "cut.gguf").with_name("whole.gguf")
+    assert gguf.damage(whole) is None
+    with pytest.raises(KeyError, match="a bug"):
+        with gguf.reading(whole):
+            raise KeyError("a bug")
+
+
+@pytest.mark.parametrize("command", [["scores", "--out", "scores.csv"], ["zoo", "--method", "mean"]])
+def test_scores_and_zoo_with_a_design_scan_its_twin_by_default(tmp_path, capsys, monkeypatch, command, own_designs):
+    """Seen red on main: both looked for pretrained weights of 'ta' ('no pretrained weights for model
+    'ta' (hub id ta) ...', exit 2): --weights defaulted to pretrained over the design's twin default."""
+    monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    design = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', f'name = "twindefault{command[0]}"')
+    (tmp_path / "d.toml").write_text(design)
+    assert main([*command, "--design", str(tmp_path / "d.toml"), "--model", "ta", "--n-prompts", "2"]) == 0, capsys.readouterr().err[-2000:]
+    [meta] = (tmp_path / "cache" / "scores" / "ta").glob("*/meta.json")
+    assert json.loads(meta.read_text())["key"]["fingerprint"].startswith("twin-seed0-")  # the seeded twin's table
+
+
+def test_scores_reads_the_designs_run_for_the_model_and_options_override_it(tmp_path):
+    import argparse
+
+    from harness.cli.main import _scores_run
+    from harness.data import designs
+
+    text = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "scoresrun"')
+    text = text.replace("[models.tb]", 'prompt_seed = 3\ndtype = "bfloat16"\n\n[models.tb]', 1)
+    (tmp_path / "d.toml").write_text(text)
+    design = designs.load(tmp_path / "d.toml")
+    given = dict(model="ta", method="mean", algorithm="batched", ig_steps=8, ig_path="all", style=None, n_prompts=None,
+                 seed=None, weights=None, dtype=None)
+    run = _scores_run(argparse.Namespace(**given), design)
+    assert (run.weights, run.seed, run.dtype, run.style, run.n_prompts) == ("twin", 3, "bfloat16", "zoo", 4)
+    asked = _scores_run(argparse.Namespace(**{**given, "weights": "pretrained", "seed": 1, "dtype": "float32", "n_prompts": 9}), design)
+    assert (asked.weights, asked.seed, asked.dtype, asked.n_prompts) == ("pretrained", 1, "float32", 9)
+    plain = _scores_run(argparse.Namespace(**given), None)
+    assert (plain.weights, plain.seed, plain.dtype, plain.style) == ("pretrained", 0, "float32", "wang")
+
+
 # --- (11) silent validation gaps ----------------------------------------------------------------------
 
 
@@ -636,3 +843,67 @@ def test_a_duplicate_table_level_value_is_refused(tmp_path):
     path.write_text(text.replace(first.group(0), first.group(0).replace(f"values = [{first.group(2)}]", f"values = [{first.group(2)}, {value}]"), 1))
     with pytest.raises(grid.GridError, match=rf"table\.{first.group(1)}\.values lists .* twice"):
         grid.load(path)
+
+
+def _verdicts_with(tmp_path, old: str, new: str) -> Path:
+    from harness.claims import verdicts
+
+    text = verdicts.VERDICTS_FILE.read_text()
+    assert old in text
+    path = tmp_path / "verdicts.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_the_committed_coverage_has_no_problem_a_copy_would_show(tmp_path):
+    from harness.claims import verdicts
+
+    copy = _verdicts_with(tmp_path, "[coverage]", "[coverage]")
+    assert verdicts.record_problems(copy) == []
+    assert verdicts.coverage_problems(verdicts.load_coverage(), copy) == []
+
+
+def test_a_deleted_coverage_line_of_a_source_with_recorded_verdicts_is_red(tmp_path):
+    """Seen red on main: [] (the zoo:zero line deleted, its 17 recorded verdicts kept)."""
+    import re
+
+    from harness.claims import verdicts
+
+    block = re.search(r'"zoo:zero" = \[[^\]]*\]\n', verdicts.VERDICTS_FILE.read_text()).group(0)
+    problems = verdicts.record_problems(_verdicts_with(tmp_path, block, ""))
+    assert len(problems) == 1 and "zoo:zero" in problems[0] and "[coverage]" in problems[0], problems
+
+
+def test_a_deleted_model_line_of_a_coverage_entry_is_red(tmp_path):
+    """Seen red on main: [] (published's gpt2 line deleted: the source has a model its record lacks)."""
+    from harness.claims import verdicts
+
+    now = verdicts.load_coverage()  # what each recorded source covers in a run of the committed data
+    problems = verdicts.coverage_problems(now, _verdicts_with(tmp_path, '    "gpt2",\n', ""))
+    assert len(problems) == 1 and "published" in problems[0] and "gpt2" in problems[0], problems
+
+
+def test_a_coverage_line_naming_a_ghost_source_is_red(tmp_path):
+    """Seen red on main: [] (a [coverage] entry for a source that does not exist)."""
+    from harness.claims import verdicts
+
+    problems = verdicts.record_problems(_verdicts_with(tmp_path, "[coverage]\n", '[coverage]\n"ghost:mean" = ["gpt2"]\n'))
+    assert len(problems) == 1 and "ghost:mean" in problems[0] and "no source" in problems[0], problems
+
+
+def test_a_file_table_whose_categories_contradict_its_deltas_gets_a_note(tmp_path):
+    """Seen red on main: no note (the source's notes named only the file, its rows and models)."""
+    from harness.claims import sources
+    from harness.data import published
+
+    text = (published.PUBLISHED_DIR / published.HEADS_FILE).read_text()
+    row = "pythia,pythia-70m,0,1,-0.1038367301225662,0.0,0.1038367301225662,0.0,0.1038367301225662,ioi_only"
+    assert row in text
+    whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
+    whole.write_text(text)
+    cut.write_text(text.replace(row, "pythia,pythia-70m,0,1,-0.01,0.0,0.01,0.0,0.01,ioi_only"))  # ioi_only, delta_ioi above -tau
+    assert not [n for n in sources.load(f"file:{whole}").notes if "contradict" in n]  # the origin's labels fit their rule
+    [note] = [n for n in sources.load(f"file:{cut}").notes if "contradict" in n]
+    assert note.startswith(f"file:{cut}: pythia-70m: 1 head's category contradicts its deltas under both the signed and "
+                           "the absolute tau=0.05 rule: L0H1 (ioi_only; delta_ioi -0.010, delta_anti +0.000)"), note
+

@@ -124,12 +124,14 @@ def test_a_source_with_one_model_has_no_pair_to_check_and_says_which_models_it_l
     assert "qwen2.5-coder-0.5b" in reason and "smollm2-135m" not in reason  # each pair names what it lacks
 
 
-def test_coverage_of_a_partial_source_is_red_only_for_a_model_it_had(tmp_path):
+def test_coverage_of_a_partial_source_is_red_for_a_model_it_had_or_does_not_list(tmp_path):
     from harness.claims import verdicts
 
     path = tmp_path / "verdicts.toml"
     path.write_text('settings_sha256 = "x"\n[coverage]\n"zoo:counterfactual" = ["gemma-3-270m"]\n')
     assert verdicts.coverage_problems({"zoo:new": ["gemma-3-270m"]}, path) == []  # never recorded: nothing lost
-    assert verdicts.coverage_problems({"zoo:counterfactual": ["gemma-3-270m", "smollm2-135m"]}, path) == []  # gained
-    lost = verdicts.coverage_problems({"zoo:counterfactual": ["smollm2-135m"]}, path)
-    assert len(lost) == 1 and "gemma-3-270m" in lost[0]
+    # gained: its verdicts were recorded without it, or its [coverage] line was deleted (issue 31): re-record
+    [gained] = verdicts.coverage_problems({"zoo:counterfactual": ["gemma-3-270m", "smollm2-135m"]}, path)
+    assert "covers smollm2-135m, which its [coverage]" in gained and "python -m harness verdicts" in gained
+    lost = verdicts.coverage_problems({"zoo:counterfactual": []}, path)
+    assert len(lost) == 1 and "lost 1 of the 1 models" in lost[0] and "gemma-3-270m" in lost[0]
