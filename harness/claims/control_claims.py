@@ -54,7 +54,8 @@ def _expectations(ctx: Context) -> Any:
     memo = {} if ctx.memo is None else ctx.memo
     if key in memo:
         return memo[key]
-    truth, roles = ctx.extras[EXTRA], ctx.extras.get("roles") or {}
+    truth, roles = ctx.extras[EXTRA], dict(ctx.extras.get("roles") or {})
+    roles.update(_stored_roles([m for pair in ctx.design.pairs for m in pair if m not in roles], ctx.design))
     by_base: dict[str, dict[str, dict[str, float]]] = {}
     present = set(ctx.table["model"])
     for base, control in ctx.design.pairs:
@@ -71,6 +72,23 @@ def _expectations(ctx: Context) -> Any:
         frames.append(rows)
     memo[key] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["k", "control", "measured", "condition", "holds"])
     return memo[key]
+
+
+def _stored_roles(models: list[str], design: Design) -> dict[str, Any]:
+    """The role tables stored for `models` (a prompt twin's on its own seed); the source attaches role
+    tables only when every model of the design has one, the controls read whichever exist."""
+    from harness.runs.roles import RoleSpec, stored_roles
+
+    out = {}
+    for model in dict.fromkeys(models):
+        seed = int(dict(design.run_of(model)).get("prompt_seed", 0))
+        try:
+            table = stored_roles(model, RoleSpec(prompt_seed=seed, repeat_seed=seed))
+        except Exception:  # no weights to key the role table by: no role table
+            table = None
+        if table is not None:
+            out[model] = table
+    return out
 
 
 def evaluate(claim: str):

@@ -24,12 +24,15 @@ from harness.scoring.methods import ABLATION_METHODS as RECOMPUTED_METHODS
 from harness.errors import UserError
 
 PUBLISHED = "published"
-KINDS = ("recomputed", "zoo")  # sources computed here, one per ablation method: KIND:METHOD
-SOURCES = (PUBLISHED,) + tuple(f"{kind}:{m}" for kind in KINDS for m in RECOMPUTED_METHODS)
+KINDS = ("recomputed", "zoo", "controls")  # sources computed here, one per ablation method: KIND:METHOD
+# The methods of each kind: the known-answer controls (claims/designs/controls.toml) are scanned under
+# mean ablation only (issue 28).
+KIND_METHODS = {"recomputed": RECOMPUTED_METHODS, "zoo": RECOMPUTED_METHODS, "controls": ("mean",)}
+SOURCES = (PUBLISHED,) + tuple(f"{kind}:{m}" for kind in KINDS for m in KIND_METHODS[kind])
 FILE = "file"  # a user's head table: file:PATH (a CSV in the published schema)
 # The pair design each kind of source is checked on (claims/designs/<name>.toml); a file source takes
 # the user's design when one is given (--design / --claims-design), else the seed's.
-KIND_DESIGNS = {PUBLISHED: "seed", "recomputed": "seed", "zoo": "zoo", FILE: "seed"}
+KIND_DESIGNS = {PUBLISHED: "seed", "recomputed": "seed", "zoo": "zoo", "controls": "controls", FILE: "seed"}
 
 _USER_SOURCES: list[str] = []  # file:PATH and design sources named on this process's command line
 _USER_DESIGNS: dict[str, Design] = {}  # design name -> Design given with --design / --claims-design
@@ -117,7 +120,7 @@ def parse(name: str) -> tuple[str, str | None]:
     kind, _, method = name.partition(":")
     if kind == FILE and method:
         return FILE, method
-    if (kind not in KINDS and kind not in _USER_DESIGNS) or method not in RECOMPUTED_METHODS:
+    if (kind not in KINDS and kind not in _USER_DESIGNS) or method not in KIND_METHODS.get(kind, RECOMPUTED_METHODS):
         designed = "".join(f", {d}:{m}" for d in _USER_DESIGNS for m in RECOMPUTED_METHODS)
         raise UnknownSource(f"unknown source {name!r}; use one of {', '.join(SOURCES)}{designed} or file:PATH (a CSV head table)")
     return kind, method
@@ -132,8 +135,8 @@ def load(name: str, *, allow_modified: bool | None = None, compute: bool = True,
         return Source(name, table, findings)
     if kind == FILE:
         return _load_file(name, method)
-    if kind == "zoo":
-        return _load_ioi_design(name, method, designs.builtin("zoo"), compute=False, device=device)
+    if kind in ("zoo", "controls"):  # committed tables only: a gate source never scans
+        return _load_ioi_design(name, method, designs.builtin(KIND_DESIGNS[kind]), compute=False, device=device)
     if kind in _USER_DESIGNS:
         return _load_user_design(name, method, _USER_DESIGNS[kind], compute=compute, device=device)
     from harness.runs.recompute import recomputed_tables  # torch is imported only for this source

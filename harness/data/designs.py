@@ -47,7 +47,7 @@ from harness.schema import Heads, Layers, Prompts, Schema, Seed, Text, convert, 
 from harness.errors import UserError
 
 DESIGNS_DIR = REPO_ROOT / "claims" / "designs"
-BUILTIN = ("seed", "zoo")
+BUILTIN = ("seed", "zoo", "controls")
 PAIR_KINDS = ("within", "cross")
 DTYPES = ("float32", "bfloat16", "float16")
 TASKS = ("ioi", "anti")
