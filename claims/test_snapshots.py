@@ -72,7 +72,7 @@ def _design_tables():
     for name in BUILTIN:
         design = builtin(name)
         if tuple(design.run.tasks) == ("ioi",):
-            out += [pytest.param(design, model, method, id=f"{name}-{model}-{method}") for model in design.models for method in REFERENCE_METHODS]
+            out += [pytest.param(design, model, method, id=f"{name}-{model}-{method}") for model in design.models for method in design.run.methods]
     for design in user_designs():
         out += [pytest.param(design, model, method, id=f"{design.name}-{model}-{method}") for model in design.models for method in design.run.methods]
     return out
