@@ -52,6 +52,9 @@ def use_design(path: str | Path) -> tuple[str, ...]:
     """Check a user's design file and add its sources NAME:METHOD (one per method of its [run]) to
     `all_sources()`; file sources are then checked on it. Returns the added source names."""
     design = designs.resolve(path)
+    if design.name in designs.BUILTIN and design.path.resolve() == designs.builtin(design.name).path.resolve():
+        # a built-in design's own file (claims/designs/controls.toml): its built-in sources, nothing to add
+        return tuple(s for s in SOURCES if s.startswith(f"{design.name}:"))
     if design.name in (PUBLISHED, FILE, *KINDS):
         raise designs.DesignError(f"design file {design.path}: name {design.name!r} is taken by a built-in source; rename it")
     known = _USER_DESIGNS.get(design.name)

@@ -81,7 +81,11 @@ def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None
     for base, tgt in zoo_design().pairs:
         if tgt != target:
             continue
-        top = ct.base_top(_zoo_table(base, method), k)
+        try:
+            top = ct.base_top(_zoo_table(base, method), k)
+        except LookupError as err:  # the base has no table under this method yet: nothing to map
+            print(f"note: {base} -> {target}: no mapped sets ({err})", file=sys.stderr)
+            continue
         for name, build in available.items():
             if names is not None and name not in names:
                 continue
