@@ -610,7 +610,7 @@ def own_designs(monkeypatch):
     monkeypatch.setattr(sources, "_USER_DESIGNS", {})
 
 
-def test_a_device_the_machine_lacks_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, own_designs):
+def test_a_device_the_machine_lacks_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, own_designs, one_error_line):
     """Seen red on main: `--device mps --refresh` ended in torch's RuntimeError ('PyTorch is not linked with
     support for mps devices') after a traceback, at the model's first `.to(device)`."""
     import torch
@@ -621,7 +621,7 @@ def test_a_device_the_machine_lacks_is_one_line_not_a_traceback(tmp_path, capsys
     (tmp_path / "d.toml").write_text(design)
     argv = ["scores", "--design", str(tmp_path / "d.toml"), "--model", "ta", "--weights", "twin", "--n-prompts", "2"]
     assert main([*argv, "--device", "mps", "--refresh"]) == 2
-    line = one_error_line(capsys)
+    line = one_error_line()
     assert line.startswith("error: device 'mps' was asked for but this machine has no MPS (Apple GPU) device: use cpu or auto"), line
     assert not (tmp_path / "cache" / "scores").exists()  # refused before a scan started
 
@@ -669,14 +669,14 @@ target = "hb"
 """
 
 
-def test_a_twin_of_a_hub_model_without_hf_config_is_one_line_naming_the_model(tmp_path, capsys, monkeypatch, own_designs):
+def test_a_twin_of_a_hub_model_without_hf_config_is_one_line_naming_the_model(tmp_path, capsys, monkeypatch, own_designs, one_error_line):
     """Seen red on main: 'TypeError: AutoConfig.for_model() missing 1 required positional argument:
     'model_type'' and a traceback."""
     monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
     (tmp_path / "d.toml").write_text(HUB_DESIGN.replace("WEIGHTS", ""))
     argv = ["scores", "--design", str(tmp_path / "d.toml"), "--model", "ha", "--weights", "twin", "--n-prompts", "2"]
     assert main(argv) == 2
-    line = one_error_line(capsys)
+    line = one_error_line()
     assert line.startswith("error: model 'ha' (hub someorg/some-model) has no hf_config, so no architecture twin can be built: "
                            "add hf_config = { model_type = ..., num_hidden_layers = ..., num_attention_heads = ..., ... } "
                            "to its [models.ha] entry"), line
