@@ -13,7 +13,7 @@ import pytest
 from harness.analysis.weights_floor import weights_key
 from harness.claims import checks, sources
 from harness.data import designs
-from harness.scoring.methods import ABLATION_METHODS
+from harness.scoring.methods import GATE_METHODS
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def user_design(monkeypatch):
 
 
 def test_twins_design_end_to_end(tmp_cache, user_design):
-    assert user_design == tuple(f"twins:{m}" for m in ABLATION_METHODS)
+    assert user_design == tuple(f"twins:{m}" for m in GATE_METHODS)  # a design without [run] methods: the gate's
     src = sources.load("twins:zero", compute=True)
     assert set(src.table["model"]) == {"smollm2-135m", "twin-small", "twin-big"}
     # prompt floors from the per-prompt arrays of the fresh scans too; a weights floor where a twin's

@@ -738,6 +738,7 @@ target = "smollm2-135m"
     return design
 
 
+@pytest.mark.integration  # it loads a design's (truncated, tiny) GGUF file: weights, so not the unit tier
 def test_a_truncated_gguf_whose_hash_matches_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch, own_designs):
     """Seen red on main: 'ValueError: cannot reshape array of size 7 into shape (32,)' and a traceback,
     naming no file."""
