@@ -98,6 +98,7 @@ def delta_agreement(table: pd.DataFrame, base: str, control: str, truth: pd.Data
 
 def pair_summary(
     table: pd.DataFrame, roles: dict[str, pd.DataFrame], base: str, control: str, truth: pd.DataFrame, cfg: Any,
+    memo: dict | None = None,
 ) -> dict[str, float]:
     """Everything K1-K8 read of one (base, control) pair, flat: `{correspondence}_lost`, `_mfr`, `_acc` per
     control_rows row, the delta agreement, role+depth's p against the random depth-preserving null (when
@@ -108,7 +109,9 @@ def pair_summary(
                     f"{row.correspondence}_acc": row.accuracy})
     out.update(delta_agreement(table, base, control, truth))
     if base in roles and control in roles:
-        out["role+depth_p"] = float(role_transfer.pair_losses(table, roles, base, control, cfg)["p_vs_null"])
+        # `memo` (a robustness sweep's) keeps the null's draws across universes: a matching that beats every
+        # draw costs the sequential null its 9999 draws once, not once per universe
+        out["role+depth_p"] = float(role_transfer.pair_losses(table, roles, base, control, cfg, memo)["p_vs_null"])
     for model, side in ((base, "base"), (control, "control")):
         rows = model_table(table, model)
         for column, name in (("clean_accuracy_ioi", "accuracy"), ("clean_logit_diff_ioi", "logit_diff")):

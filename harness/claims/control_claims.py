@@ -60,7 +60,7 @@ def _expectations(ctx: Context) -> Any:
     present = set(ctx.table["model"])
     for base, control in ctx.design.pairs:
         if control in truth and {base, control} <= present:
-            by_base.setdefault(base, {})[control] = controls.pair_summary(ctx.table, roles, base, control, truth[control], ctx.cfg)
+            by_base.setdefault(base, {})[control] = controls.pair_summary(ctx.table, roles, base, control, truth[control], ctx.cfg, memo)
     frames = []
     for base, summaries in by_base.items():
         kinds = {c: kind_of(c) for c in summaries}
