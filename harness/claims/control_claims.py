@@ -50,12 +50,16 @@ def _expectations(ctx: Context) -> Any:
 
     from harness.analysis import controls
 
-    key = ("controls", ctx.source, id(ctx.table), ctx.cfg.transfer)
+    t = ctx.cfg.transfer  # what the expectations read of it (tau and the rank metric do not enter)
+    key = ("controls", ctx.source, id(ctx.table), t.k, t.ties, t.missing, t.weak_above, t.categories)
     memo = {} if ctx.memo is None else ctx.memo
     if key in memo:
         return memo[key]
     truth, roles = ctx.extras[EXTRA], dict(ctx.extras.get("roles") or {})
-    roles.update(_stored_roles([m for pair in ctx.design.pairs for m in pair if m not in roles], ctx.design))
+    roles_key = ("control_roles", ctx.design.name)
+    if roles_key not in memo:  # read once per evaluation or sweep, not once per universe
+        memo[roles_key] = _stored_roles([m for pair in ctx.design.pairs for m in pair if m not in roles], ctx.design)
+    roles.update(memo[roles_key])
     by_base: dict[str, dict[str, dict[str, float]]] = {}
     present = set(ctx.table["model"])
     for base, control in ctx.design.pairs:

@@ -355,10 +355,16 @@ def sweep_evaluations(evaluations: Iterable[claims.Evaluation]) -> Sweep:
     (evaluations without one are left out); one Sweep, empty frames when none."""
     grid = grid_mod.load()
     choices = grid.table()
-    longs = [sweep(ev.table, ev.source, choices, extras=ev.extras) for ev in evaluations if ev.table is not None]
+    # The known-answer controls are not swept: their thresholds are fixed expectations of an instrument
+    # on a case whose truth is known (docs/controls.md), not an analyst's choices; their robustness cell reads "-".
+    longs = [sweep(ev.table, ev.source, choices, extras=ev.extras) for ev in evaluations
+             if ev.table is not None and not ev.source.startswith(UNSWEPT)]
     long = pd.concat(longs, ignore_index=True) if longs else pd.DataFrame()
     summary = summarize(long, choices, grid.labels) if len(long) else pd.DataFrame(columns=SUMMARY_COLUMNS)
     return Sweep(long, pd.DataFrame(), summary, choices, [])
+
+
+UNSWEPT = ("controls:",)  # source prefixes the gate's robustness column leaves out
 
 
 def notes_for(evaluations: Iterable[claims.Evaluation]) -> dict[str, str]:
