@@ -81,13 +81,12 @@ def _expectations(ctx: Context) -> Any:
 def _stored_roles(models: list[str], design: Design) -> dict[str, Any]:
     """The role tables stored for `models` (a prompt twin's on its own seed); the source attaches role
     tables only when every model of the design has one, the controls read whichever exist."""
-    from harness.runs.roles import RoleSpec, stored_roles
+    from harness.runs.roles import design_role_spec, stored_roles
 
     out = {}
     for model in dict.fromkeys(models):
-        seed = int(dict(design.run_of(model)).get("prompt_seed", 0))
         try:
-            table = stored_roles(model, RoleSpec(prompt_seed=seed, repeat_seed=seed))
+            table = stored_roles(model, design_role_spec(design, model))
         except Exception:  # no weights to key the role table by: no role table
             table = None
         if table is not None:

@@ -254,28 +254,21 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
 def _true_maps(design: Design) -> dict[str, Any]:
     """control -> its transform's true map, for the design's derived models (the K claims' truth)."""
     from harness.claims.control_claims import controls_of
-    from harness.models import registry, transforms
+    from harness.models.transforms import control_true_map
 
-    out = {}
-    for control in controls_of(design):
-        derive = registry.get(control).derive
-        base = registry.get(derive.base)
-        geometry = (base.n_layers, base.n_heads, int(base.hf_config.get("num_key_value_heads") or base.n_heads))
-        out[control] = transforms.true_map(derive.transform, derive.params, geometry)
-    return out
+    return {control: control_true_map(control) for control in controls_of(design)}
 
 
 def _attach_roles(source: Source, design: Design) -> None:
     """extras["roles"] = model -> stored role table (harness.runs.roles), when every model of the
     design's pairs has one (the claims M1-M3 need them); otherwise a note says which lack one."""
-    from harness.runs.roles import RoleSpec, compute_command, stored_roles
+    from harness.runs.roles import compute_command, design_role_spec, stored_roles
 
     models = [m for m in dict.fromkeys(x for pair in design.pairs for x in pair)]
     roles, lacking = {}, []
     for model in models:
-        seed = int(dict(design.run_of(model)).get("prompt_seed", 0))  # a prompt twin's roles on its own draw
         try:
-            table = stored_roles(model, RoleSpec(prompt_seed=seed, repeat_seed=seed))
+            table = stored_roles(model, design_role_spec(design, model))
         except Exception:
             table = None
         if table is None:

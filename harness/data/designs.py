@@ -402,7 +402,7 @@ def _derived_spec(model: str, entry: dict[str, Any], inline: Mapping[str, ModelS
         raise DesignError(f"{where}: derive = {base_name!r} is no registry model nor one given earlier in [models]")
     if not isinstance(name, str):
         raise DesignError(f"{where}: a derived model needs transform = one of {', '.join(transforms.TRANSFORMS)}")
-    geometry = (base.n_layers, base.n_heads, int(base.hf_config.get("num_key_value_heads") or base.n_heads))
+    geometry = transforms.spec_geometry(base)
     try:
         params = transforms.check_params(name, {k: v for k, v in entry.items() if k not in ("derive", "transform")}, geometry)
     except ValueError as err:

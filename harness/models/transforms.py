@@ -311,6 +311,19 @@ def derived_geometry(name: str, params: Params, geometry: Geometry) -> Geometry:
     return get(name).geometry(geometry, dict(params))
 
 
+def spec_geometry(spec: Any) -> Geometry:
+    """(n_layers, n_heads, n_kv_heads) of a registry ModelSpec (its query heads without grouped-query attention)."""
+    return spec.n_layers, spec.n_heads, int(spec.hf_config.get("num_key_value_heads") or spec.n_heads)
+
+
+def control_true_map(control: str) -> pd.DataFrame:
+    """The true map of a derived (control) model of the registry: where each of its base's heads went."""
+    from harness.models import registry
+
+    derive = registry.get(control).derive
+    return true_map(derive.transform, derive.params, spec_geometry(registry.get(derive.base)))
+
+
 def true_map(name: str, params: Params, geometry: Geometry) -> pd.DataFrame:
     """Where every base head went (layer, head -> tgt_layer, tgt_head; NA = gone), sorted by base head."""
     return get(name).true_map(geometry, dict(params))

@@ -11,18 +11,11 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis import controls
+from harness.claims.control_claims import KINDS
 from harness.data.designs import Design
 from harness.models import registry, transforms
 from harness.models.weights import WeightsNotFound
 
-KINDS = {"permute-heads": "permute", "insert-identity": "insert", "knockout": "knockout", "none": "prompts"}
-
-
-def _truth(control: str) -> pd.DataFrame:
-    derive = registry.get(control).derive
-    base = registry.get(derive.base)
-    geometry = (base.n_layers, base.n_heads, int(base.hf_config.get("num_key_value_heads") or base.n_heads))
-    return transforms.true_map(derive.transform, derive.params, geometry)
 
 
 def evaluate(design: Design, method: str, cfg: Any) -> tuple[dict[str, dict[str, dict[str, float]]], pd.DataFrame, list[str]]:
@@ -35,9 +28,8 @@ def evaluate(design: Design, method: str, cfg: Any) -> tuple[dict[str, dict[str,
     role_tables = {}
     for model in design.models:
         spec = registry.get(model)
-        seed = dict(design.run_of(model)).get("prompt_seed", 0)
         try:
-            found = role_store.stored_roles(model, role_store.RoleSpec(prompt_seed=seed, repeat_seed=seed))
+            found = role_store.stored_roles(model, role_store.design_role_spec(design, model))
         except WeightsNotFound:  # role tables are keyed by pretrained weights (a twin has none)
             found = None
         if found is not None:
@@ -50,7 +42,7 @@ def evaluate(design: Design, method: str, cfg: Any) -> tuple[dict[str, dict[str,
         derive = registry.get(control).derive
         if derive is None or base not in present or control not in present:
             continue
-        summaries.setdefault(base, {})[control] = controls.pair_summary(table, role_tables, base, control, _truth(control), cfg)
+        summaries.setdefault(base, {})[control] = controls.pair_summary(table, role_tables, base, control, transforms.control_true_map(control), cfg)
     for base, by_control in summaries.items():
         kinds = {c: KINDS[registry.get(c).derive.transform] for c in by_control}
         prompt_twin = [c for c, k in kinds.items() if k == "prompts"]

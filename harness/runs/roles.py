@@ -113,6 +113,13 @@ def stored_entry(model: str, spec: RoleSpec = RoleSpec()) -> tuple[pd.DataFrame,
     return None
 
 
+def design_role_spec(design: Any, model: str) -> RoleSpec:
+    """The role spec of a design model: the default, on the model's own prompt seed (a prompt twin's
+    role table is made on its independent draw: prompts and repeated tokens on that seed)."""
+    seed = int(dict(design.run_of(model)).get("prompt_seed", 0))
+    return RoleSpec(prompt_seed=seed, repeat_seed=seed)
+
+
 def stored_roles(model: str, spec: RoleSpec = RoleSpec()) -> pd.DataFrame | None:
     """`model`'s role table (columns model, layer, head, one per score), from the user cache or the
     committed fixtures, or None when neither has one under `spec`."""
