@@ -46,25 +46,41 @@ def variants_of(claim: str):
 
 def _expectations(ctx: Context) -> Any:
     """Every expectation row of the source (memoised per evaluation: K1-K8 share them)."""
+    t = ctx.cfg.transfer  # what the expectations read of it (tau and the rank metric do not enter)
+    key = ("controls", ctx.source, id(ctx.table), t.k, t.ties, t.missing, t.weak_above, t.categories)
+    memo = {} if ctx.memo is None else ctx.memo
+    if key not in memo:
+        memo[key] = expectation_rows(pair_summaries(ctx.table, ctx.extras, ctx.design, ctx.cfg, memo))
+    return memo[key]
+
+
+def pair_summaries(table: Any, extras: dict[str, Any], design: Design, cfg: Any, memo: dict | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """base -> control -> harness.analysis.controls.pair_summary, for every pair of `design` whose control
+    has a true map in `extras` and whose two tables are in `table` (with categories); role+depth where
+    role tables are stored. What K1-K8 read, and what `python -m harness controls` tabulates."""
+    from harness.analysis import controls
+
+    memo = {} if memo is None else memo
+    truth, roles = extras[EXTRA], dict(extras.get("roles") or {})
+    roles_key = ("control_roles", design.name)
+    if roles_key not in memo:  # read once per evaluation or sweep, not once per universe
+        memo[roles_key] = _stored_roles([m for pair in design.pairs for m in pair if m not in roles], design)
+    roles.update(memo[roles_key])
+    by_base: dict[str, dict[str, dict[str, float]]] = {}
+    present = set(table["model"])
+    for base, control in design.pairs:
+        if control in truth and {base, control} <= present:
+            by_base.setdefault(base, {})[control] = controls.pair_summary(table, roles, base, control, truth[control], cfg, memo)
+    return by_base
+
+
+def expectation_rows(by_base: dict[str, dict[str, dict[str, float]]]) -> Any:
+    """docs/controls.md's expectations over every base's pair summaries, one row per (K, control), with
+    the base; K1-K3 left out for a base without a prompt twin (they read its floor)."""
     import pandas as pd
 
     from harness.analysis import controls
 
-    t = ctx.cfg.transfer  # what the expectations read of it (tau and the rank metric do not enter)
-    key = ("controls", ctx.source, id(ctx.table), t.k, t.ties, t.missing, t.weak_above, t.categories)
-    memo = {} if ctx.memo is None else ctx.memo
-    if key in memo:
-        return memo[key]
-    truth, roles = ctx.extras[EXTRA], dict(ctx.extras.get("roles") or {})
-    roles_key = ("control_roles", ctx.design.name)
-    if roles_key not in memo:  # read once per evaluation or sweep, not once per universe
-        memo[roles_key] = _stored_roles([m for pair in ctx.design.pairs for m in pair if m not in roles], ctx.design)
-    roles.update(memo[roles_key])
-    by_base: dict[str, dict[str, dict[str, float]]] = {}
-    present = set(ctx.table["model"])
-    for base, control in ctx.design.pairs:
-        if control in truth and {base, control} <= present:
-            by_base.setdefault(base, {})[control] = controls.pair_summary(ctx.table, roles, base, control, truth[control], ctx.cfg, memo)
     frames = []
     for base, summaries in by_base.items():
         kinds = {c: kind_of(c) for c in summaries}
@@ -74,8 +90,7 @@ def _expectations(ctx: Context) -> Any:
         if not twins:  # K1-K3 read the prompt twin's index frac_lost as their floor: without it they have none
             rows = rows[~rows["k"].isin(FLOORED)]
         frames.append(rows)
-    memo[key] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["k", "control", "measured", "condition", "holds"])
-    return memo[key]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["k", "control", "measured", "condition", "holds", "base"])
 
 
 def _stored_roles(models: list[str], design: Design) -> dict[str, Any]:

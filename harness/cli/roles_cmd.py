@@ -63,12 +63,16 @@ def add_controls_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_controls(args) -> int:
-    from harness.claims import thresholds
-    from harness.data import designs
+    from harness.claims import sources, thresholds
     from harness.report import controls as report
 
-    design = designs.load(args.design or designs.DESIGNS_DIR / "controls.toml")
-    summaries, checks, notes = report.evaluate(design, args.method, thresholds.load())
+    name = f"controls:{args.method}"
+    if args.design is not None:  # a user's controls design: its source of that method
+        added = sources.use_design(args.design)
+        name = next((s for s in added if s.endswith(f":{args.method}")), None)
+        if name is None:
+            raise UserError(f"design {args.design} scans no {args.method!r} tables (its methods: {', '.join(a.split(':')[1] for a in added)})")
+    summaries, checks, notes = report.evaluate(sources.load(name, compute=False), thresholds.load())
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(report.markdown(summaries, checks))

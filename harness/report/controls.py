@@ -8,52 +8,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from harness.claims import checks as checks_mod
+from harness.claims import control_claims
+from harness.claims.check import Check
+from harness.claims.sources import Source
+from harness.data.head_table import with_categories
+from harness.report.render import verdict_word
 
-from harness.analysis import controls
-from harness.claims.control_claims import KINDS
-from harness.data.designs import Design
-from harness.models import registry, transforms
-from harness.models.weights import WeightsNotFound
-
-
-
-def evaluate(design: Design, method: str, cfg: Any) -> tuple[dict[str, dict[str, dict[str, float]]], pd.DataFrame, list[str]]:
-    """(base -> control -> pair_summary, the expectations of every base, notes on what is absent)."""
-    from harness.runs import roles as role_store
-    from harness.runs.zoo import zoo_head_table
-
-    table, notes = zoo_head_table(method, design=design)
-    present = set(table.get("model", []))
-    role_tables = {}
-    for model in design.models:
-        spec = registry.get(model)
-        try:
-            found = role_store.stored_roles(model, role_store.design_role_spec(design, model))
-        except WeightsNotFound:  # role tables are keyed by pretrained weights (a twin has none)
-            found = None
-        if found is not None:
-            role_tables[model] = found
-        elif spec.derive is not None:
-            notes.append(f"{model}: no role table stored (role+depth left out)")
-    summaries: dict[str, dict[str, dict[str, float]]] = {}
-    checks = []
-    for base, control in design.pairs:
-        derive = registry.get(control).derive
-        if derive is None or base not in present or control not in present:
-            continue
-        summaries.setdefault(base, {})[control] = controls.pair_summary(table, role_tables, base, control, transforms.control_true_map(control), cfg)
-    for base, by_control in summaries.items():
-        kinds = {c: KINDS[registry.get(c).derive.transform] for c in by_control}
-        prompt_twin = [c for c, k in kinds.items() if k == "prompts"]
-        if not prompt_twin:
-            notes.append(f"{base}: no prompt twin table: K1-K3 have no floor")
-            continue
-        checks.append(controls.expectations(by_control, kinds, floor=by_control[prompt_twin[0]]["index_lost"]).assign(base=base))
-    return summaries, (pd.concat(checks, ignore_index=True) if checks else pd.DataFrame()), notes
+Summaries = dict[str, dict[str, dict[str, float]]]  # base -> control -> analysis.controls.pair_summary
 
 
-def markdown(summaries: dict[str, dict[str, dict[str, float]]], checks: pd.DataFrame) -> str:
+def evaluate(source: Source, cfg: Any) -> tuple[Summaries, list[Check], list[str]]:
+    """(base -> control -> pair_summary, the gate's K checks of the source with their outcomes, notes on
+    what is absent): the same evaluation `pytest claims/` runs on it, so the command and the gate agree."""
+    if not source.extras.get(control_claims.EXTRA):
+        return {}, [], [*source.notes, f"source {source.name}: its design has no derived (control) models"]
+    memo: dict = {}  # shared with the evaluation: the role null's draws are made once
+    evaluation = checks_mod.evaluate(source.table, source.name, cfg, memo, floors=source.floors or None, design=source.design,
+                                     extras=source.extras)
+    table = with_categories(source.table, cfg.transfer.categories)
+    summaries = control_claims.pair_summaries(table, source.extras, source.design, cfg, memo)
+    k_checks = [c for (claim, _), c in evaluation.checks.items() if claim in control_claims.CLAIM_KINDS]
+    notes = list(source.notes) + [f"{claim}[{variant}]: {why}" for (claim, variant), why in evaluation.unavailable.items()
+                                  if claim in control_claims.CLAIM_KINDS]
+    return summaries, k_checks, notes
+
+
+def markdown(summaries: Summaries, checks: list[Check]) -> str:
     lines = ["| base | control | index lost / acc | depth lost / acc | role+depth lost / acc | true map lost | Spearman through the map |",
              "|---|---|---|---|---|---|---|"]
     for base, by_control in summaries.items():
@@ -65,9 +46,9 @@ def markdown(summaries: dict[str, dict[str, dict[str, float]]], checks: pd.DataF
             lines.append(f"| {base} | {control} | {cell('index')} | {cell('depth')} | {cell('role+depth')} | "
                          f"{s.get('true_lost', float('nan')):.2f} | {s.get('spearman', float('nan')):.4f} |")
     out = "\n".join(lines) + "\n"
-    if not checks.empty:
-        out += "\n| K | control | measured | condition | holds |\n|---|---|---|---|---|\n"
-        out += "\n".join(f"| {r.k} | {r.control} | {r.measured} | {r.condition} | {r.holds} |" for r in checks.itertuples()) + "\n"
+    if checks:
+        out += "\n| K | control | measured | condition | verdict |\n|---|---|---|---|---|\n"
+        out += "\n".join(f"| {c.claim} | {c.variant} | {c.measured} | {c.condition} | {verdict_word(c)} |" for c in checks) + "\n"
     return out
 
 
