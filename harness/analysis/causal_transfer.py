@@ -126,7 +126,7 @@ def efficiency_interval(
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
     mapped, own = ld_mapped[idx].mean(1), ld_own[idx].mean(1)
-    null = np.asarray(ld_random, float)[:, idx].mean(axis=2).mean(axis=0)
+    null = np.asarray(ld_random, float).mean(axis=0)[idx].mean(1)  # the null's mean over sets, resampled like the others
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = (mapped - null) / (own - null)
     lo, hi = np.nanquantile(eff, [(1 - level) / 2, (1 + level) / 2])

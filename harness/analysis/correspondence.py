@@ -156,22 +156,36 @@ def _depth_orders(base_layers: np.ndarray, base_geometry: Geometry, target_geome
     return [np.argsort(np.abs(target_rel - l), kind="stable") for l in _rel(base_layers.astype(float), base_geometry[0])]
 
 
-def _random_targets(orders: list[np.ndarray], target_geometry: Geometry, seed: int) -> tuple[list[int], list[int]]:
-    """Target (layers, heads) of one seeded depth-preserving random matching: each base head (its
-    `_depth_orders` row) takes a random free head of the nearest target layer that has one."""
-    rng = np.random.default_rng(seed)
+def _slots(orders: list[np.ndarray], target_geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Which target layer each base head of a depth-preserving random matching lands in, and how many
+    base heads took a head of that layer before it: the nearest layer (its `_depth_orders` row) with a
+    free head. No draw enters, so every random matching of a pair shares it."""
     n_layers, n_heads = target_geometry
-    free = {l: list(rng.permutation(n_heads)) for l in range(n_layers)}
-    layers, heads = [], []
+    taken = np.zeros(n_layers, dtype=np.int64)
+    layers, slots = [], []
     for order in orders:
         for layer in order:
-            if free[int(layer)]:
+            if taken[layer] < n_heads:
                 layers.append(int(layer))
-                heads.append(int(free[int(layer)].pop()))
+                slots.append(int(taken[layer]))
+                taken[layer] += 1
                 break
         else:
             raise ValueError("more base heads than target heads")
-    return layers, heads
+    return np.asarray(layers, dtype=np.int64), np.asarray(slots, dtype=np.int64)
+
+
+def _random_targets(orders: list[np.ndarray], target_geometry: Geometry, seed: int,
+                    slots: tuple[np.ndarray, np.ndarray] | None = None, heads: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Target (layers, heads) of one seeded depth-preserving random matching: each base head takes a
+    random free head of the nearest target layer that has one. The draw is a seeded permutation of
+    every layer's heads (layer 0 first); the j-th base head landing in a layer takes its permutation's
+    j-th head from the end."""
+    n_layers, n_heads = target_geometry
+    layers, taken = _slots(orders, target_geometry) if slots is None else slots
+    heads = np.tile(np.arange(n_heads, dtype=np.int64), (n_layers, 1)) if heads is None else heads  # each row 0 .. n_heads - 1
+    perms = np.random.default_rng(seed).permuted(heads, axis=1)  # a new array: `heads` is left as it is
+    return layers, perms[layers, n_heads - 1 - taken]
 
 
 def _random(base_top, base_roles, target_roles, base_geometry, target_geometry, settings, seed) -> pd.DataFrame:
@@ -225,9 +239,11 @@ def random_flat(base_top: pd.DataFrame, base_geometry: Geometry, target_geometry
     """`random_matchings` as flat target indices (layer * n_heads + head), shape (n, len(base_top)),
     without a frame per draw (the same draws: draw i uses seed + i)."""
     orders = _depth_orders(base_top["layer"].astype(int).to_numpy(), tuple(base_geometry), tuple(target_geometry))
-    n_heads = int(target_geometry[1])
+    geometry = (int(target_geometry[0]), int(target_geometry[1]))
+    slots = _slots(orders, geometry)
+    rows = np.tile(np.arange(geometry[1], dtype=np.int64), (geometry[0], 1))
     out = np.empty((n, len(orders)), dtype=np.int64)
     for i in range(n):
-        layers, heads = _random_targets(orders, tuple(target_geometry), seed + i)
-        out[i] = np.asarray(layers, dtype=np.int64) * n_heads + np.asarray(heads, dtype=np.int64)
+        layers, heads = _random_targets(orders, geometry, seed + i, slots, rows)
+        out[i] = layers * geometry[1] + heads
     return out

@@ -186,6 +186,7 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     from harness.analysis.noise_floor import noise_floor
     from harness.analysis.weights_floor import weights_floor, weights_key
     from harness.claims import thresholds
+    from harness.claims.floor_cache import cached_floor, floor_key
     from harness.data.head_table import DEFAULT_TAU
     from harness.runs.zoo import zoo_arrays, zoo_head_table
 
@@ -210,7 +211,8 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=cfg.noise_floor.n_boot,
                         level=cfg.uncertainty.level, seed=cfg.uncertainty.seed)
         family = registry.get(model).family
-        floors[model] = noise_floor(model, family, *arrays, **settings)
+        floors[model] = cached_floor(floor_key("prompts", model, family, arrays, settings),
+                                     noise_floor, model, family, *arrays, **settings)
         if registry.get(model).gguf is None:  # a weights twin re-quantises a GGUF file
             continue
         twin = zoo_arrays(model, method, design, weights=registry.ZOO_WEIGHTS_TWIN)
@@ -225,7 +227,8 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
                 notes.append(f"{model}: no {method} table at {floor_n} prompts to compare its twin with: no weights floor")
                 continue
             notes.append(f"{model}: {method} weights floor measured on {floor_n} prompts (weights_floor_n_prompts)")
-        floors[weights_key(model)] = weights_floor(model, family, original, twin, **settings)
+        floors[weights_key(model)] = cached_floor(floor_key("weights", model, family, (*original, *twin), settings),
+                                                  weights_floor, model, family, original, twin, **settings)
     extras = {}
     if design.name == "zoo":  # committed faithfulness results (fixtures/faithfulness/) serve the zoo's claims C1-C3
         from harness.runs.faithfulness import load_results, with_per_prompt

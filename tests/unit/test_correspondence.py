@@ -146,3 +146,25 @@ def test_random_flat_is_random_matchings_as_flat_indices():
     draws = corr.random_matchings(base_top, gb, gt, 15, seed=3)
     expected = np.stack([d["tgt_layer"].to_numpy(int) * gt[1] + d["tgt_head"].to_numpy(int) for d in draws])
     np.testing.assert_array_equal(corr.random_flat(base_top, gb, gt, 15, seed=3), expected)
+
+
+def _draw_by_hand(orders, geometry, seed):
+    """The random matching as its docstring states it: every layer's heads in a seeded random order
+    (layer 0 first), each base head taking the last free one of the nearest layer that has one."""
+    rng = np.random.default_rng(seed)
+    free = {layer: list(rng.permutation(geometry[1])) for layer in range(geometry[0])}
+    out = []
+    for order in orders:
+        layer = next(int(l) for l in order if free[int(l)])
+        out.append(layer * geometry[1] + int(free[layer].pop()))
+    return out
+
+
+@pytest.mark.parametrize("gb, gt, k", [((12, 4), (6, 6), 10), ((6, 2), (3, 4), 12), ((30, 9), (30, 9), 20), ((3, 6), (5, 6), 18)])
+def test_random_matchings_are_the_draws_their_docstring_states(gb, gt, k):
+    # the vectorised draw (one permuted() per draw, the landing layers computed once) keeps every draw's
+    # heads: the null's p-values and the recorded verdicts do not move with the speed-up
+    base_top = top(role_table(gb, 1), k)
+    orders = corr._depth_orders(base_top["layer"].to_numpy(), gb, gt)
+    expected = np.array([_draw_by_hand(orders, gt, 7 + i) for i in range(25)])
+    np.testing.assert_array_equal(corr.random_flat(base_top, gb, gt, 25, seed=7), expected)
