@@ -70,8 +70,10 @@ class ClaimsSession:
 
     def evaluation(self, source: str, compute: bool | None = None):
         """The claims evaluation of a source (computed once per process), or the reason it has none."""
-        from harness.claims import checks, sources
+        from harness.claims import checks, instrument, sources
 
+        if source not in self.evaluations and source == instrument.SOURCE and not isinstance(checks.instrument_evaluation(), str):
+            self.evaluations[source] = checks.instrument_evaluation()  # evaluated once: it is also the M claims' premise
         if source not in self.evaluations:
             try:
                 src = sources.load(

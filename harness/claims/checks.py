@@ -19,7 +19,7 @@ from harness.analysis import transfer
 from harness.claims import sources as sources_mod
 from harness.claims import thresholds as thresholds_mod
 from harness.claims.check import NOT_APPLICABLE, Check, Context, check_key, pair_label
-from harness.claims import outcomes
+from harness.claims import instrument, outcomes
 from harness.claims.registry import AGGREGATES, CLAIM_IDS, PAIR_NEEDS, PREMISES, REGISTRY, SHAPES, Claim
 from harness.claims.seed_claims import PAIR_CLAIMS
 from harness.claims.thresholds import Thresholds
@@ -195,9 +195,36 @@ def evaluate(
             if (claim.id, v) not in ctx.checks and (claim.id, v) not in unavailable:
                 unavailable[(claim.id, v)] = ctx.unavailable.get((claim.id, v), "not computed for this source")
     rules = cfg.verdicts
-    decided = outcomes.decide_all(ctx.checks, SHAPES, PREMISES, AGGREGATES, rules.alpha, rules.multiplicity)
+    decided = outcomes.decide_all(ctx.checks, SHAPES, PREMISES, AGGREGATES, rules.alpha, rules.multiplicity,
+                                  premise_checks=_premise_checks(ctx))
     summary = transfer.summary_frame(heads)
     return Evaluation(source, decided, unavailable, summary, heads, given, floors, design, ctx.extras)
+
+
+_INSTRUMENT: dict[str, Any] = {}  # instrument.SOURCE -> its evaluation, or why it has none (once per process)
+
+
+def instrument_evaluation() -> "Evaluation | str":
+    """The evaluation of the known-answer controls (instrument.SOURCE, committed tables), once per process
+    (the pytest plugin reuses it), or the reason it has none."""
+    if instrument.SOURCE not in _INSTRUMENT:
+        try:
+            src = sources_mod.load(instrument.SOURCE, compute=False)
+            _INSTRUMENT[instrument.SOURCE] = evaluate_source(src) if len(src.table) else "; ".join(src.notes) or "no control tables"
+        except (OSError, ValueError, LookupError) as err:  # absent or unreadable control tables: the premise has no value
+            _INSTRUMENT[instrument.SOURCE] = " ".join(str(err).split()) or type(err).__name__
+    return _INSTRUMENT[instrument.SOURCE]
+
+
+def _premise_checks(ctx: Context) -> dict:
+    """Checks of another source that this one's premises read: the controls' K2 / K4 (M1-M3's premise)
+    where the source has role tables and is no controls source itself; `extras[instrument.EXTRA]` overrides."""
+    if instrument.EXTRA in ctx.extras:
+        return ctx.extras[instrument.EXTRA]
+    if "roles" not in ctx.extras or ctx.extras.get("controls"):
+        return {}
+    ev = instrument_evaluation()
+    return {} if isinstance(ev, str) else {key: c for key, c in ev.checks.items() if key[0] in instrument.PREMISE_CLAIMS}
 
 
 def evaluate_source(src: "sources_mod.Source", cfg: Thresholds | None = None) -> Evaluation:

@@ -156,13 +156,14 @@ def _where(part: str) -> str:
 
 
 def decide_all(checks: dict, shapes: dict[str, str], premises: dict, aggregates: dict[str, str], alpha: float,
-               method: str) -> dict:
+               method: str, premise_checks: dict | None = None) -> dict:
     """Every check of one source decided: premises first (a check whose premise is not reproduced is
     not testable), then the multiplicity adjustment over the remaining p-valued checks, then each
     check's shape rule, then the all-of claims (`aggregates`: claim -> the claim it aggregates).
 
     `checks`: (claim, variant) -> Check; `shapes`: claim -> shape; `premises`: claim -> function
-    (check, checks) -> None or the reason its premise fails. Returns the checks replaced with outcome,
+    (check, checks) -> None or the reason its premise fails; `premise_checks`, decided checks of another
+    source that premises may name too (the known-answer controls' K2 / K4 for M1-M3). Returns the checks replaced with outcome,
     rule and adjusted p set (order kept)."""
     import dataclasses
 
@@ -179,9 +180,10 @@ def decide_all(checks: dict, shapes: dict[str, str], premises: dict, aggregates:
         outcome, rule = decide(check, shape, p_adj, alpha, n_tests=max(1, len(tested)))
         out[key] = dataclasses.replace(check, outcome=outcome, rule=rule, p_adjusted=p_adj)
     decided = dict(out)
+    readable = {**(premise_checks or {}), **decided}
     for key, check in decided.items():  # premises read the decided outcomes of the checks they name
         premise = premises.get(check.claim)
-        reason = premise(check, decided) if premise else None
+        reason = premise(check, readable) if premise else None
         if reason:
             out[key] = dataclasses.replace(check, outcome=NOT_TESTABLE, rule=reason)
     for key, check in checks.items():

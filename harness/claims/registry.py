@@ -21,6 +21,7 @@ from typing import Callable
 
 from harness.claims import control_claims as kc
 from harness.claims import role_claims
+from harness.claims import instrument
 from harness.claims import faithfulness as faith
 from harness.claims import seed_claims as seed
 from harness.claims.check import Check, Context, pair_label
@@ -113,11 +114,11 @@ _CLAIMS = [
           "to itself on other prompts, or to its re-quantised twin)", ("pairs", "floors"), _per_pair("pairs"), seed.f1),
     # issue 17: heads matched by role (harness.analysis.correspondence), not by index
     Claim("M1", "under role+depth matching, cross-family pairs still lose most of the base's heads "
-          "(the seed's takeaway 3 at the level of roles)", ("cross", "roles"), _per_pair("cross"), role_claims.m1),
+          "(the seed's takeaway 3 at the level of roles)", ("cross", "roles"), _per_pair("cross"), role_claims.m1, premise=instrument.role_matcher_validated),
     Claim("M2", "the role matching has signal: its frac_lost is below the random depth-preserving null (p < 0.05)",
-          ("pairs", "roles"), _per_pair("pairs"), role_claims.m2, shape="null"),
+          ("pairs", "roles"), _per_pair("pairs"), role_claims.m2, shape="null", premise=instrument.role_matcher_validated),
     Claim("M3", "within the family, role+depth matching loses clearly fewer heads than index matching "
-          "(heads move to other indices while their roles persist)", ("within", "roles"), _per_pair("within"), role_claims.m3),
+          "(heads move to other indices while their roles persist)", ("within", "roles"), _per_pair("within"), role_claims.m3, premise=instrument.role_matcher_validated),
     Claim("C1", "each model's top-K heads by single-head |delta| are a faithful circuit of it: f(top-K) with every "
           "other head ablated reaches a threshold and beats random K-sets", (faith.EXTRA,), faith.variants_of("C1"), faith.c1, shape="null"),
     Claim("C2", "the base's top-K set mapped by index into the target beats the target's random K-sets within the "

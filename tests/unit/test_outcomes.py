@@ -178,3 +178,31 @@ def test_a_real_interval_moves_the_outcome_with_its_threshold():
     assert _zoo_mean(cfg)[key].outcome == oc.INCONCLUSIVE
     high = replace(cfg, X3=replace(cfg.X3, min_diff=0.5))
     assert _zoo_mean(high)[key].outcome == oc.NOT_REPRODUCED
+
+
+def test_the_role_claims_presuppose_the_matcher_passed_the_known_answer_controls():
+    """M1-M3 read role+depth matchings: their premise is K2 and K4 of controls:mean (the matcher recovers
+    heads that moved, and beats the null, where the truth is known). With the committed controls it
+    holds; a K4 that is not reproduced makes every M check of the zoo not testable, naming it; without
+    any control evaluated the premise has no value."""
+    import dataclasses
+
+    from harness.claims import checks, instrument, sources, thresholds
+
+    cfg = thresholds.load()
+    src = sources.load("zoo:mean")
+    ev = checks.instrument_evaluation()
+    given = {key: c for key, c in ev.checks.items() if key[0] in instrument.PREMISE_CLAIMS}
+    assert {claim for claim, _ in given} == {"K2", "K4"} and all(c.verdict == oc.REPRODUCED for c in given.values())
+    m_keys = [key for key in _zoo_mean(cfg) if key[0] in ("M1", "M2", "M3")]
+    assert m_keys and all(_zoo_mean(cfg)[key].outcome != oc.NOT_TESTABLE for key in m_keys)
+
+    k4 = next(key for key in given if key[0] == "K4")
+    broken = {**given, k4: dataclasses.replace(given[k4], outcome=oc.NOT_REPRODUCED)}
+    after = checks.evaluate(src.table, src.name, cfg, floors=src.floors, design=src.design,
+                            extras={**src.extras, instrument.EXTRA: broken}).checks
+    for key in m_keys:
+        assert after[key].outcome == oc.NOT_TESTABLE and f"premise K4[controls:mean-{k4[1]}]" in after[key].rule
+    none = checks.evaluate(src.table, src.name, cfg, floors=src.floors, design=src.design,
+                           extras={**src.extras, instrument.EXTRA: {}}).checks
+    assert all(none[key].outcome == oc.NOT_TESTABLE and "has no value" in none[key].rule for key in m_keys)
