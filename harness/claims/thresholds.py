@@ -167,6 +167,12 @@ class C1Rule(Schema):
     min_f: Annotated[float, Meta(le=1.0)]  # a faithfulness f: 1 = the whole effect (may be negative)
     max_p: PValue
     rationale: str
+    k_share: Annotated[float, Meta(gt=0.0, le=1.0)]  # size-aware C1: the top share of a model's heads
+    share_rationale: str
+
+    def k_of(self, n_heads_total: int) -> int:
+        """The size-aware K of a model with `n_heads_total` heads: round(k_share x heads), at least 1."""
+        return max(1, int(round(self.k_share * n_heads_total)))
 
 
 class C2Rule(Schema):
