@@ -461,7 +461,7 @@ def cmd_faithfulness(args) -> int:
     """One row per (ranking, k): f, necessity, the random null's mean and 95th percentile (stored
     results; --compute measures the missing sets first, loading the model). --transfer: one row
     per (pair, correspondence) of the zoo's pairs instead."""
-    from harness.cli import faithfulness as faith
+    from harness.claims import faithfulness_runs as faith
 
     cfg = thresholds.load()
     if args.plot:

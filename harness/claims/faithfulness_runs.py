@@ -1,12 +1,13 @@
-"""`python -m harness faithfulness`: faithfulness curves of a zoo model's top-k head sets against
-random-set nulls (and, with --transfer, causal transfer between the zoo's pairs), read from the
-committed results (fixtures/faithfulness/); `--compute` measures the missing sets first.
+"""The faithfulness measurements behind C1-C3 and `python -m harness faithfulness`: the head sets of a
+zoo model to measure (its top-k sets, random-set nulls and the sets other models' top-k map to), the
+measurement of those missing from fixtures/faithfulness/ (`compute`), the null grown until it decides
+(`extend_null`), and the stored curves, causal transfer and summary read back.
 
 The glue of the pieces: rankings from the committed zoo tables (harness.runs.zoo), the plan and
 the arithmetic (harness.analysis.faithfulness, harness.analysis.causal_transfer), the
 correspondences (index here; the others of harness.analysis.correspondence when present), the
-measurement and its storage (harness.runs.faithfulness), the settings ([faithfulness] of
-claims/thresholds.toml).
+measurement and its storage (harness.runs.faithfulness, imported lazily), the settings ([faithfulness]
+of claims/thresholds.toml).
 """
 
 from __future__ import annotations
