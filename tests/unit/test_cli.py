@@ -319,3 +319,13 @@ def test_global_flags_are_parsed_by_argparse_before_or_after_the_command(argv, d
 
     args = build_parser().parse_args(argv)
     assert (args.debug, args.allow_modified) == (debug, allow_modified)
+
+
+def test_the_models_table_has_one_row_per_registry_model_and_says_where_its_weights_are():
+    """harness.report.models_table (moved out of the CLI, issue 30): `python -m harness models` prints it."""
+    from harness.models import registry
+    from harness.report.models_table import models_frame
+
+    frame = models_frame()
+    assert list(frame["model"]) == list(registry.MODELS)
+    assert all(state.startswith(("present", "absent: ")) for state in frame["weights"])
