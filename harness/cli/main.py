@@ -41,21 +41,22 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command. The global flags are accepted before the command and after it: on
-    a command's parser they default to SUPPRESS, so one given before the command is not reset."""
+    a command's parser they default to SUPPRESS, so one given before the command is not reset, and
+    their help is that of `python -m harness --help` (a command's help lists its own options)."""
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
-    _add_global_flags(parser, default=False)
+    _add_global_flags(parser, default=False, shown=True)
     for command_parser in sub.choices.values():
-        _add_global_flags(command_parser, default=argparse.SUPPRESS)
+        _add_global_flags(command_parser, default=argparse.SUPPRESS, shown=False)
     return parser
 
 
-def _add_global_flags(parser: argparse.ArgumentParser, default) -> None:
+def _add_global_flags(parser: argparse.ArgumentParser, default, shown: bool) -> None:
     for flag, text in GLOBAL_FLAGS.items():
-        dest = "allow_modified" if flag == "--allow-modified-fixtures" else None
-        parser.add_argument(flag, action="store_true", default=default, help=text, **({"dest": dest} if dest else {}))
+        dest = "allow_modified" if flag == "--allow-modified-fixtures" else "debug"
+        parser.add_argument(flag, action="store_true", dest=dest, default=default, help=text if shown else argparse.SUPPRESS)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
