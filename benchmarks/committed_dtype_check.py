@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli.bench import parse_layers
+    from harness.runs.bench import parse_layers
     from harness.data.ioi_dataset import build_prompts
     from harness.models.loaders import load_model
     from harness.runs.cache import committed_cache

@@ -1,5 +1,5 @@
-"""What every command prints through: `UserError` (harness.errors: one line on stderr, exit 2) and
-`_emit` (a frame as CSV or Markdown, to stdout or atomically to a file)."""
+"""What every command prints through: `UserError` (harness.errors: one line on stderr, exit 2),
+`_emit` (a frame as CSV or Markdown, to stdout or atomically to a file) and `one_line` (an error message on one line)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 
-__all__ = ["UserError", "_emit"]
+__all__ = ["UserError", "_emit", "one_line"]
 
 
 def _emit(frame, fmt: str, out: Path | None) -> None:
@@ -25,3 +25,9 @@ def _emit(frame, fmt: str, out: Path | None) -> None:
         print(f"written to {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (a KeyError's without its quotes; its class name when empty)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(text.split()) or type(err).__name__

@@ -8,18 +8,18 @@ import re
 
 import pytest
 
-from harness.cli import bench
+from harness.cli.main import main
 
 pytestmark = pytest.mark.integration
 
 
 def test_bench_on_a_twin(capsys):
-    argv = ["--model", "pythia-70m", "--weights", "twin", "--n-prompts", "4", "--layers", "3-5", "--threads", "1",
+    argv = ["bench", "--model", "pythia-70m", "--weights", "twin", "--n-prompts", "4", "--layers", "3-5", "--threads", "1",
             "--no-progress", "--peak-seconds", "0.05", "--peak-tokens", "64", "--dtypes", "float32,bfloat16"]  # fmt: skip
     import torch
 
     threads = torch.get_num_threads()
-    assert bench.main(argv) == 0
+    assert main(argv) == 0
     # `--threads 1` in-process once left every later test of the session on one thread
     assert torch.get_num_threads() == threads
     out = capsys.readouterr().out

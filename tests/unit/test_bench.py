@@ -1,4 +1,4 @@
-"""Unit tests of the bench's pieces (`harness.cli.bench`) that need no model: the naive loop's layer
+"""Unit tests of the bench's pieces (`harness.runs.bench`, `python -m harness bench`'s parser) that need no model: the naive loop's layer
 sample, the matmul-peak measurement, the comparison rows (dtype against float32, shares of the peak)
 and the option parsing."""
 
@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.cli import bench
+from harness.cli.main import build_parser
+from harness.runs import bench
 from harness.scoring.result import ScanResult
 
 pytestmark = pytest.mark.unit
@@ -69,8 +70,19 @@ def test_comparison_rows():
 
 
 def test_parser():
-    args = bench.build_parser().parse_args([])
+    args = build_parser().parse_args(["bench"])
     assert (args.model, args.dtypes, args.naive_layers, args.tl) == ("smollm2-135m", ["float32", "bfloat16"], "auto", "auto")
-    assert bench.build_parser().parse_args(["--dtype", "bfloat16,float16"]).dtypes == ["bfloat16", "float16"]
+    assert build_parser().parse_args(["bench", "--dtype", "bfloat16,float16"]).dtypes == ["bfloat16", "float16"]
     with pytest.raises(SystemExit):
-        bench.build_parser().parse_args(["--dtypes", "float8"])
+        build_parser().parse_args(["bench", "--dtypes", "float8"])
+
+
+def test_the_bench_commands_defaults_are_the_options_of_runs_bench():
+    """`python -m harness bench` declares its options with harness.runs.bench.BenchOptions's defaults."""
+    from dataclasses import fields
+
+    args = build_parser().parse_args(["bench"])
+    parsed = {f.name: getattr(args, f.name) for f in fields(bench.BenchOptions) if f.name != "progress"}
+    defaults = {f.name: f.default for f in fields(bench.BenchOptions) if f.name != "progress"}
+    assert {**parsed, "dtypes": tuple(parsed["dtypes"]), "ig_steps": tuple(parsed["ig_steps"])} == defaults
+    assert args.no_progress is False and bench.BenchOptions().progress

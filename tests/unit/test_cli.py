@@ -275,3 +275,57 @@ def test_ctrl_c_in_report_is_one_line_and_leaves_no_half_file(tmp_path, capsys, 
 def test_a_model_name_with_spaces_is_named_as_such(capsys, one_error_line):
     assert main(["scores", "--model", "smollm2-135m "]) == 2
     assert "model name 'smollm2-135m ' has leading or trailing spaces" in one_error_line()
+
+
+def test_each_command_owns_its_parser_and_its_run_in_its_own_module():
+    """cli/main.py keeps only the dispatch (issue 30): every command's module declares its parser
+    (`add_parser`) and does its work in `run`, and `python -m harness --help` lists every one."""
+    import importlib
+    import pkgutil
+
+    import harness.cli
+    from harness.cli.main import COMMANDS, build_parser
+
+    helpers = {"main", "args", "common", "output", "ablation_view"}
+    modules = {m.name for m in pkgutil.iter_modules(harness.cli.__path__)} - helpers
+    assert {command.__name__.rsplit(".", 1)[1] for command in COMMANDS} == modules
+    sub = build_parser()._subparsers._group_actions[0]
+    for name, parser in sub.choices.items():
+        module = importlib.import_module(f"harness.cli.{name.replace('-', '_')}")
+        assert parser.get_default("func") is module.run, name
+    assert sorted(sub.choices) == sorted(m.replace("_", "-") for m in modules)
+    text = build_parser().format_help()
+    assert all(name in text for name in sub.choices)
+
+
+def test_bench_is_a_subcommand_whose_options_its_parser_declares():
+    from harness.cli import bench
+    from harness.cli.main import build_parser
+
+    args = build_parser().parse_args(["bench", "--n-prompts", "4", "--layers", "3-5", "--no-graddrop"])
+    assert (args.n_prompts, args.layers, args.graddrop, args.func) == (4, "3-5", False, bench.run)
+    assert "--peak-seconds" in build_parser()._subparsers._group_actions[0].choices["bench"].format_help()
+
+
+@pytest.mark.parametrize("argv, debug, allow_modified", [
+    (["transfer"], False, False),
+    (["--debug", "transfer"], True, False),
+    (["transfer", "--debug"], True, False),
+    (["--allow-modified-fixtures", "report", "--debug"], True, True),
+    (["bench", "--allow-modified-fixtures"], False, True),
+])
+def test_global_flags_are_parsed_by_argparse_before_or_after_the_command(argv, debug, allow_modified):
+    from harness.cli.main import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.debug, args.allow_modified) == (debug, allow_modified)
+
+
+def test_the_models_table_has_one_row_per_registry_model_and_says_where_its_weights_are():
+    """harness.report.models_table (moved out of the CLI, issue 30): `python -m harness models` prints it."""
+    from harness.models import registry
+    from harness.report.models_table import models_frame
+
+    frame = models_frame()
+    assert list(frame["model"]) == list(registry.MODELS)
+    assert all(state.startswith(("present", "absent: ")) for state in frame["weights"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.claims import sources
-from harness.cli import faithfulness as faith
+from harness.claims import faithfulness_runs as faith
 from harness.data import designs
 
 pytestmark = pytest.mark.unit

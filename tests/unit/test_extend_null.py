@@ -1,4 +1,4 @@
-"""The faithfulness null grown by doubling until it decides (harness.cli.faithfulness.extend_null),
+"""The faithfulness null grown by doubling until it decides (harness.claims.faithfulness_runs.extend_null),
 with the measurement replaced by a stand-in: which draws it asks for and when it stops. No model."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.claims import thresholds
-from harness.cli import faithfulness as faith
+from harness.claims import faithfulness_runs as faith
 
 pytestmark = pytest.mark.unit
 K = thresholds.load().transfer.k

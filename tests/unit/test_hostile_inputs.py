@@ -791,7 +791,7 @@ def test_scores_and_zoo_with_a_design_scan_its_twin_by_default(tmp_path, capsys,
 def test_scores_reads_the_designs_run_for_the_model_and_options_override_it(tmp_path):
     import argparse
 
-    from harness.cli.main import _scores_run
+    from harness.cli.scores import scores_run as _scores_run
     from harness.data import designs
 
     text = twin_design(tmp_path / "d.toml").read_text().replace('name = "d"', 'name = "scoresrun"')

@@ -162,12 +162,12 @@ def test_user_errors_end_in_one_line_and_exit_2(capsys, argv, expected, one_erro
 def test_a_bug_is_its_traceback_and_a_hint_never_a_user_error(capsys, monkeypatch, error):
     """An exception of the harness's own code is not the user's mistake: the traceback and one line
     asking to report it (exit 1), never the one-line exit 2 of bad input."""
-    from harness.cli import main as cli
+    from harness.cli import audit
 
     def broken(args):
         raise error
 
-    monkeypatch.setattr(cli, "cmd_audit", broken)
+    monkeypatch.setattr(audit, "run", broken)
     assert main(["audit"]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and type(error).__name__ in err

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.cli import main as cli
+from harness.cli import report as cli
 from harness.report.roles_section import write_section
 from harness.runs.roles import stored_roles
 
@@ -42,9 +42,9 @@ def test_the_report_writes_it_only_for_sources_with_role_tables(tmp_path, monkey
     monkeypatch.setattr("harness.report.roles_section.write_section", lambda names, out, figures: called.append(names) or out)
     with_roles = SimpleNamespace(extras={"roles": {"m": object()}})
     without = SimpleNamespace(extras={})
-    cli._write_roles_section({"zoo:mean": with_roles, "published": without, "broken": "FAILED: x"}, tmp_path / "r.md")
+    cli.write_roles_section({"zoo:mean": with_roles, "published": without, "broken": "FAILED: x"}, tmp_path / "r.md")
     assert called == [["zoo:mean"]]
     assert "no role tables: published, broken" in capsys.readouterr().err
-    cli._write_roles_section({"published": without}, tmp_path / "none.md")
+    cli.write_roles_section({"published": without}, tmp_path / "none.md")
     assert called == [["zoo:mean"]] and not (tmp_path / "none.md").exists()
     assert "roles section not written: no source of published has role tables" in capsys.readouterr().err

@@ -204,7 +204,8 @@ def _prompt_set(lengths: list[int]):
 
 
 def test_bench_flops_use_the_scans_widths():
-    from harness.cli import bench
+    from harness.report.bench import flops_lines
+    from harness.runs import bench
 
     # 8 rows of 8 tokens make one segment (64 tokens); 2 rows of 10 are too few alone and join the
     # 6 rows of 11 in a segment of width 11. The naive loop runs all 16 rows at width 11.
@@ -216,7 +217,7 @@ def test_bench_flops_use_the_scans_widths():
     assert flops["as_run"].lower_bound == flops["unpadded"].lower_bound
     assert bench.bench_flops(cfg, _prompt_set(lengths), layers=[1])["unpadded"] == scan_flops(TINY, lengths, layers=[1])
 
-    lines = bench.flops_lines(flops, measured=1.5)
+    lines = flops_lines(flops, measured=1.5)
     text = "\n".join(lines)
     assert f"FLOPs {flops['as_run'].naive_over_ours:5.2f}x" in text and "measured   1.5x" in text
     assert f"FLOPs {flops['as_run'].naive_over_lower_bound:5.2f}x" in text

@@ -1,0 +1,220 @@
+"""The faithfulness measurements behind C1-C3 and `python -m harness faithfulness`: the head sets of a
+zoo model to measure (its top-k sets, random-set nulls and the sets other models' top-k map to), the
+measurement of those missing from fixtures/faithfulness/ (`compute`), the null grown until it decides
+(`extend_null`), and the stored curves, causal transfer and summary read back.
+
+The glue of the pieces: rankings from the committed zoo tables (harness.runs.zoo), the plan and
+the arithmetic (harness.analysis.faithfulness, harness.analysis.causal_transfer), the
+correspondences (index here; the others of harness.analysis.correspondence when present), the
+measurement and its storage (harness.runs.faithfulness, imported lazily), the settings ([faithfulness]
+of claims/thresholds.toml).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis import causal_transfer as ct
+from harness.analysis import faithfulness as fa
+from harness.models import registry
+from harness.errors import NotStored
+
+
+
+def zoo_design():
+    from harness.data import designs
+
+    return designs.builtin("zoo")
+
+
+def _zoo_table(model: str, method: str) -> pd.DataFrame:
+    from harness.runs.faithfulness import RANKING_METHOD
+    from harness.runs.zoo import zoo_head_table
+
+    table, notes = zoo_head_table(RANKING_METHOD[method])
+    rows = table[table["model"] == model] if len(table) else table
+    if not len(rows):
+        raise NotStored(f"{model}: no committed {RANKING_METHOD[method]}-ablation zoo table to rank heads by ({'; '.join(notes)})")
+    return rows
+
+
+def correspondences() -> dict[str, Any]:
+    """name -> function(base, target, base_top, method) -> correspondence frame (layer, head,
+    tgt_layer, tgt_head; NA = unmapped). The roles issue's registry (harness.analysis.correspondence:
+    index, depth, role, role+depth) when present, else `index` alone (harness.analysis.causal_transfer)."""
+    try:
+        from harness.analysis import correspondence as corr  # the roles issue's module
+    except ImportError:
+        return {ct.INDEX: lambda base, target, top, method: ct.index_correspondence(top, _geometry(target))}
+    return {name: _roles_correspondence(corr, name) for name in corr.MATCHINGS}
+
+
+def _roles_correspondence(corr: Any, name: str):
+    def build(base: str, target: str, top: pd.DataFrame, method: str) -> pd.DataFrame:
+        from harness.claims import thresholds
+
+        roles = {}
+        if name in corr.NEEDS_ROLES:
+            from harness.runs.roles import compute_command, stored_roles
+
+            for model in (base, target):
+                roles[model] = stored_roles(model)
+                if roles[model] is None:
+                    raise NotStored(f"no stored role table of {model} (`{compute_command(model)}`)")
+        return corr.correspond(name, top, roles.get(base), roles.get(target), _geometry(base), _geometry(target), thresholds.load())
+
+    return build
+
+
+def _geometry(model: str) -> tuple[int, int]:
+    spec = registry.get(model)
+    return int(spec.n_layers), int(spec.n_heads)
+
+
+def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None) -> list[tuple[str, list]]:
+    """(label, heads) of every zoo pair's base top-k mapped into `target` by each correspondence
+    available (or those in `names`); a correspondence that cannot be built is skipped with a note."""
+    out = []
+    available = correspondences()
+    for base, tgt in zoo_design().pairs:
+        if tgt != target:
+            continue
+        try:
+            top = ct.base_top(_zoo_table(base, method), k)
+        except LookupError as err:  # the base has no table under this method yet: nothing to map
+            print(f"note: {base} -> {target}: no mapped sets ({err})", file=sys.stderr)
+            continue
+        for name, build in available.items():
+            if names is not None and name not in names:
+                continue
+            try:
+                frame = build(base, target, top, method)
+            except (LookupError, OSError, ValueError) as err:
+                print(f"note: {base} -> {target}: no {name} correspondence ({err})", file=sys.stderr)
+                continue
+            heads, dropped = ct.mapped_heads(frame, _geometry(target))
+            out.append((ct.mapped_label(base, name, dropped), heads))
+    return out
+
+
+def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | None = None, n_random: int | None = None) -> pd.DataFrame:
+    """Every set the committed results of `model` under `method` hold (see fa.plan_sets); `n_random`
+    random sets at the claims' k instead of [faithfulness] n_random (an extended null)."""
+    f = cfg.faithfulness
+    n_layers, n_heads = _geometry(model)
+    return fa.plan_sets(
+        _zoo_table(model, method), n_layers, n_heads, k_grid=f.k_grid, k_claim=cfg.transfer.k, n_random=n_random or f.n_random,
+        n_random_curve=f.n_random_curve, seed=f.seed, stratify=f.stratify,
+        mapped=mapped_sets(model, method, cfg.transfer.k, correspondence_names),
+    )
+
+
+def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspondence_names: list[str] | None = None,
+            loaded: Any = None):
+    """Measure the sets of `plan` missing from the stored results; (results, meta, the loaded model
+    or None when nothing had to be measured), so a caller can reuse the model for another method."""
+    from harness.runs import faithfulness as runs
+
+    run = runs.run_for(model, method, cfg.faithfulness.prompts_for(model), cfg.faithfulness.prompt_seed)
+    if loaded is None:
+        from harness.models.loaders import load_model
+
+        loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
+    results, meta = runs.measure(model, run, plan(model, method, cfg, correspondence_names), device=device, loaded=loaded)
+    return results, meta, loaded
+
+
+def null_exceedances(results: pd.DataFrame, k: int) -> tuple[float, int, int]:
+    """(f of the top-k |delta| set, random k-sets drawn, how many reach its f) from stored results."""
+    rows = fa.with_f(results)
+    top = rows[(rows["kind"] == "top") & (rows["ranking"] == "abs") & (rows["k"] == k)]
+    draws = rows[(rows["kind"] == "random") & (rows["k"] == k)]["f"].to_numpy(float)
+    f_top = float(top["f"].iloc[0])
+    return f_top, len(draws), int((draws >= f_top).sum())
+
+
+def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loaded: Any = None, log=print) -> dict[str, Any]:
+    """Grow the random k-set null of `model` under `method` by doubling (the draws are seeded by index,
+    so the first N are always the same sets) until h = [verdicts] sequential_h draws reach the top
+    set's f (p = h / N is then far from any decision) or [verdicts] faithfulness_max_draws are drawn
+    (Besag and Clifford's sequential rule; the claims read (1 + reached) / (1 + N)). Each round
+    measures only the new sets; returns what the rounds did."""
+    import time
+
+    from harness.runs import faithfulness as runs
+
+    rules, k = cfg.verdicts, cfg.transfer.k
+    run = runs.run_for(model, method, cfg.faithfulness.prompts_for(model), cfg.faithfulness.prompt_seed)
+    hit = runs.stored(model, method)
+    if hit is None:
+        raise LookupError(f"no faithfulness results stored for {model} under {method}; measure them first with `--compute`")
+    start, rounds = time.perf_counter(), []
+    f_top, n, reached = null_exceedances(hit[0], k)
+    while reached < rules.sequential_h and n < rules.faithfulness_max_draws:
+        target = min(max(2 * n, cfg.faithfulness.n_random), rules.faithfulness_max_draws)
+        if loaded is None:
+            from harness.models.loaders import load_model
+
+            loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
+        results, _ = runs.measure(model, run, plan(model, method, cfg, n_random=target), device=device, loaded=loaded)
+        f_top, n, reached = null_exceedances(results, k)
+        rounds.append({"draws": n, "reached": reached, "p": (1 + reached) / (1 + n), "seconds": round(time.perf_counter() - start, 1)})
+        log(f"{model} {method}: {n} random {k}-sets, {reached} reach f(top-{k}) = {f_top:.3f}: p = {(1 + reached) / (1 + n):.4f} "
+            f"({rounds[-1]['seconds']} s)")
+    return {"model": model, "method": method, "f_top": f_top, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
+            "seconds": round(time.perf_counter() - start, 1), "rounds": rounds}
+
+
+def curve(model: str, method: str) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The stored curve of `model` under `method` and its CPR / CMD."""
+    from harness.claims import thresholds
+    from harness.runs.faithfulness import stored, stored_per_prompt
+
+    hit = stored(model, method)
+    if hit is None:
+        raise NotStored(
+            f"no faithfulness results stored for {model} under {method}; measure them with "
+            f"`python -m harness faithfulness --model {model} --method {method} --compute`"
+        )
+    unc = thresholds.load().uncertainty
+    frame = fa.curve_frame(fa.with_f(hit[0]), stored_per_prompt(model, method), n_boot=unc.n_boot, level=unc.level, seed=unc.seed)
+    n_heads = int(hit[0].loc[hit[0]["kind"] == "full", "k"].iloc[0])
+    return frame, {**fa.areas(frame, n_heads), "seconds": hit[1].get("seconds"), "n_prompts": hit[1].get("n_prompts")}
+
+
+def transfer(method: str, k: int) -> pd.DataFrame:
+    from harness.runs.faithfulness import load_results
+
+    results = load_results(method)
+    if not len(results):
+        raise NotStored(f"no faithfulness results stored under {method}")
+    design = zoo_design()
+    return ct.transfer_frame(fa.with_f(results), design.pairs, k, design.kinds)
+
+
+def summary(methods: tuple[str, ...] | list[str], k: int) -> pd.DataFrame:
+    """One row per (model, method) with stored results: f(top-k by |delta|) with its interval over
+    prompts, the random k-set null's mean and 95th percentile, the p-value, CPR, CMD, prompts and
+    seconds of measurement."""
+    from harness.runs.faithfulness import stored
+
+    rows = []
+    for method in methods:
+        for model in zoo_design().models:
+            if stored(model, method) is None:
+                continue
+            frame, extra = curve(model, method)
+            hit = frame[(frame["ranking"] == "abs") & (frame["k"] == k)]
+            if not len(hit):
+                continue
+            row = hit.iloc[0]
+            rows.append({
+                "model": model, "method": method, f"f_top{k}": row["f"], "f_lo": row.get("f_lo"), "f_hi": row.get("f_hi"),
+                "null_mean": row["null_mean"], "null_p95": row["null_p95"], "null_n": int(row["null_n"]),
+                "p_value": row["p_value"], "cpr": extra["cpr"], "cmd": extra["cmd"],
+                "n_prompts": extra["n_prompts"], "seconds": extra["seconds"],
+            })
+    return pd.DataFrame(rows)
