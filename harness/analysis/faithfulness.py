@@ -29,7 +29,7 @@ Causal transfer: efficiency = (f(mapped) - mean f(random)) / (f(own) - mean f(ra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -273,8 +273,8 @@ def plan_sets(
     n_heads: int,
     *,
     k_grid: Sequence[int],
-    k_claim: int,
-    n_random: int,
+    k_claim: int | Sequence[int],
+    n_random: int | Mapping[int, int],
     n_random_curve: int,
     seed: int,
     stratify: bool = False,
@@ -282,15 +282,18 @@ def plan_sets(
 ) -> pd.DataFrame:
     """The sets to measure for one model (rows in RESULT_COLUMNS but model, method, m): the clean
     and all-ablated models, the top-k sets of both rankings of `table` (one model's head table) and
-    their necessity, `n_random` random k-sets at k = k_claim and `n_random_curve` at every other k of
-    the grid (layer-stratified ones too with `stratify`), and each (label, heads) of `mapped`."""
+    their necessity, `n_random` random k-sets at each k of `k_claim` (the claims' K and the size-aware K;
+    a mapping k -> n gives each its own count) and `n_random_curve` at every other k of the grid
+    (layer-stratified ones too with `stratify`), and each (label, heads) of `mapped`."""
     total = n_layers * n_heads
     everyone = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
     rows = [
         {"kind": "full", "ranking": "", "k": total, "draw": 0, "label": "", "heads": heads_text(everyone)},
         {"kind": "empty", "ranking": "", "k": 0, "draw": 0, "label": "", "heads": ""},
     ]
-    ks = [k for k in k_values(k_grid, total) if k < total]
+    claim_ks = {int(k_claim)} if isinstance(k_claim, int) else {int(k) for k in k_claim}
+    draws_at = {k: int(n_random[k]) if isinstance(n_random, Mapping) else int(n_random) for k in claim_ks}
+    ks = [k for k in k_values([*k_grid, *claim_ks], total) if k < total]
     ranked = {ranking: ranked_heads(table, ranking) for ranking in RANKINGS}
     for ranking in RANKINGS:
         for k in ks:
@@ -298,7 +301,7 @@ def plan_sets(
             for kind in ("top", "necessity"):
                 rows.append({"kind": kind, "ranking": ranking, "k": k, "draw": 0, "label": "", "heads": text})
     for k in ks:
-        n = n_random if k == k_claim else n_random_curve
+        n = draws_at.get(k, n_random_curve)
         for draw, heads in enumerate(random_sets(n_layers, n_heads, k, n, seed)):
             rows.append({"kind": "random", "ranking": "", "k": k, "draw": draw, "label": "", "heads": heads_text(heads)})
         if stratify:

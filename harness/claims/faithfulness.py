@@ -42,10 +42,19 @@ def design_models(design: Design) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m for pair in design.pairs for m in pair))
 
 
+def share_variant(model: str, share: float) -> str:
+    """The variant of size-aware C1 of `model`: its top `share` of heads ("smollm2-135m@10%")."""
+    return f"{model}@{share:.0%}"
+
+
 def variants(claim: str, design: Design) -> tuple[str, ...]:
-    """Static variants from the design alone: C1 per model, C2 per pair, C3 per cross pair."""
+    """Static variants from the design (and [C1] k_share): C1 per model at the seed's K, then per model
+    at K as a share of its heads; C2 per pair, C3 per cross pair."""
+    from harness.claims import thresholds
+
+    models = design_models(design)
     return {
-        "C1": design_models(design),
+        "C1": models + tuple(share_variant(m, thresholds.load().C1.k_share) for m in models),
         "C2": tuple(pair_label(p) for p in design.pairs),
         "C3": tuple(pair_label(p) for p in design.cross),
     }[claim]
@@ -81,7 +90,7 @@ def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresho
     rule, k = cfg.C1, cfg.transfer.k
     results = fa.with_f(results) if len(results) and "f" not in results else results
     checks, unavailable = [], {}
-    for model in variants("C1", design):
+    for model in design_models(design):
         if model in (stale or {}):
             unavailable[model] = f"{model}: {stale[model]}"
             continue
@@ -89,17 +98,57 @@ def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresho
         if row is None:
             unavailable[model] = f"no faithfulness results with a top-{k} set and random {k}-sets for {model}"
             continue
-        holds = row["f"] >= rule.min_f and row["p_value"] < rule.max_p
-        lo, hi = row.get("f_lo"), row.get("f_hi")
-        interval = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and pd.notna(lo) else ""
-        checks.append(Check(
-            "C1", source, model,
-            measured=(f"f(top-{k}) = {row['f']:.3f}{interval}; random {k}-sets: mean {row['null_mean']:.3f}, 95th pct "
-                      f"{row['null_p95']:.3f} (N = {int(row['null_n'])}); p = {row['p_value']:.3f}; necessity {row['necessity']:.3f}"),
-            condition=f"f >= {rule.min_f:.2f} and p < {rule.max_p:.2f}",
-            holds=bool(holds), value=float(row["f"]), **_null_evidence(row, lo, hi, rule.min_f, ">="),
-        ))
+        checks.append(_c1_check(row, source, model, k, rule))
+    for model in design_models(design):  # size-aware: K = [C1] k_share of the model's heads
+        variant = share_variant(model, rule.k_share)
+        if model in (stale or {}):
+            unavailable[variant] = f"{model}: {stale[model]}"
+            continue
+        total = _n_heads(results, model)
+        k_share = rule.k_of(total) if total else None
+        row = _c1_row(results, model, k_share, cfg) if k_share and len(results) else None
+        if row is None:
+            unavailable[variant] = (f"no faithfulness results with a top-{k_share} set ({rule.k_share:.0%} of {total} heads) and random "
+                                    f"{k_share}-sets for {model} (`python -m harness faithfulness --model {model} --compute --extend-null`)"
+                                    if k_share else f"no faithfulness results for {model}")
+            continue
+        note = f"; {k_share} = {rule.k_share:.0%} of {total} heads; curve: {_smallest_k(results, model, rule, cfg)}"
+        checks.append(_c1_check(row, source, variant, k_share, rule, note))
     return checks, unavailable
+
+
+def _c1_check(row: dict, source: str, variant: str, k: int, rule, note: str = "") -> Check:
+    holds = row["f"] >= rule.min_f and row["p_value"] < rule.max_p
+    lo, hi = row.get("f_lo"), row.get("f_hi")
+    interval = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and pd.notna(lo) else ""
+    return Check(
+        "C1", source, variant,
+        measured=(f"f(top-{k}) = {row['f']:.3f}{interval}; random {k}-sets: mean {row['null_mean']:.3f}, 95th pct "
+                  f"{row['null_p95']:.3f} (N = {int(row['null_n'])}); p = {row['p_value']:.3f}; necessity {row['necessity']:.3f}{note}"),
+        condition=f"f >= {rule.min_f:.2f} and p < {rule.max_p:.2f}",
+        holds=bool(holds), value=float(row["f"]), **_null_evidence(row, lo, hi, rule.min_f, ">="),
+    )
+
+
+def _n_heads(results: pd.DataFrame, model: str) -> int | None:
+    """The model's head count: the k of its stored all-heads ("full") set."""
+    full = results[(results["model"] == model) & (results["kind"] == "full")] if len(results) else results
+    return int(full["k"].iloc[0]) if len(full) else None
+
+
+def _smallest_k(results: pd.DataFrame, model: str, rule, cfg: Thresholds) -> str:
+    """The whole curve in one phrase: the smallest k of the |delta| ranking's curve whose top set reaches
+    min_f and beats every random k-set drawn there, as a share of the model's heads."""
+    rows = results[results["model"] == model].drop(columns=["ld"], errors="ignore")
+    curve = fa.curve_frame(rows)
+    total = _n_heads(results, model)
+    hits = curve[(curve["ranking"] == "abs") & (curve["k"] < total) & (curve["f"] >= rule.min_f) & (curve["null_n"] > 0)
+                 & (curve["null_p95"].notna())]
+    hits = hits[[bool((rows[(rows["kind"] == "random") & (rows["k"] == k)]["f"] < f).all()) for k, f in zip(hits["k"], hits["f"])]]
+    if not len(hits):
+        return f"no k below all {total} heads reaches f >= {rule.min_f:.2f} above every random set"
+    k = int(hits["k"].min())
+    return f"smallest k reaching f >= {rule.min_f:.2f} above every random k-set: {k} ({k / total:.0%} of heads)"
 
 
 def _null_evidence(row, lo, hi, threshold: float | None, side: str | None) -> dict:

@@ -100,13 +100,23 @@ def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None
     return out
 
 
-def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | None = None, n_random: int | None = None) -> pd.DataFrame:
+def claim_ks(model: str, cfg: Any) -> tuple[int, ...]:
+    """The k whose random null a claim reads: the seed's K ([transfer] k) and the size-aware K of C1
+    ([C1] k_share of the model's heads)."""
+    n_layers, n_heads = _geometry(model)
+    return tuple(dict.fromkeys((int(cfg.transfer.k), cfg.C1.k_of(n_layers * n_heads))))
+
+
+def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | None = None,
+         n_random: dict[int, int] | None = None) -> pd.DataFrame:
     """Every set the committed results of `model` under `method` hold (see fa.plan_sets); `n_random`
-    random sets at the claims' k instead of [faithfulness] n_random (an extended null)."""
+    (k -> draws) random sets at a claim's k instead of [faithfulness] n_random (an extended null)."""
     f = cfg.faithfulness
     n_layers, n_heads = _geometry(model)
+    ks = claim_ks(model, cfg)
     return fa.plan_sets(
-        _zoo_table(model, method), n_layers, n_heads, k_grid=f.k_grid, k_claim=cfg.transfer.k, n_random=n_random or f.n_random,
+        _zoo_table(model, method), n_layers, n_heads, k_grid=f.k_grid, k_claim=ks,
+        n_random={k: (n_random or {}).get(k, f.n_random) for k in ks},
         n_random_curve=f.n_random_curve, seed=f.seed, stratify=f.stratify,
         mapped=mapped_sets(model, method, cfg.transfer.k, correspondence_names),
     )
@@ -128,10 +138,13 @@ def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspon
 
 
 def null_exceedances(results: pd.DataFrame, k: int) -> tuple[float, int, int]:
-    """(f of the top-k |delta| set, random k-sets drawn, how many reach its f) from stored results."""
+    """(f of the top-k |delta| set, random k-sets drawn, how many reach its f) from stored results
+    (NaN, draws, 0 where no top-k set is stored)."""
     rows = fa.with_f(results)
     top = rows[(rows["kind"] == "top") & (rows["ranking"] == "abs") & (rows["k"] == k)]
     draws = rows[(rows["kind"] == "random") & (rows["k"] == k)]["f"].to_numpy(float)
+    if not len(top):  # a k not measured yet (a size-aware K added after the results): nothing reaches it
+        return float("nan"), len(draws), 0
     f_top = float(top["f"].iloc[0])
     return f_top, len(draws), int((draws >= f_top).sum())
 
@@ -146,26 +159,31 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
 
     from harness.runs import faithfulness as runs
 
-    rules, k = cfg.verdicts, cfg.transfer.k
+    rules = cfg.verdicts
     run = runs.run_for(model, method, cfg.faithfulness.prompts_for(model), cfg.faithfulness.prompt_seed)
     hit = runs.stored(model, method)
     if hit is None:
         raise LookupError(f"no faithfulness results stored for {model} under {method}; measure them first with `--compute`")
-    start, rounds = time.perf_counter(), []
-    f_top, n, reached = null_exceedances(hit[0], k)
-    while reached < rules.sequential_h and n < rules.faithfulness_max_draws:
-        target = min(max(2 * n, cfg.faithfulness.n_random), rules.faithfulness_max_draws)
-        if loaded is None:
-            from harness.models.loaders import load_model
-
-            loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
-        results, _ = runs.measure(model, run, plan(model, method, cfg, n_random=target), device=device, loaded=loaded)
+    start, rounds, results = time.perf_counter(), [], hit[0]
+    draws = {k: max(null_exceedances(results, k)[1], cfg.faithfulness.n_random) for k in claim_ks(model, cfg)}  # each null now
+    out = {}
+    for k in claim_ks(model, cfg):  # the seed's K, then the size-aware K: each null grows on its own
         f_top, n, reached = null_exceedances(results, k)
-        rounds.append({"draws": n, "reached": reached, "p": (1 + reached) / (1 + n), "seconds": round(time.perf_counter() - start, 1)})
-        log(f"{model} {method}: {n} random {k}-sets, {reached} reach f(top-{k}) = {f_top:.3f}: p = {(1 + reached) / (1 + n):.4f} "
-            f"({rounds[-1]['seconds']} s)")
-    return {"model": model, "method": method, "f_top": f_top, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
-            "seconds": round(time.perf_counter() - start, 1), "rounds": rounds}
+        while reached < rules.sequential_h and n < rules.faithfulness_max_draws:
+            draws[k] = min(max(2 * n, cfg.faithfulness.n_random), rules.faithfulness_max_draws)
+            if loaded is None:
+                from harness.models.loaders import load_model
+
+                loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
+            results, _ = runs.measure(model, run, plan(model, method, cfg, n_random=draws), device=device, loaded=loaded)
+            f_top, n, reached = null_exceedances(results, k)
+            rounds.append({"k": k, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
+                           "seconds": round(time.perf_counter() - start, 1)})
+            log(f"{model} {method}: {n} random {k}-sets, {reached} reach f(top-{k}) = {f_top:.3f}: p = {(1 + reached) / (1 + n):.4f} "
+                f"({rounds[-1]['seconds']} s)")
+        out[k] = {"f_top": f_top, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n)}
+    first = out[int(cfg.transfer.k)]
+    return {"model": model, "method": method, **first, "by_k": out, "seconds": round(time.perf_counter() - start, 1), "rounds": rounds}
 
 
 def curve(model: str, method: str) -> tuple[pd.DataFrame, dict[str, float]]:

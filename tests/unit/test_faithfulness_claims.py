@@ -24,16 +24,22 @@ K = CFG.transfer.k
 NULL = np.linspace(0.0, 0.3, 30)  # the random K-sets' f (m = f: m_full = 1, m_empty = 0)
 
 
-def _model_rows(model: str, f_top: float, null: np.ndarray = NULL) -> list[dict]:
+def _model_rows(model: str, f_top: float, null: np.ndarray = NULL, f_share: float | None = None) -> list[dict]:
+    """One model's results: the top set at K (f_top) and its null; with `f_share`, also the top set at
+    the size-aware K ([C1] k_share of its heads) and the same null there."""
     spec = registry.get(model)
+    total = spec.n_layers * spec.n_heads
     rows = [
-        {"kind": "full", "ranking": "", "k": spec.n_layers * spec.n_heads, "draw": 0, "label": "", "m": 1.0},
+        {"kind": "full", "ranking": "", "k": total, "draw": 0, "label": "", "m": 1.0},
         {"kind": "empty", "ranking": "", "k": 0, "draw": 0, "label": "", "m": 0.0},
     ]
-    for ranking in ("abs", "signed"):
-        rows.append({"kind": "top", "ranking": ranking, "k": K, "draw": 0, "label": "", "m": f_top})
-        rows.append({"kind": "necessity", "ranking": ranking, "k": K, "draw": 0, "label": "", "m": 0.2})
-    rows += [{"kind": "random", "ranking": "", "k": K, "draw": i, "label": "", "m": v} for i, v in enumerate(null)]
+    for k, f in ((K, f_top), (CFG.C1.k_of(total), f_share)):
+        if f is None:
+            continue
+        for ranking in ("abs", "signed"):
+            rows.append({"kind": "top", "ranking": ranking, "k": k, "draw": 0, "label": "", "m": f})
+            rows.append({"kind": "necessity", "ranking": ranking, "k": k, "draw": 0, "label": "", "m": 0.2})
+        rows += [{"kind": "random", "ranking": "", "k": k, "draw": i, "label": "", "m": v} for i, v in enumerate(null)]
     return [dict(r, model=model, method="mean", heads="") for r in rows]
 
 
@@ -64,14 +70,16 @@ def _by_variant(checks):
 
 
 def test_variants_come_from_the_design():
-    assert cf.variants("C1", ZOO_DESIGN) == tuple(dict.fromkeys(m for p in ZOO_PAIRS for m in p))
+    models = tuple(dict.fromkeys(m for p in ZOO_PAIRS for m in p))
+    assert cf.variants("C1", ZOO_DESIGN) == models + tuple(f"{m}@10%" for m in models)  # [C1] k_share = 0.10
     assert len(cf.variants("C2", ZOO_DESIGN)) == len(ZOO_PAIRS)
     assert len(cf.variants("C3", ZOO_DESIGN)) == len(ZOO_DESIGN.cross)
 
 
 def test_c1_holds_for_a_faithful_top_set_and_fails_for_a_random_one():
     checks, unavailable = cf.evaluate_c1(results(), "synthetic", ZOO_DESIGN, CFG)
-    assert not unavailable and all(c.holds for c in checks) and len(checks) == 4
+    assert all(c.holds for c in checks) and len(checks) == 4
+    assert set(unavailable) == {f"{m}@10%" for m in ZOO_MODELS}  # no set at the size-aware K: said, not dropped
     # the "top" set of smollm2 is one of its random sets: middle of the null
     checks, _ = cf.evaluate_c1(results({"smollm2-135m": float(NULL[15])}), "synthetic", ZOO_DESIGN, CFG)
     by = _by_variant(checks)
@@ -79,6 +87,21 @@ def test_c1_holds_for_a_faithful_top_set_and_fails_for_a_random_one():
     # above every random set, yet below min_f: still not a faithful circuit
     checks, _ = cf.evaluate_c1(results({"gemma-3-270m": CFG.C1.min_f - 0.05}), "synthetic", ZOO_DESIGN, CFG)
     assert not _by_variant(checks)["gemma-3-270m"].holds
+
+
+def test_size_aware_c1_reads_the_top_share_of_each_models_heads():
+    """C1 at K = 10% of heads (27 SmolLM2, 34 each Qwen, 7 Gemma): the same rule, its own top set and null.
+    Gemma's 7 heads carry nothing (f 0.05, inside its null) while its 20 do: that variant alone fails."""
+    shares = {m: 0.8 for m in ZOO_MODELS} | {"gemma-3-270m": 0.05}
+    rows = pd.DataFrame([r for m in ZOO_MODELS for r in _model_rows(m, 0.8, f_share=shares[m])])
+    checks, unavailable = cf.evaluate_c1(rows, "synthetic", ZOO_DESIGN, CFG)
+    by = _by_variant(checks)
+    assert not unavailable and len(checks) == 8
+    assert by["gemma-3-270m"].holds and not by["gemma-3-270m@10%"].holds and by["smollm2-135m@10%"].holds
+    assert "f(top-7)" in by["gemma-3-270m@10%"].measured and "7 = 10% of 72 heads" in by["gemma-3-270m@10%"].measured
+    assert "f(top-34)" in by["qwen2.5-coder-1.5b@10%"].measured
+    # the whole curve: the smallest k whose top set reaches min_f above every random set (here K = 20 for Gemma)
+    assert "smallest k reaching f >= 0.50 above every random k-set: 20 (28% of heads)" in by["gemma-3-270m@10%"].measured
 
 
 def test_c1_without_results_is_unavailable():
