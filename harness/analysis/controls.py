@@ -158,3 +158,21 @@ def expectations(summaries: dict[str, dict[str, float]], kinds: dict[str, str], 
                 f", role+depth {s['role+depth_lost']:.2f} (accuracy {s['role+depth_acc']:.2f})" if "role+depth_lost" in s else ""),
                 "<= 0.15", get("index_lost", np.nan) <= 0.15 + 1e-9)
     return pd.DataFrame(rows, columns=["k", "control", "measured", "condition", "holds"])
+
+
+def faithfulness_expectation(transfer: pd.DataFrame, base: str, control: str) -> dict[str, Any] | None:
+    """K9 of one permuted control from its causal-transfer rows (harness.analysis.causal_transfer.
+    transfer_frame: one row per correspondence of the base's top K mapped into the control): the true
+    map's efficiency within [0.95, 1.05] and role+depth's >= 0.90 (docs/controls.md); the index-mapped
+    set's efficiency reported beside them. None without the true map's row."""
+    rows = transfer[(transfer["base"] == base) & (transfer["target"] == control)].set_index("correspondence")
+    if TRUE not in rows.index:
+        return None
+    eff = {name: float(rows.loc[name, "efficiency"]) for name in ("true", "role+depth", "index") if name in rows.index}
+    text = ", ".join(f"{name} {value:.3f}" for name, value in eff.items())
+    true = rows.loc[TRUE]
+    measured = (f"efficiency {text} (f true-mapped {float(true['f_mapped']):.3f}, own top-{int(true['n_mapped'])} "
+                f"{float(true['f_own']):.3f}, random mean {float(true['null_mean']):.3f})")
+    holds = abs(eff[TRUE] - 1.0) <= 0.05 + 1e-9 and eff.get("role+depth", float("nan")) >= 0.90
+    return {"k": "K9", "control": control, "measured": measured, "condition": "true map in [0.95, 1.05], role+depth >= 0.90",
+            "holds": bool(holds) if "role+depth" in eff else np.nan}

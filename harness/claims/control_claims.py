@@ -20,8 +20,9 @@ KINDS = {"permute-heads": "permute", "insert-identity": "insert", "knockout": "k
 FLOORED = ("K1", "K2", "K3")  # the claims that read the prompt twin's floor
 CLAIM_KINDS = {
     "K1": ("permute", "insert"), "K2": ("permute", "insert"), "K3": ("permute", "insert"), "K4": ("permute",),
-    "K5": ("permute",), "K6": ("insert",), "K7": ("knockout",), "K8": ("prompts",),
+    "K5": ("permute",), "K6": ("insert",), "K7": ("knockout",), "K8": ("prompts",), "K9": ("permute",),
 }
+FAITHFULNESS = "control_faithfulness"  # the source extra with the stored faithfulness results K9 reads
 
 
 def kind_of(model: str) -> str | None:
@@ -45,13 +46,36 @@ def variants_of(claim: str):
 
 
 def _expectations(ctx: Context) -> Any:
-    """Every expectation row of the source (memoised per evaluation: K1-K8 share them)."""
+    """Every expectation row of the source (memoised per evaluation: K1-K9 share them)."""
+    import pandas as pd
+
     t = ctx.cfg.transfer  # what the expectations read of it (tau and the rank metric do not enter)
     key = ("controls", ctx.source, id(ctx.table), t.k, t.ties, t.missing, t.weak_above, t.categories)
     memo = {} if ctx.memo is None else ctx.memo
     if key not in memo:
-        memo[key] = expectation_rows(pair_summaries(ctx.table, ctx.extras, ctx.design, ctx.cfg, memo))
+        rows = expectation_rows(pair_summaries(ctx.table, ctx.extras, ctx.design, ctx.cfg, memo))
+        memo[key] = pd.concat([rows, faithfulness_rows(ctx.extras.get(FAITHFULNESS), ctx.design, t.k)], ignore_index=True)
     return memo[key]
+
+
+def faithfulness_rows(results: Any, design: Design, k: int) -> Any:
+    """K9 of every permuted control of `design` whose faithfulness results are stored (`results`, one
+    method's, all models), one row each (harness.analysis.controls.faithfulness_expectation)."""
+    import pandas as pd
+
+    from harness.analysis import causal_transfer as ct
+    from harness.analysis import controls
+
+    pairs = [(b, c) for b, c in design.pairs if kind_of(c) in CLAIM_KINDS["K9"]]
+    if results is None or not len(results) or not pairs:
+        return pd.DataFrame(columns=["k", "control", "measured", "condition", "holds", "base"])
+    transfer = ct.transfer_frame(results, pairs, k)
+    rows = []
+    for base, control in pairs:
+        row = controls.faithfulness_expectation(transfer, base, control) if len(transfer) else None
+        if row is not None:
+            rows.append({**row, "base": base})
+    return pd.DataFrame(rows, columns=["k", "control", "measured", "condition", "holds", "base"])
 
 
 def pair_summaries(table: Any, extras: dict[str, Any], design: Design, cfg: Any, memo: dict | None = None) -> dict[str, dict[str, dict[str, float]]]:

@@ -30,38 +30,46 @@ def zoo_design():
     return designs.builtin("zoo")
 
 
-def _zoo_table(model: str, method: str) -> pd.DataFrame:
+def _zoo_table(model: str, method: str, design: Any = None) -> pd.DataFrame:
     from harness.runs.faithfulness import RANKING_METHOD
     from harness.runs.zoo import zoo_head_table
 
-    table, notes = zoo_head_table(RANKING_METHOD[method])
+    table, notes = zoo_head_table(RANKING_METHOD[method], design=design)
     rows = table[table["model"] == model] if len(table) else table
     if not len(rows):
         raise NotStored(f"{model}: no committed {RANKING_METHOD[method]}-ablation zoo table to rank heads by ({'; '.join(notes)})")
     return rows
 
 
-def correspondences() -> dict[str, Any]:
+TRUE = "true"  # the true map of a known-answer control (harness.models.transforms), a correspondence here
+
+
+def correspondences(target: str | None = None, design: Any = None) -> dict[str, Any]:
     """name -> function(base, target, base_top, method) -> correspondence frame (layer, head,
-    tgt_layer, tgt_head; NA = unmapped). The roles issue's registry (harness.analysis.correspondence:
-    index, depth, role, role+depth) when present, else `index` alone (harness.analysis.causal_transfer)."""
-    try:
-        from harness.analysis import correspondence as corr  # the roles issue's module
-    except ImportError:
-        return {ct.INDEX: lambda base, target, top, method: ct.index_correspondence(top, _geometry(target))}
-    return {name: _roles_correspondence(corr, name) for name in corr.MATCHINGS}
+    tgt_layer, tgt_head; NA = unmapped): index, depth, role, role+depth (harness.analysis.correspondence;
+    role tables on `design`'s role spec), and for a known-answer control `target` also its true map."""
+    from harness.analysis import correspondence as corr
+
+    out = {name: _roles_correspondence(corr, name, design) for name in corr.MATCHINGS}
+    derive = registry.get(target).derive if target is not None and target in registry.MODELS else None
+    if derive is not None:
+        from harness.analysis.controls import true_correspondence
+        from harness.models.transforms import control_true_map
+
+        out[TRUE] = lambda base, tgt, top, method: true_correspondence(top, control_true_map(tgt))
+    return out
 
 
-def _roles_correspondence(corr: Any, name: str):
+def _roles_correspondence(corr: Any, name: str, design: Any = None):
     def build(base: str, target: str, top: pd.DataFrame, method: str) -> pd.DataFrame:
         from harness.claims import thresholds
 
         roles = {}
         if name in corr.NEEDS_ROLES:
-            from harness.runs.roles import compute_command, stored_roles
+            from harness.runs.roles import compute_command, design_role_spec, stored_roles
 
             for model in (base, target):
-                roles[model] = stored_roles(model)
+                roles[model] = stored_roles(model, design_role_spec(design, model)) if design is not None else stored_roles(model)
                 if roles[model] is None:
                     raise NotStored(f"no stored role table of {model} (`{compute_command(model)}`)")
         return corr.correspond(name, top, roles.get(base), roles.get(target), _geometry(base), _geometry(target), thresholds.load())
@@ -74,16 +82,18 @@ def _geometry(model: str) -> tuple[int, int]:
     return int(spec.n_layers), int(spec.n_heads)
 
 
-def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None) -> list[tuple[str, list]]:
-    """(label, heads) of every zoo pair's base top-k mapped into `target` by each correspondence
-    available (or those in `names`); a correspondence that cannot be built is skipped with a note."""
+def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None, design: Any = None) -> list[tuple[str, list]]:
+    """(label, heads) of every pair's base top-k mapped into `target` by each correspondence available
+    (or those in `names`), the pairs of `design` (default the zoo's); a correspondence that cannot be
+    built is skipped with a note."""
     out = []
-    available = correspondences()
-    for base, tgt in zoo_design().pairs:
+    design = design or zoo_design()
+    available = correspondences(target, design)
+    for base, tgt in design.pairs:
         if tgt != target:
             continue
         try:
-            top = ct.base_top(_zoo_table(base, method), k)
+            top = ct.base_top(_zoo_table(base, method, design), k)
         except LookupError as err:  # the base has no table under this method yet: nothing to map
             print(f"note: {base} -> {target}: no mapped sets ({err})", file=sys.stderr)
             continue
@@ -108,22 +118,22 @@ def claim_ks(model: str, cfg: Any) -> tuple[int, ...]:
 
 
 def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | None = None,
-         n_random: dict[int, int] | None = None) -> pd.DataFrame:
+         n_random: dict[int, int] | None = None, design: Any = None) -> pd.DataFrame:
     """Every set the committed results of `model` under `method` hold (see fa.plan_sets); `n_random`
     (k -> draws) random sets at a claim's k instead of [faithfulness] n_random (an extended null)."""
     f = cfg.faithfulness
     n_layers, n_heads = _geometry(model)
     ks = claim_ks(model, cfg)
     return fa.plan_sets(
-        _zoo_table(model, method), n_layers, n_heads, k_grid=f.k_grid, k_claim=ks,
+        _zoo_table(model, method, design), n_layers, n_heads, k_grid=f.k_grid, k_claim=ks,
         n_random={k: (n_random or {}).get(k, f.n_random) for k in ks},
         n_random_curve=f.n_random_curve, seed=f.seed, stratify=f.stratify,
-        mapped=mapped_sets(model, method, cfg.transfer.k, correspondence_names),
+        mapped=mapped_sets(model, method, cfg.transfer.k, correspondence_names, design),
     )
 
 
 def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspondence_names: list[str] | None = None,
-            loaded: Any = None):
+            loaded: Any = None, design: Any = None):
     """Measure the sets of `plan` missing from the stored results; (results, meta, the loaded model
     or None when nothing had to be measured), so a caller can reuse the model for another method."""
     from harness.runs import faithfulness as runs
@@ -133,7 +143,7 @@ def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspon
         from harness.models.loaders import load_model
 
         loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
-    results, meta = runs.measure(model, run, plan(model, method, cfg, correspondence_names), device=device, loaded=loaded)
+    results, meta = runs.measure(model, run, plan(model, method, cfg, correspondence_names, design=design), device=device, loaded=loaded)
     return results, meta, loaded
 
 
@@ -149,7 +159,8 @@ def null_exceedances(results: pd.DataFrame, k: int) -> tuple[float, int, int]:
     return f_top, len(draws), int((draws >= f_top).sum())
 
 
-def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loaded: Any = None, log=print) -> dict[str, Any]:
+def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loaded: Any = None, log=print,
+                design: Any = None) -> dict[str, Any]:
     """Grow the random k-set null of `model` under `method` by doubling (the draws are seeded by index,
     so the first N are always the same sets) until h = [verdicts] sequential_h draws reach the top
     set's f (p = h / N is then far from any decision) or [verdicts] faithfulness_max_draws are drawn
@@ -175,7 +186,7 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
                 from harness.models.loaders import load_model
 
                 loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
-            results, _ = runs.measure(model, run, plan(model, method, cfg, n_random=draws), device=device, loaded=loaded)
+            results, _ = runs.measure(model, run, plan(model, method, cfg, n_random=draws, design=design), device=device, loaded=loaded)
             f_top, n, reached = null_exceedances(results, k)
             rounds.append({"k": k, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
                            "seconds": round(time.perf_counter() - start, 1)})

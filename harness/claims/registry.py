@@ -139,6 +139,8 @@ _K_STATEMENTS = {
     "K6": "the depth-shifted control's single-head deltas are the base's through the true map; inserted heads read zero",
     "K7": "knocked-out heads are gone: zero deltas, lost at their own index; accuracy and logit difference drop",
     "K8": "resolution: on the prompt twin (same model, other prompts) index matching loses at most 3 of 20 heads",
+    "K9": "faithfulness through the map: the base's top 20 mapped into the permuted control by the true map (and by role+depth) "
+          "carries the control's own circuit (transfer efficiency ~1)",
 }
 _CLAIMS += [Claim(k, s, (kc.EXTRA,), kc.variants_of(k), kc.evaluate(k), shape="point") for k, s in _K_STATEMENTS.items()]
 

@@ -230,7 +230,7 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         floors[weights_key(model)] = cached_floor(floor_key("weights", model, family, (*original, *twin), settings),
                                                   weights_floor, model, family, original, twin, **settings)
     extras = {}
-    if design.name == "zoo":  # committed faithfulness results (fixtures/faithfulness/) serve the zoo's claims C1-C3
+    if design.name in ("zoo", "controls"):  # committed faithfulness results (fixtures/faithfulness/): the zoo's C1-C3, K9
         from harness.runs.faithfulness import load_results, with_per_prompt
 
         from harness.analysis.faithfulness import stale_models
@@ -242,8 +242,11 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
             notes.append(f"{model}: {why}: its {method} faithfulness results are not used; "
                          f"re-measure with `python -m harness faithfulness --compute --model {model} --method {method}`")
         results = results[~results["model"].isin(list(stale))] if stale else results
+        from harness.claims.control_claims import FAITHFULNESS
+
+        # the zoo's C1-C3 read "faithfulness"; the controls' K9 reads its own key (C1-C3 are no claims of controls)
         if len(results):
-            extras["faithfulness"] = results
+            extras["faithfulness" if design.name == "zoo" else FAITHFULNESS] = results
         if stale:
             extras[STALE] = stale
     truth = _true_maps(design)

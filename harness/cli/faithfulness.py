@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transfer", action="store_true", help="causal transfer of the zoo's pairs (stored results)")
     p.add_argument("--plot", type=Path, help="draw the stored curves of every model and method (PNG) here")
     p.add_argument("--summary", action="store_true", help="one row per stored (model, method): f(top-K), null, p, CPR, CMD, seconds")
+    p.add_argument("--design", type=Path, default=None,
+                   help="a design whose models and pairs to measure (e.g. claims/designs/controls.toml for K9; default the zoo)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
@@ -56,9 +58,11 @@ def run(args) -> int:
         return 0
     if not args.model:
         raise UserError("--model is required (or --transfer, --summary, --plot)")
-    zoo = faith.zoo_design().models
-    if args.model not in zoo:
-        raise UserError(f"{args.model!r} is not a zoo model ({', '.join(zoo)})")
+    from harness.data import designs
+
+    design = designs.load(args.design) if args.design is not None else faith.zoo_design()  # registers its models
+    if args.model not in design.models:
+        raise UserError(f"{args.model!r} is not a model of the {design.name} design ({', '.join(design.models)})")
     methods = args.method.split(",")
     for method in methods:
         if method not in ABLATION_METHODS:
@@ -66,12 +70,12 @@ def run(args) -> int:
     loaded = None
     for method in methods:  # with --compute, one model load serves every method
         if args.compute:
-            _, meta, loaded = faith.compute(args.model, method, cfg, device=args.device, loaded=loaded)
+            _, meta, loaded = faith.compute(args.model, method, cfg, device=args.device, loaded=loaded, design=design)
             print(f"{args.model} {method}: {meta.get('forward_sets')} sets, {meta.get('n_prompts')} prompts, "
                   f"{meta.get('seconds')} s (fixtures/faithfulness/)", file=sys.stderr)
         if args.extend_null:
             done = faith.extend_null(args.model, method, cfg, device=args.device, loaded=loaded,
-                                     log=lambda line: print(line, file=sys.stderr))
+                                     log=lambda line: print(line, file=sys.stderr), design=design)
             print(f"{args.model} {method}: null of {done['draws']} random sets, {done['reached']} reach f(top-k) = {done['f_top']:.3f}, "
                   f"p = {done['p']:.4f}, {done['seconds']} s", file=sys.stderr)
         frame, summary = faith.curve(args.model, method)

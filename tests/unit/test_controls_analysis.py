@@ -113,3 +113,20 @@ def test_expectations_read_the_summaries(base_table):
     assert not bool(unmoved.set_index("k").loc["K1", "holds"])
     prompts = controls.expectations({"gemma-3-270m~prompts": same}, {"gemma-3-270m~prompts": "prompts"}, floor=0.0)
     assert bool(prompts.set_index("k").loc["K8", "holds"]) and same["index_lost"] == 0.0
+
+
+def _transfer(efficiency: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"base": "b", "target": "b~permute", "correspondence": name, "n_mapped": 20, "n_dropped": 0,
+                          "f_mapped": 0.8 * e, "f_own": 0.8, "null_mean": 0.0, "efficiency": e} for name, e in efficiency.items()])
+
+
+def test_k9_reads_the_true_maps_and_role_depths_efficiency():
+    good = controls.faithfulness_expectation(_transfer({"index": 0.1, "role+depth": 1.0, "true": 1.0}), "b", "b~permute")
+    assert good["holds"] and "index 0.100" in good["measured"]
+    # the masked forward mislocating heads shows as a true map that carries less than the control's own set
+    off = controls.faithfulness_expectation(_transfer({"index": 0.1, "role+depth": 1.0, "true": 0.9}), "b", "b~permute")
+    assert not off["holds"]
+    weak_role = controls.faithfulness_expectation(_transfer({"role+depth": 0.85, "true": 1.0}), "b", "b~permute")
+    assert not weak_role["holds"]
+    assert controls.faithfulness_expectation(_transfer({"index": 0.1}), "b", "b~permute") is None  # no true map: no K9
+    assert np.isnan(controls.faithfulness_expectation(_transfer({"true": 1.0}), "b", "b~permute")["holds"])

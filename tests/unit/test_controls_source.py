@@ -20,7 +20,7 @@ def test_the_controls_design_is_a_built_in_source_and_its_own_file_is_accepted_b
 
 
 def test_a_base_without_a_table_under_the_method_maps_no_set_and_says_so(monkeypatch, capsys):
-    def table(model, method):
+    def table(model, method, design=None):
         raise LookupError(f"{model}: no committed {method}-ablation zoo table")
 
     monkeypatch.setattr(faith, "_zoo_table", table)

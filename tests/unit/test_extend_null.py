@@ -36,7 +36,7 @@ def stand_in(monkeypatch):
         monkeypatch.setattr(faith, "claim_ks", lambda model, cfg: ks)
         monkeypatch.setattr(runs, "stored", lambda model, method: (results(stored or {K: 30}, f_draw), {}))
         monkeypatch.setattr(runs, "run_for", lambda *a, **k: None)
-        monkeypatch.setattr(faith, "plan", lambda model, method, cfg, n_random=None: dict(n_random))
+        monkeypatch.setattr(faith, "plan", lambda model, method, cfg, n_random=None, design=None: dict(n_random))
 
         def measure(model, run, n_random, device, loaded):
             asked.append(n_random)
