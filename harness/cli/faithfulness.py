@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import options
 from harness.claims import thresholds
 from harness.cli.output import UserError, _emit
 from harness.scoring.methods import ABLATION_METHODS, DEFAULT_METHOD
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", action="store_true", help="one row per stored (model, method): f(top-K), null, p, CPR, CMD, seconds")
     p.add_argument("--design", type=Path, default=None,
                    help="a design whose models and pairs to measure (e.g. claims/designs/controls.toml for K9; default the zoo)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=options.device, metavar="DEVICE", help="cpu (default: the committed results were measured there) | auto | cuda | cuda:N | mps")
     p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)
     p.set_defaults(func=run)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness import options
 from harness.cli.output import UserError, _emit
 
 
@@ -14,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="registry name, e.g. smollm2-135m")
     p.add_argument("--compute", action="store_true", help="compute from the weights when no table is stored")
     p.add_argument("--commit", action="store_true", help="copy the table into fixtures/roles/ (to commit it)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", type=options.device, metavar="DEVICE", help=options.OPTIONS["device"].help)
     p.add_argument("--heatmap", type=Path, default=None, help="also draw the heatmap (layers x heads per score) to this PNG")
     p.add_argument("--format", default="csv", choices=["csv", "markdown"])
     p.add_argument("--out", type=Path)

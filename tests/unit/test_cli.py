@@ -329,3 +329,12 @@ def test_the_models_table_has_one_row_per_registry_model_and_says_where_its_weig
     frame = models_frame()
     assert list(frame["model"]) == list(registry.MODELS)
     assert all(state.startswith(("present", "absent: ")) for state in frame["weights"])
+
+
+@pytest.mark.parametrize("argv", [["faithfulness", "--model", "gemma-3-270m", "--device", "gpu0"],
+                                  ["roles", "--model", "gemma-3-270m", "--device", "nope"]])
+def test_every_device_flag_is_checked_like_the_shared_option(argv, capsys):
+    # issue 30: faithfulness and roles declared --device by hand and took any string to torch
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and "invalid device" in capsys.readouterr().err
