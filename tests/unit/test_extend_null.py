@@ -50,7 +50,7 @@ def stand_in(monkeypatch):
 
 def test_a_set_that_beats_every_draw_doubles_to_the_cap_and_reaches_p_below_adjusted_alpha(stand_in):
     asked = stand_in(lambda i: np.random.default_rng(i).uniform(-0.5, 0.5))
-    done = faith.extend_null("m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
+    done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     cap = thresholds.load().verdicts.faithfulness_max_draws
     assert [a[K] for a in asked] == [60, 120, 240, 480, cap] and done["reached"] == 0
     assert done["p"] == pytest.approx(1 / (cap + 1)) and done["p"] < 0.05 / 16
@@ -58,7 +58,7 @@ def test_a_set_that_beats_every_draw_doubles_to_the_cap_and_reaches_p_below_adju
 
 def test_a_set_inside_the_null_stops_once_h_draws_reach_it(stand_in):
     asked = stand_in(lambda i: 0.9 if i % 2 else 0.0)  # half the draws reach f = 0.8
-    done = faith.extend_null("m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
+    done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     assert asked == [] and done["reached"] >= thresholds.load().verdicts.sequential_h and done["p"] > 0.4
 
 
