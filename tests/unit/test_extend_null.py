@@ -68,6 +68,6 @@ def test_the_size_aware_null_grows_on_its_own_from_a_k_never_measured(stand_in):
     # the seed's K left at the draws it has
     n0 = thresholds.load().faithfulness.n_random
     asked = stand_in(lambda i: 0.9 if i % 2 else 0.0, ks=(K, 7))
-    done = faith.extend_null("m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
+    done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     assert asked[0] == {K: n0, 7: n0} and all(a[K] == n0 for a in asked)
     assert done["by_k"][7]["reached"] >= thresholds.load().verdicts.sequential_h and done["draws"] == n0
