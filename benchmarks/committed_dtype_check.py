@@ -15,6 +15,7 @@ forward of the prompt set per head through layers L.. (layer 0 is the dearest).
 
 from __future__ import annotations
 
+from harness.models import registry
 import argparse
 import sys
 import time
@@ -40,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     run = zoo_run(args.model, args.method)
-    hit = committed_cache().get(cache_key(args.model, "ioi", run))
+    hit = committed_cache().get(cache_key(registry.get(args.model), "ioi", run))
     if hit is None:
         print(f"no current committed table for {args.model} {args.method}", file=sys.stderr)
         return 2
     committed, meta = hit
-    loaded = load_model(args.model, device="cpu", dtype=args.dtype, progress=False)
-    prompts = build_prompts(run.task("ioi", args.model), loaded.tokenizer)
+    loaded = load_model(registry.get(args.model), device="cpu", dtype=args.dtype, progress=False)
+    prompts = build_prompts(run.task("ioi", registry.get(args.model)), loaded.tokenizer)
     started = time.perf_counter()
     fresh = scan_batched(loaded.bridge, prompts, args.method, layers=parse_layers(args.layers), progress=True)
     seconds = time.perf_counter() - started

@@ -35,7 +35,7 @@ def _duration(seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from harness.data.ioi_dataset import build_prompts
-    from harness.models.tokenizers import load_tokenizer
+    from harness.models.tokenizers import tokenizer_of
     from harness.models import registry
     from harness.models.loaders import twin_config
     from harness.runs.recompute import RunSpec
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         hf = {k: getattr(config, k, None) for k in names}
         hf["intermediate_size"] = hf["intermediate_size"] or getattr(config, "ffn_dim", None) or getattr(config, "n_inner", None)
         g = geometry_from_hf_config({k: v for k, v in hf.items() if v is not None}, spec.architecture)
-        tokenizer = load_tokenizer(spec.tokenizer if spec.tokenizer != "gguf" else f"gguf:{name}")
-        prompts = build_prompts(RunSpec(n_prompts=args.n_prompts).task("ioi", name), tokenizer)
+        tokenizer = tokenizer_of(spec)
+        prompts = build_prompts(RunSpec(n_prompts=args.n_prompts).task("ioi", spec), tokenizer)
         lengths = [int(x) + 1 for x in prompts.last_pos]
         widths = [0] * len(lengths)
         for rows in segment_rows(prompts):

@@ -9,6 +9,7 @@ of that model can reach. Prints the share of self CPU time in matrix-product ops
 
 from __future__ import annotations
 
+from harness.models import registry
 import argparse
 import dataclasses
 import sys
@@ -34,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     for model in args.models:
-        loaded = load_model(model, device="cpu", dtype="float32", progress=False)
-        spec = dataclasses.replace(zoo_run(model, "mean").task("ioi", model), n_prompts=args.n_prompts)
+        loaded = load_model(registry.get(model), device="cpu", dtype="float32", progress=False)
+        spec = dataclasses.replace(zoo_run(model, "mean").task("ioi", registry.get(model)), n_prompts=args.n_prompts)
         tokens = as_prompts(build_prompts(spec, loaded.tokenizer), torch.device("cpu")).tokens
         with torch.no_grad():
             final_residual(loaded.bridge, tokens)  # warm-up

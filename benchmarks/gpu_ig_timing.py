@@ -52,13 +52,13 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = []
     for model in args.models.split(","):
-        loaded = load_model(model, weights="twin", device=args.device, dtype=args.dtype, progress=False)
+        loaded = load_model(registry.get(model), weights="twin", device=args.device, dtype=args.dtype, progress=False)
         bridge = loaded.bridge
         n_layers = registry.get(model).n_layers
         names = {"mid": n_layers // 2, "last": n_layers - 1}
         layers = sorted({names[x] if x in names else int(x) for x in args.exact_layers.split(",")})
-        prompts = build_prompts(RunSpec(n_prompts=args.n_prompts).task("ioi", model), loaded.tokenizer)
-        warm = build_prompts(RunSpec(n_prompts=8).task("ioi", model), loaded.tokenizer)
+        prompts = build_prompts(RunSpec(n_prompts=args.n_prompts).task("ioi", registry.get(model)), loaded.tokenizer)
+        warm = build_prompts(RunSpec(n_prompts=8).task("ioi", registry.get(model)), loaded.tokenizer)
         scan_batched(bridge, warm, "mean", layers=layers[-1:], progress=False, memory_budget_mb=args.memory_budget_mb)
         scan_ig(bridge, warm, "mean", steps=1, path=args.path, progress=False, memory_budget_mb=args.memory_budget_mb)
         _sync(args.device)

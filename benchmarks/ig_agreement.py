@@ -21,6 +21,7 @@ against the exact batched scan's seconds per prompt recorded in the committed ta
 
 from __future__ import annotations
 
+from harness.models import registry
 import argparse
 import json
 import sys
@@ -37,8 +38,8 @@ def _exact(model: str, method: str, n_prompts: int | None = None):
     prompt count, or at `n_prompts`: the count a stored IG run was compared with)."""
     from harness.runs.zoo import zoo_arrays, zoo_entry
 
-    entry = zoo_entry(model, method, n_prompts=n_prompts)
-    arrays = zoo_arrays(model, method, n_prompts=n_prompts)
+    entry = zoo_entry(registry.get(model), method, n_prompts=n_prompts)
+    arrays = zoo_arrays(registry.get(model), method, n_prompts=n_prompts)
     if entry is None or arrays is None:
         raise SystemExit(f"no committed exact zoo table with per-prompt arrays for {model} {method}"
                          + (f" at {n_prompts} prompts" if n_prompts else ""))
@@ -66,9 +67,9 @@ def compute(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     run = zoo_run(args.model, args.method)
     ablated, clean, _ = _exact(args.model, args.method)
-    loaded = load_model(args.model, device="cpu", dtype=run.dtype, progress=False)
+    loaded = load_model(registry.get(args.model), device="cpu", dtype=run.dtype, progress=False)
     bridge = loaded.bridge
-    prompts = build_prompts(run.task("ioi", args.model), loaded.tokenizer)
+    prompts = build_prompts(run.task("ioi", registry.get(args.model)), loaded.tokenizer)
     p = as_prompts(prompts, torch.device("cpu"))
     if len(p) != clean.shape[0]:
         raise SystemExit(f"{args.model}: {len(p)} prompts built, the committed arrays have {clean.shape[0]}")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from harness.models import registry
 from harness.scoring.attribution import scan_attribution
 from harness.scoring.batched import scan_batched
 from harness.scoring.naive import scan_naive
@@ -34,7 +35,7 @@ from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.bench
 
-_AVAILABLE, _REASON = weights_available("smollm2-135m")
+_AVAILABLE, _REASON = weights_available(registry.get("smollm2-135m"))
 if not _AVAILABLE:
     pytest.skip(f"SmolLM2-135M weights are not installed: {_REASON}", allow_module_level=True)
 
@@ -63,7 +64,7 @@ def setup(request) -> Setup:
     from harness.models.loaders import load_model
 
     short = _short_mode(request.config)
-    loaded = load_model("smollm2-135m", device="cpu", progress=False)
+    loaded = load_model(registry.get("smollm2-135m"), device="cpu", progress=False)
     n_layers = loaded.spec.n_layers
     prompts = build_prompts(TaskSpec(task="ioi", style="wang", n_prompts=8 if short else 32, seed=0), loaded.tokenizer)
     layers = list(range(n_layers - 3, n_layers)) if short else None

@@ -11,6 +11,7 @@ report and `python -m harness report --source zoo:<method>`. Nothing is written.
 
 from __future__ import annotations
 
+from harness.models import registry
 import argparse
 import sys
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="mean")
     args = parser.parse_args(argv)
     builtin("zoo").model_run.setdefault(args.model, {})["dtype"] = args.dtype  # this process only
-    if zoo_entry(args.model, args.method) is None:
+    if zoo_entry(registry.get(args.model), args.method) is None:
         run = zoo_run(args.model, args.method)
         print(f"no {args.dtype} scores of {args.model} ({run.n_prompts} zoo prompts, {args.method}) in the user cache: "
               f"python -m harness zoo --model {args.model} --method {args.method} --dtype {args.dtype}", file=sys.stderr)

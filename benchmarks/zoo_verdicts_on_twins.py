@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     claims = ("W1", "X1", "X2", "X3", "T1", "T2", "T3")
     evaluations = {"original": checks.evaluate(src.table, src.name)}
     for model in builtin("zoo").models:
-        entry = zoo_entry(model, args.method, weights=registry.ZOO_WEIGHTS_TWIN)
+        entry = zoo_entry(registry.get(model), args.method, weights=registry.ZOO_WEIGHTS_TWIN)
         if entry is None:
             print(f"{model}: no {args.method} table of its twin; skipped", file=sys.stderr)
             continue

@@ -15,6 +15,7 @@ import pytest
 from harness.claims import checks as claims
 from harness.data import published
 from harness.runs.recompute import RunSpec, committed_head_table
+from harness.models import registry
 from harness.models.registry import REFERENCE_METHODS, REFERENCE_MODEL
 
 DECIMALS = 4  # rounding of snapshotted numbers: float noise below this never shows as a diff
@@ -47,7 +48,7 @@ def test_verdict_table_snapshot(evaluation, snapshot):
 @pytest.mark.parametrize("method", REFERENCE_METHODS)
 def test_smollm2_head_table_snapshot(method, snapshot):
     run = RunSpec(method=method)
-    table = committed_head_table(REFERENCE_MODEL, run)
+    table = committed_head_table(registry.get(REFERENCE_MODEL), run)
     lines = [f"spec: {run}"]
     for task, meta in table.attrs["tasks"].items():
         lines.append(
@@ -111,7 +112,7 @@ def _head_table_lines(design, model: str, method: str) -> list[str]:
 
     if tuple(design.run.tasks) != ("ioi",):
         return _two_task_lines(design, model, method)
-    entry = zoo_entry(model, method, design)
+    entry = zoo_entry(design.spec_of(model), method, design)
     if entry is None:
         pytest.skip(f"no stored {method} table of {model} in the {design.name} design")
     scores, meta, _ = entry
@@ -126,7 +127,7 @@ def _two_task_lines(design, model: str, method: str) -> list[str]:
     from harness.runs.recompute import design_run, head_table
 
     run = design_run(design, model, method)
-    table = head_table(model, run, progress=False)  # cached: the source scanned it
+    table = head_table(design.spec_of(model), run, progress=False)  # cached: the source scanned it
     lines = [f"{model} {method}: spec {run}"]
     for task, meta in table.attrs["tasks"].items():
         lines.append(f"{task}: {meta['n_prompts']} prompts, weights sha256 {meta['key']['fingerprint'][:16]}, "

@@ -29,7 +29,7 @@ def _unit_tier_loads_no_pretrained_weights(request: pytest.FixtureRequest, monke
 
     def guarded(load):
         def refuse_real_weights(spec, *args, **kwargs):
-            if weights_available(spec.name)[0]:
+            if weights_available(spec)[0]:
                 pytest.fail(f"a unit test loaded the pretrained weights of {spec.name}; the unit tier loads none "
                             "(mark it integration, or use weights='twin')", pytrace=False)
             return load(spec, *args, **kwargs)

@@ -125,7 +125,7 @@ def _stored_roles(models: list[str], design: Design) -> dict[str, Any]:
     out = {}
     for model in dict.fromkeys(models):
         try:
-            table = stored_roles(model, design_role_spec(design, model))
+            table = stored_roles(design.spec_of(model), design_role_spec(design, model))
         except Exception:  # no weights to key the role table by: no role table
             table = None
         if table is not None:

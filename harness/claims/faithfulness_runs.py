@@ -56,7 +56,7 @@ def correspondences(target: str | None = None, design: Any = None) -> dict[str, 
         from harness.analysis.controls import true_correspondence
         from harness.models.transforms import control_true_map
 
-        out[TRUE] = lambda base, tgt, top, method: true_correspondence(top, control_true_map(tgt))
+        out[TRUE] = lambda base, tgt, top, method: true_correspondence(top, control_true_map(registry.get(tgt)))
     return out
 
 
@@ -69,7 +69,8 @@ def _roles_correspondence(corr: Any, name: str, design: Any = None):
             from harness.runs.roles import compute_command, design_role_spec, stored_roles
 
             for model in (base, target):
-                roles[model] = stored_roles(model, design_role_spec(design, model)) if design is not None else stored_roles(model)
+                spec = registry.get(model)
+                roles[model] = stored_roles(spec, design_role_spec(design, model)) if design is not None else stored_roles(spec)
                 if roles[model] is None:
                     raise NotStored(f"no stored role table of {model} (`{compute_command(model)}`)")
         return corr.correspond(name, top, roles.get(base), roles.get(target), _geometry(base), _geometry(target), thresholds.load())
@@ -139,11 +140,12 @@ def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspon
     from harness.runs import faithfulness as runs
 
     run = runs.run_for(model, method, cfg.faithfulness.prompts_for(model), cfg.faithfulness.prompt_seed)
+    spec = registry.get(model)  # the one look-up: the spec travels from here
     if loaded is None:
         from harness.models.loaders import load_model
 
-        loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
-    results, meta = runs.measure(model, run, plan(model, method, cfg, correspondence_names, design=design), device=device, loaded=loaded)
+        loaded = load_model(spec, device=device, dtype=run.dtype, progress=False)
+    results, meta = runs.measure(spec, run, plan(model, method, cfg, correspondence_names, design=design), device=device, loaded=loaded)
     return results, meta, loaded
 
 
@@ -175,6 +177,7 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
     hit = runs.stored(model, method)
     if hit is None:
         raise LookupError(f"no faithfulness results stored for {model} under {method}; measure them first with `--compute`")
+    spec = registry.get(model)  # the one look-up: the spec travels from here
     start, rounds, results = time.perf_counter(), [], hit[0]
     draws = {k: max(null_exceedances(results, k)[1], cfg.faithfulness.n_random) for k in claim_ks(model, cfg)}  # each null now
     out = {}
@@ -185,8 +188,8 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
             if loaded is None:
                 from harness.models.loaders import load_model
 
-                loaded = load_model(model, device=device, dtype=run.dtype, progress=False)
-            results, _ = runs.measure(model, run, plan(model, method, cfg, n_random=draws, design=design), device=device, loaded=loaded)
+                loaded = load_model(spec, device=device, dtype=run.dtype, progress=False)
+            results, _ = runs.measure(spec, run, plan(model, method, cfg, n_random=draws, design=design), device=device, loaded=loaded)
             f_top, n, reached = null_exceedances(results, k)
             rounds.append({"k": k, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
                            "seconds": round(time.perf_counter() - start, 1)})

@@ -169,7 +169,7 @@ def _scan_seconds_per_head_param() -> tuple[float, str]:
     from harness.runs.recompute import RunSpec, committed_head_table
 
     spec = registry.get(registry.REFERENCE_MODEL)
-    tasks = committed_head_table(registry.REFERENCE_MODEL, RunSpec()).attrs["tasks"]
+    tasks = committed_head_table(spec, RunSpec()).attrs["tasks"]
     seconds = max(meta["seconds"] for meta in tasks.values())
     note = f"{registry.REFERENCE_MODEL}'s committed scan took {seconds:.0f} s per task ({spec.n_heads_total} heads)"
     return seconds / (spec.n_heads_total * spec.n_params), note
@@ -210,8 +210,9 @@ def design_scan_cost(source: str, models: Iterable[str]) -> tuple[float, str] | 
     design = sources.design_of(source)
     total, parts = 0.0, []
     for model in models:
-        entry = zoo_entry(model, method, design)
-        seconds = measured_scan_seconds(entry[1], registry.get(model).n_layers) if entry is not None else None
+        spec = design.spec_of(model)
+        entry = zoo_entry(spec, method, design)
+        seconds = measured_scan_seconds(entry[1], spec.n_layers) if entry is not None else None
         if seconds is None:
             return None
         total += seconds

@@ -204,25 +204,26 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     cfg = thresholds.load()
     floors = {}
     for model in (table["model"].unique() if len(table) else []):
-        arrays = zoo_arrays(model, method, design)
+        spec = design.spec_of(model)
+        arrays = zoo_arrays(spec, method, design)
         if arrays is None:
             notes.append(f"{model}: stored {method} scores have no per-prompt arrays: no noise floor")
             continue
         settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=cfg.noise_floor.n_boot,
                         level=cfg.uncertainty.level, seed=cfg.uncertainty.seed)
-        family = registry.get(model).family
+        family = spec.family
         floors[model] = cached_floor(floor_key("prompts", model, family, arrays, settings),
                                      noise_floor, model, family, *arrays, **settings)
-        if registry.get(model).gguf is None:  # a weights twin re-quantises a GGUF file
+        if spec.gguf is None:  # a weights twin re-quantises a GGUF file
             continue
-        twin = zoo_arrays(model, method, design, weights=registry.ZOO_WEIGHTS_TWIN)
+        twin = zoo_arrays(spec, method, design, weights=registry.ZOO_WEIGHTS_TWIN)
         if twin is None:
             notes.append(f"{model}: no {method} table of its re-quantised twin ({registry.ZOO_WEIGHTS_TWIN}): no weights floor")
             continue
         floor_n = design.n_prompts_of(model, method, registry.ZOO_WEIGHTS_TWIN)
         original = arrays
         if floor_n != design.n_prompts_of(model, method):  # the design's weights_floor_n_prompts
-            original = zoo_arrays(model, method, design, n_prompts=floor_n)
+            original = zoo_arrays(spec, method, design, n_prompts=floor_n)
             if original is None:
                 notes.append(f"{model}: no {method} table at {floor_n} prompts to compare its twin with: no weights floor")
                 continue
@@ -262,7 +263,7 @@ def _true_maps(design: Design) -> dict[str, Any]:
     from harness.claims.control_claims import controls_of
     from harness.models.transforms import control_true_map
 
-    return {control: control_true_map(control) for control in controls_of(design)}
+    return {control: control_true_map(design.spec_of(control)) for control in controls_of(design)}
 
 
 def _attach_roles(source: Source, design: Design) -> None:
@@ -274,7 +275,7 @@ def _attach_roles(source: Source, design: Design) -> None:
     roles, lacking = {}, []
     for model in models:
         try:
-            table = stored_roles(model, design_role_spec(design, model))
+            table = stored_roles(design.spec_of(model), design_role_spec(design, model))
         except Exception:
             table = None
         if table is None:

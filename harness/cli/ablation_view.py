@@ -62,9 +62,10 @@ def stored_zoo_tables(methods) -> tuple[dict, dict]:
 
     tables: dict = {}
     metas: dict = {}
-    for model in designs.builtin("zoo").models:
+    zoo = designs.builtin("zoo")
+    for model in zoo.models:
         for method in methods:
-            entry = zoo_entry(model, method)
+            entry = zoo_entry(zoo.spec_of(model), method)
             tables.setdefault(model, {})[method] = None if entry is None else entry[0]
             metas.setdefault(model, {})[method] = None if entry is None else entry[1]
     return tables, metas

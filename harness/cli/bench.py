@@ -103,8 +103,10 @@ def run(args) -> int:
     previous = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    from harness.models import registry
+
     try:
-        entries, context = run_bench(args.model, bench_options)
+        entries, context = run_bench(registry.get(args.model), bench_options)
     finally:
         torch.set_num_threads(previous)
     print(report(entries, context))

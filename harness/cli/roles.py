@@ -37,15 +37,16 @@ def run(args) -> int:
     if args.model not in registry.MODELS:
         raise UserError(f"unknown model {args.model!r}; use one of {', '.join(registry.MODELS)}")
     spec = roles.RoleSpec(prompt_seed=args.role_seed, repeat_seed=args.role_seed)
-    table = roles.stored_roles(args.model, spec)
+    model = registry.get(args.model)  # the one look-up: the spec travels from here
+    table = roles.stored_roles(model, spec)
     if table is None:
         if not args.compute:
             raise UserError(f"no role table of {args.model} is stored; compute it with `{roles.compute_command(args.model)}`")
-        run = roles.compute_roles(args.model, spec, device=args.device)
+        run = roles.compute_roles(model, spec, device=args.device)
         print(f"{args.model}: roles in {run.meta['seconds']} s (load {run.meta['load_seconds']} s)", file=sys.stderr)
-        table = roles.stored_roles(args.model, spec)
+        table = roles.stored_roles(model, spec)
     if args.commit:
-        print(f"committed role table written to {roles.commit_roles(args.model, spec)}", file=sys.stderr)
+        print(f"committed role table written to {roles.commit_roles(model, spec)}", file=sys.stderr)
     if args.heatmap:
         from harness.report.roles_plot import plot_roles
 

@@ -40,25 +40,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args) -> int:
+    from harness.models import registry
     from harness.runs.recompute import commit_scores, scores_table
 
     common.check_scan(args)
     design = model_design(args, args.model)
+    model = registry.get(args.model)  # the one look-up: the spec travels from here
     spec = scores_run(args, design)
     if design is not None:
         print(f"note: {args.model}: prompt style {spec.style}, {spec.n_prompts} prompts (seed {spec.seed}), {spec.dtype}, "
               f"{spec.weights} weights from the {design.name} design (--style / --n-prompts / --seed / --dtype / --weights "
               "override)", file=sys.stderr)
-    note = _committed_runs_note(args.model, spec) if not args.refresh else None
+    note = _committed_runs_note(model, spec) if not args.refresh else None
     if note:
         print(f"note: {note}", file=sys.stderr)
     scan = dict(workers=args.workers, executor=args.executor, ray_address=args.ray_address)
-    table = scores_table(args.model, spec, task=args.task, device=args.device, refresh=args.refresh, **scan)
+    table = scores_table(model, spec, task=args.task, device=args.device, refresh=args.refresh, **scan)
     common.note_unused_device(args.device, table.attrs.get("entries", []))
     _emit(table, args.format, args.out)
     if args.commit:
         tasks = ("ioi", "anti") if args.task == "both" else (args.task,)
-        for folder in commit_scores(args.model, spec, tasks=tasks):
+        for folder in commit_scores(model, spec, tasks=tasks):
             print(f"committed scores written to {folder}", file=sys.stderr)
     return 0
 
@@ -77,14 +79,15 @@ def model_design(args, model: str):
     return next((d for d in shipped if model in d.models and tasks <= set(d.run.tasks)), None)
 
 
-def _committed_runs_note(model: str, run) -> str | None:
-    """When `model` has no stored table under `run` but committed ones under other options: the
+def _committed_runs_note(spec, run) -> str | None:
+    """When model `spec` has no stored table under `run` but committed ones under other options: the
     options that read them (a scan takes minutes to hours on a CPU)."""
     from harness.runs.cache import committed_cache
     from harness.runs.recompute import stored_scores
 
-    if stored_scores(model, "ioi", run) is not None:
+    if stored_scores(spec, "ioi", run) is not None:
         return None
+    model = spec.name
     options = set()
     for meta in committed_cache().entries(model):
         key, dataset = meta.get("key", {}), meta.get("key", {}).get("dataset", {})

@@ -68,12 +68,12 @@ def run(args) -> int:
         for method in methods:
             # --dtype, --weights, --n-prompts override the design's
             spec = design_run(design, model, method, args.dtype, weights=weights, n_prompts=args.n_prompts)
-            table, meta = task_scores(model, "ioi", spec, device=args.device, refresh=args.refresh, workers=args.workers,
+            table, meta = task_scores(design.spec_of(model), "ioi", spec, device=args.device, refresh=args.refresh, workers=args.workers,
                                       executor=args.executor, ray_address=args.ray_address)
             common.note_unused_device(args.device, [meta.get("entry", "?")])
             print(f"{model} {method}: clean LD {meta['clean_logit_diff']:.3f}, accuracy {meta['clean_accuracy']:.3f}, "
                   f"{meta.get('n_prompts')} prompts, {meta.get('seconds', 0)} s", file=sys.stderr)
             if args.commit:
-                for folder in commit_scores(model, spec, tasks=("ioi",)):
+                for folder in commit_scores(design.spec_of(model), spec, tasks=("ioi",)):
                     print(f"committed scores written to {folder}", file=sys.stderr)
     return 0

@@ -174,6 +174,18 @@ class Design:
     def kind(self, pair: tuple[str, str]) -> str:
         return self.kinds[pair]
 
+    def spec_of(self, model: str) -> ModelSpec:
+        """The spec of one of the design's models (registry entries and the design's inline ones,
+        registered when it was loaded): where a design's model name becomes its spec."""
+        if model not in self.models:
+            raise DesignError(f"design {self.name}: no model {model!r} (its models: {', '.join(self.models)})")
+        return registry.get(model)
+
+    @property
+    def specs(self) -> tuple[ModelSpec, ...]:
+        """The specs of the design's models, in the design's order."""
+        return tuple(self.spec_of(model) for model in self.models)
+
 
 def builtin(name: str) -> Design:
     """One of the designs that ship with the suite (claims/designs/NAME.toml)."""
@@ -236,7 +248,7 @@ def _parse(path: Path) -> Design:
         spec_keys = {k: v for k, v in given.items() if k not in MODEL_RUN_KEYS}
         if "derive" in spec_keys or "transform" in spec_keys:  # a control: another model's weights through a transform
             inline[model] = _derived_spec(model, spec_keys, inline, entry_where)
-            derived[model] = inline[model].derive.base
+            derived[model] = inline[model].derive.base.name
             continue
         stray = sorted(set(spec_keys) & set(DERIVE_KEYS))
         if stray:
@@ -411,7 +423,7 @@ def _derived_spec(model: str, entry: dict[str, Any], inline: Mapping[str, ModelS
     return ModelSpec(
         name=model, family=base.family, hub_id=base.hub_id, architecture=base.architecture, n_layers=n_layers,
         n_heads=n_heads, n_params=base.n_params, tokenizer=f"gguf:{base.name}" if base.tokenizer == "gguf" else base.tokenizer,
-        hf_config=base.hf_config, prepend_bos=base.prepend_bos, derive=registry.Derivation(base.name, name, params),
+        hf_config=base.hf_config, prepend_bos=base.prepend_bos, derive=registry.Derivation(base, name, params),
     )
 
 

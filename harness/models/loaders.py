@@ -38,8 +38,8 @@ from unittest import mock
 import torch
 
 from harness.models import gguf as gguf_weights
-from harness.models import registry, requant
-from harness.models.tokenizers import gguf_tokenizer, load_tokenizer
+from harness.models import requant
+from harness.models.tokenizers import gguf_tokenizer, tokenizer_of
 from harness.files import cache_folder, fall_back
 from harness.models.registry import ModelSpec
 from harness.models.weights import (  # the torch-free half: where weights are, what identifies them
@@ -177,7 +177,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 
 def load_model(
-    name: str,
+    spec: ModelSpec,
     *,
     weights: str = "pretrained",
     device: str | torch.device = "auto",
@@ -185,7 +185,7 @@ def load_model(
     seed: int = 0,
     progress: bool = True,
 ) -> LoadedModel:
-    """Load registry model `name` as a TransformerBridge on `device` in `dtype` (default float32).
+    """Load model `spec` (a registry entry: `registry.get(name)`) as a TransformerBridge on `device` in `dtype` (default float32).
 
     `weights="pretrained"` loads the real weights (WeightsNotFound when they are not on this
     machine); `weights="twin"` builds a random-initialised model of the same architecture from
@@ -193,9 +193,9 @@ def load_model(
     re-quantised with SCHEME and dequantised again, made once into the cache).
     `progress=False` silences the loaders' progress bars.
     """
-    spec = registry.get(name)
+    name = spec.name
     scheme = check_weights_kind(weights)
-    root = registry.get(spec.derive.base) if spec.derive is not None else spec
+    root = spec.derive.base if spec.derive is not None else spec
     if scheme is not None and root.gguf is None:
         raise InputError(f"{name}: a re-quantised twin needs a GGUF model; {root.name} loads from the hub")
     torch_device = resolve_device(device)
@@ -335,8 +335,7 @@ def build_twin_module(spec: ModelSpec, seed: int) -> PreTrainedModel:
 def _twin_module(spec: ModelSpec, seed: int, device: torch.device, dtype: torch.dtype):
     """(HF twin model, its tokenizer, fingerprint), before wrapping."""
     model = build_twin_module(spec, seed).to(device=device, dtype=dtype)
-    name = f"gguf:{spec.name}" if spec.tokenizer == "gguf" else spec.tokenizer
-    return model, load_tokenizer(name), twin_fingerprint(spec, seed)
+    return model, tokenizer_of(spec), twin_fingerprint(spec, seed)
 
 
 def _load_twin(
@@ -380,7 +379,7 @@ def derive_module(model: PreTrainedModel, transform: str, params: tuple) -> PreT
 def _base_module(spec: ModelSpec, weights: str, scheme: str | None, seed: int, device: torch.device, dtype: torch.dtype):
     """(HF model, tokenizer, fingerprint) of a derived model's base, before wrapping."""
     if spec.derive is not None:
-        model, tokenizer, fingerprint = _base_module(registry.get(spec.derive.base), weights, scheme, seed, device, dtype)
+        model, tokenizer, fingerprint = _base_module(spec.derive.base, weights, scheme, seed, device, dtype)
         from harness.models.weights import derived_fingerprint
 
         return derive_module(model, spec.derive.transform, spec.derive.params), tokenizer, derived_fingerprint(fingerprint, spec)
@@ -659,11 +658,11 @@ def _ensure_requantized(spec: ModelSpec, dequantized: Path, scheme: str) -> Path
     return target
 
 
-def requant_marker(name: str, scheme: str) -> dict | None:
+def requant_marker(spec: ModelSpec, scheme: str) -> dict | None:
     """What the perturbed twin's marker records (scheme, error, size), or None when not made yet."""
     import json
 
     try:
-        return json.loads((requantized_dir(registry.get(name), scheme) / _DEQUANTIZED_MARKER).read_text())
+        return json.loads((requantized_dir(spec, scheme) / _DEQUANTIZED_MARKER).read_text())
     except (OSError, ValueError):
         return None

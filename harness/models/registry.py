@@ -68,9 +68,10 @@ def _split_gguf(prefix: str, version: str, count: int, path: str, **kw: Any) -> 
 @dataclass(frozen=True)
 class Derivation:
     """A model derived from another by a named weights transform (harness.models.transforms): a
-    known-answer control. `params` are the transform's checked parameters as sorted (name, value) items."""
+    known-answer control. `base` is the base model's spec itself (resolved once, where the design names
+    it); `params` are the transform's checked parameters as sorted (name, value) items."""
 
-    base: str
+    base: ModelSpec
     transform: str
     params: tuple[tuple[str, Any], ...] = ()
 

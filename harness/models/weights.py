@@ -19,7 +19,6 @@ from pathlib import Path
 from harness.models import gguf as gguf_weights
 from harness.models import requant
 from harness.models.registry import ModelSpec
-from harness.models import registry
 from harness.errors import InputError, UserError
 
 
@@ -51,10 +50,10 @@ class WeightsNotFound(UserError, RuntimeError):
     for and how to get them)."""
 
 
-def weights_available(name: str) -> tuple[bool, str]:
-    """Whether the real weights of model `name` are on this machine, and why (no loading: a cache
+def weights_available(spec: ModelSpec) -> tuple[bool, str]:
+    """Whether the real weights of model `spec` are on this machine, and why (no loading: a cache
     look-up for hub models, a file check for SmolLM2)."""
-    spec = registry.get(name)
+    name = spec.name
     if spec.derive is not None:
         present, why = weights_available(spec.derive.base)
         return present, f"{name}: derived from {why}"
@@ -72,10 +71,10 @@ def weights_available(name: str) -> tuple[bool, str]:
     return True, f"{name}: {repo_id} cached at {snapshot}"
 
 
-def weights_fingerprint(name: str, weights: str = "pretrained", seed: int = 0) -> str:
+def weights_fingerprint(spec: ModelSpec, weights: str = "pretrained", seed: int = 0) -> str:
     """The fingerprint `load_model` would record, without loading: the cached hub revision, the
     GGUF file's sha256 (memoised), or the twin seed and recipe digest (twin_fingerprint). WeightsNotFound when pretrained weights are absent."""
-    spec = registry.get(name)
+    name = spec.name
     scheme = check_weights_kind(weights)
     if spec.derive is not None:
         return derived_fingerprint(weights_fingerprint(spec.derive.base, weights, seed), spec)

@@ -15,7 +15,7 @@ def models_frame(verify: bool = False) -> pd.DataFrame:
 
     rows = []
     for name, spec in registry.MODELS.items():
-        present, _ = weights_available(name)
+        present, _ = weights_available(spec)
         state = "present"
         if present and spec.gguf is not None:
             refused = gguf.refusal(spec) if verify else None

@@ -155,13 +155,14 @@ def reference_lines(table: pd.DataFrame, model: str, transfer_settings: Transfer
 def reference_summary(transfer_settings: Transfer) -> list[str]:
     """The reference model's committed head table in a few lines (or why there is none)."""
     from harness.analysis.agreement import table_agreement
+    from harness.models import registry
     from harness.models.registry import REFERENCE_METHODS, REFERENCE_MODEL
     from harness.runs.recompute import RunSpec, committed_head_table
 
     tables = {}
     for method in REFERENCE_METHODS:
         try:
-            tables[method] = committed_head_table(REFERENCE_MODEL, RunSpec(method=method))
+            tables[method] = committed_head_table(registry.get(REFERENCE_MODEL), RunSpec(method=method))
         except FileNotFoundError as err:
             return [f"{REFERENCE_MODEL}: {err}"]
     default, *others = REFERENCE_METHODS

@@ -11,11 +11,12 @@ import pandas as pd
 
 def cost_table(models: list[str]) -> pd.DataFrame:
     """Seconds to load each model and to score its role table, as stored with the table."""
+    from harness.models import registry
     from harness.runs.roles import stored_entry
 
     rows = []
     for model in models:
-        hit = stored_entry(model)
+        hit = stored_entry(registry.get(model))
         if hit is None:
             continue
         meta = hit[1]
@@ -31,6 +32,7 @@ def write_section(sources: list[str], out: Path, figures: Path) -> Path:
     from harness.report.render import markdown_table
     from harness.report.role_transfer_plot import plot_role_transfer
     from harness.report.roles_plot import plot_roles
+    from harness.models import registry
     from harness.runs.roles import stored_roles
 
     lines = ["# Heads matched by role", ""]
@@ -43,7 +45,7 @@ def write_section(sources: list[str], out: Path, figures: Path) -> Path:
     lines += ["## Cost of the role tables (one model at a time, 2-core CPU shared with other jobs)", "",
               markdown_table(cost_table(models)), "", "## Role maps", ""]
     for model in models:
-        table = stored_roles(model)
+        table = stored_roles(registry.get(model))
         if table is not None:
             png = plot_roles(table, figures / f"roles_{model}.png")
             lines += [f"![{model}]({png.name})", ""]

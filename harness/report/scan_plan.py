@@ -33,7 +33,7 @@ def _estimate(design, model: str, method: str, n_prompts: int) -> tuple[float | 
     """Seconds of one IOI scan of `model` with `n_prompts` prompts, and what the number rests on."""
     spec = registry.get(model)
     for other in dict.fromkeys((method, *ABLATION_METHODS)):  # the same method's stored scan first
-        found = stored_scores(model, TASK, design_run(design, model, other))
+        found = stored_scores(spec, TASK, design_run(design, model, other))
         seconds = measured_scan_seconds(found[1], spec.n_layers) if found is not None else None
         stored_n = found[1].get("n_prompts") if found is not None else None
         if seconds is not None and stored_n:
@@ -51,7 +51,7 @@ def plan(design, models: Iterable[str], methods: Iterable[str], *, dtype: str | 
     for model in models:
         for method in methods:
             run = design_run(design, model, method, dtype, weights=weights, n_prompts=n_prompts)
-            found = None if refresh else stored_scores(model, TASK, run)
+            found = None if refresh else stored_scores(registry.get(model), TASK, run)
             if found is not None:
                 rows.append(PlannedTable(model, method, run.n_prompts, found[1].get("entry", "stored"), None))
                 continue

@@ -43,7 +43,7 @@ def pairs_frame(evaluation: Evaluation, floors: dict[str, Any], method: str, set
             "mean_frac_rank": summary["mean_frac_rank"], "frac_missing_geometry": summary["frac_missing_geometry"],
             "frac_lost": summary["frac_lost"],
         }
-        arrays = {m: zoo_arrays(m, method) for m in (base, target)}
+        arrays = {m: zoo_arrays(registry.get(m), method) for m in (base, target)}
         if all(a is not None for a in arrays.values()) and arrays[base][1].shape == arrays[target][1].shape:
             iv = pair_interval(
                 (base, registry.get(base).family, *arrays[base]), (target, registry.get(target).family, *arrays[target]),

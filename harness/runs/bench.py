@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness.models.registry import ModelSpec
 from harness.data.designs import builtin
 from harness.errors import InputError
 from harness.scoring.methods import DEFAULT_IG_PATH, DEFAULT_IG_STEPS
@@ -194,14 +195,13 @@ def _timed(name: str, dtype: str, result: ScanResult, scale: float = 1.0, flops:
     return Entry(name, dtype, result, result.seconds * scale, scale, flops)
 
 
-def run_bench(model: str, args: BenchOptions, log=print) -> tuple[list[Entry], dict[str, Any]]:
-    """Every scan of the bench on `model`, and the context: the peak rates, the prompts, the layers,
-    the machine and its thread count."""
+def run_bench(model_spec: ModelSpec, args: BenchOptions, log=print) -> tuple[list[Entry], dict[str, Any]]:
+    """Every scan of the bench on model `model_spec`, and the context: the peak rates, the prompts, the
+    layers, the machine and its thread count."""
     import gc
 
     import torch
 
-    from harness.models import registry
     from harness.scoring.attribution import scan_attribution
     from harness.scoring.batched import scan_batched
     from harness.scoring.integrated_gradients import scan_ig
@@ -211,11 +211,12 @@ def run_bench(model: str, args: BenchOptions, log=print) -> tuple[list[Entry], d
     from harness.runs.recompute import RunSpec
     from harness.data.ioi_dataset import build_prompts
 
+    model = model_spec.name
     progress = args.progress
     dtypes = [REFERENCE, *[d for d in args.dtypes if d != REFERENCE]]
     style = args.style or ("zoo" if model in builtin("zoo").models else "wang")
-    spec = RunSpec(style=style, n_prompts=args.n_prompts, seed=args.seed, method=args.method).task(args.task, model)
-    n_layers = registry.get(model).n_layers
+    spec = RunSpec(style=style, n_prompts=args.n_prompts, seed=args.seed, method=args.method).task(args.task, model_spec)
+    n_layers = model_spec.n_layers
     layers = parse_layers(args.layers) or list(range(n_layers))
     naive_layers = naive_sample(model, layers, args.naive_layers)
     scale = len(layers) / len(naive_layers)
@@ -224,7 +225,7 @@ def run_bench(model: str, args: BenchOptions, log=print) -> tuple[list[Entry], d
     context: dict[str, Any] = {"model": model, "weights": args.weights, "layers": layers, "naive_layers": naive_layers,
                                "style": style}  # fmt: skip
     for dtype in dtypes:
-        loaded = load_model(model, weights=args.weights, device=args.device, dtype=dtype, seed=args.seed,
+        loaded = load_model(model_spec, weights=args.weights, device=args.device, dtype=dtype, seed=args.seed,
                             progress=progress)  # fmt: skip
         bridge = loaded.bridge
         if dtype == REFERENCE:

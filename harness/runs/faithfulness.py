@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from harness.data.head_sets import parse_heads
-from harness.models import registry
+from harness.models.registry import ModelSpec
 from harness.paths import FIXTURES_DIR
 
 log = logging.getLogger("harness.faithfulness")
@@ -52,11 +52,11 @@ class FaithRun:
     style: str = "zoo"
     dtype: str = "float32"
 
-    def task(self, model: str):
+    def task(self, model: ModelSpec):
         from harness.data.ioi_dataset import TaskSpec
 
         return TaskSpec("ioi", style=self.style, n_prompts=self.n_prompts, seed=self.prompt_seed,
-                        prepend_bos=registry.get(model).prepend_bos)
+                        prepend_bos=model.prepend_bos)
 
 
 def run_for(model: str, method: str, n_prompts: int, prompt_seed: int) -> FaithRun:
@@ -141,7 +141,7 @@ def _write(model: str, method: str, table: pd.DataFrame, meta: dict[str, Any], r
 
 
 def measure(
-    model: str,
+    model: ModelSpec,
     run: FaithRun,
     plan: pd.DataFrame,
     *,
@@ -155,25 +155,26 @@ def measure(
     """m of every set of `plan` for `model` under `run`, merged with the stored results of the same
     run (sets already there are kept, not recomputed), written back after every `chunk` rows (a
     killed run keeps what it finished), and returned with the meta. `loaded` (a LoadedModel) and
-    `prompts` (a PromptSet) replace the registry model and `run`'s prompts (tests pass a twin)."""
+    `prompts` (a PromptSet) stand in for loading `model` and for `run`'s prompts (tests pass a twin)."""
     from harness.scoring.ablation import ablation_values
     from harness.scoring.faithfulness import keep_mask, set_logit_diffs
 
-    old = stored(model, run.method, root)
+    name = model.name
+    old = stored(name, run.method, root)
     if old is not None and old[1].get("run") != asdict(run):
-        log.warning("%s %s: stored results were made under %s; replacing them", model, run.method, old[1].get("run"))
+        log.warning("%s %s: stored results were made under %s; replacing them", name, run.method, old[1].get("run"))
         old = None
-    plan = plan.assign(model=model, method=run.method)
-    meta = dict(old[1]) if old is not None else {"run": asdict(run), "model": model, "seconds": 0.0, "forward_sets": 0}
+    plan = plan.assign(model=name, method=run.method)
+    meta = dict(old[1]) if old is not None else {"run": asdict(run), "model": name, "seconds": 0.0, "forward_sets": 0}
     table = old[0] if old is not None else plan.iloc[:0].assign(m=pd.Series(dtype=float))
-    per_prompt = stored_per_prompt(model, run.method, root) if old is not None else None
+    per_prompt = stored_per_prompt(name, run.method, root) if old is not None else None
     if old is not None:
         # a stored set the plan names differently (the same kind, ranking, k, draw, label; other heads)
         # was ranked on another head table: it is replaced, never kept beside the plan's
         replaced = _slot(table).isin(set(_slot(plan))) & ~_key(table).isin(set(_key(plan)))
         if replaced.any():
             log.warning("%s %s: %d stored sets were ranked on another head table; measuring the plan's instead",
-                        model, run.method, int(replaced.sum()))
+                        name, run.method, int(replaced.sum()))
             if per_prompt is not None and len(per_prompt) == len(table):
                 per_prompt = per_prompt[~replaced.to_numpy()]
             table = table[~replaced].reset_index(drop=True)
@@ -201,7 +202,7 @@ def measure(
         distinct = list(dict.fromkeys(wanted))
         masks = np.stack([keep_mask(n_layers, n_heads, parse_heads(h)) ^ inverted for h, inverted in distinct])
         ld = set_logit_diffs(bridge, prompts, masks, run.method, values=values, progress=progress,
-                             desc=f"{model} {run.method} sets {first + 1}-{first + len(part)} of {len(todo)}")
+                             desc=f"{name} {run.method} sets {first + 1}-{first + len(part)} of {len(todo)}")
         position = {key: i for i, key in enumerate(distinct)}
         rows_ld = ld[[position[key] for key in wanted]]
         table = pd.concat([table, part.assign(m=rows_ld.mean(axis=1))], ignore_index=True)
@@ -218,9 +219,9 @@ def measure(
         )
         started = time.perf_counter()
         table = table[[c for c in _columns() if c in table]]
-        _write(model, run.method, table, meta, root)
-        np.savez_compressed(per_prompt_path(model, run.method, root), ld=per_prompt.astype(np.float32))
-        log.info("%s %s: %d of %d sets stored", model, run.method, first + len(part), len(todo))
+        _write(name, run.method, table, meta, root)
+        np.savez_compressed(per_prompt_path(name, run.method, root), ld=per_prompt.astype(np.float32))
+        log.info("%s %s: %d of %d sets stored", name, run.method, first + len(part), len(todo))
     return table, meta
 
 

@@ -21,6 +21,7 @@ from harness import HARNESS_VERSION, sizes
 from harness.data import designs
 from harness.data.designs import Design
 from harness.models import registry
+from harness.models.registry import ModelSpec
 from harness.runs.cache import CacheKey, ScoreCache, committed_cache, fallback_cache
 from harness.data.head_table import categorize, with_derived_columns
 from harness.runs.sharded_scan import run_sharded
@@ -36,8 +37,8 @@ TASKS = ("ioi", "anti")
 class _LazyModel:
     """Loads the model on first use only, so a fully cached head table never touches the weights."""
 
-    def __init__(self, name: str, run: RunSpec, device: str):
-        self.name, self.run, self.device = name, run, device
+    def __init__(self, spec: ModelSpec, run: RunSpec, device: str):
+        self.spec, self.run, self.device = spec, run, device
         self._loaded = None
 
     def get(self):
@@ -45,7 +46,7 @@ class _LazyModel:
             from harness.models.loaders import load_model
 
             self._loaded = load_model(
-                self.name, weights=self.run.weights, device=self.device, dtype=self.run.dtype, seed=self.run.seed
+                self.spec, weights=self.run.weights, device=self.device, dtype=self.run.dtype, seed=self.run.seed
             )
         return self._loaded
 
@@ -56,14 +57,14 @@ def key_weights(run: RunSpec) -> str:
     return run.weights if run.weights not in ("pretrained", "twin") else "pretrained"
 
 
-def cache_key(model: str, task: str, run: RunSpec) -> CacheKey:
+def cache_key(model: ModelSpec, task: str, run: RunSpec) -> CacheKey:
     """The content key of one task's scan of `model` under `run` (WeightsNotFound when the
     pretrained weights are absent: their fingerprint is part of the key)."""
     from harness.models.weights import weights_fingerprint
 
     fingerprint = weights_fingerprint(model, run.weights, run.seed)
     weights = key_weights(run)
-    return CacheKey.make(model, fingerprint, run.task(task, model).key(), run.method, run.algorithm_key, run.dtype, weights)
+    return CacheKey.make(model.name, fingerprint, run.task(task, model).key(), run.method, run.algorithm_key, run.dtype, weights)
 
 
 def cached_scores(
@@ -116,7 +117,7 @@ def _device_used(device: str, executor: str) -> str:
 
 
 def task_scores(
-    model: str,
+    model: ModelSpec,
     task: str,
     run: RunSpec = RunSpec(),
     *,
@@ -139,10 +140,9 @@ def task_scores(
     if not refresh:
         hit = cached_scores(key, cache, use_committed=use_committed)
         if hit is not None:
-            log.info("cache hit %s %s %s", model, task, key.digest)
+            log.info("cache hit %s %s %s", model.name, task, key.digest)
             return hit
-    spec = registry.get(model)
-    sizes.check_scan(model, spec.n_layers, spec.n_heads, run.n_prompts)  # before a shard, a model or a prompt
+    sizes.check_scan(model.name, model.n_layers, model.n_heads, run.n_prompts)  # before a shard, a model or a prompt
     if executor == "local":
         _device_used(device, executor)  # a device this machine lacks: one line, before --refresh clears a shard
     if run.algorithm in LAYERED_ALGORITHMS:
@@ -150,7 +150,7 @@ def task_scores(
             if not refresh:  # ... and then reads the first one's table instead of clearing its shards
                 hit = cached_scores(key, cache, use_committed=use_committed)
                 if hit is not None:
-                    log.info("computed meanwhile by another scan: %s %s %s", model, task, key.digest)
+                    log.info("computed meanwhile by another scan: %s %s %s", model.name, task, key.digest)
                     return hit
             else:
                 ShardStore(key).clear()
@@ -193,7 +193,7 @@ def task_scores(
 
 
 def head_table(
-    model: str,
+    model: ModelSpec,
     run: RunSpec = RunSpec(),
     *,
     device: str = "auto",
@@ -217,16 +217,15 @@ def head_table(
 
 
 def assemble_head_table(
-    model: str, run: RunSpec, per_task: dict[str, tuple[pd.DataFrame, dict[str, Any]]]
+    model: ModelSpec, run: RunSpec, per_task: dict[str, tuple[pd.DataFrame, dict[str, Any]]]
 ) -> pd.DataFrame:
     """The head table of `model` from its per-task scores and metadata ({"ioi": ..., "anti": ...})."""
-    spec = registry.get(model)
     ioi, anti = per_task["ioi"][0], per_task["anti"][0]
     merged = ioi.merge(anti, on=["layer", "head"], suffixes=("_ioi", "_anti"), validate="one_to_one")
     table = pd.DataFrame(
         {
-            "family": spec.family,
-            "model": model,
+            "family": model.family,
+            "model": model.name,
             "layer": merged["layer"].astype(int),
             "head": merged["head"].astype(int),
             "delta_ioi": merged["delta_ioi"],
@@ -244,7 +243,7 @@ def assemble_head_table(
     return table
 
 
-def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
+def committed_head_table(model: ModelSpec, run: RunSpec = RunSpec()) -> pd.DataFrame:
     """The head table committed in fixtures/recomputed/ for `model` under `run`, read without the
     weights (matched on everything in the key but the weights fingerprint and harness version, which
     the metadata records; the newest entry wins). FileNotFoundError, naming the command that writes
@@ -254,15 +253,15 @@ def committed_head_table(model: str, run: RunSpec = RunSpec()) -> pd.DataFrame:
         found = stored_scores(model, task, run, caches=(committed_cache(),))
         if found is None:
             raise FileNotFoundError(
-                f"no committed {task} scores for {model} under {run}; write them with "
-                f"`python -m harness scores --model {model} --task both --method {run.method} --commit`"
+                f"no committed {task} scores for {model.name} under {run}; write them with "
+                f"`python -m harness scores --model {model.name} --task both --method {run.method} --commit`"
             )
         per_task[task] = found[:2]
     return assemble_head_table(model, run, per_task)
 
 
 def stored_scores(
-    model: str, task: str, run: RunSpec, *, caches: tuple[ScoreCache, ...] | None = None
+    model: ModelSpec, task: str, run: RunSpec, *, caches: tuple[ScoreCache, ...] | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
     """The stored scores of `model`'s `task` under `run`, found without the weights (matched on
     everything in the key but the weights fingerprint and harness version): (table, meta, per-prompt
@@ -273,7 +272,7 @@ def stored_scores(
     layers = caches or (committed_cache(), ScoreCache(), *fallback_cache())
     for cache in sorted(layers, key=lambda c: not c.read_only):  # committed layers first
         found = []
-        for meta in cache.entries(model):
+        for meta in cache.entries(model.name):
             stored = meta.get("key", {})
             if not _same_run(stored, model, task, run):
                 continue
@@ -289,11 +288,11 @@ def stored_scores(
     return None
 
 
-def _same_run(stored_key: dict[str, Any], model: str, task: str, run: RunSpec) -> bool:
+def _same_run(stored_key: dict[str, Any], model: ModelSpec, task: str, run: RunSpec) -> bool:
     """Whether a stored cache key is `model`'s `task` under `run`, whatever weights and harness
     version it was computed with; a seeded twin's fingerprint needs no weights, so it must match too
     (a design whose twin changed its config or tokenizer never reads the old twin's table)."""
-    wanted = {"model": model, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
+    wanted = {"model": model.name, "dataset": run.task(task, model).key(), "method": run.method, "algorithm": run.algorithm_key}
     if run.weights == "twin":
         from harness.models.weights import weights_fingerprint
 
@@ -331,7 +330,7 @@ def zoo_run(model: str, method: str, dtype: str | None = None, weights: str = "p
 
 
 def commit_scores(
-    model: str, run: RunSpec = RunSpec(), *, cache: ScoreCache | None = None, tasks: tuple[str, ...] = TASKS
+    model: ModelSpec, run: RunSpec = RunSpec(), *, cache: ScoreCache | None = None, tasks: tuple[str, ...] = TASKS
 ) -> list[str]:
     """Copy `model`'s scores for `tasks` under `run` from the user cache into fixtures/recomputed/
     (to be committed), with their per-prompt arrays, replacing committed entries of the same run
@@ -346,11 +345,11 @@ def commit_scores(
         key = cache_key(model, task, run)
         hit = cache.get(key)
         if hit is None and committed_cache().get(key) is not None:
-            log.warning("%s %s scores under this key are committed already", model, task)
+            log.warning("%s %s scores under this key are committed already", model.name, task)
             continue
         if hit is None:
-            raise FileNotFoundError(f"{model} {task} scores under {run} are not in the cache {cache.root}; compute them first")
-        for meta in target.entries(model):
+            raise FileNotFoundError(f"{model.name} {task} scores under {run} are not in the cache {cache.root}; compute them first")
+        for meta in target.entries(model.name):
             stored = meta.get("key", {})
             if _same_run(stored, model, task, run) and stored != key.as_dict():
                 target.remove(stored)
@@ -363,7 +362,7 @@ def commit_scores(
 
 
 def scores_table(
-    model: str, run: RunSpec, *, task: str = "ioi", device: str = "auto", refresh: bool = False, **scan: Any
+    model: ModelSpec, run: RunSpec, *, task: str = "ioi", device: str = "auto", refresh: bool = False, **scan: Any
 ) -> pd.DataFrame:
     """What `python -m harness scores` prints: one task's scores, or with task='both' the head table.
     `scan` goes to the sharded scan (workers, executor, ray_address)."""
@@ -377,10 +376,15 @@ def scores_table(
     return out
 
 
-def seed_models() -> list[str]:
+def seed_models() -> list[ModelSpec]:
     """The models of the seed's design (claims/designs/seed.toml), in registry order."""
-    names = set(designs.builtin("seed").models)
-    return [m for m in registry.MODELS if m in names]
+    return in_registry_order(designs.builtin("seed").specs)
+
+
+def in_registry_order(specs: tuple[ModelSpec, ...]) -> list[ModelSpec]:
+    """`specs` in the registry's order (the order of the combined tables)."""
+    order = {name: i for i, name in enumerate(registry.MODELS)}
+    return sorted(specs, key=lambda spec: order[spec.name])
 
 
 def recomputed_tables(method: str, *, compute: bool = True, device: str = "auto") -> tuple[pd.DataFrame, list[str]]:
@@ -398,14 +402,14 @@ def design_tables(
 
     tables, absent, uncached = [], [], []
     cache = ScoreCache()
-    models = [m for m in registry.MODELS if m in set(design.models)]
+    models = in_registry_order(design.specs)
     for model in models:
-        run = design_run(design, model, method)
+        run = design_run(design, model.name, method)
         if run.weights == "pretrained" and not weights_available(model)[0]:
-            absent.append(model)
+            absent.append(model.name)
             continue
         if not compute and not _fully_cached(model, run, cache):
-            uncached.append(model)
+            uncached.append(model.name)
             continue
         table = head_table(model, run, device=device, cache=cache)
         # which stored entry each task's scores came from, for the reports (the metadata keeps it too)
@@ -433,16 +437,16 @@ def scan_missing_ioi(design: Design, method: str, *, device: str = "auto") -> li
     from harness.models.weights import weights_available
 
     scanned = []
-    for model in design.models:
-        run = design_run(design, model, method)
+    for model in design.specs:
+        run = design_run(design, model.name, method)
         if stored_scores(model, "ioi", run) is not None:
             continue
         if run.weights == "pretrained" and not weights_available(model)[0]:
             continue
         task_scores(model, "ioi", run, device=device)
-        scanned.append(model)
+        scanned.append(model.name)
     return scanned
 
 
-def _fully_cached(model: str, run: RunSpec, cache: ScoreCache) -> bool:
+def _fully_cached(model: ModelSpec, run: RunSpec, cache: ScoreCache) -> bool:
     return all(cached_scores(cache_key(model, t, run), cache) is not None for t in TASKS)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness import HARNESS_VERSION
 from harness.data.ioi_dataset import TaskSpec
-from harness.models import registry
+from harness.models.registry import ModelSpec
 from harness.paths import FIXTURES_DIR, cache_dir
 from harness.runs.cache import digest_of
 
@@ -45,10 +45,10 @@ class RoleSpec:
     copy_names: int = 32
     dtype: str = "float32"
 
-    def ioi(self, model: str) -> TaskSpec:
+    def ioi(self, model: ModelSpec) -> TaskSpec:
         """The zoo prompt spec (harness.runs.recompute.zoo_run's style) with this spec's count."""
         return TaskSpec(task="ioi", style="zoo", n_prompts=self.n_prompts, seed=self.prompt_seed,
-                        prepend_bos=registry.get(model).prepend_bos)
+                        prepend_bos=model.prepend_bos)
 
     def repeat(self):
         from harness.scoring.roles import RepeatSpec
@@ -56,12 +56,12 @@ class RoleSpec:
         return RepeatSpec(n_seqs=self.repeat_n_seqs, length=self.repeat_length, seed=self.repeat_seed)
 
 
-def role_key(model: str, spec: RoleSpec = RoleSpec()) -> dict[str, Any]:
+def role_key(model: ModelSpec, spec: RoleSpec = RoleSpec()) -> dict[str, Any]:
     """The content key of `model`'s role table under `spec` (no weights needed: GGUF fingerprints are pinned)."""
     from harness.models.weights import weights_fingerprint
 
     return {
-        "model": model,
+        "model": model.name,
         "fingerprint": weights_fingerprint(model),
         "ioi": spec.ioi(model).key(),
         "repeat": {"n_seqs": spec.repeat_n_seqs, "length": spec.repeat_length, "seed": spec.repeat_seed},
@@ -104,7 +104,7 @@ def write_entry(root: Path, key: dict[str, Any], table: pd.DataFrame, meta: dict
     return folder
 
 
-def stored_entry(model: str, spec: RoleSpec = RoleSpec()) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+def stored_entry(model: ModelSpec, spec: RoleSpec = RoleSpec()) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     key = role_key(model, spec)
     for root in (user_root(), COMMITTED_ROOT):
         hit = _read(_folder(root, key))
@@ -120,14 +120,14 @@ def design_role_spec(design: Any, model: str) -> RoleSpec:
     return RoleSpec(prompt_seed=seed, repeat_seed=seed)
 
 
-def stored_roles(model: str, spec: RoleSpec = RoleSpec()) -> pd.DataFrame | None:
+def stored_roles(model: ModelSpec, spec: RoleSpec = RoleSpec()) -> pd.DataFrame | None:
     """`model`'s role table (columns model, layer, head, one per score), from the user cache or the
     committed fixtures, or None when neither has one under `spec`."""
     hit = stored_entry(model, spec)
     if hit is None:
         return None
     table = hit[0]
-    return table.assign(model=model)[["model", *[c for c in table.columns if c != "model"]]]
+    return table.assign(model=model.name)[["model", *[c for c in table.columns if c != "model"]]]
 
 
 def compute_command(model: str) -> str:
@@ -140,7 +140,7 @@ class RoleRun:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def compute_roles(model: str, spec: RoleSpec = RoleSpec(), *, device: str = "auto", progress: bool = True) -> RoleRun:
+def compute_roles(model: ModelSpec, spec: RoleSpec = RoleSpec(), *, device: str = "auto", progress: bool = True) -> RoleRun:
     """Load `model`, score every head's roles, store the table in the user cache; the seconds it took
     (load and scoring separately) are in the meta."""
     from harness.data.ioi_dataset import build_prompts
@@ -152,7 +152,7 @@ def compute_roles(model: str, spec: RoleSpec = RoleSpec(), *, device: str = "aut
     loaded = load_model(model, device=device, dtype=spec.dtype, progress=progress)
     loaded_at = time.perf_counter()
     prompts = build_prompts(spec.ioi(model), loaded.tokenizer)
-    table = role_table(loaded.bridge, prompts, spec.repeat(), registry.get(model).prepend_bos,
+    table = role_table(loaded.bridge, prompts, spec.repeat(), model.prepend_bos,
                        copy_names=spec.copy_names, progress=progress)
     done = time.perf_counter()
     meta = {
@@ -168,12 +168,12 @@ def compute_roles(model: str, spec: RoleSpec = RoleSpec(), *, device: str = "aut
     return RoleRun(table, meta)
 
 
-def commit_roles(model: str, spec: RoleSpec = RoleSpec()) -> Path:
+def commit_roles(model: ModelSpec, spec: RoleSpec = RoleSpec()) -> Path:
     """Copy `model`'s role table from the user cache into fixtures/roles/ (to be committed)."""
     key = role_key(model, spec)
     hit = _read(_folder(user_root(), key))
     if hit is None:
-        raise FileNotFoundError(f"no role table of {model} under this spec in {user_root()}; run `{compute_command(model)}` first")
+        raise FileNotFoundError(f"no role table of {model.name} under this spec in {user_root()}; run `{compute_command(model.name)}` first")
     table, meta = hit
     kept = {k: v for k, v in meta.items() if k not in ("key", "table_sha256")}
     return write_entry(COMMITTED_ROOT, key, table, kept)
@@ -184,8 +184,8 @@ def zoo_roles() -> dict[str, pd.DataFrame]:
     from harness.data.designs import builtin
 
     out = {}
-    for model in builtin("zoo").models:
+    for model in builtin("zoo").specs:
         table = stored_roles(model)
         if table is not None:
-            out[model] = table
+            out[model.name] = table
     return out

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from harness.data.head_table import DEFAULT_TAU
 from harness.data.ioi_dataset import TaskSpec
-from harness.models import registry
+from harness.models.registry import ModelSpec
 from harness.scoring.methods import DEFAULT_IG_PATH, DEFAULT_IG_STEPS
 
 DEFAULT_N_PROMPTS = 200
@@ -38,7 +38,7 @@ class RunSpec:
             return f"attribution_ig[m={self.ig_steps},path={self.ig_path}]"
         return self.algorithm
 
-    def task(self, task: str, model: str | None = None) -> TaskSpec:
-        """The prompt set of `task`; with `model`, under that model's BOS convention (registry)."""
-        bos = registry.get(model).prepend_bos if model else True
+    def task(self, task: str, model: ModelSpec | None = None) -> TaskSpec:
+        """The prompt set of `task`; with `model`, under that model's BOS convention."""
+        bos = model.prepend_bos if model is not None else True
         return TaskSpec(task=task, style=self.style, n_prompts=self.n_prompts, seed=self.seed, prepend_bos=bos)

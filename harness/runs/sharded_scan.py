@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from harness.models import registry
+from harness.models.registry import ModelSpec
 from harness.runs.cache import CacheKey
 from harness.paths import CACHE_ENV, cache_dir
 from harness.runs.run_spec import RunSpec
@@ -43,12 +43,13 @@ def _deal(layers: list[int], workers: int) -> list[list[int]]:
 
 
 def scan_layers(
-    model: str, task: str, run: dict[str, Any], layers: list[int], key: dict[str, Any], *,
+    model: ModelSpec, task: str, run: dict[str, Any], layers: list[int], key: dict[str, Any], *,
     device: str = "auto", threads: int | None = None, cache_root: str | None = None, progress: bool = True,
     loaded: Any = None, on_saved: Callable[[int], None] | None = None, shard_root: str | None = None,
 ) -> list[int]:
     """Scan `layers` of `model` and store one shard per layer (the body of every executor's task;
-    plain arguments only, so it pickles for process pools and Ray). In process, `loaded` reuses an
+    plain arguments and the model's spec only, so it pickles for process pools and Ray: a worker never
+    looks the model up again, so a design's inline models scan there too). In process, `loaded` reuses an
     already loaded model and `on_saved(layer)` follows each stored shard. Returns the layers stored."""
     import torch
 
@@ -67,7 +68,7 @@ def scan_layers(
     prompts = build_prompts(spec.task(task, model), loaded.tokenizer)
     store = ShardStore(CacheKey.from_dict(key), root=shard_root)
     stored = []
-    desc = f"{model} {task} layers {layers[0]}.." if len(layers) > 1 else f"{model} {task} layer {layers[0]}"
+    desc = f"{model.name} {task} layers {layers[0]}.." if len(layers) > 1 else f"{model.name} {task} layer {layers[0]}"
     if spec.algorithm == "attribution_ig":
         layer_scan = iter_ig_layers(loaded.bridge, prompts, spec.method, layers=layers, steps=spec.ig_steps,
                                     path=spec.ig_path, progress=progress, desc=desc)
@@ -148,7 +149,7 @@ def _run_ray(model, task, run, todo, key, device, workers, address, bar) -> None
 
 
 def run_sharded(
-    model: str, task: str, run: Any, key: CacheKey, *, device: str = "auto", progress: bool = True,
+    model: ModelSpec, task: str, run: Any, key: CacheKey, *, device: str = "auto", progress: bool = True,
     workers: int = 1, executor: str = "local", ray_address: str | None = None, load: Callable[[], Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, np.ndarray]]:
     """Scan every layer of `model` that has no shard under `key`, then merge: (table, meta, arrays).
@@ -158,16 +159,16 @@ def run_sharded(
     `load` gives an already loaded model for an in-process scan (one load for both tasks of a table)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    n_layers = registry.get(model).n_layers
+    n_layers = model.n_layers
     store = ShardStore(key)
     done = store.done()
     todo = [layer for layer in range(n_layers) if layer not in done]
     started = time.perf_counter()
-    with tqdm(total=n_layers, initial=len(done), desc=f"{model} {task} layers", unit="layer",
+    with tqdm(total=n_layers, initial=len(done), desc=f"{model.name} {task} layers", unit="layer",
               disable=not progress, file=sys.stderr) as bar:
         if done:
             # stderr, like the bar: stdout may carry the table (`python -m harness scores` without --out)
-            bar.write(f"resuming {model} {task}: {len(done)} of {n_layers} layers already scanned ({store.folder})",
+            bar.write(f"resuming {model.name} {task}: {len(done)} of {n_layers} layers already scanned ({store.folder})",
                       file=sys.stderr)
         if todo:
             run_dict = asdict(run)
@@ -177,7 +178,7 @@ def run_sharded(
                 _run_local(model, task, run_dict, todo, key.as_dict(), device, workers, progress, bar, load)
     missing = [layer for layer in range(n_layers) if layer not in store.done()]
     if missing:
-        raise RuntimeError(f"{model} {task}: layers {missing} have no shard after the scan; rerun to resume")
+        raise RuntimeError(f"{model.name} {task}: layers {missing} have no shard after the scan; rerun to resume")
     ablated, clean = store.load(list(range(n_layers)))
     table = merged_table(ablated, clean)
     meta = {

@@ -19,7 +19,7 @@ import pandas as pd
 from harness.data.head_table import DEFAULT_TAU, categorize, with_derived_columns
 from harness.data import designs
 from harness.data.designs import Design
-from harness.models import registry
+from harness.models.registry import ModelSpec
 from harness.runs.recompute import design_run, stored_scores
 
 ZOO_TASK = "ioi"
@@ -30,11 +30,11 @@ def _design(design: Design | None) -> Design:
 
 
 def zoo_entry(
-    model: str, method: str, design: Design | None = None, weights: str | None = None, n_prompts: int | None = None
+    model: ModelSpec, method: str, design: Design | None = None, weights: str | None = None, n_prompts: int | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any] | None] | None:
     """A design model's stored IOI scores under `method` (user cache or committed), or None; `weights`
     "requant:SCHEME" for its perturbed twin's, `n_prompts` for another prompt count than the design's."""
-    return stored_scores(model, ZOO_TASK, design_run(_design(design), model, method, weights=weights, n_prompts=n_prompts))
+    return stored_scores(model, ZOO_TASK, design_run(_design(design), model.name, method, weights=weights, n_prompts=n_prompts))
 
 
 def scan_command(model: str, method: str, design: Design | None = None, weights: str | None = None) -> str:
@@ -49,16 +49,16 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None 
     without stored scores, naming the command that computes them."""
     tables, notes = [], []
     design = _design(design)
-    for model in design.models:
+    for model in design.specs:
         entry = zoo_entry(model, method, design)
         if entry is None:
-            notes.append(f"{model}: no {method}-ablation {design.name} scores stored; compute them with `{scan_command(model, method, design)}`")
+            notes.append(f"{model.name}: no {method}-ablation {design.name} scores stored; compute them with `{scan_command(model.name, method, design)}`")
             continue
         scores, meta, _ = entry
         table = pd.DataFrame(
             {
-                "family": registry.get(model).family,
-                "model": model,
+                "family": model.family,
+                "model": model.name,
                 "layer": scores["layer"].astype(int),
                 "head": scores["head"].astype(int),
                 "delta_ioi": scores["delta"].astype(float),
@@ -75,7 +75,7 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None 
         table["n_prompts"] = meta.get("n_prompts")
         table["dtype"] = meta.get("key", {}).get("dtype", "float32")
         table["entry"] = meta.get("entry", "?")  # which stored entry this model's table came from
-        notes.append(f"{model}: {method} table from {meta.get('entry', '?')}")
+        notes.append(f"{model.name}: {method} table from {meta.get('entry', '?')}")
         tables.append(table)
     if not tables:
         return pd.DataFrame(), notes
@@ -83,7 +83,7 @@ def zoo_head_table(method: str, tau: float = DEFAULT_TAU, design: Design | None 
 
 
 def zoo_arrays(
-    model: str, method: str, design: Design | None = None, weights: str | None = None, n_prompts: int | None = None
+    model: ModelSpec, method: str, design: Design | None = None, weights: str | None = None, n_prompts: int | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(ablated (L, H, N), clean (N,)) per-prompt logit differences of a design's model (or of its
     perturbed twin, `weights`; at `n_prompts` prompts when given), or None."""

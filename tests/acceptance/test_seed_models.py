@@ -77,7 +77,7 @@ def _compact_reason(name: str, why: str) -> str:
 
 
 def _require_weights(name: str) -> None:
-    available, why = model_weights.weights_available(name)
+    available, why = model_weights.weights_available(registry.get(name))
     if not available:
         pytest.skip(_compact_reason(name, why))
 
@@ -91,13 +91,13 @@ def _skip_unusable(name: str, err: Exception) -> None:
 
 def _load(name: str) -> models.LoadedModel:
     try:
-        return models.load_model(name, device=DEVICE, progress=False)
+        return models.load_model(registry.get(name), device=DEVICE, progress=False)
     except model_weights.WeightsNotFound as err:
         _skip_unusable(name, err)
         raise  # unreachable: pytest.skip raises
 
 
-@pytest.fixture(scope="module", params=seed_models())
+@pytest.fixture(scope="module", params=[spec.name for spec in seed_models()])
 def model_name(request) -> str:
     """A seed model whose weights are here; skips (compact reason) for the others."""
     _require_weights(request.param)
@@ -149,7 +149,7 @@ def recomputed(model_name) -> pd.DataFrame:
     IOI task is scanned: the control task plays no part here. The cache key is the one
     recompute.head_table uses for its IOI half, so a later head table reuses this scan."""
     try:
-        table, _meta = task_scores(model_name, "ioi", ORIGIN_RUN, device=DEVICE, cache=ScoreCache(), progress=False)
+        table, _meta = task_scores(registry.get(model_name), "ioi", ORIGIN_RUN, device=DEVICE, cache=ScoreCache(), progress=False)
     except model_weights.WeightsNotFound as err:
         _skip_unusable(model_name, err)
         raise  # unreachable: pytest.skip raises

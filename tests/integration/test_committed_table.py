@@ -13,6 +13,7 @@ the installed weights.
 
 import pytest
 
+from harness.models import registry
 from harness.runs.cache import committed_cache
 from harness.models.weights import weights_available
 from harness.runs.recompute import TASKS, RunSpec, cache_key
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 MODEL = "smollm2-135m"
 LAYERS = [26, 27, 28, 29]
 ATOL = 1e-4
-_AVAILABLE, _REASON = weights_available(MODEL)
+_AVAILABLE, _REASON = weights_available(registry.get(MODEL))
 
 
 def regenerate(method: str) -> str:
@@ -36,7 +37,7 @@ def model():
         pytest.skip(f"SmolLM2-135M weights are not installed: {_REASON}")
     from harness.models.loaders import load_model
 
-    return load_model(MODEL, device="cpu", progress=False)
+    return load_model(registry.get(MODEL), device="cpu", progress=False)
 
 
 @pytest.fixture(scope="module", params=REFERENCE_METHODS)
@@ -44,7 +45,7 @@ def committed(request):
     if not _AVAILABLE:
         pytest.skip(f"SmolLM2-135M weights are not installed: {_REASON}")
     run = RunSpec(method=request.param)
-    return run, {task: committed_cache().get(cache_key(MODEL, task, run)) for task in TASKS}
+    return run, {task: committed_cache().get(cache_key(registry.get(MODEL), task, run)) for task in TASKS}
 
 
 def test_the_committed_scores_have_the_current_key(committed):

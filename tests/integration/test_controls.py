@@ -57,14 +57,14 @@ def design(tmp_path_factory):
 
 
 def _scores(design, model: str) -> pd.DataFrame:
-    table, _ = task_scores(model, "ioi", design_run(design, model, "mean"), device="cpu", progress=False)
+    table, _ = task_scores(registry.get(model), "ioi", design_run(design, model, "mean"), device="cpu", progress=False)
     return table.set_index(["layer", "head"])["delta"]
 
 
 def test_a_control_is_a_design_entry_on_its_bases_run_spec(design):
     spec = registry.get("ctl-twin~insert")
     assert (spec.n_layers, spec.n_heads, spec.family, spec.source) == (5, 6, "twin", "derived")
-    assert spec.derive == registry.Derivation("ctl-twin", "insert-identity", (("at", (1, 3)),))
+    assert spec.derive == registry.Derivation(registry.get("ctl-twin"), "insert-identity", (("at", (1, 3)),))
     base_run = design_run(design, "ctl-twin", "mean")
     for control in ("ctl-twin~permute", "ctl-twin~insert", "ctl-twin~knockout"):
         assert design_run(design, control, "mean") == base_run  # the twin's weights, 12 prompts, the same draw

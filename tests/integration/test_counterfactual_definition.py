@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from harness.models import registry
 from harness.data.ioi_dataset import TaskSpec, build_prompts
 from harness.models.loaders import load_model
 from harness.scoring.batched import scan_batched
@@ -34,7 +35,7 @@ TOLERANCE = 1e-5  # float32 rounding of two different forward paths; the deltas 
 
 @pytest.fixture(scope="module")
 def twin():
-    return load_model(MODEL, weights="twin", seed=0, device="cpu", progress=False)
+    return load_model(registry.get(MODEL), weights="twin", seed=0, device="cpu", progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.models import registry
 from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.integration
@@ -15,7 +16,7 @@ MODEL = "smollm2-135m"
 
 
 def test_committed_results_reproduce_on_a_slice():
-    ok, why = weights_available(MODEL)
+    ok, why = weights_available(registry.get(MODEL))
     if not ok:
         pytest.skip(f"weights not installed: {why}")
     from harness.runs import faithfulness as runs
@@ -29,12 +30,12 @@ def test_committed_results_reproduce_on_a_slice():
     assert len(wanted) == 4
     from harness.models.loaders import load_model
 
-    loaded = load_model(MODEL, device="cpu", dtype=run.dtype, progress=False)
+    loaded = load_model(registry.get(MODEL), device="cpu", dtype=run.dtype, progress=False)
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        fresh, _ = runs.measure(MODEL, run, wanted.drop(columns=["m", "model", "method"]), root=Path(tmp), loaded=loaded, progress=False)
+        fresh, _ = runs.measure(registry.get(MODEL), run, wanted.drop(columns=["m", "model", "method"]), root=Path(tmp), loaded=loaded, progress=False)
     merged = wanted.merge(fresh, on=list(runs.KEY_COLUMNS), suffixes=("_committed", "_fresh"))
     assert len(merged) == 4
     assert (merged["m_committed"] - merged["m_fresh"]).abs().max() < 1e-3, merged[["kind", "ranking", "m_committed", "m_fresh"]]

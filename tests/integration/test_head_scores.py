@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.models import registry
 from harness.scoring.ablation import ablation_values
 from harness.scoring.attribution import scan_attribution
 from harness.scoring.batched import scan_batched
@@ -42,7 +43,7 @@ from harness.models.weights import weights_available
 
 pytestmark = pytest.mark.integration
 
-_AVAILABLE, _REASON = weights_available("smollm2-135m")
+_AVAILABLE, _REASON = weights_available(registry.get("smollm2-135m"))
 needs_smollm2 = pytest.mark.skipif(not _AVAILABLE, reason=f"SmolLM2-135M weights are not installed: {_REASON}")
 
 N_PROMPTS = 16
@@ -59,7 +60,7 @@ def model():
         pytest.skip(f"SmolLM2-135M weights are not installed: {_REASON}")
     from harness.models.loaders import load_model
 
-    return load_model("smollm2-135m", device="cpu", progress=False)
+    return load_model(registry.get("smollm2-135m"), device="cpu", progress=False)
 
 
 def _prompts(model, seed: int):

@@ -35,7 +35,7 @@ def _twin_param(name: str):
     return pytest.param(name, marks=skip)
 
 
-_SMOLLM2_AVAILABLE, _SMOLLM2_REASON = model_weights.weights_available("smollm2-135m")
+_SMOLLM2_AVAILABLE, _SMOLLM2_REASON = model_weights.weights_available(registry.get("smollm2-135m"))
 needs_smollm2 = pytest.mark.skipif(not _SMOLLM2_AVAILABLE, reason=_SMOLLM2_REASON)
 
 
@@ -45,7 +45,7 @@ needs_smollm2 = pytest.mark.skipif(not _SMOLLM2_AVAILABLE, reason=_SMOLLM2_REASO
 @pytest.mark.parametrize("name", [_twin_param(name) for name in sorted(registry.MODELS)])
 def test_twin_bridge_geometry_hooks_and_forward(name):
     spec = registry.get(name)
-    loaded = models.load_model(name, weights="twin", device="cpu", progress=False)
+    loaded = models.load_model(registry.get(name), weights="twin", device="cpu", progress=False)
     bridge = loaded.bridge
     assert (bridge.cfg.n_layers, bridge.cfg.n_heads) == (spec.n_layers, spec.n_heads)
     tokens = bridge.to_tokens("When Mary and John went to the store")
@@ -89,15 +89,15 @@ def test_hub_model_boots_offline_from_the_local_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     offline_before = (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE)
 
-    assert model_weights.weights_available("pythia-70m") == (
+    assert model_weights.weights_available(registry.get("pythia-70m")) == (
         True,
         f"pythia-70m: {spec.hub_id} cached at {snapshot}",
     )
-    loaded = models.load_model("pythia-70m", device="cpu", progress=False)
+    loaded = models.load_model(registry.get("pythia-70m"), device="cpu", progress=False)
     assert (loaded.weights, loaded.fingerprint) == ("pretrained", revision)
     assert (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE) == offline_before  # restored
 
-    twin = models.load_model("pythia-70m", weights="twin", device="cpu", seed=3, progress=False)
+    twin = models.load_model(registry.get("pythia-70m"), weights="twin", device="cpu", seed=3, progress=False)
     tokens = twin.bridge.to_tokens(IOI_PROMPT)
     assert torch.equal(loaded.bridge.to_tokens(IOI_PROMPT), tokens)
     assert torch.equal(loaded.bridge(tokens), twin.bridge(tokens))
@@ -109,7 +109,7 @@ def test_hub_model_boots_offline_from_the_local_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def smollm2() -> models.LoadedModel:
     """SmolLM2-135M through the shared harness cache (the point: later runs reuse the copy)."""
-    return models.load_model("smollm2-135m", device="cpu", progress=False)
+    return models.load_model(registry.get("smollm2-135m"), device="cpu", progress=False)
 
 
 @needs_smollm2
@@ -155,10 +155,10 @@ def test_smollm2_second_load_reads_the_dequantised_copy(tmp_path, monkeypatch, r
     monkeypatch.setattr(models, "_dequantize_gguf", counting)
 
     started = time.perf_counter()
-    first = models.load_model("smollm2-135m", device="cpu", progress=False)
+    first = models.load_model(registry.get("smollm2-135m"), device="cpu", progress=False)
     first_s = time.perf_counter() - started
     started = time.perf_counter()
-    second = models.load_model("smollm2-135m", device="cpu", progress=False)
+    second = models.load_model(registry.get("smollm2-135m"), device="cpu", progress=False)
     second_s = time.perf_counter() - started
     record_property("first_load_s", round(first_s, 1))
     record_property("cached_load_s", round(second_s, 1))

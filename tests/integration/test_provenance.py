@@ -22,7 +22,7 @@ GGUF_MODELS = [name for name, spec in registry.MODELS.items() if spec.gguf is no
 
 
 def _need(model: str) -> None:
-    ok, why = weights_available(model)
+    ok, why = weights_available(registry.get(model))
     if not ok:
         pytest.skip(f"weights not installed: {why}")
 
@@ -50,8 +50,8 @@ def test_the_perturbed_twin_changes_exactly_the_quantised_tensors():
     from harness.models.loaders import load_model, requant_marker
 
     scheme = requant.scheme_of(registry.ZOO_WEIGHTS_TWIN)
-    original = load_model(model, device="cpu", progress=False)
-    twin = load_model(model, weights=registry.ZOO_WEIGHTS_TWIN, device="cpu", progress=False)
+    original = load_model(registry.get(model), device="cpu", progress=False)
+    twin = load_model(registry.get(model), weights=registry.ZOO_WEIGHTS_TWIN, device="cpu", progress=False)
     assert twin.fingerprint != original.fingerprint and twin.fingerprint.startswith("requant-")
     a = original.bridge.original_model.state_dict()
     b = twin.bridge.original_model.state_dict()
@@ -59,7 +59,7 @@ def test_the_perturbed_twin_changes_exactly_the_quantised_tensors():
     changed = {n for n in a if not torch.equal(a[n], b[n])}
     two_d = {n for n in a if a[n].ndim == 2}
     assert changed <= two_d and all(torch.equal(a[n], b[n]) for n in a if a[n].ndim == 1)
-    marker = requant_marker(model, scheme)
+    marker = requant_marker(registry.get(model), scheme)
     assert marker["tensors_requantized"] == registry.get(model).gguf.facts.tensor_types[0][1] + 1  # 210 Q4_1 + the Q8_0 embedding
     total, seen = requant.ErrorSum(), set()
     for n in sorted(two_d):

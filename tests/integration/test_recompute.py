@@ -7,6 +7,7 @@ compared with the naive loop in test_head_scores.py.
 
 import pytest
 
+from harness.models import registry
 from harness.data import head_table
 from harness.analysis import transfer
 from harness.claims import thresholds
@@ -16,7 +17,7 @@ from harness.runs.recompute import RunSpec, head_table as recompute_head_table
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not weights_available("smollm2-135m")[0], reason=weights_available("smollm2-135m")[1]),
+    pytest.mark.skipif(not weights_available(registry.get("smollm2-135m"))[0], reason=weights_available(registry.get("smollm2-135m"))[1]),
 ]
 
 RUN = RunSpec(method="mean", algorithm="attribution", n_prompts=16, seed=0)

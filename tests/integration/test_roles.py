@@ -27,7 +27,7 @@ L = 20
 
 @pytest.fixture(scope="module", params=["smollm2-135m", "gemma-3-270m"])
 def twin(request):
-    return load_model(request.param, weights="twin", seed=0, progress=False)
+    return load_model(registry.get(request.param), weights="twin", seed=0, progress=False)
 
 
 def name_sequence(loaded):

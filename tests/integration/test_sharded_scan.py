@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.models import registry
 from harness.paths import CACHE_ENV, REPO_ROOT
 from harness.runs.recompute import RunSpec, cache_key
 from harness.runs.sharded_scan import run_sharded
@@ -151,8 +152,8 @@ def test_killed_ig_scan_resumes_to_the_same_table_and_matches_scan_ig(tmp_path):
     resumed = _cli(cache, *IG)
     assert f"{KILL_AFTER_SHARDS} of {N_LAYERS} layers already scanned" in resumed.stderr
     assert resumed.stdout == uninterrupted
-    loaded = load_model(MODEL, weights="twin", device="cpu", progress=False)
-    prompts = build_prompts(RUN.task("ioi", MODEL), loaded.tokenizer)
+    loaded = load_model(registry.get(MODEL), weights="twin", device="cpu", progress=False)
+    prompts = build_prompts(RUN.task("ioi", registry.get(MODEL)), loaded.tokenizer)
     direct = scan_ig(loaded.bridge, prompts, "mean", steps=2, path="layer", progress=False).table
     table = pd.read_csv(io.StringIO(uninterrupted))
     np.testing.assert_allclose(table["delta"], direct["delta"], rtol=1e-4, atol=1e-6)
@@ -181,8 +182,8 @@ def local_ray(tmp_path_factory):
 
 
 def _in_process(**scan) -> pd.DataFrame:
-    key = cache_key(MODEL, "ioi", RUN)
-    table, meta, arrays = run_sharded(MODEL, "ioi", RUN, key, device="cpu", progress=False, **scan)
+    key = cache_key(registry.get(MODEL), "ioi", RUN)
+    table, meta, arrays = run_sharded(registry.get(MODEL), "ioi", RUN, key, device="cpu", progress=False, **scan)
     assert meta["resumed_layers"] == 0 and arrays["ablated"].shape == (N_LAYERS, 8, N_PROMPTS)
     assert meta["layer_seconds_all_runs"] > 0  # every shard stored its scan seconds
     ShardStore(key).clear()
@@ -192,7 +193,7 @@ def _in_process(**scan) -> pd.DataFrame:
 def test_ray_executor_gives_the_local_table_and_writes_the_drivers_cache(tmp_cache, local_ray):
     ray, decoy = local_ray
     local = _in_process(executor="local", workers=1)
-    key = cache_key(MODEL, "ioi", RUN)
+    key = cache_key(registry.get(MODEL), "ioi", RUN)
     on_ray = _in_process(executor="ray", workers=2)  # run_sharded raises if a layer's shard is not under tmp_cache
     pd.testing.assert_frame_equal(on_ray, local, check_exact=True)
     assert not any(decoy.rglob("layer_*.npz")), "a Ray task wrote its shards under its own environment's cache"

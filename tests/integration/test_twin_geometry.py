@@ -22,7 +22,7 @@ TARGETS = sorted({t for _, t in builtin("seed").pairs})
 
 def twin_geometry(name: str) -> tuple[int, int]:
     """(n_layers, n_heads) read off the twin's hook_z activations on a short prompt."""
-    loaded = load_model(name, weights="twin", device="cpu", progress=False)
+    loaded = load_model(registry.get(name), weights="twin", device="cpu", progress=False)
     shapes = {}
 
     def record(z, hook):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.models import registry
 from harness.analysis.weights_floor import weights_key
 from harness.claims import checks, sources
 from harness.data import designs
@@ -46,16 +47,15 @@ def test_twins_design_end_to_end(tmp_cache, user_design):
 def test_a_local_hugging_face_directory_is_one_design_entry(tmp_cache, tmp_path, monkeypatch):
     """A twin saved with save_pretrained is a model directory; the design names it with `local = PATH`
     and the harness scores it like any other model (its fingerprint is the directory's content)."""
-    from harness.models import registry
     from harness.models.loaders import build_twin_module, load_model
     from harness.models.weights import weights_fingerprint
-    from harness.models.tokenizers import load_tokenizer
+    from harness.models.tokenizers import tokenizer_of
 
     twin = designs.load(DESIGN)
     spec = registry.get("twin-small")
     folder = tmp_path / "ckpt"
     build_twin_module(spec, seed=3).save_pretrained(folder)
-    load_tokenizer("gguf:smollm2-135m").save_pretrained(folder)
+    tokenizer_of(registry.get("smollm2-135m")).save_pretrained(folder)
     text = DESIGN.read_text().replace('name = "twins"', 'name = "localdir"')
     text = text.replace("[models.twin-big]", f'[models.ckpt]\nlocal = "{folder}"\nfamily = "twin"\nn_prompts = 16\n\n[models.twin-big]')
     text += '\n[[pairs]]\nbase = "twin-small"\ntarget = "ckpt"\n'
@@ -65,8 +65,8 @@ def test_a_local_hugging_face_directory_is_one_design_entry(tmp_cache, tmp_path,
     monkeypatch.setattr(sources, "_USER_DESIGNS", {})
     sources.use_design(path)
     assert registry.get("ckpt").source == "local" and registry.get("ckpt").n_layers == 2
-    fingerprint = weights_fingerprint("ckpt")
-    assert fingerprint.startswith("local-") and load_model("ckpt").fingerprint == fingerprint
+    fingerprint = weights_fingerprint(registry.get("ckpt"))
+    assert fingerprint.startswith("local-") and load_model(registry.get("ckpt")).fingerprint == fingerprint
     src = sources.load("localdir:mean", compute=True)
     assert "ckpt" in set(src.table["model"])
     ev = checks.evaluate_source(src)

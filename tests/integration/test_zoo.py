@@ -28,7 +28,7 @@ from harness.models.weights import weights_available
 pytestmark = pytest.mark.integration
 
 ZOO = builtin("zoo").models
-MISSING = {m: why for m in ZOO for ok, why in [weights_available(m)] if not ok}
+MISSING = {m: why for m in ZOO for ok, why in [weights_available(registry.get(m))] if not ok}
 ATOL = {"float32": 1e-4, "bfloat16": 2e-2}
 
 
@@ -41,12 +41,12 @@ def _need(*models: str) -> None:
 def test_zoo_prompts_are_identical_text_under_every_zoo_tokenizer():
     _need(*ZOO)
     from harness.data.ioi_dataset import TaskSpec, build_prompts
-    from harness.models.tokenizers import load_tokenizer
+    from harness.models.tokenizers import tokenizer_of
 
     texts = {}
     for model in ZOO:
         spec = TaskSpec("ioi", style="zoo", n_prompts=200, prepend_bos=registry.get(model).prepend_bos)
-        prompts = build_prompts(spec, load_tokenizer(f"gguf:{model}"))
+        prompts = build_prompts(spec, tokenizer_of(registry.get(model)))
         assert not prompts.dropped, f"{model} dropped zoo words: {prompts.dropped}"
         texts[model] = prompts.clean_text + prompts.corrupt_text
     first = texts[ZOO[0]]
@@ -77,13 +77,13 @@ def _small_twin_spec(name: str) -> registry.ModelSpec:
 def test_batched_scan_equals_the_naive_loop_per_architecture(name, method):
     _need(name)  # the twin uses the model's own GGUF tokenizer
     from harness.data.ioi_dataset import TaskSpec, build_prompts
-    from harness.models.tokenizers import load_tokenizer
+    from harness.models.tokenizers import tokenizer_of
     from harness.models.loaders import _bridge_around, build_twin_module
     from harness.scoring.batched import scan_batched
     from harness.scoring.naive import scan_naive
 
     spec = _small_twin_spec(name)
-    tokenizer = load_tokenizer(f"gguf:{name}")
+    tokenizer = tokenizer_of(registry.get(name))
     bridge = _bridge_around(build_twin_module(spec, seed=0), spec, tokenizer)
     bridge.eval()
     prompts = build_prompts(TaskSpec("ioi", style="zoo", n_prompts=12, prepend_bos=spec.prepend_bos), tokenizer)
@@ -135,7 +135,7 @@ def test_committed_zoo_table_has_the_current_key(model, method, weights, n):
     from harness.runs.cache import committed_cache
     from harness.runs.recompute import cache_key
 
-    key = cache_key(model, "ioi", _run(model, method, weights, n))
+    key = cache_key(registry.get(model), "ioi", _run(model, method, weights, n))
     hit = committed_cache().get(key)
     assert hit is not None, f"no committed {model} {method} zoo table under the current key; regenerate: `{_command(model, method, weights)}`"
     assert committed_cache().arrays(key) is not None
@@ -152,12 +152,12 @@ def test_a_fresh_last_layer_scan_gives_the_committed_zoo_deltas(model, method, w
 
     run = _run(model, method, weights, n)
     command = _command(model, method, weights)
-    hit = committed_cache().get(cache_key(model, "ioi", run))
+    hit = committed_cache().get(cache_key(registry.get(model), "ioi", run))
     if hit is None:
         pytest.skip("stale committed table (see test_committed_zoo_table_has_the_current_key)")
     table, meta = hit
-    loaded = load_model(model, weights=weights, device="cpu", dtype=run.dtype, progress=False)
-    prompts = build_prompts(run.task("ioi", model), loaded.tokenizer)
+    loaded = load_model(registry.get(model), weights=weights, device="cpu", dtype=run.dtype, progress=False)
+    prompts = build_prompts(run.task("ioi", registry.get(model)), loaded.tokenizer)
     last = registry.get(model).n_layers - 1
     fresh = scan_batched(loaded.bridge, prompts, method, layers=[last], progress=False)
     merged = fresh.table.merge(table, on=["layer", "head"], suffixes=("_fresh", "_committed"), validate="one_to_one")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.models import registry
 from harness.claims import checks, sources, verdicts
 from harness.cli.main import main
 from harness.runs.cache import CacheKey, CorruptCacheEntry, ScoreCache
@@ -274,7 +275,7 @@ def _store(cache, version: str, delta: float, created: str):
     from harness.runs.recompute import RunSpec
 
     run = RunSpec(n_prompts=8, style="zoo")
-    key = CacheKey.make("smollm2-135m", "f" * 64, run.task("ioi", "smollm2-135m").key(), run.method, run.algorithm)
+    key = CacheKey.make("smollm2-135m", "f" * 64, run.task("ioi", registry.get("smollm2-135m")).key(), run.method, run.algorithm)
     key = CacheKey(key.model, key.fingerprint, key.dataset, key.method, key.algorithm, version, key.dtype)
     frame = pd.DataFrame({"layer": [0, 1], "head": [0, 0], "delta": [delta, 0.0], "delta_norm": [delta, 0.0]})
     cache.put(key, frame, {"clean_logit_diff": 1.0, "clean_accuracy": 1.0, "created": created})
@@ -292,11 +293,11 @@ def test_the_committed_table_wins_over_a_newer_user_entry_and_the_output_names_i
     _store(user, "0.0.9", -9.0, "2030-01-01T00:00:00Z")  # newer, another harness version
     _store(user, HARNESS_VERSION, -5.0, "2031-01-01T00:00:00Z")  # newer, this version
     layers = (user, ScoreCache(committed_root, read_only=True))
-    table, meta, _ = recompute.stored_scores("smollm2-135m", "ioi", run, caches=layers)
+    table, meta, _ = recompute.stored_scores(registry.get("smollm2-135m"), "ioi", run, caches=layers)
     assert table["delta"].min() == -1.0
     assert meta["entry"].startswith("committed ")
     shutil.rmtree(committed_root)  # without a committed entry: the user entry of this version only
-    table, meta, _ = recompute.stored_scores("smollm2-135m", "ioi", run, caches=layers)
+    table, meta, _ = recompute.stored_scores(registry.get("smollm2-135m"), "ioi", run, caches=layers)
     assert table["delta"].min() == -5.0 and meta["entry"].startswith(f"user cache {tmp_path / 'user'}")
     assert f"(harness {HARNESS_VERSION})" in meta["entry"]
 
@@ -306,7 +307,7 @@ def test_a_user_entry_of_another_harness_version_is_never_used(tmp_path):
 
     user = ScoreCache(tmp_path / "user")
     run = _store(user, "0.0.9", -9.0, "2030-01-01T00:00:00Z")
-    assert recompute.stored_scores("smollm2-135m", "ioi", run, caches=(user,)) is None
+    assert recompute.stored_scores(registry.get("smollm2-135m"), "ioi", run, caches=(user,)) is None
 
 def test_every_zoo_table_names_its_entry_in_notes_and_the_sources_table(committed):
     from harness.report.render import sources_frame

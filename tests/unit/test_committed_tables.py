@@ -25,7 +25,7 @@ MODEL = "smollm2-135m"
 
 @pytest.fixture(scope="module", params=registry.REFERENCE_METHODS)
 def table(request):
-    return committed_head_table(MODEL, RunSpec(method=request.param))
+    return committed_head_table(registry.get(MODEL), RunSpec(method=request.param))
 
 
 def test_every_head_of_both_tasks_is_committed(table):
@@ -84,7 +84,7 @@ def test_table_agreement_counts_shared_top_heads():
 
 def test_a_missing_committed_table_names_the_command_that_writes_it():
     with pytest.raises(FileNotFoundError, match="--commit"):
-        committed_head_table(MODEL, RunSpec(n_prompts=7))
+        committed_head_table(registry.get(MODEL), RunSpec(n_prompts=7))
 
 
 def test_committed_entries_carry_no_lock_files():
@@ -110,15 +110,15 @@ def test_commit_copies_both_tasks_and_replaces_entries_of_older_weights(tmp_path
         monkeypatch.setattr(models, "weights_fingerprint", lambda *a, **k: fingerprint)
         for task in ("ioi", "anti"):
             frame = pd.DataFrame({"layer": [0, 1], "head": [0, 0], "delta": [delta, 0.0], "delta_norm": [delta / 4, 0.0]})
-            user.put(cache_key(MODEL, task, run), frame, {"clean_logit_diff": 4.0, "clean_accuracy": 1.0, "n_prompts": 8})
+            user.put(cache_key(registry.get(MODEL), task, run), frame, {"clean_logit_diff": 4.0, "clean_accuracy": 1.0, "n_prompts": 8})
 
     scores("a" * 64, -1.0)
-    assert len(commit_scores(MODEL, run, cache=user)) == 2
-    assert committed_head_table(MODEL, run)["delta_ioi"].min() == -1.0
+    assert len(commit_scores(registry.get(MODEL), run, cache=user)) == 2
+    assert committed_head_table(registry.get(MODEL), run)["delta_ioi"].min() == -1.0
     scores("b" * 64, -2.0)  # new weights: the committed entries of the old ones go
-    commit_scores(MODEL, run, cache=user)
+    commit_scores(registry.get(MODEL), run, cache=user)
     assert len(committed_cache().entries(MODEL)) == 2
-    table = committed_head_table(MODEL, run)
+    table = committed_head_table(registry.get(MODEL), run)
     assert table["delta_ioi"].min() == -2.0
     assert {meta["key"]["fingerprint"] for meta in table.attrs["tasks"].values()} == {"b" * 64}
     assert not list((tmp_path / "fixtures").glob("**/.lock"))

@@ -50,7 +50,7 @@ def stand_in(monkeypatch):
 
 def test_a_set_that_beats_every_draw_doubles_to_the_cap_and_reaches_p_below_adjusted_alpha(stand_in):
     asked = stand_in(lambda i: np.random.default_rng(i).uniform(-0.5, 0.5))
-    done = faith.extend_null("m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
+    done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     cap = thresholds.load().verdicts.faithfulness_max_draws
     assert [a[K] for a in asked] == [60, 120, 240, 480, cap] and done["reached"] == 0
     assert done["p"] == pytest.approx(1 / (cap + 1)) and done["p"] < 0.05 / 16
@@ -58,7 +58,7 @@ def test_a_set_that_beats_every_draw_doubles_to_the_cap_and_reaches_p_below_adju
 
 def test_a_set_inside_the_null_stops_once_h_draws_reach_it(stand_in):
     asked = stand_in(lambda i: 0.9 if i % 2 else 0.0)  # half the draws reach f = 0.8
-    done = faith.extend_null("m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
+    done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     assert asked == [] and done["reached"] >= thresholds.load().verdicts.sequential_h and done["p"] > 0.4
 
 
@@ -68,6 +68,6 @@ def test_the_size_aware_null_grows_on_its_own_from_a_k_never_measured(stand_in):
     # the seed's K left at the draws it has
     n0 = thresholds.load().faithfulness.n_random
     asked = stand_in(lambda i: 0.9 if i % 2 else 0.0, ks=(K, 7))
-    done = faith.extend_null("m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
+    done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     assert asked[0] == {K: n0, 7: n0} and all(a[K] == n0 for a in asked)
     assert done["by_k"][7]["reached"] >= thresholds.load().verdicts.sequential_h and done["draws"] == n0

@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from harness.models import registry
 from harness.scoring import faithfulness as fs
 from harness.scoring import ablation, readout
 from test_head_scores_unit import N_HEADS, N_LAYERS, toy_bridge, toy_prompts
+
+# the toy bridge's spec (measure takes a spec; the test hands it the loaded bridge and prompts)
+TOY = registry.ModelSpec(name="toy", family="toy", hub_id="toy", architecture="LlamaForCausalLM", n_layers=N_LAYERS,
+                         n_heads=N_HEADS, n_params=0, tokenizer="gpt2")
 
 pytestmark = pytest.mark.unit
 
@@ -100,7 +105,7 @@ def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
     loaded = SimpleNamespace(bridge=llama, device=torch.device("cpu"), dtype=torch.float32, fingerprint="twin")
     run = runs.FaithRun(method="mean", n_prompts=len(prompts), prompt_seed=0)
     plan = fa.plan_sets(table, N_LAYERS, N_HEADS, k_grid=[2], k_claim=2, n_random=2, n_random_curve=0, seed=0)
-    results, meta = runs.measure("toy", run, plan, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
+    results, meta = runs.measure(TOY, run, plan, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
     top = results[(results["kind"] == "top") & (results["ranking"] == "signed")].iloc[0]
     assert top["heads"] == "0.0 0.1"  # the two most negative deltas
     mask = fs.keep_mask(N_LAYERS, N_HEADS, [(0, 0), (0, 1)])
@@ -110,7 +115,7 @@ def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
     assert runs.stored("toy", "mean", tmp_path)[0].shape == results.shape
     first = meta["forward_sets"]
     more = fa.plan_sets(table, N_LAYERS, N_HEADS, k_grid=[2], k_claim=2, n_random=4, n_random_curve=0, seed=0)
-    results2, meta2 = runs.measure("toy", run, more, root=tmp_path, loaded=loaded, prompts=prompts, progress=False, chunk=1)
+    results2, meta2 = runs.measure(TOY, run, more, root=tmp_path, loaded=loaded, prompts=prompts, progress=False, chunk=1)
     assert len(results2) == len(results) + 2 and meta2["forward_sets"] == first + 2
     per_prompt = runs.stored_per_prompt("toy", "mean", tmp_path)
     assert per_prompt.shape == (len(results2), len(prompts))
@@ -119,7 +124,7 @@ def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
     # (same places, other heads) instead of keeping both, and the random sets are not measured again
     rescanned = table.assign(delta_ioi=table["delta_ioi"].to_numpy()[::-1])
     again = fa.plan_sets(rescanned, N_LAYERS, N_HEADS, k_grid=[2], k_claim=2, n_random=4, n_random_curve=0, seed=0)
-    results3, meta3 = runs.measure("toy", run, again, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
+    results3, meta3 = runs.measure(TOY, run, again, root=tmp_path, loaded=loaded, prompts=prompts, progress=False)
     assert len(results3) == len(results2) and fa.stale_models(results3.assign(model="m"), rescanned.assign(model="m")) == {}
     top3 = results3[(results3["kind"] == "top") & (results3["ranking"] == "signed")]
     assert top3["heads"].tolist() == [fa.heads_text(fa.ranked_heads(rescanned, "signed")[:2])]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.models import registry
 from harness.cli.main import main
 from harness.paths import REPO_ROOT
 
@@ -324,7 +325,7 @@ def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(
 
     monkeypatch.setenv("IOI_CLAIMS_CACHE", str(tmp_path / "cache"))
     run = RunSpec(weights="twin", n_prompts=4)
-    key = recompute.cache_key("pythia-70m", "ioi", run)
+    key = recompute.cache_key(registry.get("pythia-70m"), "ioi", run)
     store = ShardStore(key, root=tmp_path / "cache" / "shards")
     lock = tmp_path / "cache" / "shards" / f".pythia-70m.{key.digest}.lock"
     scans = []
@@ -332,12 +333,12 @@ def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(
     def fake_scan(model, task, run, key, **_):
         with pytest.raises(Timeout):  # another scan of this key cannot start meanwhile
             FileLock(str(lock), timeout=0).acquire()
-        scans.append(model)
+        scans.append(model.name)
         return pd.DataFrame({"layer": [0], "head": [0], "delta": [0.5], "delta_norm": [0.5]}), {"clean_logit_diff": 1.0}, None
 
     monkeypatch.setattr(recompute, "run_sharded", fake_scan)
     monkeypatch.setattr(recompute, "ShardStore", lambda key: ShardStore(key, root=store.root))
-    recompute.task_scores("pythia-70m", "ioi", run, progress=False)
+    recompute.task_scores(registry.get("pythia-70m"), "ioi", run, progress=False)
     assert scans == ["pythia-70m"]
     # a second scan that found no table before the lock finds the first one's after it, and scans nothing
     real_cached = recompute.cached_scores
@@ -348,7 +349,7 @@ def test_a_scan_holds_its_keys_lock_and_a_waiting_scan_reads_the_finished_table(
         return None if len(calls) == 1 else real_cached(*args, **kwargs)
 
     monkeypatch.setattr(recompute, "cached_scores", first_misses)
-    table, _ = recompute.task_scores("pythia-70m", "ioi", run, progress=False)
+    table, _ = recompute.task_scores(registry.get("pythia-70m"), "ioi", run, progress=False)
     assert scans == ["pythia-70m"] and list(table["delta"]) == [0.5]
 
 
@@ -424,7 +425,7 @@ def test_a_scan_whose_per_prompt_arrays_cannot_fit_is_refused_with_the_estimate(
     monkeypatch.setattr(sizes, "machine_memory", lambda: 2**30)
     monkeypatch.setattr(recompute, "run_sharded", lambda *a, **k: pytest.fail("scanned before the size was checked"))
     with pytest.raises(sizes.TooLarge, match=r"pythia-70m.*1000000 prompts.*GiB.*1 GiB"):
-        recompute.task_scores("pythia-70m", "ioi", RunSpec(weights="twin", n_prompts=1_000_000), progress=False)
+        recompute.task_scores(registry.get("pythia-70m"), "ioi", RunSpec(weights="twin", n_prompts=1_000_000), progress=False)
     assert not (tmp_path / "cache" / "shards").exists()
 
 

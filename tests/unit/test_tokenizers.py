@@ -9,17 +9,17 @@ import pytest
 
 from harness.models import registry
 from harness.models.weights import weights_available
-from harness.models.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model
+from harness.models.tokenizers import TOKENIZER_DIR, TOKENIZER_NAMES, load_tokenizer, tokenizer_for_model, tokenizer_of
 
 pytestmark = pytest.mark.unit
 
 
 def _gguf_or_skip():
     """The SmolLM2 tokenizer, or a skip naming why it is unavailable."""
-    present, why = weights_available("smollm2-135m")
+    present, why = weights_available(registry.get("smollm2-135m"))
     if not present:
         pytest.skip(f"SmolLM2 GGUF unavailable: {why}")
-    return load_tokenizer("gguf:smollm2-135m")
+    return tokenizer_of(registry.get("smollm2-135m"))
 
 
 def test_fixture_files_match_the_hashes_in_provenance():
@@ -81,14 +81,14 @@ def test_unknown_tokenizer_lists_the_valid_names():
 )
 def test_tokenizer_for_model_follows_the_registry(model, tokenizer):
     assert registry.get(model).tokenizer == tokenizer
-    assert tokenizer_for_model(model) is load_tokenizer(tokenizer)
+    assert tokenizer_for_model(registry.get(model)) is load_tokenizer(tokenizer)
 
 
 def test_tokenizer_for_model_refuses_opt_whose_ids_differ_from_gpt2s():
     with pytest.raises(ValueError, match="opt-125m bos id 50256.*config says 2"):
-        tokenizer_for_model("opt-125m")
+        tokenizer_for_model(registry.get("opt-125m"))
 
 
 def test_tokenizer_for_unknown_model_is_a_key_error():
     with pytest.raises(KeyError, match="registry knows"):
-        tokenizer_for_model("gpt5")
+        tokenizer_for_model(registry.get("gpt5"))

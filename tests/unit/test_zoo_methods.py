@@ -24,7 +24,7 @@ def asked(monkeypatch, tmp_path):
     calls = []
 
     def fake(model, task, run, **_):
-        calls.append((model, run.method))
+        calls.append((model.name, run.method))
         return None, {"clean_logit_diff": 1.0, "clean_accuracy": 1.0, "n_prompts": run.n_prompts, "entry": "fake"}
 
     monkeypatch.setattr(recompute, "task_scores", fake)
