@@ -25,7 +25,7 @@ RUN = RunSpec(method="mean", algorithm="attribution", n_prompts=16, seed=0)
 
 @pytest.fixture(scope="module")
 def smollm2_table(tmp_path_factory):
-    return recompute_head_table("smollm2-135m", RUN, device="cpu", cache=ScoreCache(tmp_path_factory.mktemp("cache")), progress=False)
+    return recompute_head_table(registry.get("smollm2-135m"), RUN, device="cpu", cache=ScoreCache(tmp_path_factory.mktemp("cache")), progress=False)
 
 
 def test_recomputed_table_has_the_published_schema_and_every_head(smollm2_table):
@@ -50,10 +50,10 @@ def test_self_transfer_keeps_every_head(smollm2_table):
 def test_the_cache_answers_the_second_time(tmp_path, monkeypatch):
     cache = ScoreCache(tmp_path)
     run = RunSpec(method="zero", algorithm="attribution", n_prompts=8, seed=3)
-    first = recompute_head_table("smollm2-135m", run, device="cpu", cache=cache, progress=False)
+    first = recompute_head_table(registry.get("smollm2-135m"), run, device="cpu", cache=cache, progress=False)
     import harness.runs.recompute as recompute
 
     monkeypatch.setattr(recompute._LazyModel, "get", lambda self: pytest.fail("model loaded despite a warm cache"))
-    second = recompute_head_table("smollm2-135m", run, device="cpu", cache=cache, progress=False)
+    second = recompute_head_table(registry.get("smollm2-135m"), run, device="cpu", cache=cache, progress=False)
     assert first.equals(second)
     assert len(cache.entries("smollm2-135m")) == 2  # one per task
