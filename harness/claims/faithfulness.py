@@ -147,8 +147,10 @@ def _smallest_k(results: pd.DataFrame, model: str, rule, cfg: Thresholds) -> str
     hits = hits[[bool((rows[(rows["kind"] == "random") & (rows["k"] == k)]["f"] < f).all()) for k, f in zip(hits["k"], hits["f"])]]
     if not len(hits):
         return f"no k below all {total} heads reaches f >= {rule.min_f:.2f} above every random set"
-    k = int(hits["k"].min())
-    return f"smallest k reaching f >= {rule.min_f:.2f} above every random k-set: {k} ({k / total:.0%} of heads)"
+    first = hits.sort_values("k").iloc[0]
+    k, n = int(first["k"]), int(first["null_n"])
+    return (f"smallest k reaching f >= {rule.min_f:.2f} above every random k-set: {k} ({k / total:.1%} of heads, "
+            f"f {float(first['f']):.3f} over {n} random sets: p >= {1 / (n + 1):.2g})")
 
 
 def _null_evidence(row, lo, hi, threshold: float | None, side: str | None) -> dict:

@@ -237,7 +237,7 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
         from harness.analysis.faithfulness import stale_models
         from harness.claims.faithfulness import STALE
 
-        results = with_per_prompt(load_results(method), method)
+        results = with_per_prompt(load_results(method, design=design), method)
         stale = stale_models(results, table)
         for model, why in stale.items():
             notes.append(f"{model}: {why}: its {method} faithfulness results are not used; "

@@ -96,11 +96,13 @@ def stored(model: str, method: str, root: Path | None = None) -> tuple[pd.DataFr
     return table, json.loads(meta_path.read_text())
 
 
-def load_results(method: str, root: Path | None = None) -> pd.DataFrame:
-    """Every zoo model's stored results under `method`, concatenated (empty frame when none)."""
+def load_results(method: str, root: Path | None = None, design: Any = None) -> pd.DataFrame:
+    """Every stored result under `method` of the models of `design` (default the zoo's), concatenated
+    (empty frame when none)."""
     from harness.data import designs
 
-    parts = [hit[0] for model in designs.builtin("zoo").models if (hit := stored(model, method, root)) is not None]
+    models = (design or designs.builtin("zoo")).models
+    parts = [hit[0] for model in models if (hit := stored(model, method, root)) is not None]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
