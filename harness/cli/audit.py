@@ -13,7 +13,7 @@ from harness.cli.output import _emit
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="findings on a source's head table")
     args_types.add_source(p)
-    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    args_types.add_output(p, "markdown", out=False)
     p.add_argument("--strict", action="store_true", help="exit 1 when an error finding exists")
     p.set_defaults(func=run)
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness import options
 from harness.claims import thresholds
+from harness.cli import args as args_types
 from harness.cli.output import UserError, _emit
 from harness.scoring.methods import ABLATION_METHODS, DEFAULT_METHOD
 
@@ -30,8 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--design", type=Path, default=None,
                    help="a design whose models and pairs to measure (e.g. claims/designs/controls.toml for K9; default the zoo)")
     p.add_argument("--device", default="cpu", type=options.device, metavar="DEVICE", help="cpu (default: the committed results were measured there) | auto | cuda | cuda:N | mps")
-    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
-    p.add_argument("--out", type=Path)
+    args_types.add_output(p, "markdown")
     p.set_defaults(func=run)
 
 

@@ -4,18 +4,17 @@ dropped (harness.claims.leave_one_out)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
+from harness.cli import args as args_types
 from harness.cli.output import UserError, _emit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("leave-one-out", help="does each pooled verdict (X2, X3, T1-T3) survive dropping any one model?")
     p.add_argument("--source", default="zoo:mean,zoo:zero", help="comma-separated sources (stored data only, never a scan)")
-    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
-    p.add_argument("--out", type=Path)
+    args_types.add_output(p, "markdown")
     p.set_defaults(func=run)
 
 

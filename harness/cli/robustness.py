@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.cli import args as args_types
 from harness.cli.output import _emit
 
 
@@ -15,8 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", default=None, help="comma-separated sources (default: every source; cached data only, never a scan)")
     p.add_argument("--quick", action="store_true", help="table-level grid only (seconds)")
     p.add_argument("--choices", default=None, help="comma-separated table-level choices to sweep (default: all of claims/robustness.toml)")
-    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
-    p.add_argument("--out", type=Path)
+    args_types.add_output(p, "markdown")
     p.add_argument("--heatmap", type=lambda s: Path(s) if s else None, default=Path("reports/robustness.png"), help="PNG path ('' = none)")
     p.set_defaults(func=run)
 

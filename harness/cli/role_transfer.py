@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.cli import args as args_types
 from harness.cli.output import UserError, _emit
 from harness.claims.role_claims import role_transfer_report
 
@@ -15,11 +16,10 @@ from harness.claims.role_claims import role_transfer_report
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("role-transfer", help="each design pair under the correspondences index/depth/role/role+depth, with null and oracle")
     p.add_argument("--source", default="zoo:mean", help="a source with role tables (zoo:mean | zoo:zero)")
-    p.add_argument("--format", default="markdown", choices=["csv", "markdown"])
+    args_types.add_output(p, "markdown")
     p.add_argument("--plot", type=Path, default=None, help="also draw the figure to this PNG")
     p.add_argument("--sensitivity", action="store_true",
                    help="instead: M1-M3 under each value of claims/role_robustness.toml, one choice at a time")
-    p.add_argument("--out", type=Path)
     p.set_defaults(func=run)
 
 

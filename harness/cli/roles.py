@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness import options
+from harness.cli import args as args_types
 from harness.cli.output import UserError, _emit
 
 
@@ -17,8 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--commit", action="store_true", help="copy the table into fixtures/roles/ (to commit it)")
     p.add_argument("--device", default="auto", type=options.device, metavar="DEVICE", help=options.OPTIONS["device"].help)
     p.add_argument("--heatmap", type=Path, default=None, help="also draw the heatmap (layers x heads per score) to this PNG")
-    p.add_argument("--format", default="csv", choices=["csv", "markdown"])
-    p.add_argument("--out", type=Path)
+    args_types.add_output(p, "csv")
     p.add_argument("--design", type=Path, default=None, help="a design file whose models (e.g. controls) to know")
     p.add_argument("--role-seed", type=int, default=0,
                    help="seed of the IOI prompt draw and the random tokens (default 0; a prompt twin's roles use 1)")

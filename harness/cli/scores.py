@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from harness import options
 from harness.cli import args as args_types
@@ -33,8 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refresh", action="store_true", help="recompute even when cached")
     p.add_argument("--commit", action="store_true", help="also copy the scores into fixtures/recomputed/ (to commit them)")
     args_types.add_scan_options(p, dtype=None)
-    p.add_argument("--format", default="csv", choices=["csv", "markdown"])
-    p.add_argument("--out", type=Path)
+    args_types.add_output(p, "csv")
     options.add_argparse(p, "device", "design")
     p.set_defaults(func=run)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
 
@@ -19,12 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transfer", help="pair metrics of the seed's pairs")
     args_types.add_source(p)
     args_types.add_transfer_overrides(p)
-    p.add_argument("--format", default="csv", choices=["csv", "markdown"])
+    args_types.add_output(p, "csv")
     p.add_argument("--per-head", action="store_true", help="per-head rows in the layout of the origin's ioi_transfer_generic.csv")
     p.add_argument("--intervals", action="store_true", help="add bootstrap intervals (over base heads)")
     p.add_argument("--n-boot", type=args_types.DRAWS, default=None, help="bootstrap draws (default: [uncertainty] n_boot of claims/thresholds.toml)")
     p.add_argument("--seed", type=args_types.SEED, default=None, help="bootstrap seed (default: [uncertainty] seed of claims/thresholds.toml)")
-    p.add_argument("--out", type=Path)
     p.set_defaults(func=run)
 
 
