@@ -40,10 +40,12 @@ def test_a_plain_zoo_run_scans_the_gates_methods_and_says_so_first(asked, capsys
 
 
 def test_a_table_not_stored_is_announced_with_an_estimate(asked, capsys):
-    assert main(["zoo", "--model", "smollm2-135m", "--method", "counterfactual"]) == 0
+    # 24 prompts: a table no fixture holds (whatever scans are committed), estimated from the stored
+    # 200-prompt scan of the same method
+    assert main(["zoo", "--model", "smollm2-135m", "--method", "counterfactual", "--n-prompts", "24"]) == 0
     err = capsys.readouterr().err
     assert "will scan 1 of 1 tables (methods counterfactual), about" in err
-    assert "smollm2-135m counterfactual: scan, " in err and "its stored mean scan:" in err
+    assert "smollm2-135m counterfactual: scan, 24 prompts" in err and "its stored counterfactual scan:" in err
 
 
 def test_a_design_names_its_methods(asked, tmp_path, capsys):
