@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from harness.analysis.noise_floor import Floor
-from harness.claims.sweep_cache import code_digest
-from harness.files import atomic_write_text, contained, unwritable
-from harness.paths import cache_dir
+from harness.claims.sweep_cache import code_digest, read_entry, write_entry
 
 log = logging.getLogger("harness.floor_cache")
+FOLDER = "floors"  # <cache>/floors/
 
 
 def floor_key(kind: str, model: str, family: str, arrays: tuple[np.ndarray, ...], settings: dict[str, Any]) -> str:
@@ -38,29 +35,13 @@ def floor_key(kind: str, model: str, family: str, arrays: tuple[np.ndarray, ...]
     return h.hexdigest()
 
 
-def _path(key: str) -> Path:
-    return cache_dir() / "floors" / f"{key}.json"
-
-
 def _read(key: str) -> Floor | None:
-    path = _path(key)
+    value = read_entry(FOLDER, key, "noise floor")
     try:
-        if path.is_symlink() or not path.is_file():
-            return None
-        return Floor(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        log.warning("stored noise floor %s unreadable: recomputed", path)
+        return Floor(**value) if value is not None else None
+    except TypeError:  # a JSON value that is no floor
+        log.warning("stored noise floor %s is not a floor: recomputed", key)
         return None
-
-
-def _write(key: str, floor: Floor) -> None:
-    folder = cache_dir() / "floors"
-    if unwritable(folder) is not None:
-        return
-    try:
-        atomic_write_text(contained(_path(key), folder), json.dumps(dataclasses.asdict(floor)))
-    except OSError as err:
-        log.warning("noise floor not stored (%s)", err)
 
 
 def cached_floor(key: str, compute: Callable[..., Floor], *args: Any, **kwargs: Any) -> Floor:
@@ -68,5 +49,5 @@ def cached_floor(key: str, compute: Callable[..., Floor], *args: Any, **kwargs: 
     floor = _read(key)
     if floor is None:
         floor = compute(*args, **kwargs)
-        _write(key, floor)
+        write_entry(FOLDER, key, dataclasses.asdict(floor), "noise floor")
     return floor

@@ -8,6 +8,8 @@ tables, faithfulness results), the thresholds and the grid's choices, and the so
 only under its own key; an unreadable one is recomputed and replaced. Entries are JSON rows (the
 choices' values, claim, variant, holds), written atomically into `<cache>/sweeps/`; they feed the
 robustness notes and heatmaps, never a verdict of the main evaluation.
+`read_entry` / `write_entry` are the JSON store every content-keyed cache of the claims uses (the noise
+floors' too: harness.claims.floor_cache).
 """
 
 from __future__ import annotations
@@ -68,34 +70,43 @@ def content_key(source: str, table: pd.DataFrame, extras: dict | None, settings:
     return h.hexdigest()
 
 
-def _path(key: str) -> Path:
-    return cache_dir() / "sweeps" / f"{key}.json"
+def read_entry(kind: str, key: str, what: str) -> Any:
+    """The JSON value stored under `key` in `<cache>/<kind>/`, or None when absent or unreadable (a
+    warning names `what` and says it is recomputed). Shared by every content-keyed cache here."""
+    path = cache_dir() / kind / f"{key}.json"
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        log.warning("stored %s %s unreadable: recomputed", what, path)
+        return None
+
+
+def write_entry(kind: str, key: str, value: Any, what: str) -> None:
+    """Store `value` as JSON under `key` in `<cache>/<kind>/`, atomically; a cache that cannot be written
+    only costs time (numpy scalars become numbers, anything else unknown its text)."""
+    folder = cache_dir() / kind
+    if unwritable(folder) is not None:
+        return
+    try:
+        text = json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+        atomic_write_text(contained(folder / f"{key}.json", folder), text)
+    except OSError as err:
+        log.warning("%s not stored (%s)", what, err)
 
 
 def read(key: str) -> pd.DataFrame | None:
     """The stored sweep under `key` (one row per universe and check), or None when absent or unreadable."""
-    path = _path(key)
-    try:
-        if path.is_symlink() or not path.is_file():
-            return None
-        rows = json.loads(path.read_text())
-    except (OSError, ValueError):
-        log.warning("stored robustness sweep %s unreadable: recomputed", path)
+    rows = read_entry("sweeps", key, "robustness sweep")
+    if rows is None:
         return None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "holds" in r and isinstance(r["holds"], bool) for r in rows):
-        log.warning("stored robustness sweep %s is not a sweep: recomputed", path)
+        log.warning("stored robustness sweep %s is not a sweep: recomputed", cache_dir() / "sweeps" / f"{key}.json")
         return None
     return pd.DataFrame(rows)
 
 
 def write(key: str, long: pd.DataFrame) -> None:
     """Store the sweep `long` under `key` (atomically); a cache that cannot be written only costs time."""
-    folder = cache_dir() / "sweeps"
-    if unwritable(folder) is not None:
-        return
-    rows = long.to_dict(orient="records")
-    try:
-        text = json.dumps(rows, default=lambda v: v.item() if hasattr(v, "item") else str(v))
-        atomic_write_text(contained(_path(key), folder), text)
-    except OSError as err:
-        log.warning("robustness sweep not stored (%s)", err)
+    write_entry("sweeps", key, long.to_dict(orient="records"), "robustness sweep")
