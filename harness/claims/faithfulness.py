@@ -112,7 +112,7 @@ def evaluate_c1(results: pd.DataFrame, source: str, design: Design, cfg: Thresho
                                     f"{k_share}-sets for {model} (`python -m harness faithfulness --model {model} --compute --extend-null`)"
                                     if k_share else f"no faithfulness results for {model}")
             continue
-        note = f"; {k_share} = {rule.k_share:.0%} of {total} heads; curve: {_smallest_k(results, model, rule, cfg)}"
+        note = f"; {k_share} = {rule.k_share:.0%} of {total} heads; curve: {_smallest_k(results, model, rule)}"
         checks.append(_c1_check(row, source, variant, k_share, rule, note))
     return checks, unavailable
 
@@ -136,7 +136,7 @@ def _n_heads(results: pd.DataFrame, model: str) -> int | None:
     return int(full["k"].iloc[0]) if len(full) else None
 
 
-def _smallest_k(results: pd.DataFrame, model: str, rule, cfg: Thresholds) -> str:
+def _smallest_k(results: pd.DataFrame, model: str, rule) -> str:
     """The whole curve in one phrase: the smallest k of the |delta| ranking's curve whose top set reaches
     min_f and beats every random k-set drawn there, as a share of the model's heads."""
     rows = results[results["model"] == model].drop(columns=["ld"], errors="ignore")
