@@ -180,6 +180,7 @@ class C2Rule(Schema):
     cross_max_efficiency: SignedShare
     cross_rationale: str
     rationale: str
+    share_rationale: str  # the size-aware variants ([C1] k_share of the base's heads)
 
 
 MULTIPLICITY = ("holm", "none")
@@ -202,6 +203,7 @@ class VerdictRules(Schema):
 class C3Rule(Schema):
     max_efficiency: Annotated[float, Meta(le=1.0)]
     rationale: str
+    share_rationale: str  # the size-aware variants ([C1] k_share of the base's heads)
 
 
 class Screen(Schema):
