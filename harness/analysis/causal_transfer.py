@@ -61,14 +61,21 @@ def mapped_heads(correspondence: pd.DataFrame, target_geometry: tuple[int, int])
     return sorted(heads), dropped
 
 
-def mapped_label(base: str, correspondence: str, dropped: int) -> str:
-    """How a mapped set is labelled in the target's results: base|correspondence|dropped."""
-    return MAPPED_SEP.join((base, correspondence, str(int(dropped))))
+def mapped_label(base: str, correspondence: str, dropped: int, k: int | None = None) -> str:
+    """How a mapped set is labelled in the target's results: base|correspondence|dropped for the base's
+    top-K at the claims' K, base|correspondence|dropped|k for its top-k at another k (the size-aware K)."""
+    return MAPPED_SEP.join((base, correspondence, str(int(dropped)), *(() if k is None else (str(int(k)),))))
 
 
 def parse_label(label: str) -> tuple[str, str, int]:
-    base, correspondence, dropped = label.split(MAPPED_SEP)
+    base, correspondence, dropped = label.split(MAPPED_SEP)[:3]
     return base, correspondence, int(dropped)
+
+
+def label_k(label: str) -> int | None:
+    """The base's top-k size a mapped label names, or None for the claims' K (a three-part label)."""
+    parts = label.split(MAPPED_SEP)
+    return int(parts[3]) if len(parts) > 3 else None
 
 
 def base_top(table: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -79,13 +86,15 @@ def base_top(table: pd.DataFrame, k: int) -> pd.DataFrame:
 
 def transfer_frame(
     results: pd.DataFrame, pairs: Sequence[tuple[str, str]], k: int, kinds: Mapping[tuple[str, str], str] | None = None,
-    *, n_boot: int = 0, level: float = 0.95, seed: int = 0,
+    *, n_boot: int = 0, level: float = 0.95, seed: int = 0, sized: bool = False,
 ) -> pd.DataFrame:
     """One row per (pair, correspondence) found in `results` (all models of one method, with f):
     the mapped set's size, dropped heads, f, the target's own top-k f, the target's random k-set
     null (mean, 95th percentile), the mapped set's p-value against it and the transfer efficiency;
     with n_boot > 0 and per-prompt logit differences (an "ld" column), also the bootstrap intervals
-    over the target's prompts of f(mapped) (f_lo, f_hi) and of the efficiency (efficiency_lo, _hi)."""
+    over the target's prompts of f(mapped) (f_lo, f_hi) and of the efficiency (efficiency_lo, _hi).
+    The mapped sets read are those of the base's top-K at the claims' K (three-part labels), or with
+    `sized` those of its top-k (labels naming k)."""
     results = results if "f" in results else faith.with_f(results)
     rows = []
     for base, target in pairs:
@@ -95,7 +104,7 @@ def transfer_frame(
         draws = tgt[(tgt["kind"] == "random") & (tgt["k"] == k)]["f"].to_numpy(float)
         for _, row in mapped.iterrows():
             label_base, correspondence, dropped = parse_label(row["label"])
-            if label_base != base:
+            if label_base != base or label_k(row["label"]) != (k if sized else None):
                 continue
             f_own = float(own["f"].iloc[0]) if len(own) else float("nan")
             null_mean = float(draws.mean()) if len(draws) else float("nan")

@@ -49,15 +49,21 @@ def share_variant(model: str, share: float) -> str:
 
 def variants(claim: str, design: Design) -> tuple[str, ...]:
     """Static variants from the design (and [C1] k_share): C1 per model at the seed's K, then per model
-    at K as a share of its heads; C2 per pair, C3 per cross pair."""
+    at K as a share of its heads; C2 per pair, C3 per cross pair, each at the seed's K, then at the
+    base's size-aware K ("BASE->TARGET@10%")."""
     from harness.claims import thresholds
 
-    models = design_models(design)
-    return {
-        "C1": models + tuple(share_variant(m, thresholds.load().C1.k_share) for m in models),
-        "C2": tuple(pair_label(p) for p in design.pairs),
-        "C3": tuple(pair_label(p) for p in design.cross),
-    }[claim]
+    models, share = design_models(design), thresholds.load().C1.k_share
+    pairs = design.pairs if claim == "C2" else design.cross
+    if claim == "C1":
+        return models + tuple(share_variant(m, share) for m in models)
+    return tuple(pair_label(p) for p in pairs) + tuple(share_variant(pair_label(p), share) for p in pairs)
+
+
+def split_variant(variant: str) -> tuple[str, str | None]:
+    """("BASE->TARGET" or the model, "@10%" or None): a variant and its size-aware suffix."""
+    head, sep, share = variant.rpartition("@")
+    return (head, sep + share) if sep else (variant, None)
 
 
 def variants_of(claim: str):
@@ -184,66 +190,91 @@ def evaluate_c3(results: pd.DataFrame, source: str, design: Design, cfg: Thresho
 
 def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
            stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
-    k = cfg.transfer.k
     pairs = design.pairs if claim == "C2" else design.cross
     unc = cfg.uncertainty
-    frame = (ct.transfer_frame(fa.with_f(results) if "f" not in results else results, pairs, k, design.kinds,
-                               n_boot=unc.n_boot, level=unc.level, seed=unc.seed) if len(results) else pd.DataFrame())
+    results = fa.with_f(results) if len(results) and "f" not in results else results
+    frames: dict[tuple[int, bool], pd.DataFrame] = {}
+
+    def frame_at(k: int, sized: bool) -> pd.DataFrame:  # one transfer frame per (k, sized), all pairs
+        if (k, sized) not in frames:
+            frames[k, sized] = (ct.transfer_frame(results, pairs, k, design.kinds, n_boot=unc.n_boot, level=unc.level,
+                                                  seed=unc.seed, sized=sized) if len(results) else pd.DataFrame())
+        return frames[k, sized]
+
     c1 = {c.variant: c for c in evaluate_c1(results, source, design, cfg)[0]} if len(results) else {}
     checks, unavailable = [], {}
-    for base, target in pairs:
-        label = pair_label((base, target))
-        gone = [m for m in (base, target) if m in (stale or {})]  # the base's ranking made the mapped sets
-        if gone:
-            unavailable[label] = f"{gone[0]}: {stale[gone[0]]}"
-            continue
-        rows = frame[(frame["base"] == base) & (frame["target"] == target)] if len(frame) else frame
-        by = {r["correspondence"]: r for _, r in rows.iterrows()} if len(rows) else {}
-        wanted = ct.INDEX if claim == "C2" else ROLE_DEPTH
-        row = by.get(wanted)
-        if row is None or pd.isna(row["p_value"]):
-            unavailable[label] = f"no {wanted}-mapped set of {base} measured in {target} (with its random {k}-sets)"
-            continue
-        base_note = f"base top-{k} faithful (C1): {_c1_word(c1, base)}"
-        if claim == "C2":
-            within = row["kind"] == "within"
-            holds = row["p_value"] < cfg.C2.max_p if within else row["p_value"] >= cfg.C2.max_p
-            condition = f"{'within' if within else 'cross'}: p {'<' if within else '>='} {cfg.C2.max_p:.2f}"
-            measured = (f"f(index-mapped, {int(row['n_mapped'])} heads, {int(row['n_dropped'])} dropped) = {row['f_mapped']:.3f} vs "
-                        f"random {k}-sets mean {row['null_mean']:.3f}, 95th pct {row['null_p95']:.3f}: p = {row['p_value']:.3f}; "
-                        f"efficiency {row['efficiency']:.2f}; {base_note}")
-            if within:  # beats the target's random K-sets: the null rule, f(mapped)'s interval beside it
-                evidence = _null_evidence(row, row.get("f_lo"), row.get("f_hi"), None, None)
-                evidence.update(threshold=None, side=None, lo=None, hi=None)
-            else:  # "no better than random": equivalence on the efficiency against the committed margin
-                margin = cfg.C2.cross_max_efficiency
-                e_lo, e_hi = row.get("efficiency_lo"), row.get("efficiency_hi")
-                has = e_lo is not None and pd.notna(e_lo)
-                evidence = dict(lo=float(e_lo) if has else None, hi=float(e_hi) if has else None, threshold=margin, side="<",
-                                p_value=float(row["p_value"]), p_floor=1.0 / (int(row.get("null_n", 0) or 0) + 1),
-                                test_sense="refutes", shape="equivalence")
-                condition = f"cross: efficiency < {margin:.2f} (whole 95% interval; equivalence) and not p < {cfg.C2.max_p:.2f}"
-                if has:
-                    measured += f"; efficiency 95% [{e_lo:.2f}, {e_hi:.2f}]"
-            checks.append(Check("C2", source, label, measured, condition, bool(holds), float(row["p_value"]), **evidence))
-            continue
-        if pd.isna(row["efficiency"]):
-            unavailable[label] = f"efficiency undefined in {target}: its own top-{k} set is no better than the random mean"
-            continue
-        holds = row["efficiency"] < cfg.C3.max_efficiency
-        index = by.get(ct.INDEX)
-        index_text = f"; index efficiency {index['efficiency']:.2f}" if index is not None else ""
-        verdict = "" if holds else "; transfers by role though not by index" if index is not None and index["efficiency"] < cfg.C3.max_efficiency else ""
-        measured = (f"role+depth efficiency {row['efficiency']:.2f} (f mapped {row['f_mapped']:.3f}, own {row['f_own']:.3f}, "
-                    f"random mean {row['null_mean']:.3f}; {int(row['n_dropped'])} dropped){index_text}{verdict}; {base_note}")
+    for sized in (False, True):
+        for base, target in pairs:
+            label = pair_label((base, target))
+            variant = share_variant(label, cfg.C1.k_share) if sized else label
+            gone = [m for m in (base, target) if m in (stale or {})]  # the base's ranking made the mapped sets
+            if gone:
+                unavailable[variant] = f"{gone[0]}: {stale[gone[0]]}"
+                continue
+            total = _n_heads(results, base) if sized and len(results) else None
+            if sized and not total:
+                unavailable[variant] = f"no faithfulness results for {base} (its head count sets the size-aware K)"
+                continue
+            k = cfg.C1.k_of(total) if sized else cfg.transfer.k
+            frame = frame_at(k, sized)
+            rows = frame[(frame["base"] == base) & (frame["target"] == target)] if len(frame) else frame
+            by = {r["correspondence"]: r for _, r in rows.iterrows()} if len(rows) else {}
+            wanted = ct.INDEX if claim == "C2" else ROLE_DEPTH
+            row = by.get(wanted)
+            if row is None or pd.isna(row["p_value"]):
+                unavailable[variant] = (f"no {wanted}-mapped top-{k} of {base} measured in {target} with its random {k}-sets "
+                                        f"(`python -m harness faithfulness --model {target} --compute --extend-null`)" if sized else
+                                        f"no {wanted}-mapped set of {base} measured in {target} (with its random {k}-sets)")
+                continue
+            base_c1 = share_variant(base, cfg.C1.k_share) if sized else base
+            base_note = f"base top-{k} faithful (C1): {_c1_word(c1, base_c1)}" + (f"; {k} = {cfg.C1.k_share:.0%} of {base}'s {total} heads" if sized else "")
+            check = (_c2_check if claim == "C2" else _c3_check)(row, by, source, variant, k, base_note, cfg)
+            if isinstance(check, str):
+                unavailable[variant] = check
+            else:
+                checks.append(check)
+    return checks, unavailable
+
+
+def _c2_check(row, by, source: str, variant: str, k: int, base_note: str, cfg: Thresholds) -> Check:
+    within = row["kind"] == "within"
+    holds = row["p_value"] < cfg.C2.max_p if within else row["p_value"] >= cfg.C2.max_p
+    condition = f"{'within' if within else 'cross'}: p {'<' if within else '>='} {cfg.C2.max_p:.2f}"
+    measured = (f"f(index-mapped, {int(row['n_mapped'])} heads, {int(row['n_dropped'])} dropped) = {row['f_mapped']:.3f} vs "
+                f"random {k}-sets mean {row['null_mean']:.3f}, 95th pct {row['null_p95']:.3f}: p = {row['p_value']:.3f}; "
+                f"efficiency {row['efficiency']:.2f}; {base_note}")
+    if within:  # beats the target's random K-sets: the null rule, f(mapped)'s interval beside it
+        evidence = _null_evidence(row, row.get("f_lo"), row.get("f_hi"), None, None)
+        evidence.update(threshold=None, side=None, lo=None, hi=None)
+    else:  # "no better than random": equivalence on the efficiency against the committed margin
+        margin = cfg.C2.cross_max_efficiency
         e_lo, e_hi = row.get("efficiency_lo"), row.get("efficiency_hi")
         has = e_lo is not None and pd.notna(e_lo)
+        evidence = dict(lo=float(e_lo) if has else None, hi=float(e_hi) if has else None, threshold=margin, side="<",
+                        p_value=float(row["p_value"]), p_floor=1.0 / (int(row.get("null_n", 0) or 0) + 1),
+                        test_sense="refutes", shape="equivalence")
+        condition = f"cross: efficiency < {margin:.2f} (whole 95% interval; equivalence) and not p < {cfg.C2.max_p:.2f}"
         if has:
             measured += f"; efficiency 95% [{e_lo:.2f}, {e_hi:.2f}]"
-        checks.append(Check("C3", source, label, measured, f"efficiency < {cfg.C3.max_efficiency:.2f}", bool(holds), float(row["efficiency"]),
-                            lo=float(e_lo) if has else None, hi=float(e_hi) if has else None,
-                            threshold=cfg.C3.max_efficiency, side="<"))
-    return checks, unavailable
+    return Check("C2", source, variant, measured, condition, bool(holds), float(row["p_value"]), **evidence)
+
+
+def _c3_check(row, by, source: str, variant: str, k: int, base_note: str, cfg: Thresholds) -> Check | str:
+    if pd.isna(row["efficiency"]):
+        return f"efficiency undefined in {row['target']}: its own top-{k} set is no better than the random mean"
+    holds = row["efficiency"] < cfg.C3.max_efficiency
+    index = by.get(ct.INDEX)
+    index_text = f"; index efficiency {index['efficiency']:.2f}" if index is not None else ""
+    verdict = "" if holds else "; transfers by role though not by index" if index is not None and index["efficiency"] < cfg.C3.max_efficiency else ""
+    measured = (f"role+depth efficiency {row['efficiency']:.2f} (f mapped {row['f_mapped']:.3f}, own {row['f_own']:.3f}, "
+                f"random mean {row['null_mean']:.3f}; {int(row['n_dropped'])} dropped){index_text}{verdict}; {base_note}")
+    e_lo, e_hi = row.get("efficiency_lo"), row.get("efficiency_hi")
+    has = e_lo is not None and pd.notna(e_lo)
+    if has:
+        measured += f"; efficiency 95% [{e_lo:.2f}, {e_hi:.2f}]"
+    return Check("C3", source, variant, measured, f"efficiency < {cfg.C3.max_efficiency:.2f}", bool(holds), float(row["efficiency"]),
+                 lo=float(e_lo) if has else None, hi=float(e_hi) if has else None,
+                 threshold=cfg.C3.max_efficiency, side="<")
 
 
 EVALUATE = {"C1": evaluate_c1, "C2": evaluate_c2, "C3": evaluate_c3}

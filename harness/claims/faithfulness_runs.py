@@ -83,18 +83,21 @@ def _geometry(model: str) -> tuple[int, int]:
     return int(spec.n_layers), int(spec.n_heads)
 
 
-def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None, design: Any = None) -> list[tuple[str, list]]:
+def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None, design: Any = None,
+                k_of_base: Any = None) -> list[tuple[str, list]]:
     """(label, heads) of every pair's base top-k mapped into `target` by each correspondence available
     (or those in `names`), the pairs of `design` (default the zoo's); a correspondence that cannot be
-    built is skipped with a note."""
+    built is skipped with a note. With `k_of_base` (base -> k) each base's top-k at its own k instead,
+    labelled with that k (the size-aware sets of C2 / C3)."""
     out = []
     design = design or zoo_design()
     available = correspondences(target, design)
     for base, tgt in design.pairs:
         if tgt != target:
             continue
+        k_base = k if k_of_base is None else k_of_base(base)
         try:
-            top = ct.base_top(_zoo_table(base, method, design), k)
+            top = ct.base_top(_zoo_table(base, method, design), k_base)
         except LookupError as err:  # the base has no table under this method yet: nothing to map
             print(f"note: {base} -> {target}: no mapped sets ({err})", file=sys.stderr)
             continue
@@ -107,15 +110,31 @@ def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None
                 print(f"note: {base} -> {target}: no {name} correspondence ({err})", file=sys.stderr)
                 continue
             heads, dropped = ct.mapped_heads(frame, _geometry(target))
-            out.append((ct.mapped_label(base, name, dropped), heads))
+            out.append((ct.mapped_label(base, name, dropped, None if k_of_base is None else k_base), heads))
     return out
 
 
-def claim_ks(model: str, cfg: Any) -> tuple[int, ...]:
-    """The k whose random null a claim reads: the seed's K ([transfer] k) and the size-aware K of C1
-    ([C1] k_share of the model's heads)."""
+def share_k(model: str, cfg: Any) -> int:
+    """C1's size-aware K of `model`: [C1] k_share of its heads."""
     n_layers, n_heads = _geometry(model)
-    return tuple(dict.fromkeys((int(cfg.transfer.k), cfg.C1.k_of(n_layers * n_heads))))
+    return cfg.C1.k_of(n_layers * n_heads)
+
+
+def own_ks(model: str, cfg: Any) -> tuple[int, ...]:
+    """The k at which a claim reads the model's own top-k set: the seed's K ([transfer] k) and C1's
+    size-aware K."""
+    return tuple(dict.fromkeys((int(cfg.transfer.k), share_k(model, cfg))))
+
+
+def transfer_ks(model: str, cfg: Any, design: Any = None) -> tuple[int, ...]:
+    """The k at which the size-aware C2 / C3 judge sets mapped into `model`: each of its bases' size-aware
+    K (the pairs of `design`, default the zoo's)."""
+    return tuple(dict.fromkeys(share_k(base, cfg) for base, target in (design or zoo_design()).pairs if target == model))
+
+
+def claim_ks(model: str, cfg: Any, design: Any = None) -> tuple[int, ...]:
+    """The k whose random null a claim reads: `own_ks`, then `transfer_ks`."""
+    return tuple(dict.fromkeys((*own_ks(model, cfg), *transfer_ks(model, cfg, design))))
 
 
 def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | None = None,
@@ -124,12 +143,13 @@ def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | No
     (k -> draws) random sets at a claim's k instead of [faithfulness] n_random (an extended null)."""
     f = cfg.faithfulness
     n_layers, n_heads = _geometry(model)
-    ks = claim_ks(model, cfg)
+    ks = claim_ks(model, cfg, design)
     return fa.plan_sets(
         _zoo_table(model, method, design), n_layers, n_heads, k_grid=f.k_grid, k_claim=ks,
         n_random={k: (n_random or {}).get(k, f.n_random) for k in ks},
         n_random_curve=f.n_random_curve, seed=f.seed, stratify=f.stratify,
-        mapped=mapped_sets(model, method, cfg.transfer.k, correspondence_names, design),
+        mapped=[*mapped_sets(model, method, cfg.transfer.k, correspondence_names, design),
+                *mapped_sets(model, method, cfg.transfer.k, correspondence_names, design, k_of_base=lambda base: share_k(base, cfg))],
     )
 
 
@@ -149,16 +169,24 @@ def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspon
     return results, meta, loaded
 
 
-def null_exceedances(results: pd.DataFrame, k: int) -> tuple[float, int, int]:
-    """(f of the top-k |delta| set, random k-sets drawn, how many reach its f) from stored results
-    (NaN, draws, 0 where no top-k set is stored)."""
+def null_exceedances(results: pd.DataFrame, k: int, own: bool = True, mapped: bool = False) -> tuple[float, int, int]:
+    """(the statistic the random k-set null must decide, random k-sets drawn, how many reach it) from
+    stored results: the largest of the top-k |delta| set's f (`own`: a claim reads the model's own top-k)
+    and the f of each index-mapped set of a base's top-k (`mapped`: C2's size-aware variants), so that
+    every p read at this k is decided once the largest is (NaN, draws, 0 where none is stored)."""
     rows = fa.with_f(results)
-    top = rows[(rows["kind"] == "top") & (rows["ranking"] == "abs") & (rows["k"] == k)]
+    stats = []
+    if own:
+        stats += list(rows[(rows["kind"] == "top") & (rows["ranking"] == "abs") & (rows["k"] == k)]["f"])
+    if mapped:
+        sized = rows[(rows["kind"] == "mapped") & (rows["label"].map(lambda label: ct.label_k(label) == k
+                                                                      and ct.parse_label(label)[1] == ct.INDEX))]
+        stats += list(sized["f"])
     draws = rows[(rows["kind"] == "random") & (rows["k"] == k)]["f"].to_numpy(float)
-    if not len(top):  # a k not measured yet (a size-aware K added after the results): nothing reaches it
+    if not stats:  # a k not measured yet (a size-aware K added after the results): nothing reaches it
         return float("nan"), len(draws), 0
-    f_top = float(top["f"].iloc[0])
-    return f_top, len(draws), int((draws >= f_top).sum())
+    f_stat = float(max(stats))
+    return f_stat, len(draws), int((draws >= f_stat).sum())
 
 
 def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loaded: Any = None, log=print,
@@ -179,10 +207,11 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
         raise LookupError(f"no faithfulness results stored for {model} under {method}; measure them first with `--compute`")
     spec = registry.get(model)  # the one look-up: the spec travels from here
     start, rounds, results = time.perf_counter(), [], hit[0]
-    draws = {k: max(null_exceedances(results, k)[1], cfg.faithfulness.n_random) for k in claim_ks(model, cfg)}  # each null now
+    ks, own, mapped = claim_ks(model, cfg, design), own_ks(model, cfg), transfer_ks(model, cfg, design)
+    draws = {k: max(null_exceedances(results, k)[1], cfg.faithfulness.n_random) for k in ks}  # each null now
     out = {}
-    for k in claim_ks(model, cfg):  # the seed's K, then the size-aware K: each null grows on its own
-        f_top, n, reached = null_exceedances(results, k)
+    for k in ks:  # the seed's K, the size-aware K, the bases' size-aware K: each null grows on its own
+        f_top, n, reached = null_exceedances(results, k, k in own, k in mapped)
         while reached < rules.sequential_h and n < rules.faithfulness_max_draws:
             draws[k] = min(max(2 * n, cfg.faithfulness.n_random), rules.faithfulness_max_draws)
             if loaded is None:
@@ -190,10 +219,11 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
 
                 loaded = load_model(spec, device=device, dtype=run.dtype, progress=False)
             results, _ = runs.measure(spec, run, plan(model, method, cfg, n_random=draws, design=design), device=device, loaded=loaded)
-            f_top, n, reached = null_exceedances(results, k)
+            f_top, n, reached = null_exceedances(results, k, k in own, k in mapped)
             rounds.append({"k": k, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
                            "seconds": round(time.perf_counter() - start, 1)})
-            log(f"{model} {method}: {n} random {k}-sets, {reached} reach f(top-{k}) = {f_top:.3f}: p = {(1 + reached) / (1 + n):.4f} "
+            what = f"f(top-{k})" if k not in mapped else f"f(top-{k} or a base's index-mapped top-{k})" if k in own else f"f(a base's index-mapped top-{k})"
+            log(f"{model} {method}: {n} random {k}-sets, {reached} reach {what} = {f_top:.3f}: p = {(1 + reached) / (1 + n):.4f} "
                 f"({rounds[-1]['seconds']} s)")
         out[k] = {"f_top": f_top, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n)}
     first = out[int(cfg.transfer.k)]

@@ -76,8 +76,10 @@ def _pair_claim(claim: str, statement: str) -> Claim:
 
 
 def _base_c1_reproduced(check: Check, checks: dict) -> str | None:
-    """C2 / C3 presuppose C1 of the pair's base: its top-K set is a circuit of it."""
-    base = check.variant.split("->")[0]
+    """C2 / C3 presuppose C1 of the pair's base: its top-K set is a circuit of it (its size-aware top set
+    for a size-aware variant, "BASE->TARGET@10%" -> C1[BASE@10%])."""
+    pair, share = faith.split_variant(check.variant)
+    base = pair.split("->")[0] + (share or "")
     c1 = checks.get(("C1", base))
     if c1 is None:
         return f"premise C1[{check.source}-{base}] (the base's top-K set is a circuit) has no value on this source"

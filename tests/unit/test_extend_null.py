@@ -8,21 +8,25 @@ import pandas as pd
 import pytest
 
 from harness.claims import thresholds
+from harness.analysis import causal_transfer as ct
 from harness.claims import faithfulness_runs as faith
 
 pytestmark = pytest.mark.unit
 K = thresholds.load().transfer.k
 
 
-def results(n_random: dict[int, int], f_draw) -> pd.DataFrame:
+def results(n_random: dict[int, int], f_draw, f_mapped: dict[int, float] | None = None) -> pd.DataFrame:
     """Stored results with m = f (full = 1, empty = 0): at each k of `n_random` the top set at f = 0.8
-    and that many random draws."""
+    and that many random draws; at each k of `f_mapped` a base's index-mapped top-k at that f."""
     rows = [{"model": "m", "method": "mean", "kind": "full", "ranking": "", "k": 100, "draw": 0, "label": "", "heads": "", "m": 1.0},
             {"model": "m", "method": "mean", "kind": "empty", "ranking": "", "k": 0, "draw": 0, "label": "", "heads": "", "m": 0.0}]
     for k, n in n_random.items():
         rows.append({"model": "m", "method": "mean", "kind": "top", "ranking": "abs", "k": k, "draw": 0, "label": "", "heads": "", "m": 0.8})
         rows += [{"model": "m", "method": "mean", "kind": "random", "ranking": "", "k": k, "draw": i, "label": "", "heads": "",
                   "m": f_draw(i)} for i in range(n)]
+    for k, f in (f_mapped or {}).items():
+        rows.append({"model": "m", "method": "mean", "kind": "mapped", "ranking": "", "k": k, "draw": 0,
+                     "label": ct.mapped_label("b", ct.INDEX, 0, k), "heads": "", "m": f})
     return pd.DataFrame(rows)
 
 
@@ -30,17 +34,19 @@ def results(n_random: dict[int, int], f_draw) -> pd.DataFrame:
 def stand_in(monkeypatch):
     asked = []
 
-    def install(f_draw, ks=(K,), stored=None):
+    def install(f_draw, ks=(K,), stored=None, transfer=(), f_mapped=None):
         from harness.runs import faithfulness as runs
 
-        monkeypatch.setattr(faith, "claim_ks", lambda model, cfg: ks)
-        monkeypatch.setattr(runs, "stored", lambda model, method: (results(stored or {K: 30}, f_draw), {}))
+        monkeypatch.setattr(faith, "own_ks", lambda model, cfg: ks)
+        monkeypatch.setattr(faith, "transfer_ks", lambda model, cfg, design=None: tuple(transfer))
+        monkeypatch.setattr(faith, "claim_ks", lambda model, cfg, design=None: tuple(dict.fromkeys((*ks, *transfer))))
+        monkeypatch.setattr(runs, "stored", lambda model, method: (results(stored or {K: 30}, f_draw, f_mapped), {}))
         monkeypatch.setattr(runs, "run_for", lambda *a, **k: None)
         monkeypatch.setattr(faith, "plan", lambda model, method, cfg, n_random=None, design=None: dict(n_random))
 
         def measure(model, run, n_random, device, loaded):
             asked.append(n_random)
-            return results(n_random, f_draw), {}
+            return results(n_random, f_draw, f_mapped), {}
 
         monkeypatch.setattr(runs, "measure", measure)
         return asked
@@ -71,3 +77,15 @@ def test_the_size_aware_null_grows_on_its_own_from_a_k_never_measured(stand_in):
     done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     assert asked[0] == {K: n0, 7: n0} and all(a[K] == n0 for a in asked)
     assert done["by_k"][7]["reached"] >= thresholds.load().verdicts.sequential_h and done["draws"] == n0
+
+
+def test_a_bases_size_aware_k_grows_until_it_decides_the_index_mapped_sets_f(stand_in):
+    # at k = 27 the target's own top set (f 0.8) is no claim's; the index-mapped top-27 of a base at f 0.95
+    # is C2's: the null doubles until h draws reach 0.95 (draws above 0.9 are 1 in 4 here), not 0.8
+    n0 = thresholds.load().faithfulness.n_random
+    h = thresholds.load().verdicts.sequential_h
+    asked = stand_in(lambda i: 0.97 if i % 4 == 0 else 0.85, stored={K: 30, 27: n0}, transfer=(27,), f_mapped={27: 0.95})
+    done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
+    assert asked and all(a[K] == n0 for a in asked)  # the seed's K: its top set is reached by every draw
+    assert done["by_k"][27]["f_top"] == pytest.approx(0.95) and done["by_k"][27]["reached"] >= h
+    assert done["by_k"][27]["draws"] == asked[-1][27] > n0

@@ -43,9 +43,29 @@ def _model_rows(model: str, f_top: float, null: np.ndarray = NULL, f_share: floa
     return [dict(r, model=model, method="mean", heads="") for r in rows]
 
 
-def _mapped(base: str, target: str, correspondence: str, f: float, dropped: int = 0) -> dict:
-    return {"kind": "mapped", "ranking": "", "k": K - dropped, "draw": 0, "label": ct.mapped_label(base, correspondence, dropped),
+def _mapped(base: str, target: str, correspondence: str, f: float, dropped: int = 0, k: int | None = None) -> dict:
+    return {"kind": "mapped", "ranking": "", "k": (k or K) - dropped, "draw": 0, "label": ct.mapped_label(base, correspondence, dropped, k),
             "m": f, "model": target, "method": "mean", "heads": ""}
+
+
+def _share_k(model: str) -> int:
+    spec = registry.get(model)
+    return CFG.C1.k_of(spec.n_layers * spec.n_heads)
+
+
+def sized_rows(mapped: dict[tuple[str, str, str], float], f_own: float = 0.8) -> list[dict]:
+    """The size-aware transfer sets: each (base, target, correspondence) -> f of the base's top-k at its own
+    size-aware k mapped into the target, with the target's own top-k (f_own) and null (NULL) at that k."""
+    rows, done = [], set()
+    for (base, target, name), f in mapped.items():
+        k = _share_k(base)
+        rows.append(_mapped(base, target, name, f, k=k))
+        if (target, k) not in done:
+            done.add((target, k))
+            rows.append({"kind": "top", "ranking": "abs", "k": k, "draw": 0, "label": "", "m": f_own, "model": target, "method": "mean", "heads": ""})
+            rows += [{"kind": "random", "ranking": "", "k": k, "draw": i, "label": "", "m": v, "model": target, "method": "mean", "heads": ""}
+                     for i, v in enumerate(NULL)]
+    return rows
 
 
 def results(f_top: dict[str, float] | None = None, mapped: dict[tuple[str, str, str], float] | None = None) -> pd.DataFrame:
@@ -72,8 +92,14 @@ def _by_variant(checks):
 def test_variants_come_from_the_design():
     models = tuple(dict.fromkeys(m for p in ZOO_PAIRS for m in p))
     assert cf.variants("C1", ZOO_DESIGN) == models + tuple(f"{m}@10%" for m in models)  # [C1] k_share = 0.10
-    assert len(cf.variants("C2", ZOO_DESIGN)) == len(ZOO_PAIRS)
-    assert len(cf.variants("C3", ZOO_DESIGN)) == len(ZOO_DESIGN.cross)
+    # C2 and C3: each pair at the seed's K, then at the base's size-aware K
+    assert cf.variants("C2", ZOO_DESIGN) == tuple(pair_label(p) for p in ZOO_PAIRS) + tuple(f"{pair_label(p)}@10%" for p in ZOO_PAIRS)
+    assert cf.variants("C3", ZOO_DESIGN) == tuple(pair_label(p) for p in ZOO_DESIGN.cross) + tuple(f"{pair_label(p)}@10%" for p in ZOO_DESIGN.cross)
+
+
+def _seed_k(unavailable: dict) -> dict:
+    """The unavailable variants at the seed's K (the synthetic results hold no size-aware transfer sets)."""
+    return {v: why for v, why in unavailable.items() if not v.endswith("@10%")}
 
 
 def test_c1_holds_for_a_faithful_top_set_and_fails_for_a_random_one():
@@ -113,7 +139,7 @@ def test_c1_without_results_is_unavailable():
 
 def test_c2_within_better_cross_no_better():
     checks, unavailable = cf.evaluate_c2(results(), "synthetic", ZOO_DESIGN, CFG)
-    assert not unavailable and all(c.holds for c in checks), [c.measured for c in checks]
+    assert not _seed_k(unavailable) and all(c.holds for c in checks), [c.measured for c in checks]
     cross = ZOO_DESIGN.cross[0]
     within = ZOO_DESIGN.within[0]
     broken = results(mapped={(*cross, "index"): 0.7, (*within, "index"): 0.15})
@@ -126,7 +152,7 @@ def test_c2_within_better_cross_no_better():
 
 def test_c3_role_depth_efficiency():
     checks, unavailable = cf.evaluate_c3(results(), "synthetic", ZOO_DESIGN, CFG)
-    assert not unavailable and len(checks) == len(ZOO_DESIGN.cross) and all(c.holds for c in checks)
+    assert not _seed_k(unavailable) and len(checks) == len(ZOO_DESIGN.cross) and all(c.holds for c in checks)
     cross = ZOO_DESIGN.cross[1]
     by = _by_variant(cf.evaluate_c3(results(mapped={(*cross, "role+depth"): 0.7}), "synthetic", ZOO_DESIGN, CFG)[0])
     assert not by[pair_label(cross)].holds
@@ -134,7 +160,32 @@ def test_c3_role_depth_efficiency():
     table = results()
     no_roles = table[~table["label"].str.contains("role", regex=False)]
     _, unavailable = cf.evaluate_c3(no_roles, "synthetic", ZOO_DESIGN, CFG)
-    assert set(unavailable) == {pair_label(p) for p in ZOO_DESIGN.cross}
+    assert set(_seed_k(unavailable)) == {pair_label(p) for p in ZOO_DESIGN.cross}
+
+
+def test_size_aware_c2_c3_judge_the_bases_top_share_at_its_own_k():
+    """BASE->TARGET@10%: the base's top k = 10% of ITS heads (34 for Qwen 0.5B, 27 for SmolLM2) mapped into the
+    target, against the target's own top-k and random k-sets at that k; the sets at the seed's K are not read."""
+    cross, within = ZOO_DESIGN.cross[2], ZOO_DESIGN.within[0]  # smollm2 -> gemma; qwen 0.5b -> 1.5b
+    good = {(*within, "index"): 0.7, (*cross, "index"): 0.1, (*cross, "role+depth"): 0.2}
+    table = pd.concat([results(), pd.DataFrame(sized_rows(good))], ignore_index=True)
+    c2 = _by_variant(cf.evaluate_c2(table, "synthetic", ZOO_DESIGN, CFG)[0])
+    c3 = _by_variant(cf.evaluate_c3(table, "synthetic", ZOO_DESIGN, CFG)[0])
+    v_cross, v_within = f"{pair_label(cross)}@10%", f"{pair_label(within)}@10%"
+    assert c2[v_cross].holds and c2[v_within].holds and c3[v_cross].holds
+    assert "random 27-sets" in c2[v_cross].measured and "27 = 10% of smollm2-135m's 270 heads" in c2[v_cross].measured
+    assert "random 34-sets" in c2[v_within].measured
+    # broken: at the size-aware K the index-mapped set does as well as the target's own across families, and the
+    # within pair's no better than random; the role+depth set transfers: each size-aware variant goes red, K = 20 stays
+    bad = {(*within, "index"): 0.1, (*cross, "index"): 0.8, (*cross, "role+depth"): 0.8}
+    table = pd.concat([results(), pd.DataFrame(sized_rows(bad))], ignore_index=True)
+    c2 = _by_variant(cf.evaluate_c2(table, "synthetic", ZOO_DESIGN, CFG)[0])
+    c3 = _by_variant(cf.evaluate_c3(table, "synthetic", ZOO_DESIGN, CFG)[0])
+    assert not c2[v_cross].holds and not c2[v_within].holds and not c3[v_cross].holds
+    assert c2[pair_label(cross)].holds and c2[pair_label(within)].holds and c3[pair_label(cross)].holds
+    # without the size-aware sets the variant says how to measure them
+    _, unavailable = cf.evaluate_c2(results(), "synthetic", ZOO_DESIGN, CFG)
+    assert "--compute --extend-null" in unavailable[v_cross] and "top-27" in unavailable[v_cross]
 
 
 def test_curves_figure_draws_synthetic_results(tmp_path):

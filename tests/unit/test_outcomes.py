@@ -210,3 +210,19 @@ def test_the_role_claims_presuppose_the_matcher_passed_the_known_answer_controls
     assert all(passed[key].outcome != oc.NOT_TESTABLE for key in m_keys)
     none = evaluate({})
     assert all(none[key].outcome == oc.NOT_TESTABLE and "has no value" in none[key].rule for key in m_keys)
+
+
+def test_a_size_aware_transfer_check_presupposes_the_bases_size_aware_c1():
+    """C2[a->b@10%] reads the base's top 10% of heads: its premise is C1[a@10%], not C1[a] (K = 20)."""
+    from dataclasses import replace
+
+    from harness.claims import registry
+
+    premise = registry.PREMISES["C2"]
+    check = Check("C2", "s", "a->b@10%", "", "", True, 0.5)
+    c1 = Check("C1", "s", "a", "", "", True, 0.9, outcome=oc.REPRODUCED)
+    c1_share = Check("C1", "s", "a@10%", "", "", False, 0.2, outcome=oc.NOT_REPRODUCED)
+    assert "has no value" in premise(check, {("C1", "a"): c1})
+    assert "premise C1[s-a@10%] is not reproduced (f = 0.200)" in premise(check, {("C1", "a"): c1, ("C1", "a@10%"): c1_share})
+    assert premise(check, {("C1", "a@10%"): replace(c1_share, outcome=oc.REPRODUCED)}) is None
+    assert premise(Check("C2", "s", "a->b", "", "", True, 0.5), {("C1", "a"): c1, ("C1", "a@10%"): c1_share}) is None
