@@ -58,8 +58,8 @@ def test_a_set_that_beats_every_draw_doubles_to_the_cap_and_reaches_p_below_adju
     asked = stand_in(lambda i: np.random.default_rng(i).uniform(-0.5, 0.5))
     done = faith.extend_null("smollm2-135m", "mean", thresholds.load(), loaded=object(), log=lambda line: None)
     cap = thresholds.load().verdicts.faithfulness_max_draws
-    assert [a[K] for a in asked] == [60, 120, 240, 480, cap] and done["reached"] == 0
-    assert done["p"] == pytest.approx(1 / (cap + 1)) and done["p"] < 0.05 / 16
+    assert [a[K] for a in asked] == [60, 120, 240, 480, 960, cap] and done["reached"] == 0
+    assert done["p"] == pytest.approx(1 / (cap + 1)) and done["p"] < 0.001 and done["p"] < 0.05 / 24  # issue 27: p < 0.001
 
 
 def test_a_set_inside_the_null_stops_once_h_draws_reach_it(stand_in):
