@@ -130,6 +130,8 @@ class Uncertainty(Schema):
     n_perm: Draws
     level: Level
     seed: Seed
+    n_boot_pairs: Draws  # a zoo pair's frac_lost interval over prompts (W1, X1, T3, F1)
+    pairs_rationale: str
 
 
 class ChanceBound(Schema):
