@@ -201,19 +201,25 @@ def evaluate(
     return Evaluation(source, decided, unavailable, summary, heads, given, floors, design, ctx.extras)
 
 
-_INSTRUMENT: dict[str, Any] = {}  # instrument.SOURCE -> its evaluation, or why it has none (once per process)
+_INSTRUMENT: dict[Any, Any] = {}  # (instrument.SOURCE, thresholds) -> its evaluation, or why it has none
 
 
 def instrument_evaluation() -> "Evaluation | str":
-    """The evaluation of the known-answer controls (instrument.SOURCE, committed tables), once per process
-    (the pytest plugin reuses it), or the reason it has none."""
-    if instrument.SOURCE not in _INSTRUMENT:
+    """The evaluation of the known-answer controls (instrument.SOURCE, committed tables) under the
+    thresholds in force, once per process, thresholds and committed layer (the pytest plugin reuses it;
+    a caller that swaps either never leaves its evaluation behind for the next), or the reason it has none."""
+    cfg = thresholds_mod.load()
+    from harness.runs import cache as cache_module
+
+    # the thresholds by content (they hold dicts: no hash) and where the committed tables are read from
+    key = (instrument.SOURCE, repr(cfg), str(cache_module.FIXTURES_DIR))
+    if key not in _INSTRUMENT:
         try:
             src = sources_mod.load(instrument.SOURCE, compute=False)
-            _INSTRUMENT[instrument.SOURCE] = evaluate_source(src) if len(src.table) else "; ".join(src.notes) or "no control tables"
+            _INSTRUMENT[key] = evaluate_source(src, cfg) if len(src.table) else "; ".join(src.notes) or "no control tables"
         except (OSError, ValueError, LookupError) as err:  # absent or unreadable control tables: the premise has no value
-            _INSTRUMENT[instrument.SOURCE] = " ".join(str(err).split()) or type(err).__name__
-    return _INSTRUMENT[instrument.SOURCE]
+            _INSTRUMENT[key] = " ".join(str(err).split()) or type(err).__name__
+    return _INSTRUMENT[key]
 
 
 def _premise_checks(ctx: Context) -> dict:

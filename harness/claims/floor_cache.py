@@ -1,4 +1,5 @@
-"""The noise floors of a source's models, kept by the content of what they are computed from.
+"""The noise floors of a source's models (and its pairs' intervals over prompts), kept by the content of
+what they are computed from.
 
 Loading a zoo or controls source computes each model's split-half prompt floor and its weights floor
 (harness.analysis.noise_floor, weights_floor): a bootstrap of a few hundred rankings per model, the
@@ -51,3 +52,14 @@ def cached_floor(key: str, compute: Callable[..., Floor], *args: Any, **kwargs: 
         floor = compute(*args, **kwargs)
         write_entry(FOLDER, key, dataclasses.asdict(floor), "noise floor")
     return floor
+
+
+def cached_pair_interval(key: str, compute: Callable[..., dict], *args: Any, **kwargs: Any) -> dict[str, tuple[float, float, float]]:
+    """A pair's metrics (point, lo, hi) stored under `key` (harness.analysis.noise_floor.pair_interval),
+    else computed and stored under it."""
+    value = read_entry(FOLDER, key, "pair interval")
+    if isinstance(value, dict) and all(isinstance(v, list) and len(v) == 3 for v in value.values()):
+        return {metric: tuple(float(x) for x in v) for metric, v in value.items()}
+    interval = compute(*args, **kwargs)
+    write_entry(FOLDER, key, {metric: list(v) for metric, v in interval.items()}, "pair interval")
+    return interval

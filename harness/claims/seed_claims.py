@@ -60,12 +60,39 @@ def pair_check(claim: str):
     return evaluate
 
 
+PAIR_INTERVALS = "pair_intervals"  # the source extra of harness.claims.sources (zoo and controls sources)
+
+
+def lost_interval(ctx: Context, pair: tuple[str, str], lost: float) -> tuple[float, float] | None:
+    """The pair's frac_lost interval over prompts from the source (harness.claims.sources._pair_intervals),
+    when it was computed under this context's transfer settings and its point is this `lost`; else None
+    (the published tables, a robustness universe with other settings: the point rule decides)."""
+    held = ctx.extras.get(PAIR_INTERVALS)
+    if not held or held["settings"] != {**ctx.cfg.transfer.kwargs(), "categories": ctx.cfg.transfer.categories}:
+        return None
+    interval = held["intervals"].get(tuple(pair))
+    if interval is None or abs(interval["frac_lost"][0] - lost) > 1e-9:
+        return None
+    return interval["frac_lost"][1], interval["frac_lost"][2]
+
+
+def _shown(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def _evidence(interval: tuple[float, float] | None, threshold: float, side: str) -> dict:
+    return {} if interval is None else dict(lo=interval[0], hi=interval[1], threshold=threshold, side=side)
+
+
 def w1(ctx: Context) -> list[Check]:
     limit = ctx.cfg.W1.max_kept_strong
     out = []
     for pair in ctx.design.within:
-        kept = 1.0 - transfer.summarize_heads(ctx.heads[pair])["frac_lost"]
-        out.append(Check("W1", ctx.source, pair_label(pair), f"kept strong = {kept:.2f}", f"x <= {limit:.2f}", kept <= limit, kept))
+        lost = transfer.summarize_heads(ctx.heads[pair])["frac_lost"]
+        kept, iv = 1.0 - lost, lost_interval(ctx, pair, lost)
+        kept_iv = None if iv is None else (1.0 - iv[1], 1.0 - iv[0])
+        out.append(Check("W1", ctx.source, pair_label(pair), f"kept strong = {kept:.2f}{_shown(kept_iv)}", f"x <= {limit:.2f}",
+                         kept <= limit, kept, **_evidence(kept_iv, limit, "<=")))
     return out
 
 
@@ -107,7 +134,9 @@ def x1(ctx: Context) -> list[Check]:
     out = []
     for pair in ctx.design.cross:
         lost = transfer.summarize_heads(ctx.heads[pair])["frac_lost"]
-        out.append(Check("X1", ctx.source, pair_label(pair), f"frac_lost = {lost:.2f}", f"x > {limit:.2f}", lost > limit, lost))
+        iv = lost_interval(ctx, pair, lost)
+        out.append(Check("X1", ctx.source, pair_label(pair), f"frac_lost = {lost:.2f}{_shown(iv)}", f"x > {limit:.2f}", lost > limit, lost,
+                         **_evidence(iv, limit, ">")))
     return out
 
 
@@ -169,8 +198,12 @@ def t3(ctx: Context) -> list[Check]:
     limit = ctx.cfg.T3.max_lost_robust
     lost = {pair_label(p): transfer.summarize_heads(h)["frac_lost"] for p, h in ctx.heads.items()}
     robust = [p for p, v in lost.items() if v <= limit]
-    return [Check("T3", ctx.source, "all_pairs", f"min frac_lost over pairs = {min(lost.values()):.2f}; robust pairs: {robust or 'none'}",
-                  f"every pair frac_lost > {limit:.2f}", not robust, min(lost.values()))]
+    # every pair's interval: reproduced when each lies wholly above the limit (the smallest lower end
+    # does), not reproduced when one lies wholly at or below it (the smallest upper end does)
+    intervals = [lost_interval(ctx, p, transfer.summarize_heads(h)["frac_lost"]) for p, h in ctx.heads.items()]
+    iv = None if not intervals or None in intervals else (min(i[0] for i in intervals), min(i[1] for i in intervals))
+    return [Check("T3", ctx.source, "all_pairs", f"min frac_lost over pairs = {min(lost.values()):.2f}{_shown(iv)}; robust pairs: {robust or 'none'}",
+                  f"every pair frac_lost > {limit:.2f}", not robust, min(lost.values()), **_evidence(iv, limit, ">"))]
 
 
 def f1(ctx: Context) -> list[Check]:
@@ -181,8 +214,11 @@ def f1(ctx: Context) -> list[Check]:
     for pair in ctx.design.pairs:
         weighing = weigh(transfer.summarize_heads(ctx.heads[pair])["frac_lost"], pair, ctx.floors)
         level = f"{ctx.floors[pair[0]].level:.0%}"
+        iv = lost_interval(ctx, pair, weighing.lost)
+        highest = max([*weighing.prompt_floors.values(), *weighing.weights_floors.values()])
         out.append(
-            Check("F1", ctx.source, pair_label(pair), weighing.describe(level),
-                  "x > both models' floors' upper quantile (prompts; weights where scanned)", weighing.holds, weighing.lost)
+            Check("F1", ctx.source, pair_label(pair), weighing.describe(level) + ("" if iv is None else f"; frac_lost 95% {_shown(iv).strip()}"),
+                  "x > both models' floors' upper quantile (prompts; weights where scanned)", weighing.holds, weighing.lost,
+                  **_evidence(iv, highest, ">"))
         )
     return out

@@ -202,13 +202,14 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
                       f"or read back (see the warnings above; set IOI_CLAIMS_CACHE to a writable folder)")
     findings = _checked(table, f"source {name} (score cache)")
     cfg = thresholds.load()
-    floors = {}
+    floors, per_prompt = {}, {}
     for model in (table["model"].unique() if len(table) else []):
         spec = design.spec_of(model)
         arrays = zoo_arrays(spec, method, design)
         if arrays is None:
             notes.append(f"{model}: stored {method} scores have no per-prompt arrays: no noise floor")
             continue
+        per_prompt[model] = arrays
         settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=cfg.noise_floor.n_boot,
                         level=cfg.uncertainty.level, seed=cfg.uncertainty.seed)
         family = spec.family
@@ -230,7 +231,7 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
             notes.append(f"{model}: {method} weights floor measured on {floor_n} prompts (weights_floor_n_prompts)")
         floors[weights_key(model)] = cached_floor(floor_key("weights", model, family, (*original, *twin), settings),
                                                   weights_floor, model, family, original, twin, **settings)
-    extras = {}
+    extras = {PAIR_INTERVALS: _pair_intervals(design, method, per_prompt, cfg, notes)}
     if design.name in ("zoo", "controls"):  # committed faithfulness results (fixtures/faithfulness/): the zoo's C1-C3, K9
         from harness.runs.faithfulness import load_results, with_per_prompt
 
@@ -256,6 +257,36 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     source = Source(name, table, findings, notes, floors, extras)
     _attach_roles(source, design)
     return source
+
+
+PAIR_INTERVALS = "pair_intervals"  # the source extra: {"settings": [transfer] kwargs, "intervals": pair -> metrics}
+
+
+def _pair_intervals(design: Design, method: str, per_prompt: dict[str, Any], cfg: Any, notes: list[str]) -> dict[str, Any]:
+    """Each design pair's metrics (point, lo, hi) with a bootstrap over the prompts both models saw
+    (harness.analysis.noise_floor.pair_interval, [uncertainty] n_boot_pairs), kept by content
+    (floor_cache); W1, X1, T3 and F1 decide on them. A pair whose tables were made on other prompts
+    (a style, seed or count of its own) has none, and a note says so."""
+    from harness.analysis.noise_floor import pair_interval
+    from harness.claims.floor_cache import cached_pair_interval, floor_key
+    from harness.data.head_table import DEFAULT_TAU
+
+    unc = cfg.uncertainty
+    settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=unc.n_boot_pairs, level=unc.level, seed=unc.seed)
+    intervals = {}
+    for base, target in design.pairs:
+        if base not in per_prompt or target not in per_prompt:
+            continue
+        prompts = {m: {key: design.run_of(m).get(key) for key in ("style", "prompt_seed")} | {"n": per_prompt[m][1].shape[0]}
+                   for m in (base, target)}
+        if prompts[base] != prompts[target]:
+            notes.append(f"{base}->{target}: its tables were made on different prompts ({prompts[base]} vs {prompts[target]}): "
+                         f"no interval over prompts, its W1 / X1 / F1 keep the point rule")
+            continue
+        args = [(m, design.spec_of(m).family, *per_prompt[m]) for m in (base, target)]
+        key = floor_key("pair", f"{base}->{target}", "", (*per_prompt[base], *per_prompt[target]), settings)
+        intervals[(base, target)] = cached_pair_interval(key, pair_interval, *args, **settings)
+    return {"settings": {**cfg.transfer.kwargs(), "categories": cfg.transfer.categories}, "intervals": intervals}
 
 
 def _true_maps(design: Design) -> dict[str, Any]:

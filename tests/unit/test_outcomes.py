@@ -226,3 +226,22 @@ def test_a_size_aware_transfer_check_presupposes_the_bases_size_aware_c1():
     assert "premise C1[s-a@10%] is not reproduced (f = 0.200)" in premise(check, {("C1", "a"): c1, ("C1", "a@10%"): c1_share})
     assert premise(check, {("C1", "a@10%"): replace(c1_share, outcome=oc.REPRODUCED)}) is None
     assert premise(Check("C2", "s", "a->b", "", "", True, 0.5), {("C1", "a"): c1, ("C1", "a@10%"): c1_share}) is None
+
+
+def test_zoo_pairs_frac_lost_is_decided_by_its_interval_over_prompts():
+    """X1[smollm2 -> gemma] on zoo:mean: frac_lost 0.85 with its prompt interval [0.75, 0.85] (issue 27; W1, X1,
+    T3 and F1 left the point rule). Held above 0.5 it is reproduced; against 0.8 the interval straddles
+    (inconclusive, where the point rule said reproduced); against 0.9 it lies wholly below (not reproduced).
+    Under other transfer settings (a robustness universe) the interval does not apply and the point rule decides."""
+    from harness.claims import thresholds
+    from harness.schema import replace
+
+    cfg = thresholds.load()
+    key = ("X1", "smollm2-135m->gemma-3-270m")
+    check = _zoo_mean(cfg)[key]
+    assert check.outcome == oc.REPRODUCED and check.lo is not None and check.lo < check.value <= check.hi
+    straddle = (check.lo + check.value) / 2
+    assert _zoo_mean(replace(cfg, X1=replace(cfg.X1, min_lost_exclusive=straddle)))[key].outcome == oc.INCONCLUSIVE
+    assert _zoo_mean(replace(cfg, X1=replace(cfg.X1, min_lost_exclusive=min(check.hi + 0.01, 0.99))))[key].outcome == oc.NOT_REPRODUCED
+    other = _zoo_mean(replace(cfg, transfer=replace(cfg.transfer, k=10)))[key]
+    assert other.lo is None and "point rule" in other.rule
