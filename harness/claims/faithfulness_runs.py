@@ -169,21 +169,25 @@ def compute(model: str, method: str, cfg: Any, *, device: str = "cpu", correspon
     return results, meta, loaded
 
 
-def null_exceedances(results: pd.DataFrame, k: int, own: bool = True, mapped: bool = False) -> tuple[float, int, int]:
+def null_exceedances(results: pd.DataFrame, k: int, own: bool = True, mapped: bool = False,
+                     min_f: float | None = None) -> tuple[float, int, int]:
     """(the statistic the random k-set null must decide, random k-sets drawn, how many reach it) from
     stored results: the largest of the top-k |delta| set's f (`own`: a claim reads the model's own top-k)
     and the f of each index-mapped set of a base's top-k (`mapped`: C2's size-aware variants), so that
-    every p read at this k is decided once the largest is (NaN, draws, 0 where none is stored)."""
+    every p read at this k is decided once the largest is (NaN, draws, 0 where none is stored). With
+    `min_f` ([C1] min_f) a top set below it is no statistic: C1 needs f >= min_f AND a small p, so
+    below min_f no p changes its outcome and no draw is spent on it."""
     rows = fa.with_f(results)
     stats = []
     if own:
-        stats += list(rows[(rows["kind"] == "top") & (rows["ranking"] == "abs") & (rows["k"] == k)]["f"])
+        top = rows[(rows["kind"] == "top") & (rows["ranking"] == "abs") & (rows["k"] == k)]["f"]
+        stats += [f for f in top if min_f is None or f >= min_f]
     if mapped:
         sized = rows[(rows["kind"] == "mapped") & (rows["label"].map(lambda label: ct.label_k(label) == k
                                                                       and ct.parse_label(label)[1] == ct.INDEX))]
         stats += list(sized["f"])
     draws = rows[(rows["kind"] == "random") & (rows["k"] == k)]["f"].to_numpy(float)
-    if not stats:  # a k not measured yet (a size-aware K added after the results): nothing reaches it
+    if not stats:  # a k not measured yet (a size-aware K added after the results), or no statistic a p decides
         return float("nan"), len(draws), 0
     f_stat = float(max(stats))
     return f_stat, len(draws), int((draws >= f_stat).sum())
@@ -211,20 +215,24 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
     draws = {k: max(null_exceedances(results, k)[1], cfg.faithfulness.n_random) for k in ks}  # each null now
     out = {}
     for k in ks:  # the seed's K, the size-aware K, the bases' size-aware K: each null grows on its own
-        f_top, n, reached = null_exceedances(results, k, k in own, k in mapped)
-        while reached < rules.sequential_h and n < rules.faithfulness_max_draws:
+        f_top, n, reached = null_exceedances(results, k, k in own, k in mapped, cfg.C1.min_f)
+        while reached < rules.sequential_h and n < rules.faithfulness_max_draws and not (n and pd.isna(f_top)):
             draws[k] = min(max(2 * n, cfg.faithfulness.n_random), rules.faithfulness_max_draws)
             if loaded is None:
                 from harness.models.loaders import load_model
 
                 loaded = load_model(spec, device=device, dtype=run.dtype, progress=False)
             results, _ = runs.measure(spec, run, plan(model, method, cfg, n_random=draws, design=design), device=device, loaded=loaded)
-            f_top, n, reached = null_exceedances(results, k, k in own, k in mapped)
+            f_top, n, reached = null_exceedances(results, k, k in own, k in mapped, cfg.C1.min_f)
             rounds.append({"k": k, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n),
                            "seconds": round(time.perf_counter() - start, 1)})
             what = f"f(top-{k})" if k not in mapped else f"f(top-{k} or a base's index-mapped top-{k})" if k in own else f"f(a base's index-mapped top-{k})"
             log(f"{model} {method}: {n} random {k}-sets, {reached} reach {what} = {f_top:.3f}: p = {(1 + reached) / (1 + n):.4f} "
                 f"({rounds[-1]['seconds']} s)")
+        if pd.isna(f_top):  # no statistic a p decides here (a top set below min_f): report the top set's own position
+            f_top, n, reached = null_exceedances(results, k)
+            log(f"{model} {method}: {n} random {k}-sets kept: f(top-{k}) = {f_top:.3f} is below [C1] min_f {cfg.C1.min_f:.2f}, "
+                f"so no p changes C1's outcome (and no base's index-mapped set is measured at {k})")
         out[k] = {"f_top": f_top, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n)}
     first = out[int(cfg.transfer.k)]
     return {"model": model, "method": method, **first, "by_k": out, "seconds": round(time.perf_counter() - start, 1), "rounds": rounds}

@@ -89,3 +89,14 @@ def test_a_bases_size_aware_k_grows_until_it_decides_the_index_mapped_sets_f(sta
     assert asked and all(a[K] == n0 for a in asked)  # the seed's K: its top set is reached by every draw
     assert done["by_k"][27]["f_top"] == pytest.approx(0.95) and done["by_k"][27]["reached"] >= h
     assert done["by_k"][27]["draws"] == asked[-1][27] > n0
+
+
+def test_no_draw_is_spent_on_a_top_set_below_min_f(stand_in):
+    # f(top) = 0.8 < min_f = 0.9 here and no draw reaches it: C1 fails on f whatever the p, so the null is
+    # not grown (it would double to the cap otherwise), and the top set's position is still reported
+    from harness.schema import replace
+
+    cfg = thresholds.load()
+    asked = stand_in(lambda i: -1.0)
+    done = faith.extend_null("smollm2-135m", "mean", replace(cfg, C1=replace(cfg.C1, min_f=0.9)), loaded=object(), log=lambda line: None)
+    assert asked == [] and done["draws"] == cfg.faithfulness.n_random and done["f_top"] == pytest.approx(0.8) and done["reached"] == 0
