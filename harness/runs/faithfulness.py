@@ -78,12 +78,23 @@ def per_prompt_path(model: str, method: str, root: Path | None = None) -> Path:
 
 
 def stored_per_prompt(model: str, method: str, root: Path | None = None) -> np.ndarray | None:
-    """The per-prompt logit differences aligned with the stored CSV's rows, or None."""
+    """The per-prompt logit differences aligned with the stored CSV's rows, or None. `measure` writes
+    them before the CSV and only appends rows, so a run killed between the two writes leaves rows here
+    that the CSV does not name yet: they are cut off."""
     path = per_prompt_path(model, method, root)
     if not path.is_file():
         return None
     with np.load(path) as data:
-        return data["ld"].astype(np.float64)
+        ld = data["ld"].astype(np.float64)
+    table_path = paths(model, method, root)[0]
+    if table_path.is_file():
+        with table_path.open() as handle:
+            n_rows = sum(1 for _ in handle) - 1
+        if 0 <= n_rows < len(ld):
+            log.warning("%s %s: %d per-prompt rows beyond the %d stored sets (a run stopped between two writes): cut off",
+                        model, method, len(ld) - n_rows, n_rows)
+            ld = ld[:n_rows]
+    return ld
 
 
 def stored(model: str, method: str, root: Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]] | None:
@@ -221,8 +232,14 @@ def measure(
         )
         started = time.perf_counter()
         table = table[[c for c in _columns() if c in table]]
+        # the per-prompt values first, atomically: a run killed between the two writes leaves extra rows
+        # there (cut off when read), never CSV rows without their values
+        target = per_prompt_path(name, run.method, root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.stem + ".tmp.npz")
+        np.savez_compressed(tmp, ld=per_prompt.astype(np.float32))
+        tmp.replace(target)
         _write(name, run.method, table, meta, root)
-        np.savez_compressed(per_prompt_path(name, run.method, root), ld=per_prompt.astype(np.float32))
         log.info("%s %s: %d of %d sets stored", name, run.method, first + len(part), len(todo))
     return table, meta
 

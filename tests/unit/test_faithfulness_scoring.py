@@ -120,6 +120,10 @@ def test_measure_stores_and_extends_results(llama, prompts, tmp_path):
     per_prompt = runs.stored_per_prompt("toy", "mean", tmp_path)
     assert per_prompt.shape == (len(results2), len(prompts))
     np.testing.assert_allclose(per_prompt.mean(1), results2["m"].to_numpy(float), atol=1e-5)
+    # a run stopped between its two writes (the values first, then the CSV): the values of a set the CSV does
+    # not name yet are cut off when read, and the next run keeps every earlier set's values
+    np.savez_compressed(runs.per_prompt_path("toy", "mean", tmp_path), ld=np.vstack([per_prompt, per_prompt[:1] + 9]).astype(np.float32))
+    assert runs.stored_per_prompt("toy", "mean", tmp_path).shape == per_prompt.shape
     # the table rescanned: its top sets change; a new plan replaces the stored top / necessity sets
     # (same places, other heads) instead of keeping both, and the random sets are not measured again
     rescanned = table.assign(delta_ioi=table["delta_ioi"].to_numpy()[::-1])
