@@ -232,7 +232,7 @@ def extend_null(model: str, method: str, cfg: Any, *, device: str = "cpu", loade
         if pd.isna(f_top):  # no statistic a p decides here (a top set below min_f): report the top set's own position
             f_top, n, reached = null_exceedances(results, k)
             log(f"{model} {method}: {n} random {k}-sets kept: f(top-{k}) = {f_top:.3f} is below [C1] min_f {cfg.C1.min_f:.2f}, "
-                f"so no p changes C1's outcome (and no base's index-mapped set is measured at {k})")
+                f"so no p changes C1's outcome at this k")
         out[k] = {"f_top": f_top, "draws": n, "reached": reached, "p": (1 + reached) / (1 + n)}
     first = out[int(cfg.transfer.k)]
     return {"model": model, "method": method, **first, "by_k": out, "seconds": round(time.perf_counter() - start, 1), "rounds": rounds}
