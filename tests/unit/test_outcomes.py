@@ -245,3 +245,22 @@ def test_zoo_pairs_frac_lost_is_decided_by_its_interval_over_prompts():
     assert _zoo_mean(replace(cfg, X1=replace(cfg.X1, min_lost_exclusive=min(check.hi + 0.01, 0.99))))[key].outcome == oc.NOT_REPRODUCED
     other = _zoo_mean(replace(cfg, transfer=replace(cfg.transfer, k=10)))[key]
     assert other.lo is None and "point rule" in other.rule
+
+
+def test_a_real_size_aware_transfer_check_moves_with_its_input():
+    """C3[zoo:mean-smollm2 -> gemma@10%]: SmolLM2's top 27 heads (10% of 270) mapped by role+depth into Gemma close
+    0.66 [0.57, 0.76] of the gap to Gemma's own top 27: the circuit transfers by role (not reproduced against 0.5).
+    Its premise is C1[smollm2@10%] (reproduced); with that premise broken (min_f above its f) it is not testable."""
+    from harness.claims import thresholds
+    from harness.schema import replace
+
+    cfg = thresholds.load()
+    key = ("C3", "smollm2-135m->gemma-3-270m@10%")
+    check = _zoo_mean(cfg)[key]
+    assert check.outcome == oc.NOT_REPRODUCED and check.lo > cfg.C3.max_efficiency
+    assert "27 = 10% of smollm2-135m's 270 heads" in check.measured
+    above = _zoo_mean(replace(cfg, C3=replace(cfg.C3, max_efficiency=min(check.hi + 0.01, 1.0))))[key]
+    assert above.outcome == oc.REPRODUCED
+    broken = _zoo_mean(replace(cfg, C1=replace(cfg.C1, min_f=1.0)))
+    assert broken[("C1", "smollm2-135m@10%")].outcome != oc.REPRODUCED
+    assert broken[key].outcome == oc.NOT_TESTABLE and "premise C1[zoo:mean-smollm2-135m@10%]" in broken[key].rule
