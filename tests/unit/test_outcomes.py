@@ -264,3 +264,18 @@ def test_a_real_size_aware_transfer_check_moves_with_its_input():
     broken = _zoo_mean(replace(cfg, C1=replace(cfg.C1, min_f=1.0)))
     assert broken[("C1", "smollm2-135m@10%")].outcome != oc.REPRODUCED
     assert broken[key].outcome == oc.NOT_TESTABLE and "premise C1[zoo:mean-smollm2-135m@10%]" in broken[key].rule
+
+
+def test_a_pair_on_other_prompts_has_no_interval_and_says_so():
+    """The controls' prompt twins (the same model scanned on prompt seed 1) share no prompts with their base: a
+    joint resample of prompt indices would pair unrelated prompts, so the source gives them no interval and a
+    note, and their W1 keeps the point rule; the other controls share the base's prompts and get one."""
+    from harness.claims import checks, sources
+
+    src = sources.load("controls:mean")
+    intervals = src.extras["pair_intervals"]["intervals"]
+    assert ("gemma-3-270m", "gemma-3-270m~permute") in intervals
+    assert ("gemma-3-270m", "gemma-3-270m~prompts") not in intervals
+    assert any("gemma-3-270m->gemma-3-270m~prompts: its tables were made on different prompts" in n for n in src.notes)
+    w1 = checks.evaluate_source(src).checks[("W1", "gemma-3-270m->gemma-3-270m~prompts")]
+    assert w1.lo is None and "point rule" in w1.rule
