@@ -179,17 +179,19 @@ def _c1_word(c1: dict[str, Check], model: str) -> str:
 
 
 def evaluate_c2(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
-                stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
-    return _pairs("C2", results, source, design, cfg, stale)
+                stale: dict[str, str] | None = None, c1: list[Check] | None = None) -> tuple[list[Check], dict[str, str]]:
+    return _pairs("C2", results, source, design, cfg, stale, c1)
 
 
 def evaluate_c3(results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
-                stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
-    return _pairs("C3", results, source, design, cfg, stale)
+                stale: dict[str, str] | None = None, c1: list[Check] | None = None) -> tuple[list[Check], dict[str, str]]:
+    return _pairs("C3", results, source, design, cfg, stale, c1)
 
 
 def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: Thresholds,
-           stale: dict[str, str] | None = None) -> tuple[list[Check], dict[str, str]]:
+           stale: dict[str, str] | None = None, c1_checks: list[Check] | None = None) -> tuple[list[Check], dict[str, str]]:
+    """C2 / C3 of every pair at the seed's K and at the base's size-aware K; `c1_checks` (C1 of the same
+    results, when the caller has them) name beside each pair whether its base passed."""
     pairs = design.pairs if claim == "C2" else design.cross
     unc = cfg.uncertainty
     results = fa.with_f(results) if len(results) and "f" not in results else results
@@ -201,7 +203,9 @@ def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: 
                                                   seed=unc.seed, sized=sized) if len(results) else pd.DataFrame())
         return frames[k, sized]
 
-    c1 = {c.variant: c for c in evaluate_c1(results, source, design, cfg)[0]} if len(results) else {}
+    if c1_checks is None:
+        c1_checks = evaluate_c1(results, source, design, cfg)[0] if len(results) else []
+    c1 = {c.variant: c for c in c1_checks}
     checks, unavailable = [], {}
     for sized in (False, True):
         for base, target in pairs:
@@ -288,11 +292,16 @@ def _from_context(claim: str):
         results, stale = ctx.extras[EXTRA], ctx.extras.get(STALE, {})
         # C1-C3 read the results, the design, [transfer] k and their own rules, nothing else of the
         # thresholds: a robustness sweep (one memo, many universes) computes each distinct k once.
-        key = ("faithfulness", claim, id(results), id(ctx.design), ctx.source, ctx.cfg.transfer.k, ctx.cfg.C1, ctx.cfg.C2, ctx.cfg.C3)
         memo = {} if ctx.memo is None else ctx.memo
-        if key not in memo:
-            memo[key] = EVALUATE[claim](results, ctx.source, ctx.design, ctx.cfg, stale)
-        checks, unavailable = memo[key]
+
+        def evaluated(name: str) -> tuple[list[Check], dict[str, str]]:
+            key = ("faithfulness", name, id(results), id(ctx.design), ctx.source, ctx.cfg.transfer.k, ctx.cfg.C1, ctx.cfg.C2, ctx.cfg.C3)
+            if key not in memo:  # C2 / C3 reuse C1's checks (their base notes) instead of evaluating C1 again
+                extra = () if name == "C1" else (evaluated("C1")[0],)
+                memo[key] = EVALUATE[name](results, ctx.source, ctx.design, ctx.cfg, stale, *extra)
+            return memo[key]
+
+        checks, unavailable = evaluated(claim)
         ctx.unavailable.update({(claim, variant): why for variant, why in unavailable.items()})
         return list(checks)
 
