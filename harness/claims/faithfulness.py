@@ -263,9 +263,15 @@ def _c2_check(row, by, source: str, variant: str, k: int, base_note: str, cfg: T
     return Check("C2", source, variant, measured, condition, bool(holds), float(row["p_value"]), **evidence)
 
 
+UNDEFINED = "efficiency undefined"  # C3's measured text when the target's own top-k is no better than its null
+
+
 def _c3_check(row, by, source: str, variant: str, k: int, base_note: str, cfg: Thresholds) -> Check | str:
-    if pd.isna(row["efficiency"]):
-        return f"efficiency undefined in {row['target']}: its own top-{k} set is no better than the random mean"
+    if pd.isna(row["efficiency"]):  # a check without a value: its premise (registry) makes it not testable
+        return Check("C3", source, variant,
+                     f"{UNDEFINED} in {row['target']}: its own top-{k} set (f {row['f_own']:.3f}) is no better than its random "
+                     f"{k}-sets' mean ({row['null_mean']:.3f}); {base_note}",
+                     f"efficiency < {cfg.C3.max_efficiency:.2f}", False, float("nan"))
     holds = row["efficiency"] < cfg.C3.max_efficiency
     index = by.get(ct.INDEX)
     index_text = f"; index efficiency {index['efficiency']:.2f}" if index is not None else ""

@@ -89,6 +89,16 @@ def _base_c1_reproduced(check: Check, checks: dict) -> str | None:
     return None
 
 
+def _c3_premises(check: Check, checks: dict) -> str | None:
+    """C3 presupposes C1 of its base, and a defined transfer efficiency: the target's own top-k set must beat
+    the mean of its random k-sets, or no mapped set can be placed between them."""
+    failed = _base_c1_reproduced(check, checks)
+    if failed is None and check.measured.startswith(faith.UNDEFINED):
+        target = faith.split_variant(check.variant)[0].split("->")[1]
+        return f"premise: {target}'s own top-k set beats its random sets' mean is not met ({check.measured.split(';')[0]})"
+    return failed
+
+
 _CLAIMS = [
     _pair_claim("P1", "pythia 70m -> 160m: mean_frac_rank ~ 0.50, moderate fraction missing"),
     _pair_claim("P2", "pythia 160m -> 410m: mean_frac_rank ~ 0.44, substantial missing fraction"),
@@ -128,7 +138,7 @@ _CLAIMS = [
           premise=_base_c1_reproduced),
     Claim("C3", "across families the base's top-K set mapped by role+depth into the target stays below a transfer "
           "efficiency threshold", (faith.EXTRA,), faith.variants_of("C3"), faith.c3, shape="equivalence",
-          premise=_base_c1_reproduced),
+          premise=_c3_premises),
 ]
 
 # issue 28: the known-answer controls (docs/controls.md; expectations committed before any control was scanned)

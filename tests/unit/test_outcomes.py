@@ -279,3 +279,20 @@ def test_a_pair_on_other_prompts_has_no_interval_and_says_so():
     assert any("gemma-3-270m->gemma-3-270m~prompts: its tables were made on different prompts" in n for n in src.notes)
     w1 = checks.evaluate_source(src).checks[("W1", "gemma-3-270m->gemma-3-270m~prompts")]
     assert w1.lo is None and "point rule" in w1.rule
+
+
+def test_c3_without_a_defined_efficiency_is_not_testable_not_skipped():
+    """C3 places the mapped set between the target's random sets and its own top-k: when the own top-k is no better
+    than the random mean there is nothing to place it in. The check exists with no value, and its premise says so
+    (after C1 of the base, which comes first)."""
+    from harness.claims import faithfulness as cf
+    from harness.claims import registry
+
+    premise = registry.PREMISES["C3"]
+    c1 = Check("C1", "s", "a", "", "", True, 0.9, outcome=oc.REPRODUCED)
+    undefined = Check("C3", "s", "a->b", f"{cf.UNDEFINED} in b: its own top-20 set (f -0.1) is no better than ...; base", "", False,
+                      float("nan"))
+    assert "b's own top-k set beats its random sets' mean is not met" in premise(undefined, {("C1", "a"): c1})
+    assert "premise C1[s-a] is not reproduced" in premise(undefined, {("C1", "a"): Check("C1", "s", "a", "", "", False, 0.1,
+                                                                                          outcome=oc.NOT_REPRODUCED)})
+    assert premise(Check("C3", "s", "a->b", "role+depth efficiency 0.30 ...", "", True, 0.3), {("C1", "a"): c1}) is None
