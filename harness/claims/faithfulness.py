@@ -232,11 +232,7 @@ def _pairs(claim: str, results: pd.DataFrame, source: str, design: Design, cfg: 
                 continue
             base_c1 = share_variant(base, cfg.C1.k_share) if sized else base
             base_note = f"base top-{k} faithful (C1): {_c1_word(c1, base_c1)}" + (f"; {k} = {cfg.C1.k_share:.0%} of {base}'s {total} heads" if sized else "")
-            check = (_c2_check if claim == "C2" else _c3_check)(row, by, source, variant, k, base_note, cfg)
-            if isinstance(check, str):
-                unavailable[variant] = check
-            else:
-                checks.append(check)
+            checks.append((_c2_check if claim == "C2" else _c3_check)(row, by, source, variant, k, base_note, cfg))
     return checks, unavailable
 
 
@@ -266,7 +262,7 @@ def _c2_check(row, by, source: str, variant: str, k: int, base_note: str, cfg: T
 UNDEFINED = "efficiency undefined"  # C3's measured text when the target's own top-k is no better than its null
 
 
-def _c3_check(row, by, source: str, variant: str, k: int, base_note: str, cfg: Thresholds) -> Check | str:
+def _c3_check(row, by, source: str, variant: str, k: int, base_note: str, cfg: Thresholds) -> Check:
     if pd.isna(row["efficiency"]):  # a check without a value: its premise (registry) makes it not testable
         return Check("C3", source, variant,
                      f"{UNDEFINED} in {row['target']}: its own top-{k} set (f {row['f_own']:.3f}) is no better than its random "

@@ -87,31 +87,34 @@ def mapped_sets(target: str, method: str, k: int, names: list[str] | None = None
                 k_of_base: Any = None) -> list[tuple[str, list]]:
     """(label, heads) of every pair's base top-k mapped into `target` by each correspondence available
     (or those in `names`), the pairs of `design` (default the zoo's); a correspondence that cannot be
-    built is skipped with a note. With `k_of_base` (base -> k) each base's top-k at its own k instead,
-    labelled with that k (the size-aware sets of C2 / C3)."""
-    out = []
+    built is skipped with a note. With `k_of_base` (base -> k) also each base's top-k at its own k,
+    labelled with that k (the size-aware sets of C2 / C3), after all the sets at `k`; the zoo tables
+    and correspondences are read once for both."""
+    out, sized = [], []
     design = design or zoo_design()
     available = correspondences(target, design)
     for base, tgt in design.pairs:
         if tgt != target:
             continue
-        k_base = k if k_of_base is None else k_of_base(base)
         try:
-            top = ct.base_top(_zoo_table(base, method, design), k_base)
+            table = _zoo_table(base, method, design)
         except LookupError as err:  # the base has no table under this method yet: nothing to map
             print(f"note: {base} -> {target}: no mapped sets ({err})", file=sys.stderr)
             continue
-        for name, build in available.items():
-            if names is not None and name not in names:
-                continue
-            try:
-                frame = build(base, target, top, method)
-            except (LookupError, OSError, ValueError) as err:
-                print(f"note: {base} -> {target}: no {name} correspondence ({err})", file=sys.stderr)
-                continue
-            heads, dropped = ct.mapped_heads(frame, _geometry(target))
-            out.append((ct.mapped_label(base, name, dropped, None if k_of_base is None else k_base), heads))
-    return out
+        sizes = [(k, None, out)] + ([] if k_of_base is None else [(k_of_base(base), k_of_base(base), sized)])
+        for k_base, label_k, into in sizes:
+            top = ct.base_top(table, k_base)
+            for name, build in available.items():
+                if names is not None and name not in names:
+                    continue
+                try:
+                    frame = build(base, target, top, method)
+                except (LookupError, OSError, ValueError) as err:
+                    print(f"note: {base} -> {target}: no {name} correspondence ({err})", file=sys.stderr)
+                    continue
+                heads, dropped = ct.mapped_heads(frame, _geometry(target))
+                into.append((ct.mapped_label(base, name, dropped, label_k), heads))
+    return out + sized
 
 
 def share_k(model: str, cfg: Any) -> int:
@@ -148,8 +151,7 @@ def plan(model: str, method: str, cfg: Any, correspondence_names: list[str] | No
         _zoo_table(model, method, design), n_layers, n_heads, k_grid=f.k_grid, k_claim=ks,
         n_random={k: (n_random or {}).get(k, f.n_random) for k in ks},
         n_random_curve=f.n_random_curve, seed=f.seed, stratify=f.stratify,
-        mapped=[*mapped_sets(model, method, cfg.transfer.k, correspondence_names, design),
-                *mapped_sets(model, method, cfg.transfer.k, correspondence_names, design, k_of_base=lambda base: share_k(base, cfg))],
+        mapped=mapped_sets(model, method, cfg.transfer.k, correspondence_names, design, k_of_base=lambda base: share_k(base, cfg)),
     )
 
 

@@ -93,7 +93,7 @@ def _c3_premises(check: Check, checks: dict) -> str | None:
     """C3 presupposes C1 of its base, and a defined transfer efficiency: the target's own top-k set must beat
     the mean of its random k-sets, or no mapped set can be placed between them."""
     failed = _base_c1_reproduced(check, checks)
-    if failed is None and check.measured.startswith(faith.UNDEFINED):
+    if failed is None and check.value != check.value:  # NaN: the efficiency is undefined (faith._c3_check)
         target = faith.split_variant(check.variant)[0].split("->")[1]
         return f"premise: {target}'s own top-k set beats its random sets' mean is not met ({check.measured.split(';')[0]})"
     return failed

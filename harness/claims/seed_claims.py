@@ -63,12 +63,17 @@ def pair_check(claim: str):
 PAIR_INTERVALS = "pair_intervals"  # the source extra of harness.claims.sources (zoo and controls sources)
 
 
+def interval_settings(cfg) -> dict:
+    """What a pair interval depends on beyond its arrays: the transfer settings and the categories."""
+    return {**cfg.transfer.kwargs(), "categories": cfg.transfer.categories}
+
+
 def lost_interval(ctx: Context, pair: tuple[str, str], lost: float) -> tuple[float, float] | None:
     """The pair's frac_lost interval over prompts from the source (harness.claims.sources._pair_intervals),
     when it was computed under this context's transfer settings and its point is this `lost`; else None
     (the published tables, a robustness universe with other settings: the point rule decides)."""
     held = ctx.extras.get(PAIR_INTERVALS)
-    if not held or held["settings"] != {**ctx.cfg.transfer.kwargs(), "categories": ctx.cfg.transfer.categories}:
+    if not held or held["settings"] != interval_settings(ctx.cfg):
         return None
     interval = held["intervals"].get(tuple(pair))
     if interval is None or abs(interval["frac_lost"][0] - lost) > 1e-9:
@@ -196,11 +201,12 @@ def t2(ctx: Context) -> list[Check]:
 
 def t3(ctx: Context) -> list[Check]:
     limit = ctx.cfg.T3.max_lost_robust
-    lost = {pair_label(p): transfer.summarize_heads(h)["frac_lost"] for p, h in ctx.heads.items()}
+    by_pair = {p: transfer.summarize_heads(h)["frac_lost"] for p, h in ctx.heads.items()}
+    lost = {pair_label(p): v for p, v in by_pair.items()}
     robust = [p for p, v in lost.items() if v <= limit]
     # every pair's interval: reproduced when each lies wholly above the limit (the smallest lower end
     # does), not reproduced when one lies wholly at or below it (the smallest upper end does)
-    intervals = [lost_interval(ctx, p, transfer.summarize_heads(h)["frac_lost"]) for p, h in ctx.heads.items()]
+    intervals = [lost_interval(ctx, p, v) for p, v in by_pair.items()]
     iv = None if not intervals or None in intervals else (min(i[0] for i in intervals), min(i[1] for i in intervals))
     return [Check("T3", ctx.source, "all_pairs", f"min frac_lost over pairs = {min(lost.values()):.2f}{_shown(iv)}; robust pairs: {robust or 'none'}",
                   f"every pair frac_lost > {limit:.2f}", not robust, min(lost.values()), **_evidence(iv, limit, ">"))]

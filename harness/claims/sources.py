@@ -203,6 +203,8 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     findings = _checked(table, f"source {name} (score cache)")
     cfg = thresholds.load()
     floors, per_prompt = {}, {}
+    settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=cfg.noise_floor.n_boot,
+                    level=cfg.uncertainty.level, seed=cfg.uncertainty.seed)
     for model in (table["model"].unique() if len(table) else []):
         spec = design.spec_of(model)
         arrays = zoo_arrays(spec, method, design)
@@ -210,8 +212,6 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
             notes.append(f"{model}: stored {method} scores have no per-prompt arrays: no noise floor")
             continue
         per_prompt[model] = arrays
-        settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=cfg.noise_floor.n_boot,
-                        level=cfg.uncertainty.level, seed=cfg.uncertainty.seed)
         family = spec.family
         floors[model] = cached_floor(floor_key("prompts", model, family, arrays, settings),
                                      noise_floor, model, family, *arrays, **settings)
@@ -231,7 +231,9 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
             notes.append(f"{model}: {method} weights floor measured on {floor_n} prompts (weights_floor_n_prompts)")
         floors[weights_key(model)] = cached_floor(floor_key("weights", model, family, (*original, *twin), settings),
                                                   weights_floor, model, family, original, twin, **settings)
-    extras = {PAIR_INTERVALS: _pair_intervals(design, method, per_prompt, cfg, notes)}
+    from harness.claims.seed_claims import PAIR_INTERVALS
+
+    extras = {PAIR_INTERVALS: _pair_intervals(design, method, per_prompt, cfg, settings, notes)}
     if design.name in ("zoo", "controls"):  # committed faithfulness results (fixtures/faithfulness/): the zoo's C1-C3, K9
         from harness.runs.faithfulness import load_results, with_per_prompt
 
@@ -259,20 +261,18 @@ def _load_ioi_design(name: str, method: str, design: Design, *, compute: bool, d
     return source
 
 
-PAIR_INTERVALS = "pair_intervals"  # the source extra: {"settings": [transfer] kwargs, "intervals": pair -> metrics}
-
-
-def _pair_intervals(design: Design, method: str, per_prompt: dict[str, Any], cfg: Any, notes: list[str]) -> dict[str, Any]:
+def _pair_intervals(design: Design, method: str, per_prompt: dict[str, Any], cfg: Any, settings: dict[str, Any],
+                    notes: list[str]) -> dict[str, Any]:
     """Each design pair's metrics (point, lo, hi) with a bootstrap over the prompts both models saw
-    (harness.analysis.noise_floor.pair_interval, [uncertainty] n_boot_pairs), kept by content
-    (floor_cache); W1, X1, T3 and F1 decide on them. A pair whose tables were made on other prompts
-    (a style, seed or count of its own) has none, and a note says so."""
+    (harness.analysis.noise_floor.pair_interval; the floors' `settings` with [uncertainty] n_boot_pairs
+    resamples), kept by content (floor_cache); W1, X1, T3 and F1 decide on them
+    (harness.claims.seed_claims.lost_interval). A pair whose tables were made on other prompts (a style,
+    seed or count of its own) has none, and a note says so."""
     from harness.analysis.noise_floor import pair_interval
     from harness.claims.floor_cache import cached_pair_interval, floor_key
-    from harness.data.head_table import DEFAULT_TAU
+    from harness.claims.seed_claims import interval_settings
 
-    unc = cfg.uncertainty
-    settings = dict(**cfg.transfer.kwargs(), tau=DEFAULT_TAU, rule="signed", n_boot=unc.n_boot_pairs, level=unc.level, seed=unc.seed)
+    settings = {**settings, "n_boot": cfg.uncertainty.n_boot_pairs}
     intervals = {}
     for base, target in design.pairs:
         if base not in per_prompt or target not in per_prompt:
@@ -286,7 +286,7 @@ def _pair_intervals(design: Design, method: str, per_prompt: dict[str, Any], cfg
         args = [(m, design.spec_of(m).family, *per_prompt[m]) for m in (base, target)]
         key = floor_key("pair", f"{base}->{target}", "", (*per_prompt[base], *per_prompt[target]), settings)
         intervals[(base, target)] = cached_pair_interval(key, pair_interval, *args, **settings)
-    return {"settings": {**cfg.transfer.kwargs(), "categories": cfg.transfer.categories}, "intervals": intervals}
+    return {"settings": interval_settings(cfg), "intervals": intervals}
 
 
 def _true_maps(design: Design) -> dict[str, Any]:
